@@ -1,0 +1,171 @@
+//! Errors: one enum per kind of failure, each variant naming the node, edge, field or step at fault.
+
+use std::error::Error as StdError;
+
+/// A boxed error returned by a user's node.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A mistake in a graph's definition, found by [`StateGraph::compile`](crate::StateGraph::compile).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Two nodes were added under one name.
+    #[error("node `{node}` is added twice")]
+    DuplicateNode {
+        /// The repeated name.
+        node: String,
+    },
+    /// A node uses a name the graph reserves (`__start__`, `__end__`) or an empty name.
+    #[error("node name `{node}` is reserved; choose another name")]
+    ReservedName {
+        /// The offending name.
+        node: String,
+    },
+    /// An edge, join or conditional edge names a node that was never added.
+    #[error("{edge} refers to unknown node `{node}`")]
+    UnknownNode {
+        /// The missing node.
+        node: String,
+        /// The edge that names it, for example ``edge `a` -> `b` ``.
+        edge: String,
+    },
+    /// Nothing starts the graph: no edge or conditional edge leaves `START`.
+    #[error("the graph has no entry: add an edge or a conditional edge from START")]
+    NoEntry,
+    /// An edge leaves `END` or enters `START`.
+    #[error("{edge} is not allowed: nothing leaves END and nothing enters START")]
+    EdgeOutsideGraph {
+        /// The offending edge.
+        edge: String,
+    },
+    /// A conditional edge declares a target that is not a node of the graph.
+    #[error(
+        "conditional edge from `{source_node}` declares target `{target}`, which is not a node"
+    )]
+    UnknownConditionalTarget {
+        /// The node whose router declares the target.
+        source_node: String,
+        /// The undeclared node.
+        target: String,
+    },
+    /// A conditional edge declares no target at all.
+    #[error("conditional edge from `{source_node}` declares no targets")]
+    NoConditionalTargets {
+        /// The node whose router declares nothing.
+        source_node: String,
+    },
+    /// A join has fewer than two distinct sources (an ordinary edge does that job).
+    #[error("join into `{target}` needs at least two distinct sources, got {sources:?}")]
+    JoinTooSmall {
+        /// The join's target.
+        target: String,
+        /// The distinct sources given.
+        sources: Vec<String>,
+    },
+    /// A node taking `Input<T>` is the target of an edge or join, which would start it
+    /// without a payload; only a `Send` can start it.
+    #[error("node `{node}` takes `Input<{input_type}>`, so only a Send can start it, but {edge} would start it without one")]
+    InputNodeOnEdge {
+        /// The node that takes a payload.
+        node: String,
+        /// The payload type it expects.
+        input_type: &'static str,
+        /// The edge that would start it.
+        edge: String,
+    },
+    /// A node taking `Input<T>` is not a declared target of any conditional edge or node
+    /// destination, so no `Send` can ever reach it.
+    #[error("node `{node}` takes `Input<{input_type}>`, but no conditional edge or node destination declares it, so no Send can reach it")]
+    UnreachableInputNode {
+        /// The node that takes a payload.
+        node: String,
+        /// The payload type it expects.
+        input_type: &'static str,
+    },
+}
+
+/// A field update that cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidUpdate {
+    /// A field without a reducer was written more than once in one superstep.
+    #[error("field `{field}` has no reducer and takes one write per step, but it was written by {}; add a reducer such as `#[reducer(overwrite)]` or `#[reducer(append)]`", writers.join(", "))]
+    ConflictingWrites {
+        /// The field written more than once.
+        field: &'static str,
+        /// Every writer, in task order.
+        writers: Vec<String>,
+    },
+}
+
+/// A failure while running a compiled graph.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// A node returned an error.
+    #[error("node `{node}` failed in step {step} (attempt {attempt}): {source}")]
+    NodeFailed {
+        /// The failing node.
+        node: String,
+        /// The superstep it ran in.
+        step: usize,
+        /// The attempt that failed, counting from 1.
+        attempt: u32,
+        /// The node's own error.
+        source: BoxError,
+    },
+    /// A node panicked; the panic was caught and failed only its task.
+    #[error("node `{node}` panicked in step {step} (attempt {attempt}): {message}")]
+    NodePanicked {
+        /// The panicking node.
+        node: String,
+        /// The superstep it ran in.
+        step: usize,
+        /// The attempt that panicked, counting from 1.
+        attempt: u32,
+        /// The panic message.
+        message: String,
+    },
+    /// The updates of one superstep could not be merged into the state.
+    #[error("invalid update in step {step}: {source}")]
+    InvalidUpdate {
+        /// The superstep whose updates conflict.
+        step: usize,
+        /// What was wrong.
+        source: InvalidUpdate,
+    },
+    /// The run's input could not be turned into a state.
+    #[error("invalid input: {0}")]
+    InvalidInput(#[source] InvalidUpdate),
+    /// The run needed more supersteps than [`RunConfig::recursion_limit`](crate::RunConfig::recursion_limit) allows.
+    #[error("recursion limit of {limit} supersteps reached; nodes still pending: {}", pending.join(", "))]
+    RecursionLimit {
+        /// The limit in force.
+        limit: usize,
+        /// The nodes that would have run next, in task order.
+        pending: Vec<String>,
+    },
+    /// A router or `Command` named a destination it may not go to.
+    #[error("{origin} routed to `{target}`, which is not {allowed}")]
+    InvalidRoute {
+        /// Who routed, for example ``router of `plan` ``.
+        origin: String,
+        /// The destination it named.
+        target: String,
+        /// What it may name instead.
+        allowed: String,
+    },
+    /// A `Send` carried a payload of the wrong type for its target node.
+    #[error("Send to `{node}` carries a `{found}`, but the node takes `{expected}`")]
+    PayloadType {
+        /// The target node.
+        node: String,
+        /// The type the node takes.
+        expected: &'static str,
+        /// The type the Send carried.
+        found: &'static str,
+    },
+    /// The run was cancelled before it finished.
+    #[error("the run was cancelled")]
+    Cancelled,
+}

@@ -1,0 +1,170 @@
+//! The compiled graph: nodes sorted by name, edges resolved to indices, ready to run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{ErasedNode, Router, StateGraph, END, START};
+use crate::config::RunConfig;
+use crate::error::GraphError;
+use crate::pregel::{self, RunReport};
+use crate::state::{GraphInput, State};
+
+/// Index of a node; nodes are sorted by name, so index order is name order.
+pub(crate) type NodeId = usize;
+
+pub(crate) struct Node<S: State> {
+    pub(crate) name: Arc<str>,
+    pub(crate) func: ErasedNode<S>,
+    pub(crate) defer: bool,
+    pub(crate) out: Outgoing<S>,
+}
+
+/// Everything that fires after a node (or `START`) has run.
+pub(crate) struct Outgoing<S> {
+    pub(crate) edges: Vec<NodeId>,
+    /// `(join, source slot)` pairs this node counts towards.
+    pub(crate) joins: Vec<(usize, usize)>,
+    pub(crate) branches: Vec<Branch<S>>,
+}
+
+pub(crate) struct Branch<S> {
+    pub(crate) router: Router<S>,
+    /// Declared targets, sorted by name, with `END` kept as a flag.
+    pub(crate) targets: Vec<NodeId>,
+    pub(crate) allows_end: bool,
+}
+
+pub(crate) struct Join {
+    pub(crate) sources: usize,
+    /// `None` when the join leads to `END`.
+    pub(crate) target: Option<NodeId>,
+}
+
+pub(crate) struct GraphInner<S: State> {
+    pub(crate) nodes: Vec<Node<S>>,
+    pub(crate) by_name: HashMap<Arc<str>, NodeId>,
+    pub(crate) entry: Outgoing<S>,
+    pub(crate) joins: Vec<Join>,
+}
+
+impl<S: State> GraphInner<S> {
+    pub(crate) fn id(&self, name: &str) -> Option<NodeId> {
+        self.by_name.get(name).copied()
+    }
+
+    pub(crate) fn name(&self, id: NodeId) -> &Arc<str> {
+        &self.nodes[id].name
+    }
+}
+
+/// A validated graph, ready to run. Cheap to clone; one compiled graph serves any number of
+/// concurrent runs, each with its own state.
+#[must_use]
+pub struct CompiledGraph<S: State> {
+    inner: Arc<GraphInner<S>>,
+}
+
+impl<S: State> Clone for CompiledGraph<S> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner) }
+    }
+}
+
+impl<S: State> std::fmt::Debug for CompiledGraph<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.inner.nodes.iter().map(|n| &*n.name).collect();
+        f.debug_struct("CompiledGraph").field("nodes", &names).finish_non_exhaustive()
+    }
+}
+
+impl<S: State> CompiledGraph<S> {
+    /// Resolves a validated builder into indices. Names were checked by `validate`.
+    pub(super) fn new(graph: StateGraph<S>) -> Self {
+        let mut specs = graph.nodes;
+        specs.sort_by(|a, b| a.name.cmp(&b.name));
+        let by_name: HashMap<Arc<str>, NodeId> = specs
+            .iter()
+            .enumerate()
+            .map(|(id, spec)| (Arc::from(spec.name.as_str()), id))
+            .collect();
+        let id = |name: &str| by_name[name];
+        let empty = || Outgoing { edges: Vec::new(), joins: Vec::new(), branches: Vec::new() };
+        // One slot per node, plus a last one for START.
+        let mut outgoing: Vec<Outgoing<S>> = (0..=specs.len()).map(|_| empty()).collect();
+        let slot = |name: &str| if name == START { specs.len() } else { id(name) };
+
+        for (from, to) in &graph.edges {
+            if to != END {
+                let edges = &mut outgoing[slot(from)].edges;
+                if !edges.contains(&id(to)) {
+                    edges.push(id(to));
+                }
+            }
+        }
+        let mut joins = Vec::new();
+        for (sources, to) in &graph.joins {
+            let mut distinct: Vec<&str> = Vec::new();
+            for source in sources {
+                if !distinct.contains(&source.as_str()) {
+                    distinct.push(source);
+                }
+            }
+            for (position, source) in distinct.iter().enumerate() {
+                outgoing[slot(source)].joins.push((joins.len(), position));
+            }
+            let target = (to != END).then(|| id(to));
+            joins.push(Join { sources: distinct.len(), target });
+        }
+        for branch in graph.branches {
+            let mut targets: Vec<NodeId> =
+                branch.targets.iter().filter(|t| *t != END).map(|t| id(t)).collect();
+            targets.sort_unstable();
+            targets.dedup();
+            let allows_end = branch.targets.iter().any(|t| t == END);
+            outgoing[slot(&branch.source)].branches.push(Branch {
+                router: branch.router,
+                targets,
+                allows_end,
+            });
+        }
+
+        let entry = outgoing.pop().expect("the START slot");
+        let nodes = specs
+            .into_iter()
+            .zip(outgoing)
+            .map(|(spec, out)| Node {
+                name: Arc::from(spec.name),
+                func: spec.node,
+                defer: spec.options.defer,
+                out,
+            })
+            .collect();
+        let inner = GraphInner { nodes, by_name, entry, joins };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Runs the graph to completion and returns the final state.
+    ///
+    /// `input` is a whole state, or an update applied to `S::default()`.
+    pub async fn invoke(
+        &self,
+        input: impl GraphInput<S>,
+        config: RunConfig,
+    ) -> Result<S, GraphError> {
+        let state = input.into_state().map_err(GraphError::InvalidInput)?;
+        pregel::run(&self.inner, state, &config, None).await
+    }
+
+    /// Runs the graph like [`invoke`](Self::invoke) and also reports which tasks ran in each
+    /// superstep.
+    pub async fn invoke_with_report(
+        &self,
+        input: impl GraphInput<S>,
+        config: RunConfig,
+    ) -> Result<RunReport<S>, GraphError> {
+        let state = input.into_state().map_err(GraphError::InvalidInput)?;
+        let mut steps = Vec::new();
+        let state = pregel::run(&self.inner, state, &config, Some(&mut steps)).await?;
+        Ok(RunReport { state, steps })
+    }
+}

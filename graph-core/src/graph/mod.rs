@@ -1,0 +1,192 @@
+//! The builder side: [`StateGraph`] collects nodes and edges; [`StateGraph::compile`] checks them
+//! and produces a [`CompiledGraph`].
+
+mod command;
+mod compiled;
+mod node;
+mod send;
+mod validate;
+
+use std::sync::Arc;
+
+pub use command::Command;
+pub use compiled::CompiledGraph;
+pub(crate) use compiled::{GraphInner, Outgoing};
+pub(crate) use node::{ErasedNode, InputKind, TaskInput};
+pub use node::{Input, IntoNode, NodeContext, NodeOutput};
+pub use send::{Goto, IntoRoute, Send};
+
+use crate::error::BuildError;
+use crate::state::State;
+
+/// The virtual node every run starts from. Edges from `START` choose the first nodes.
+pub const START: &str = "__start__";
+/// The virtual node that ends a branch. A run ends when no task is left, not when one branch
+/// reaches `END`.
+pub const END: &str = "__end__";
+
+/// A router: a plain function of the state as its source node sees it.
+pub(crate) type Router<S> = Arc<dyn Fn(&S) -> Vec<Goto> + core::marker::Send + Sync>;
+
+/// Per-node options for [`StateGraph::add_node_with`].
+///
+/// ```
+/// use graph_core::NodeOptions;
+///
+/// let options = NodeOptions::new().defer().destinations(["review", "publish"]);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct NodeOptions {
+    pub(crate) defer: bool,
+    pub(crate) destinations: Vec<String>,
+}
+
+impl NodeOptions {
+    /// Default options: run as soon as triggered, no declared destinations.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs the node only when nothing else is left to run, for example to aggregate the
+    /// results of branches of uneven length.
+    pub fn defer(mut self) -> Self {
+        self.defer = true;
+        self
+    }
+
+    /// Declares the nodes this node's [`Command`]s may `goto`, so they are validated and drawn.
+    /// A node taking [`Input<T>`] must be declared somewhere to be reachable by `Send`.
+    pub fn destinations<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.destinations.extend(nodes.into_iter().map(Into::into));
+        self
+    }
+}
+
+pub(crate) struct NodeSpec<S: State> {
+    pub(crate) name: String,
+    pub(crate) node: ErasedNode<S>,
+    pub(crate) options: NodeOptions,
+}
+
+pub(crate) struct BranchSpec<S> {
+    pub(crate) source: String,
+    pub(crate) router: Router<S>,
+    pub(crate) targets: Vec<String>,
+}
+
+/// Builds a graph over the state `S`: nodes, edges, joins and conditional edges.
+///
+/// Builder methods never fail; [`compile`](Self::compile) checks everything at once and
+/// returns a [`BuildError`] naming the node or edge at fault.
+///
+/// # How a compiled graph runs
+///
+/// A run proceeds in **supersteps**:
+///
+/// 1. **Plan.** The step's tasks are every node triggered by the previous step ("pull" tasks),
+///    ordered by node name, then every [`Send`] emitted in the previous step ("push" tasks),
+///    in emission order.
+/// 2. **Run.** All tasks run concurrently against the same state snapshot (`Arc<S>`).
+/// 3. **Apply.** Once every task has finished, their updates are applied in task order (never
+///    completion order) through each field's reducer, and edges are evaluated.
+///
+/// Routing:
+///
+/// - [`add_edge(a, b)`](Self::add_edge): `b` runs in the step after `a`. Several sources running
+///   in one step trigger `b` once; in different steps, once after each.
+/// - [`add_join([a, b], c)`](Self::add_join): `c` runs once, in the step after the last of its
+///   sources has run, even across steps; then the join re-arms.
+/// - [`add_conditional_edges`](Self::add_conditional_edges): a router sees the step's snapshot
+///   plus its own node's update (not its siblings') and returns nodes, `END` or [`Send`]s, all
+///   among its declared targets.
+/// - A node returning a [`Command`] adds its `goto` destinations to its static edges.
+/// - A node added with [`NodeOptions::defer`] waits until nothing else is left to run.
+///
+/// The run ends when a step plans no task, and fails with [`GraphError::RecursionLimit`]
+/// (crate::GraphError::RecursionLimit) if it would need more supersteps than allowed.
+#[must_use]
+pub struct StateGraph<S: State> {
+    pub(crate) nodes: Vec<NodeSpec<S>>,
+    pub(crate) edges: Vec<(String, String)>,
+    pub(crate) joins: Vec<(Vec<String>, String)>,
+    pub(crate) branches: Vec<BranchSpec<S>>,
+}
+
+impl<S: State> Default for StateGraph<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: State> StateGraph<S> {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self { nodes: Vec::new(), edges: Vec::new(), joins: Vec::new(), branches: Vec::new() }
+    }
+
+    /// Adds a node: a plain async function (see [`IntoNode`]).
+    pub fn add_node<M>(self, name: impl Into<String>, node: impl IntoNode<S, M>) -> Self {
+        self.add_node_with(name, node, NodeOptions::new())
+    }
+
+    /// Adds a node with [`NodeOptions`].
+    pub fn add_node_with<M>(
+        mut self,
+        name: impl Into<String>,
+        node: impl IntoNode<S, M>,
+        options: NodeOptions,
+    ) -> Self {
+        self.nodes.push(NodeSpec { name: name.into(), node: node.into_node(), options });
+        self
+    }
+
+    /// Runs `to` in the step after `from` has run.
+    pub fn add_edge(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.edges.push((from.into(), to.into()));
+        self
+    }
+
+    /// Runs `to` once, in the step after every one of `sources` has run.
+    pub fn add_join<I>(mut self, sources: I, to: impl Into<String>) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.joins.push((sources.into_iter().map(Into::into).collect(), to.into()));
+        self
+    }
+
+    /// After `source` runs, `router` chooses among `targets` (node names, `END`, or
+    /// [`Send`]s to those nodes).
+    pub fn add_conditional_edges<F, R, I>(
+        mut self,
+        source: impl Into<String>,
+        router: F,
+        targets: I,
+    ) -> Self
+    where
+        F: Fn(&S) -> R + core::marker::Send + Sync + 'static,
+        R: IntoRoute,
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.branches.push(BranchSpec {
+            source: source.into(),
+            router: Arc::new(move |state: &S| router(state).into_route()),
+            targets: targets.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
+    /// Checks the graph and produces a runnable [`CompiledGraph`].
+    pub fn compile(self) -> Result<CompiledGraph<S>, BuildError> {
+        validate::validate(&self)?;
+        Ok(CompiledGraph::new(self))
+    }
+}

@@ -1,0 +1,249 @@
+//! Nodes: the plain async functions a graph runs, and how they are erased into one shape.
+
+use std::any::{Any, TypeId};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use super::command::Command;
+use crate::error::BoxError;
+use crate::pregel::TaskId;
+use crate::state::State;
+
+/// The payload of a `Send`, handed to a node that takes `Input<T>`.
+///
+/// ```
+/// use graph_core::Input;
+///
+/// async fn write_section(Input(topic): Input<String>) {
+///     println!("writing about {topic}");
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Input<T>(pub T);
+
+/// What a task knows about itself: its node, superstep, id and attempt.
+///
+/// A node receives it by taking a `NodeContext` after its state or input argument.
+#[derive(Debug, Clone)]
+pub struct NodeContext {
+    pub(crate) node: Arc<str>,
+    pub(crate) task_id: TaskId,
+    pub(crate) attempt: u32,
+}
+
+impl NodeContext {
+    /// The name of the running node.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The superstep this task runs in, counting from 0.
+    pub fn step(&self) -> usize {
+        self.task_id.step()
+    }
+
+    /// The task's deterministic id.
+    pub fn task_id(&self) -> &TaskId {
+        &self.task_id
+    }
+
+    /// The attempt number, counting from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+/// What a node may return: the state's update type, a [`Command`], `()`, or a `Result` of one
+/// of these whose error converts into a [`BoxError`].
+///
+/// `#[derive(State)]` implements it for the generated update type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned by a node of a graph over `{S}`",
+    note = "a node returns the state's update type, a `Command<{S}>`, `()`, or a `Result` of one of these"
+)]
+pub trait NodeOutput<S: State> {
+    /// Converts the node's return value into a command.
+    fn into_command(self) -> Result<Command<S>, BoxError>;
+}
+
+impl<S: State> NodeOutput<S> for () {
+    fn into_command(self) -> Result<Command<S>, BoxError> {
+        Ok(Command::new())
+    }
+}
+
+impl<S: State> NodeOutput<S> for Command<S> {
+    fn into_command(self) -> Result<Command<S>, BoxError> {
+        Ok(self)
+    }
+}
+
+impl<S, T, E> NodeOutput<S> for Result<T, E>
+where
+    S: State,
+    T: NodeOutput<S>,
+    E: Into<BoxError>,
+{
+    fn into_command(self) -> Result<Command<S>, BoxError> {
+        self.map_err(Into::into)?.into_command()
+    }
+}
+
+pub(crate) type NodeFuture<S> =
+    Pin<Box<dyn Future<Output = Result<Command<S>, BoxError>> + Send + 'static>>;
+
+/// What a task hands its node: the shared state snapshot, or a `Send` payload.
+pub(crate) enum TaskInput<S> {
+    State(Arc<S>),
+    Payload(Box<dyn Any + Send>),
+}
+
+/// The input a node takes, checked before a `Send` is delivered to it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum InputKind {
+    /// The graph state, as `Arc<S>`.
+    State,
+    /// A `Send` payload of one type, as `Input<T>`.
+    Payload { type_id: TypeId, type_name: &'static str },
+}
+
+type CallFn<S> = dyn Fn(TaskInput<S>, NodeContext) -> NodeFuture<S> + Send + Sync;
+
+/// A node with its signature erased.
+pub struct ErasedNode<S: State> {
+    call: Box<CallFn<S>>,
+    pub(crate) input: InputKind,
+}
+
+impl<S: State> ErasedNode<S> {
+    pub(crate) fn call(&self, input: TaskInput<S>, ctx: NodeContext) -> NodeFuture<S> {
+        (self.call)(input, ctx)
+    }
+
+    fn from_state_fn<F, Fut, R>(f: F) -> Self
+    where
+        F: Fn(Arc<S>, NodeContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: NodeOutput<S>,
+    {
+        let call = move |input: TaskInput<S>, ctx: NodeContext| -> NodeFuture<S> {
+            let state = match input {
+                TaskInput::State(state) => state,
+                // A Send to a state node carries a whole state; the planner checked its type.
+                TaskInput::Payload(payload) => match payload.downcast::<S>() {
+                    Ok(state) => Arc::new(*state),
+                    Err(_) => return Box::pin(async { Err(payload_mismatch()) }),
+                },
+            };
+            let fut = f(state, ctx);
+            Box::pin(async move { fut.await.into_command() })
+        };
+        Self { call: Box::new(call), input: InputKind::State }
+    }
+
+    fn from_input_fn<T, F, Fut, R>(f: F) -> Self
+    where
+        T: Send + 'static,
+        F: Fn(Input<T>, NodeContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: NodeOutput<S>,
+    {
+        let call = move |input: TaskInput<S>, ctx: NodeContext| -> NodeFuture<S> {
+            let payload = match input {
+                TaskInput::Payload(payload) => payload.downcast::<T>(),
+                TaskInput::State(_) => return Box::pin(async { Err(payload_mismatch()) }),
+            };
+            let Ok(payload) = payload else {
+                return Box::pin(async { Err(payload_mismatch()) });
+            };
+            let fut = f(Input(*payload), ctx);
+            Box::pin(async move { fut.await.into_command() })
+        };
+        let input = InputKind::Payload {
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+        };
+        Self { call: Box::new(call), input }
+    }
+}
+
+// The planner checks payload types before any task starts, so this is a defensive fallback.
+fn payload_mismatch() -> BoxError {
+    "the task's input does not match the node's input type".into()
+}
+
+/// Turns a plain async function into a node of a graph over `S`.
+///
+/// Implemented for functions taking `Arc<S>` or [`Input<T>`], optionally followed by a
+/// [`NodeContext`], and returning any [`NodeOutput`]. Users never implement it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a node of a graph over `{S}`",
+    note = "a node is an async fn taking `Arc<{S}>` (or `Input<T>` when started by Send), optionally followed by `NodeContext`, and returning the update type, a `Command`, `()`, or a `Result` of one of these"
+)]
+pub trait IntoNode<S: State, M>: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn into_node(self) -> ErasedNode<S>;
+}
+
+/// Marker types telling the node signatures apart; never named by users.
+pub struct TakesState;
+/// Marker for nodes taking the state and a context.
+pub struct TakesStateAndContext;
+/// Marker for nodes taking a `Send` payload.
+pub struct TakesInput<T>(PhantomData<fn(T)>);
+/// Marker for nodes taking a `Send` payload and a context.
+pub struct TakesInputAndContext<T>(PhantomData<fn(T)>);
+
+impl<S, F, Fut, R> IntoNode<S, (TakesState, R)> for F
+where
+    S: State,
+    F: Fn(Arc<S>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: NodeOutput<S>,
+{
+    fn into_node(self) -> ErasedNode<S> {
+        ErasedNode::from_state_fn(move |state, _| self(state))
+    }
+}
+
+impl<S, F, Fut, R> IntoNode<S, (TakesStateAndContext, R)> for F
+where
+    S: State,
+    F: Fn(Arc<S>, NodeContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: NodeOutput<S>,
+{
+    fn into_node(self) -> ErasedNode<S> {
+        ErasedNode::from_state_fn(self)
+    }
+}
+
+impl<S, T, F, Fut, R> IntoNode<S, (TakesInput<T>, R)> for F
+where
+    S: State,
+    T: DeserializeOwned + Send + 'static,
+    F: Fn(Input<T>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: NodeOutput<S>,
+{
+    fn into_node(self) -> ErasedNode<S> {
+        ErasedNode::from_input_fn(move |input, _| self(input))
+    }
+}
+
+impl<S, T, F, Fut, R> IntoNode<S, (TakesInputAndContext<T>, R)> for F
+where
+    S: State,
+    T: DeserializeOwned + Send + 'static,
+    F: Fn(Input<T>, NodeContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: NodeOutput<S>,
+{
+    fn into_node(self) -> ErasedNode<S> {
+        ErasedNode::from_input_fn(self)
+    }
+}

@@ -1,0 +1,124 @@
+//! Dynamic fan-out: `Send` starts a node with its own payload; `Goto` is any routing destination.
+
+use std::any::{Any, TypeId};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+
+/// Starts `node` in the next superstep with `payload` as its input instead of the state.
+///
+/// Each `Send` is its own task, duplicates included, so one router can fan out to as many
+/// workers as it finds work for (map-reduce, orchestrator-worker). The target node takes
+/// [`Input<T>`](crate::Input) with the payload's type `T`, or the state itself when the payload
+/// is a whole state. Payloads are serializable so a run holding pending Sends can be saved.
+///
+/// ```
+/// use graph_core::Send;
+///
+/// let sends: Vec<Send> = ["rust", "tokio"]
+///     .into_iter()
+///     .map(|topic| Send::new("write_section", topic.to_string()))
+///     .collect();
+/// assert_eq!(sends[1].node(), "write_section");
+/// ```
+pub struct Send {
+    pub(crate) node: Cow<'static, str>,
+    pub(crate) payload: Box<dyn Any + core::marker::Send>,
+    pub(crate) type_id: TypeId,
+    pub(crate) type_name: &'static str,
+}
+
+impl Send {
+    /// A `Send` of `payload` to `node`.
+    pub fn new<T>(node: impl Into<Cow<'static, str>>, payload: T) -> Self
+    where
+        T: Serialize + core::marker::Send + 'static,
+    {
+        Self {
+            node: node.into(),
+            payload: Box::new(payload),
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+        }
+    }
+
+    /// The target node.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The payload's type name.
+    pub fn payload_type(&self) -> &'static str {
+        self.type_name
+    }
+}
+
+impl fmt::Debug for Send {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Send")
+            .field("node", &self.node)
+            .field("payload_type", &self.type_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A destination chosen at run time: a node to trigger (or `END`), or a [`Send`].
+#[derive(Debug)]
+pub enum Goto {
+    /// Trigger this node in the next superstep; `END` triggers nothing.
+    Node(Cow<'static, str>),
+    /// Start a task with its own payload.
+    Send(Send),
+}
+
+impl From<&'static str> for Goto {
+    fn from(node: &'static str) -> Self {
+        Goto::Node(Cow::Borrowed(node))
+    }
+}
+
+impl From<String> for Goto {
+    fn from(node: String) -> Self {
+        Goto::Node(Cow::Owned(node))
+    }
+}
+
+impl From<Send> for Goto {
+    fn from(send: Send) -> Self {
+        Goto::Send(send)
+    }
+}
+
+/// What a router may return: one destination, several, or none.
+///
+/// Implemented for node names (`&'static str`, `String`), [`Send`], [`Goto`], and `Vec`s,
+/// arrays and `Option`s of them.
+pub trait IntoRoute {
+    /// The destinations, in order.
+    fn into_route(self) -> Vec<Goto>;
+}
+
+impl<T: Into<Goto>> IntoRoute for T {
+    fn into_route(self) -> Vec<Goto> {
+        vec![self.into()]
+    }
+}
+
+impl<T: Into<Goto>> IntoRoute for Vec<T> {
+    fn into_route(self) -> Vec<Goto> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<T: Into<Goto>, const N: usize> IntoRoute for [T; N] {
+    fn into_route(self) -> Vec<Goto> {
+        self.into_iter().map(Into::into).collect()
+    }
+}
+
+impl<T: Into<Goto>> IntoRoute for Option<T> {
+    fn into_route(self) -> Vec<Goto> {
+        self.into_iter().map(Into::into).collect()
+    }
+}

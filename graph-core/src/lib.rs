@@ -1,0 +1,80 @@
+//! Typed state-graph orchestration for Rust.
+//!
+//! Build a graph of async nodes over a typed state, run independent nodes in parallel, and merge
+//! their updates deterministically through per-field reducers.
+//!
+//! ```
+//! use graph_core::prelude::*;
+//! use std::sync::Arc;
+//!
+//! #[derive(State, Clone, Debug, Default, PartialEq)]
+//! struct Briefing {
+//!     city: String,
+//!     #[reducer(append)]
+//!     sections: Vec<String>,
+//! }
+//!
+//! async fn weather(s: Arc<Briefing>) -> BriefingUpdate {
+//!     Briefing::update().sections(vec![format!("sunny in {}", s.city)])
+//! }
+//! async fn news(_: Arc<Briefing>) -> BriefingUpdate {
+//!     Briefing::update().sections(vec!["markets calm".into()])
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let graph = StateGraph::<Briefing>::new()
+//!     .add_node("weather", weather)
+//!     .add_node("news", news)
+//!     .add_edge(START, "weather")
+//!     .add_edge(START, "news")
+//!     .compile()?;
+//!
+//! let out = graph.invoke(Briefing::update().city("Paris"), RunConfig::default()).await?;
+//! // Both ran in the same superstep; their updates merge in node-name order.
+//! assert_eq!(out.sections, ["markets calm", "sunny in Paris"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The execution model (supersteps, task order, edges, joins, `Send`, `Command`) is described
+//! on [`StateGraph`].
+
+// Lets the derive's absolute `::graph_core::` paths resolve inside this crate's own tests.
+#[allow(unused_extern_crates)]
+extern crate self as graph_core;
+
+mod config;
+mod error;
+mod graph;
+mod pregel;
+mod state;
+
+pub use config::RunConfig;
+pub use error::{BoxError, BuildError, GraphError, InvalidUpdate};
+pub use graph::{
+    Command, CompiledGraph, Goto, Input, IntoNode, IntoRoute, NodeContext, NodeOptions, NodeOutput,
+    Send, StateGraph, END, START,
+};
+pub use graph_macros::State;
+pub use pregel::{RunReport, StepRecord, TaskId, TaskPath, TaskRecord};
+pub use state::{reducers, Field, GraphInput, ReducerKind, State};
+
+/// The names most graphs need: `use graph_core::prelude::*;`.
+///
+/// [`Send`] is left out so it never shadows `std::marker::Send`; write `graph_core::Send`.
+pub mod prelude {
+    pub use crate::{
+        Command, CompiledGraph, GraphError, Input, NodeContext, RunConfig, State, StateGraph, END,
+        START,
+    };
+}
+
+/// Support for the derive macro; not part of the public API and outside semver.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::state::reducers;
+    pub use crate::state::state_from_update;
+    pub use crate::state::LastValue;
+    pub use serde;
+}

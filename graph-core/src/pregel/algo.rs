@@ -1,0 +1,255 @@
+//! The pure core of the runtime: plan a superstep's tasks, apply their updates in task order,
+//! and evaluate edges, joins, routers and `Command`s. No async, no tokio.
+
+use std::any::{Any, TypeId};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::{TaskId, TaskPath};
+use crate::error::GraphError;
+use crate::graph::{Command, Goto, GraphInner, InputKind, Outgoing, Send};
+use crate::state::State;
+
+type NodeId = usize;
+
+/// A task of one superstep. A pull task reads the state; a push task carries a payload.
+pub(crate) struct Task {
+    pub(crate) node: NodeId,
+    pub(crate) id: TaskId,
+    pub(crate) payload: Option<Box<dyn Any + core::marker::Send>>,
+}
+
+/// A `Send` whose target and payload type were checked when it was emitted.
+struct PendingSend {
+    node: NodeId,
+    payload: Box<dyn Any + core::marker::Send>,
+}
+
+/// How far a join has got: which of its sources have run since it last fired.
+struct JoinProgress {
+    seen: Vec<bool>,
+    count: usize,
+}
+
+/// What the next superstep will run: triggered nodes, emitted Sends and join progress.
+pub(crate) struct Pending {
+    triggered: BTreeSet<NodeId>,
+    sends: Vec<PendingSend>,
+    joins: Vec<JoinProgress>,
+}
+
+impl Pending {
+    pub(crate) fn new<S: State>(graph: &GraphInner<S>) -> Self {
+        let joins = graph
+            .joins
+            .iter()
+            .map(|j| JoinProgress { seen: vec![false; j.sources], count: 0 })
+            .collect();
+        Self { triggered: BTreeSet::new(), sends: Vec::new(), joins }
+    }
+}
+
+/// Plans the tasks of `step`: triggered nodes by name, then Sends in emission order. Deferred
+/// nodes wait while anything else is ready.
+pub(crate) fn plan<S: State>(
+    graph: &GraphInner<S>,
+    pending: &mut Pending,
+    step: usize,
+) -> Vec<Task> {
+    let ready_now =
+        !pending.sends.is_empty() || pending.triggered.iter().any(|&id| !graph.nodes[id].defer);
+    let pulls: Vec<NodeId> = if ready_now {
+        let ready: Vec<NodeId> =
+            pending.triggered.iter().copied().filter(|&id| !graph.nodes[id].defer).collect();
+        for id in &ready {
+            pending.triggered.remove(id);
+        }
+        ready
+    } else {
+        std::mem::take(&mut pending.triggered).into_iter().collect()
+    };
+    let sends = std::mem::take(&mut pending.sends);
+
+    let mut tasks = Vec::with_capacity(pulls.len() + sends.len());
+    tasks.extend(pulls.into_iter().map(|node| Task {
+        node,
+        id: TaskId::new(step, TaskPath::Pull(Arc::clone(graph.name(node)))),
+        payload: None,
+    }));
+    tasks.extend(sends.into_iter().enumerate().map(|(index, send)| Task {
+        node: send.node,
+        id: TaskId::new(step, TaskPath::Push(index)),
+        payload: Some(send.payload),
+    }));
+    tasks
+}
+
+/// Applies one finished superstep: updates in task order, then each task's edges, joins,
+/// `Command` destinations and routers, in task order.
+pub(crate) fn apply_step<S: State>(
+    graph: &GraphInner<S>,
+    state: &mut Arc<S>,
+    step: usize,
+    tasks: &[Task],
+    outputs: Vec<Command<S>>,
+    pending: &mut Pending,
+) -> Result<(), GraphError> {
+    let invalid = |source| GraphError::InvalidUpdate { step, source };
+    let (updates, gotos): (Vec<_>, Vec<_>) =
+        outputs.into_iter().map(|c| (c.update, c.goto)).unzip();
+
+    // A router sees the snapshot plus its own task's update. With one task that is exactly
+    // the next state, so routing waits for the apply instead of cloning the state.
+    let single = tasks.len() == 1;
+    let mut routes: Vec<Vec<Vec<Goto>>> = Vec::with_capacity(tasks.len());
+    if !single {
+        for (task, update) in tasks.iter().zip(&updates) {
+            let branches = &graph.nodes[task.node].out.branches;
+            if branches.is_empty() {
+                routes.push(Vec::new());
+                continue;
+            }
+            let mut view = S::clone(state);
+            if let Some(update) = update {
+                view.apply([(&**graph.name(task.node), update.clone())]).map_err(invalid)?;
+            }
+            routes.push(branches.iter().map(|b| (b.router)(&view)).collect());
+        }
+    }
+
+    let writes = tasks
+        .iter()
+        .zip(updates)
+        .filter_map(|(task, update)| Some((&**graph.name(task.node), update?)));
+    Arc::make_mut(state).apply(writes).map_err(invalid)?;
+
+    if single {
+        let branches = &graph.nodes[tasks[0].node].out.branches;
+        routes.push(branches.iter().map(|b| (b.router)(state)).collect());
+    }
+
+    for ((task, goto), routes) in tasks.iter().zip(gotos).zip(routes) {
+        let node = &graph.nodes[task.node];
+        fire(graph, &node.out, &node.name, goto, routes, pending)?;
+    }
+    Ok(())
+}
+
+/// Evaluates the edges and routers leaving `START` on the input state.
+pub(crate) fn enter<S: State>(
+    graph: &GraphInner<S>,
+    state: &S,
+    pending: &mut Pending,
+) -> Result<(), GraphError> {
+    let routes = graph.entry.branches.iter().map(|b| (b.router)(state)).collect();
+    fire(graph, &graph.entry, crate::graph::START, Vec::new(), routes, pending)
+}
+
+/// Fires everything leaving one task (or `START`): static edges, joins, `Command`
+/// destinations, then each router's destinations.
+fn fire<S: State>(
+    graph: &GraphInner<S>,
+    out: &Outgoing<S>,
+    origin: &str,
+    goto: Vec<Goto>,
+    routes: Vec<Vec<Goto>>,
+    pending: &mut Pending,
+) -> Result<(), GraphError> {
+    pending.triggered.extend(&out.edges);
+    for &(join, slot) in &out.joins {
+        let progress = &mut pending.joins[join];
+        if !progress.seen[slot] {
+            progress.seen[slot] = true;
+            progress.count += 1;
+        }
+        if progress.count == progress.seen.len() {
+            progress.seen.fill(false);
+            progress.count = 0;
+            pending.triggered.extend(graph.joins[join].target);
+        }
+    }
+
+    let command = || format!("Command from `{origin}`");
+    for destination in goto {
+        let target = match &destination {
+            Goto::Node(name) | Goto::Send(Send { node: name, .. }) => name.clone(),
+        };
+        if target == crate::graph::END {
+            continue;
+        }
+        let Some(id) = graph.id(&target) else {
+            return Err(invalid_route(command(), &target, "a node of the graph".into()));
+        };
+        route_to(graph, id, destination, command, pending)?;
+    }
+
+    for (branch, destinations) in out.branches.iter().zip(routes) {
+        let router = || format!("router of `{origin}`");
+        for destination in destinations {
+            let target = match &destination {
+                Goto::Node(name) | Goto::Send(Send { node: name, .. }) => name.clone(),
+            };
+            let declared = || {
+                let mut names: Vec<String> =
+                    branch.targets.iter().map(|&id| graph.name(id).to_string()).collect();
+                if branch.allows_end {
+                    names.push(crate::graph::END.to_owned());
+                }
+                format!("among its declared targets [{}]", names.join(", "))
+            };
+            if target == crate::graph::END && matches!(destination, Goto::Node(_)) {
+                if !branch.allows_end {
+                    return Err(invalid_route(router(), &target, declared()));
+                }
+                continue;
+            }
+            let id = graph.id(&target).filter(|id| branch.targets.binary_search(id).is_ok());
+            let Some(id) = id else {
+                return Err(invalid_route(router(), &target, declared()));
+            };
+            route_to(graph, id, destination, router, pending)?;
+        }
+    }
+    Ok(())
+}
+
+/// Triggers node `id` or queues a `Send` to it, checking it can take what it is given.
+fn route_to<S: State>(
+    graph: &GraphInner<S>,
+    id: NodeId,
+    destination: Goto,
+    origin: impl Fn() -> String,
+    pending: &mut Pending,
+) -> Result<(), GraphError> {
+    let node = &graph.nodes[id];
+    let expected = match node.func.input {
+        InputKind::State => (TypeId::of::<S>(), std::any::type_name::<S>()),
+        InputKind::Payload { type_id, type_name } => (type_id, type_name),
+    };
+    match destination {
+        Goto::Node(name) => match node.func.input {
+            InputKind::State => {
+                pending.triggered.insert(id);
+            }
+            InputKind::Payload { type_name, .. } => {
+                let allowed = format!("a node that starts without a payload (it takes `Input<{type_name}>`; use a Send)");
+                return Err(invalid_route(origin(), &name, allowed));
+            }
+        },
+        Goto::Send(send) => {
+            if send.type_id != expected.0 {
+                return Err(GraphError::PayloadType {
+                    node: node.name.to_string(),
+                    expected: expected.1,
+                    found: send.type_name,
+                });
+            }
+            pending.sends.push(PendingSend { node: id, payload: send.payload });
+        }
+    }
+    Ok(())
+}
+
+fn invalid_route(origin: String, target: &str, allowed: String) -> GraphError {
+    GraphError::InvalidRoute { origin, target: target.to_owned(), allowed }
+}

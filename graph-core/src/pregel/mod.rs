@@ -1,0 +1,97 @@
+//! The runtime: bulk-synchronous supersteps of concurrent tasks.
+//!
+//! `algo` is pure (plan tasks, apply writes and route), `runner` runs one step's tasks on
+//! tokio, and `driver` loops over supersteps.
+
+mod algo;
+mod driver;
+mod runner;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub(crate) use driver::run;
+
+/// Where a task comes from within its superstep; with the step, it identifies the task.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskPath {
+    /// The node was triggered by an edge, a join, a router or a `Command` naming it.
+    Pull(Arc<str>),
+    /// The `index`-th `Send` of the step, in emission order.
+    Push(usize),
+}
+
+/// A task's deterministic id: its superstep and its path. The same graph and input give the
+/// same ids on every run, whatever the timing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId {
+    step: usize,
+    path: TaskPath,
+}
+
+impl TaskId {
+    pub(crate) fn new(step: usize, path: TaskPath) -> Self {
+        Self { step, path }
+    }
+
+    /// The superstep of the task.
+    pub fn step(&self) -> usize {
+        self.step
+    }
+
+    /// The task's path within its step.
+    pub fn path(&self) -> &TaskPath {
+        &self.path
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            TaskPath::Pull(node) => write!(f, "{}:{node}", self.step),
+            TaskPath::Push(index) => write!(f, "{}:send#{index}", self.step),
+        }
+    }
+}
+
+/// One task that ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    /// The task's id.
+    pub id: TaskId,
+    /// The node it ran.
+    pub node: Arc<str>,
+}
+
+/// The tasks of one superstep, in task order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    /// The superstep, counting from 0.
+    pub step: usize,
+    /// Its tasks, pull tasks by node name first, then Sends in emission order.
+    pub tasks: Vec<TaskRecord>,
+}
+
+impl StepRecord {
+    /// The node of each task, in task order.
+    pub fn nodes(&self) -> Vec<&str> {
+        self.tasks.iter().map(|t| &*t.node).collect()
+    }
+}
+
+/// The result of [`CompiledGraph::invoke_with_report`](crate::CompiledGraph::invoke_with_report):
+/// the final state and what ran in each superstep.
+#[derive(Debug, Clone)]
+pub struct RunReport<S> {
+    /// The final state.
+    pub state: S,
+    /// Every superstep that ran, in order.
+    pub steps: Vec<StepRecord>,
+}
+
+impl<S> RunReport<S> {
+    /// The nodes of each superstep, in task order: a compact picture of the run.
+    pub fn nodes_per_step(&self) -> Vec<Vec<&str>> {
+        self.steps.iter().map(StepRecord::nodes).collect()
+    }
+}

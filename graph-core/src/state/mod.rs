@@ -1,0 +1,147 @@
+//! The graph's state: the [`State`] trait that `#[derive(State)]` implements, its field schema,
+//! and the reducers that merge parallel updates.
+
+pub mod reducers;
+
+use crate::error::InvalidUpdate;
+
+/// A graph's state: a struct whose fields each merge updates through a reducer.
+///
+/// Implement it with `#[derive(State)]`, which also generates the partial-update type
+/// (`FooUpdate`, every field optional) returned by nodes:
+///
+/// ```
+/// use graph_core::prelude::*;
+///
+/// #[derive(State, Clone, Debug, Default, PartialEq)]
+/// struct Briefing {
+///     query: String,
+///     #[reducer(append)]
+///     sections: Vec<String>,
+///     #[reducer(add)]
+///     tokens: u64,
+/// }
+///
+/// let mut state = Briefing::default();
+/// state
+///     .apply([
+///         ("weather", Briefing::update().sections(vec!["sunny".into()]).tokens(3)),
+///         ("news", Briefing::update().sections(vec!["calm".into()]).tokens(4)),
+///     ])
+///     .unwrap();
+/// assert_eq!(state.sections, ["sunny", "calm"]);
+/// assert_eq!(state.tokens, 7);
+/// ```
+pub trait State: Clone + Send + Sync + 'static {
+    /// The partial update nodes return: every field optional.
+    type Update: Clone + Default + Send + Sync + 'static;
+
+    /// One entry per field, in declaration order.
+    const FIELDS: &'static [Field];
+
+    /// Applies one superstep's updates, in task order, through each field's reducer.
+    ///
+    /// Each write is `(writer, update)`, where the writer names the node that produced it.
+    /// A field without a reducer accepts one write per call; more fail with
+    /// [`InvalidUpdate::ConflictingWrites`] naming the field and every writer.
+    fn apply<'w, I>(&mut self, writes: I) -> Result<(), InvalidUpdate>
+    where
+        I: IntoIterator<Item = (&'w str, Self::Update)>;
+
+    /// Converts a whole state into an update that sets every field.
+    fn into_update(self) -> Self::Update;
+}
+
+/// Describes one field of a [`State`]: its name, reducer and type, as written in the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The field's name.
+    pub name: &'static str,
+    /// How the field merges writes.
+    pub reducer: ReducerKind,
+    /// The field's type as written in the struct.
+    pub ty: &'static str,
+}
+
+/// How a field merges the writes of one superstep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReducerKind {
+    /// No reducer: one write per superstep replaces the value.
+    LastValue,
+    /// `#[reducer(append)]`: extends a sequence.
+    Append,
+    /// `#[reducer(add)]`: adds with `+=`.
+    Add,
+    /// `#[reducer(merge)]`: inserts map entries, later keys win.
+    Merge,
+    /// `#[reducer(union)]`: set union.
+    Union,
+    /// `#[reducer(max)]`: keeps the greatest value.
+    Max,
+    /// `#[reducer(min)]`: keeps the least value.
+    Min,
+    /// `#[reducer(overwrite)]`: many writes allowed, the last in task order wins.
+    Overwrite,
+    /// `#[reducer(with = path)]`: a user function `fn(&mut T, T)`; holds the path as written.
+    With(&'static str),
+}
+
+/// What a graph run starts from: a whole state, or an update applied to `S::default()`.
+///
+/// Implemented for every [`State`] and, by the derive, for its update type.
+pub trait GraphInput<S: State> {
+    /// Builds the initial state.
+    fn into_state(self) -> Result<S, InvalidUpdate>;
+}
+
+impl<S: State> GraphInput<S> for S {
+    fn into_state(self) -> Result<S, InvalidUpdate> {
+        Ok(self)
+    }
+}
+
+/// Applies `update` to `S::default()`; the derive implements [`GraphInput`] with it.
+#[doc(hidden)]
+pub fn state_from_update<S: State + Default>(update: S::Update) -> Result<S, InvalidUpdate> {
+    let mut state = S::default();
+    state.apply([(crate::graph::START, update)])?;
+    Ok(state)
+}
+
+/// Tracks the writers of one field without a reducer during [`State::apply`], so a second write
+/// in the same superstep becomes [`InvalidUpdate::ConflictingWrites`] naming every writer.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct LastValue<'w> {
+    field: &'static str,
+    first: Option<&'w str>,
+    others: Vec<&'w str>,
+}
+
+impl<'w> LastValue<'w> {
+    /// Starts tracking `field`.
+    pub fn new(field: &'static str) -> Self {
+        Self { field, first: None, others: Vec::new() }
+    }
+
+    /// Records a write by `writer` and stores `value`.
+    pub fn write<T>(&mut self, writer: &'w str, slot: &mut T, value: T) {
+        match self.first {
+            None => self.first = Some(writer),
+            Some(_) => self.others.push(writer),
+        }
+        *slot = value;
+    }
+
+    /// Fails if the field was written more than once.
+    pub fn finish(self) -> Result<(), InvalidUpdate> {
+        match self.first {
+            Some(first) if !self.others.is_empty() => Err(InvalidUpdate::ConflictingWrites {
+                field: self.field,
+                writers: std::iter::once(first).chain(self.others).map(str::to_owned).collect(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}

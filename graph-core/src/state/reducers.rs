@@ -1,0 +1,199 @@
+//! The built-in reducers behind `#[reducer(...)]`, usable directly as plain functions.
+//!
+//! Each reducer merges one write into the current value. The traits name what a field type
+//! must support, so a reducer on an unsuitable type is a compile error that says why.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, Hash};
+use std::ops::AddAssign;
+
+/// A sequence that `#[reducer(append)]` extends.
+#[diagnostic::on_unimplemented(
+    message = "`#[reducer(append)]` needs a sequence field such as `Vec<T>`, `VecDeque<T>` or `String`, not `{Self}`"
+)]
+pub trait Appendable {
+    /// Appends `other` at the end of `self`.
+    fn append_from(&mut self, other: Self);
+}
+
+impl<T> Appendable for Vec<T> {
+    fn append_from(&mut self, mut other: Self) {
+        self.append(&mut other);
+    }
+}
+
+impl<T> Appendable for VecDeque<T> {
+    fn append_from(&mut self, mut other: Self) {
+        self.append(&mut other);
+    }
+}
+
+impl Appendable for String {
+    fn append_from(&mut self, other: Self) {
+        self.push_str(&other);
+    }
+}
+
+/// A map that `#[reducer(merge)]` inserts into.
+#[diagnostic::on_unimplemented(
+    message = "`#[reducer(merge)]` needs a map field such as `HashMap<K, V>` or `BTreeMap<K, V>`, not `{Self}`"
+)]
+pub trait Mergeable {
+    /// Inserts every entry of `other`, replacing existing keys.
+    fn merge_from(&mut self, other: Self);
+}
+
+impl<K: Eq + Hash, V, H: BuildHasher> Mergeable for HashMap<K, V, H> {
+    fn merge_from(&mut self, other: Self) {
+        self.extend(other);
+    }
+}
+
+impl<K: Ord, V> Mergeable for BTreeMap<K, V> {
+    fn merge_from(&mut self, other: Self) {
+        self.extend(other);
+    }
+}
+
+/// A set that `#[reducer(union)]` joins.
+#[diagnostic::on_unimplemented(
+    message = "`#[reducer(union)]` needs a set field such as `HashSet<T>` or `BTreeSet<T>`, not `{Self}`"
+)]
+pub trait Unionable {
+    /// Adds every element of `other`.
+    fn union_from(&mut self, other: Self);
+}
+
+impl<T: Eq + Hash, H: BuildHasher> Unionable for HashSet<T, H> {
+    fn union_from(&mut self, other: Self) {
+        self.extend(other);
+    }
+}
+
+impl<T: Ord> Unionable for BTreeSet<T> {
+    fn union_from(&mut self, other: Self) {
+        self.extend(other);
+    }
+}
+
+/// A number that `#[reducer(add)]` accumulates.
+#[diagnostic::on_unimplemented(
+    message = "`#[reducer(add)]` needs a field that supports `+=`, such as an integer or a float, not `{Self}`"
+)]
+pub trait Addable {
+    /// Adds `other` to `self`.
+    fn add_from(&mut self, other: Self);
+}
+
+impl<T: AddAssign> Addable for T {
+    fn add_from(&mut self, other: Self) {
+        *self += other;
+    }
+}
+
+/// A value that `#[reducer(max)]` and `#[reducer(min)]` compare.
+///
+/// `Option<T>` compares `None` as the least value, so `max` suits it and `min` does not.
+#[diagnostic::on_unimplemented(
+    message = "`#[reducer(max)]` and `#[reducer(min)]` need a field that supports `<` (`PartialOrd`), not `{Self}`"
+)]
+pub trait Comparable {
+    /// Whether `self` is greater than `other`.
+    fn is_greater(&self, other: &Self) -> bool;
+}
+
+impl<T: PartialOrd> Comparable for T {
+    fn is_greater(&self, other: &Self) -> bool {
+        self > other
+    }
+}
+
+/// `#[reducer(append)]`: extends `current` with `update`.
+pub fn append<T: Appendable>(current: &mut T, update: T) {
+    current.append_from(update);
+}
+
+/// `#[reducer(add)]`: `current += update`.
+pub fn add<T: Addable>(current: &mut T, update: T) {
+    current.add_from(update);
+}
+
+/// `#[reducer(merge)]`: inserts the entries of `update`; its keys win.
+pub fn merge<T: Mergeable>(current: &mut T, update: T) {
+    current.merge_from(update);
+}
+
+/// `#[reducer(union)]`: adds the elements of `update`.
+pub fn union<T: Unionable>(current: &mut T, update: T) {
+    current.union_from(update);
+}
+
+/// `#[reducer(max)]`: keeps `update` if it is greater.
+pub fn max<T: Comparable>(current: &mut T, update: T) {
+    if update.is_greater(current) {
+        *current = update;
+    }
+}
+
+/// `#[reducer(min)]`: keeps `update` if it is less.
+pub fn min<T: Comparable>(current: &mut T, update: T) {
+    if current.is_greater(&update) {
+        *current = update;
+    }
+}
+
+/// `#[reducer(overwrite)]`: `update` replaces `current`, whoever wrote before.
+pub fn overwrite<T>(current: &mut T, update: T) {
+    *current = update;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_extends_in_order() {
+        let mut v = vec![1];
+        append(&mut v, vec![2, 3]);
+        assert_eq!(v, [1, 2, 3]);
+        let mut s = String::from("ab");
+        append(&mut s, "cd".into());
+        assert_eq!(s, "abcd");
+    }
+
+    #[test]
+    fn merge_lets_later_keys_win() {
+        let mut m = BTreeMap::from([("a", 1), ("b", 2)]);
+        merge(&mut m, BTreeMap::from([("b", 20), ("c", 30)]));
+        assert_eq!(m, BTreeMap::from([("a", 1), ("b", 20), ("c", 30)]));
+    }
+
+    #[test]
+    fn union_add_max_min_overwrite() {
+        let mut s = BTreeSet::from([1, 2]);
+        union(&mut s, BTreeSet::from([2, 3]));
+        assert_eq!(s, BTreeSet::from([1, 2, 3]));
+
+        let mut n = 1.5_f64;
+        add(&mut n, 2.0);
+        assert_eq!(n, 3.5);
+
+        let mut hi = 3;
+        max(&mut hi, 2);
+        max(&mut hi, 7);
+        assert_eq!(hi, 7);
+
+        let mut lo = 3;
+        min(&mut lo, 5);
+        min(&mut lo, -1);
+        assert_eq!(lo, -1);
+
+        let mut best: Option<u8> = None;
+        max(&mut best, Some(4));
+        assert_eq!(best, Some(4));
+
+        let mut w = "a";
+        overwrite(&mut w, "b");
+        assert_eq!(w, "b");
+    }
+}
