@@ -1,22 +1,41 @@
 //! Per-run settings.
 
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
 /// Settings for one run of a compiled graph.
 ///
 /// ```
 /// use graph_core::RunConfig;
+/// use std::time::Duration;
+/// use tokio_util::sync::CancellationToken;
 ///
-/// let config = RunConfig::default().recursion_limit(50);
+/// let stop = CancellationToken::new();
+/// let config = RunConfig::default()
+///     .recursion_limit(50)
+///     .max_concurrency(8)
+///     .step_timeout(Duration::from_secs(30))
+///     .cancellation_token(stop.clone());
 /// assert_eq!(config.get_recursion_limit(), 50);
 /// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RunConfig {
     recursion_limit: usize,
+    pub(crate) max_concurrency: Option<usize>,
+    pub(crate) step_timeout: Option<Duration>,
+    pub(crate) cancellation: Option<CancellationToken>,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { recursion_limit: Self::DEFAULT_RECURSION_LIMIT }
+        Self {
+            recursion_limit: Self::DEFAULT_RECURSION_LIMIT,
+            max_concurrency: None,
+            step_timeout: None,
+            cancellation: None,
+        }
     }
 }
 
@@ -34,5 +53,25 @@ impl RunConfig {
     /// The recursion limit in force.
     pub fn get_recursion_limit(&self) -> usize {
         self.recursion_limit
+    }
+
+    /// At most `limit` tasks of this run execute at once, whatever their step or node.
+    pub fn max_concurrency(mut self, limit: usize) -> Self {
+        self.max_concurrency = Some(limit.max(1));
+        self
+    }
+
+    /// Fails the run with [`GraphError::StepTimedOut`](crate::GraphError::StepTimedOut) when
+    /// one superstep takes longer than `timeout`.
+    pub fn step_timeout(mut self, timeout: Duration) -> Self {
+        self.step_timeout = Some(timeout);
+        self
+    }
+
+    /// Cancelling `token` stops the run: its tasks are dropped and it fails with
+    /// [`GraphError::Cancelled`](crate::GraphError::Cancelled).
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
+        self.cancellation = Some(token);
+        self
     }
 }

@@ -1,6 +1,8 @@
 //! Errors: one enum per kind of failure, each variant naming the node, edge, field or step at fault.
 
 use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
 
 /// A boxed error returned by a user's node.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -114,6 +116,26 @@ pub enum GraphError {
         /// The node's own error.
         source: BoxError,
     },
+    /// A node attempt ran longer than its timeout.
+    #[error("node `{node}` timed out after {timeout:?} in step {step} (attempt {attempt})")]
+    NodeTimedOut {
+        /// The node that timed out.
+        node: String,
+        /// The superstep it ran in.
+        step: usize,
+        /// The attempt that timed out, counting from 1.
+        attempt: u32,
+        /// The timeout in force.
+        timeout: Duration,
+    },
+    /// A superstep ran longer than [`RunConfig::step_timeout`](crate::RunConfig::step_timeout).
+    #[error("step {step} timed out after {timeout:?}")]
+    StepTimedOut {
+        /// The superstep that timed out.
+        step: usize,
+        /// The timeout in force.
+        timeout: Duration,
+    },
     /// A node panicked; the panic was caught and failed only its task.
     #[error("node `{node}` panicked in step {step} (attempt {attempt}): {message}")]
     NodePanicked {
@@ -168,4 +190,54 @@ pub enum GraphError {
     /// The run was cancelled before it finished.
     #[error("the run was cancelled")]
     Cancelled,
+}
+
+/// Why one attempt of a node failed. Retry predicates and error handlers receive it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The node returned an error.
+    #[error("{0}")]
+    Failed(BoxError),
+    /// The attempt ran longer than the node's timeout.
+    #[error("timed out after {0:?}")]
+    TimedOut(Duration),
+    /// The node panicked; the panic was caught.
+    #[error("panicked: {0}")]
+    Panicked(String),
+}
+
+/// A node's final failure, after its retries: what an error handler turns into an update.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct NodeFailure {
+    /// The failed node.
+    pub node: String,
+    /// The superstep it ran in.
+    pub step: usize,
+    /// The last attempt, counting from 1.
+    pub attempt: u32,
+    /// What went wrong in the last attempt.
+    pub error: NodeError,
+}
+
+impl fmt::Display for NodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` {} (step {}, attempt {})", self.node, self.error, self.step, self.attempt)
+    }
+}
+
+impl From<NodeFailure> for GraphError {
+    fn from(failure: NodeFailure) -> Self {
+        let NodeFailure { node, step, attempt, error } = failure;
+        match error {
+            NodeError::Failed(source) => GraphError::NodeFailed { node, step, attempt, source },
+            NodeError::TimedOut(timeout) => {
+                GraphError::NodeTimedOut { node, step, attempt, timeout }
+            }
+            NodeError::Panicked(message) => {
+                GraphError::NodePanicked { node, step, attempt, message }
+            }
+        }
+    }
 }

@@ -51,7 +51,7 @@ mod pregel;
 mod state;
 
 pub use config::RunConfig;
-pub use error::{BoxError, BuildError, GraphError, InvalidUpdate};
+pub use error::{BoxError, BuildError, GraphError, InvalidUpdate, NodeError, NodeFailure};
 pub use graph::{
     Command, CompiledGraph, Goto, Input, IntoNode, IntoRoute, NodeContext, NodeOptions, NodeOutput,
     Send, StateGraph, END, START,

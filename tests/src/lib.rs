@@ -1,1 +1,1 @@
-//! Integration and conformance tests for graph-core; the tests live in `tests/`.
+#![doc = include_str!("../../README.md")]

@@ -3,7 +3,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{ErasedNode, Router, StateGraph, END, START};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use super::{ErasedNode, ErrorHandler, RetryPolicy, Router, StateGraph, END, START};
 use crate::config::RunConfig;
 use crate::error::GraphError;
 use crate::pregel::{self, RunReport};
@@ -17,6 +21,11 @@ pub(crate) struct Node<S: State> {
     pub(crate) func: ErasedNode<S>,
     pub(crate) defer: bool,
     pub(crate) out: Outgoing<S>,
+    /// Shared by every run of the graph: the node's own concurrency cap.
+    pub(crate) limit: Option<Arc<Semaphore>>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) on_error: Option<ErrorHandler<S>>,
 }
 
 /// Everything that fires after a node (or `START`) has run.
@@ -137,6 +146,10 @@ impl<S: State> CompiledGraph<S> {
                 func: spec.node,
                 defer: spec.options.defer,
                 out,
+                limit: spec.options.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+                timeout: spec.options.timeout,
+                retry: spec.options.retry,
+                on_error: spec.options.on_error,
             })
             .collect();
         let inner = GraphInner { nodes, by_name, entry, joins };

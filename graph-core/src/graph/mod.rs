@@ -4,6 +4,8 @@
 mod command;
 mod compiled;
 mod node;
+mod options;
+mod retry;
 mod send;
 mod validate;
 
@@ -11,9 +13,13 @@ use std::sync::Arc;
 
 pub use command::Command;
 pub use compiled::CompiledGraph;
-pub(crate) use compiled::{GraphInner, Outgoing};
+pub(crate) use compiled::{GraphInner, Node, Outgoing};
 pub(crate) use node::{ErasedNode, InputKind, TaskInput};
 pub use node::{Input, IntoNode, NodeContext, NodeOutput};
+pub(crate) use options::ErrorHandler;
+pub use options::NodeOptions;
+pub use retry::RetryPolicy;
+pub(crate) use send::Payload;
 pub use send::{Goto, IntoRoute, Send};
 
 use crate::error::BuildError;
@@ -28,50 +34,10 @@ pub const END: &str = "__end__";
 /// A router: a plain function of the state as its source node sees it.
 pub(crate) type Router<S> = Arc<dyn Fn(&S) -> Vec<Goto> + core::marker::Send + Sync>;
 
-/// Per-node options for [`StateGraph::add_node_with`].
-///
-/// ```
-/// use graph_core::NodeOptions;
-///
-/// let options = NodeOptions::new().defer().destinations(["review", "publish"]);
-/// # let _ = options;
-/// ```
-#[derive(Debug, Clone, Default)]
-#[must_use]
-pub struct NodeOptions {
-    pub(crate) defer: bool,
-    pub(crate) destinations: Vec<String>,
-}
-
-impl NodeOptions {
-    /// Default options: run as soon as triggered, no declared destinations.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Runs the node only when nothing else is left to run, for example to aggregate the
-    /// results of branches of uneven length.
-    pub fn defer(mut self) -> Self {
-        self.defer = true;
-        self
-    }
-
-    /// Declares the nodes this node's [`Command`]s may `goto`, so they are validated and drawn.
-    /// A node taking [`Input<T>`] must be declared somewhere to be reachable by `Send`.
-    pub fn destinations<I>(mut self, nodes: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: Into<String>,
-    {
-        self.destinations.extend(nodes.into_iter().map(Into::into));
-        self
-    }
-}
-
 pub(crate) struct NodeSpec<S: State> {
     pub(crate) name: String,
     pub(crate) node: ErasedNode<S>,
-    pub(crate) options: NodeOptions,
+    pub(crate) options: NodeOptions<S>,
 }
 
 pub(crate) struct BranchSpec<S> {
@@ -140,7 +106,7 @@ impl<S: State> StateGraph<S> {
         mut self,
         name: impl Into<String>,
         node: impl IntoNode<S, M>,
-        options: NodeOptions,
+        options: NodeOptions<S>,
     ) -> Self {
         self.nodes.push(NodeSpec { name: name.into(), node: node.into_node(), options });
         self

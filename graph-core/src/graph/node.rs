@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
 use super::command::Command;
 use crate::error::BoxError;
@@ -33,6 +34,7 @@ pub struct NodeContext {
     pub(crate) node: Arc<str>,
     pub(crate) task_id: TaskId,
     pub(crate) attempt: u32,
+    pub(crate) cancellation: CancellationToken,
 }
 
 impl NodeContext {
@@ -51,9 +53,15 @@ impl NodeContext {
         &self.task_id
     }
 
-    /// The attempt number, counting from 1.
+    /// The attempt number, counting from 1; above 1 when a retry policy runs it again.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// Cancelled when the run stops early (a sibling failed, the run was cancelled or
+    /// dropped), for work that should stop cooperatively, such as a spawned child task.
+    pub fn cancellation_token(&self) -> &CancellationToken {
+        &self.cancellation
     }
 }
 

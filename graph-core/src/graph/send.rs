@@ -11,7 +11,8 @@ use serde::Serialize;
 /// Each `Send` is its own task, duplicates included, so one router can fan out to as many
 /// workers as it finds work for (map-reduce, orchestrator-worker). The target node takes
 /// [`Input<T>`](crate::Input) with the payload's type `T`, or the state itself when the payload
-/// is a whole state. Payloads are serializable so a run holding pending Sends can be saved.
+/// is a whole state. Payloads are `Clone`, so a failed task can be retried with its payload,
+/// and serializable, so a run holding pending Sends can be saved.
 ///
 /// ```
 /// use graph_core::Send;
@@ -24,7 +25,7 @@ use serde::Serialize;
 /// ```
 pub struct Send {
     pub(crate) node: Cow<'static, str>,
-    pub(crate) payload: Box<dyn Any + core::marker::Send>,
+    pub(crate) payload: Box<dyn Payload>,
     pub(crate) type_id: TypeId,
     pub(crate) type_name: &'static str,
 }
@@ -33,7 +34,7 @@ impl Send {
     /// A `Send` of `payload` to `node`.
     pub fn new<T>(node: impl Into<Cow<'static, str>>, payload: T) -> Self
     where
-        T: Serialize + core::marker::Send + 'static,
+        T: Clone + Serialize + core::marker::Send + 'static,
     {
         Self {
             node: node.into(),
@@ -63,6 +64,22 @@ impl fmt::Debug for Send {
     }
 }
 
+/// A type-erased `Send` payload that can be copied for a retry.
+pub(crate) trait Payload: Any + core::marker::Send {
+    fn clone_payload(&self) -> Box<dyn Payload>;
+    fn into_any(self: Box<Self>) -> Box<dyn Any + core::marker::Send>;
+}
+
+impl<T: Any + Clone + core::marker::Send> Payload for T {
+    fn clone_payload(&self) -> Box<dyn Payload> {
+        Box::new(self.clone())
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + core::marker::Send> {
+        self
+    }
+}
+
 /// A destination chosen at run time: a node to trigger (or `END`), or a [`Send`].
 #[derive(Debug)]
 pub enum Goto {
@@ -70,6 +87,15 @@ pub enum Goto {
     Node(Cow<'static, str>),
     /// Start a task with its own payload.
     Send(Send),
+}
+
+impl Goto {
+    /// The node this destination names.
+    pub fn target(&self) -> &str {
+        match self {
+            Goto::Node(node) | Goto::Send(Send { node, .. }) => node,
+        }
+    }
 }
 
 impl From<&'static str> for Goto {

@@ -1,13 +1,13 @@
 //! The pure core of the runtime: plan a superstep's tasks, apply their updates in task order,
 //! and evaluate edges, joins, routers and `Command`s. No async, no tokio.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::{TaskId, TaskPath};
 use crate::error::GraphError;
-use crate::graph::{Command, Goto, GraphInner, InputKind, Outgoing, Send};
+use crate::graph::{Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START};
 use crate::state::State;
 
 type NodeId = usize;
@@ -16,13 +16,13 @@ type NodeId = usize;
 pub(crate) struct Task {
     pub(crate) node: NodeId,
     pub(crate) id: TaskId,
-    pub(crate) payload: Option<Box<dyn Any + core::marker::Send>>,
+    pub(crate) payload: Option<Box<dyn Payload>>,
 }
 
 /// A `Send` whose target and payload type were checked when it was emitted.
 struct PendingSend {
     node: NodeId,
-    payload: Box<dyn Any + core::marker::Send>,
+    payload: Box<dyn Payload>,
 }
 
 /// How far a join has got: which of its sources have run since it last fired.
@@ -109,11 +109,16 @@ pub(crate) fn apply_step<S: State>(
                 routes.push(Vec::new());
                 continue;
             }
-            let mut view = S::clone(state);
-            if let Some(update) = update {
-                view.apply([(&**graph.name(task.node), update.clone())]).map_err(invalid)?;
+            // Cloning costs the size of the state, so only tasks that wrote pay for a view.
+            let route = |view: &S| branches.iter().map(|b| (b.router)(view)).collect();
+            match update {
+                None => routes.push(route(state)),
+                Some(update) => {
+                    let mut view = S::clone(state);
+                    view.apply([(&**graph.name(task.node), update.clone())]).map_err(invalid)?;
+                    routes.push(route(&view));
+                }
             }
-            routes.push(branches.iter().map(|b| (b.router)(&view)).collect());
         }
     }
 
@@ -142,7 +147,7 @@ pub(crate) fn enter<S: State>(
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let routes = graph.entry.branches.iter().map(|b| (b.router)(state)).collect();
-    fire(graph, &graph.entry, crate::graph::START, Vec::new(), routes, pending)
+    fire(graph, &graph.entry, START, Vec::new(), routes, pending)
 }
 
 /// Fires everything leaving one task (or `START`): static edges, joins, `Command`
@@ -171,14 +176,12 @@ fn fire<S: State>(
 
     let command = || format!("Command from `{origin}`");
     for destination in goto {
-        let target = match &destination {
-            Goto::Node(name) | Goto::Send(Send { node: name, .. }) => name.clone(),
-        };
-        if target == crate::graph::END {
+        let target = destination.target();
+        if target == END {
             continue;
         }
-        let Some(id) = graph.id(&target) else {
-            return Err(invalid_route(command(), &target, "a node of the graph".into()));
+        let Some(id) = graph.id(target) else {
+            return Err(invalid_route(command(), target, "a node of the graph".into()));
         };
         route_to(graph, id, destination, command, pending)?;
     }
@@ -186,26 +189,24 @@ fn fire<S: State>(
     for (branch, destinations) in out.branches.iter().zip(routes) {
         let router = || format!("router of `{origin}`");
         for destination in destinations {
-            let target = match &destination {
-                Goto::Node(name) | Goto::Send(Send { node: name, .. }) => name.clone(),
-            };
+            let target = destination.target();
             let declared = || {
                 let mut names: Vec<String> =
                     branch.targets.iter().map(|&id| graph.name(id).to_string()).collect();
                 if branch.allows_end {
-                    names.push(crate::graph::END.to_owned());
+                    names.push(END.to_owned());
                 }
                 format!("among its declared targets [{}]", names.join(", "))
             };
-            if target == crate::graph::END && matches!(destination, Goto::Node(_)) {
+            if target == END && matches!(destination, Goto::Node(_)) {
                 if !branch.allows_end {
-                    return Err(invalid_route(router(), &target, declared()));
+                    return Err(invalid_route(router(), target, declared()));
                 }
                 continue;
             }
-            let id = graph.id(&target).filter(|id| branch.targets.binary_search(id).is_ok());
+            let id = graph.id(target).filter(|id| branch.targets.binary_search(id).is_ok());
             let Some(id) = id else {
-                return Err(invalid_route(router(), &target, declared()));
+                return Err(invalid_route(router(), target, declared()));
             };
             route_to(graph, id, destination, router, pending)?;
         }

@@ -2,10 +2,13 @@
 
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::algo::{self, Pending};
-use super::{runner, StepRecord, TaskRecord};
+use super::runner::{self, StepScope};
+use super::{StepRecord, TaskRecord};
 use crate::config::RunConfig;
 use crate::error::GraphError;
 use crate::graph::GraphInner;
@@ -13,13 +16,20 @@ use crate::state::State;
 
 /// Runs a graph from `state` until no task is left, recording each step if asked.
 pub(crate) async fn run<S: State>(
-    graph: &GraphInner<S>,
+    graph: &Arc<GraphInner<S>>,
     state: S,
     config: &RunConfig,
     mut record: Option<&mut Vec<StepRecord>>,
 ) -> Result<S, GraphError> {
     let span = tracing::info_span!("run", nodes = graph.nodes.len());
-    async move {
+    // The run's own token: cancelled from outside through the config's token, and on exit
+    // (failure or drop) so that nodes watching it stop too.
+    let cancellation =
+        config.cancellation.as_ref().map_or_else(CancellationToken::new, |t| t.child_token());
+    let _cancel_on_exit = cancellation.clone().drop_guard();
+    let limit = config.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
+
+    let run = async {
         let mut state = Arc::new(state);
         let mut pending = Pending::new(graph);
         algo::enter(graph, &state, &mut pending)?;
@@ -35,9 +45,20 @@ pub(crate) async fn run<S: State>(
                 });
             }
             let step_span = tracing::info_span!("superstep", step, tasks = tasks.len());
-            let outputs = runner::run_tasks(graph, &state, step, &mut tasks)
-                .instrument(step_span.clone())
-                .await?;
+            let scope = StepScope {
+                graph,
+                state: &state,
+                step,
+                limit: limit.as_ref(),
+                cancellation: &cancellation,
+            };
+            let running = runner::run_tasks(&scope, &mut tasks).instrument(step_span.clone());
+            let outputs = match config.step_timeout {
+                Some(timeout) => tokio::time::timeout(timeout, running)
+                    .await
+                    .map_err(|_| GraphError::StepTimedOut { step, timeout })??,
+                None => running.await?,
+            };
             step_span.in_scope(|| {
                 algo::apply_step(graph, &mut state, step, &tasks, outputs, &mut pending)
             })?;
@@ -50,7 +71,10 @@ pub(crate) async fn run<S: State>(
             }
         }
         Ok(Arc::try_unwrap(state).unwrap_or_else(|shared| S::clone(&shared)))
-    }
-    .instrument(span)
-    .await
+    };
+    cancellation
+        .run_until_cancelled(run)
+        .instrument(span)
+        .await
+        .unwrap_or(Err(GraphError::Cancelled))
 }

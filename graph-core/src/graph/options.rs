@@ -1,0 +1,136 @@
+//! Per-node options: deferral, declared destinations, and the parallel-execution controls
+//! (concurrency cap, timeout, retries, error handler).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::retry::RetryPolicy;
+use crate::error::NodeFailure;
+use crate::state::State;
+
+/// Turns a node's final failure into a state update, so the run goes on.
+pub(crate) type ErrorHandler<S> = Arc<dyn Fn(&NodeFailure) -> <S as State>::Update + Send + Sync>;
+
+/// Options for one node, given to [`StateGraph::add_node_with`](crate::StateGraph::add_node_with).
+///
+/// ```
+/// use graph_core::prelude::*;
+/// use graph_core::{NodeOptions, RetryPolicy};
+/// use std::{sync::Arc, time::Duration};
+///
+/// #[derive(State, Clone, Default)]
+/// struct Research {
+///     #[reducer(append)]
+///     notes: Vec<String>,
+///     #[reducer(append)]
+///     failures: Vec<String>,
+/// }
+///
+/// async fn search(_: Arc<Research>) -> ResearchUpdate {
+///     Research::update().notes(vec!["found it".into()])
+/// }
+///
+/// let graph = StateGraph::<Research>::new().add_node_with(
+///     "search",
+///     search,
+///     NodeOptions::new()
+///         .concurrency(4)                      // a rate-limited API
+///         .timeout(Duration::from_secs(10))    // per attempt
+///         .retry(RetryPolicy::new(3))
+///         .on_error(|failure| Research::update().failures(vec![failure.to_string()])),
+/// );
+/// # let _ = graph;
+/// ```
+#[must_use]
+pub struct NodeOptions<S: State> {
+    pub(crate) defer: bool,
+    pub(crate) destinations: Vec<String>,
+    pub(crate) concurrency: Option<usize>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) on_error: Option<ErrorHandler<S>>,
+}
+
+impl<S: State> Default for NodeOptions<S> {
+    fn default() -> Self {
+        Self {
+            defer: false,
+            destinations: Vec::new(),
+            concurrency: None,
+            timeout: None,
+            retry: None,
+            on_error: None,
+        }
+    }
+}
+
+impl<S: State> NodeOptions<S> {
+    /// Default options: run as soon as triggered, once, without limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs the node only when nothing else is left to run, for example to aggregate the
+    /// results of branches of uneven length.
+    pub fn defer(mut self) -> Self {
+        self.defer = true;
+        self
+    }
+
+    /// Declares the nodes this node's [`Command`](crate::Command)s may `goto`, so they are
+    /// validated and drawn. A node taking [`Input<T>`](crate::Input) must be declared somewhere
+    /// to be reachable by `Send`.
+    pub fn destinations<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.destinations.extend(nodes.into_iter().map(Into::into));
+        self
+    }
+
+    /// At most `limit` tasks of this node run at once, across every run of the compiled graph
+    /// (a rate-limited API called by many `Send`s). Others wait their turn.
+    pub fn concurrency(mut self, limit: usize) -> Self {
+        self.concurrency = Some(limit.max(1));
+        self
+    }
+
+    /// Fails an attempt that runs longer than `timeout` with [`NodeError::TimedOut`]
+    /// (crate::NodeError::TimedOut).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Runs a failed attempt again as `policy` says.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Turns the node's final failure (error, timeout or panic) into a state update instead of
+    /// failing the run: the best-effort mode, where a fan-out keeps its partial results and
+    /// records which branches failed.
+    pub fn on_error(
+        mut self,
+        handler: impl Fn(&NodeFailure) -> S::Update + Send + Sync + 'static,
+    ) -> Self {
+        self.on_error = Some(Arc::new(handler));
+        self
+    }
+}
+
+impl<S: State> fmt::Debug for NodeOptions<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeOptions")
+            .field("defer", &self.defer)
+            .field("destinations", &self.destinations)
+            .field("concurrency", &self.concurrency)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("on_error", &self.on_error.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,41 @@
+//! Shared test support: a state that records which nodes ran, and node builders.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use graph_core::prelude::*;
+
+/// Records the nodes that ran, in apply order.
+#[derive(State, Clone, Debug, Default, PartialEq)]
+pub struct Log {
+    #[reducer(append)]
+    pub visited: Vec<String>,
+    #[reducer(add)]
+    pub n: u64,
+    pub last: Option<String>,
+}
+
+/// A node that appends its name to `visited` and adds 1 to `n`.
+pub fn visit(
+    name: &'static str,
+) -> impl Fn(Arc<Log>) -> std::future::Ready<LogUpdate> + Send + Sync + 'static {
+    move |_| std::future::ready(Log::update().visited(vec![name.to_owned()]).n(1))
+}
+
+/// Like [`visit`], after sleeping `ms` milliseconds.
+pub fn visit_after(
+    name: &'static str,
+    ms: u64,
+) -> impl Fn(Arc<Log>) -> futures::future::BoxFuture<'static, LogUpdate> + Send + Sync + 'static {
+    move |_| {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Log::update().visited(vec![name.to_owned()]).n(1)
+        })
+    }
+}
+
+pub fn visited(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
