@@ -54,7 +54,7 @@ pub use config::RunConfig;
 pub use error::{BoxError, BuildError, GraphError, InvalidUpdate, NodeError, NodeFailure};
 pub use graph::{
     Command, CompiledGraph, Goto, Input, IntoNode, IntoRoute, NodeContext, NodeOptions, NodeOutput,
-    Send, StateGraph, END, START,
+    RetryPolicy, Send, StateGraph, END, START,
 };
 pub use graph_macros::State;
 pub use pregel::{RunReport, StepRecord, TaskId, TaskPath, TaskRecord};

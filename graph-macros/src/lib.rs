@@ -1,7 +1,15 @@
-//! placeholder
+//! `#[derive(State)]` for graph-core: a partial-update type, reducer-driven merging and a field
+//! schema. Use it through `graph_core::State`, which re-exports it.
+
+mod ast;
+mod attr;
+mod expand;
+
 use proc_macro::TokenStream;
-/// Derives `State`.
+
+/// Derives `graph_core::State` for a struct with named fields; see `graph_core::State`.
 #[proc_macro_derive(State, attributes(reducer))]
-pub fn derive_state(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn derive_state(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::derive(&input).into()
 }

@@ -376,7 +376,7 @@ async fn routing_by_name_to_a_node_that_needs_a_payload_is_an_error() {
 
 #[tokio::test]
 async fn a_deferred_node_waits_until_nothing_else_is_left() {
-    let build = |options: NodeOptions| {
+    let build = |options: NodeOptions<Log>| {
         StateGraph::<Log>::new()
             .add_node("a", visit("a"))
             .add_node("a2", visit("a2"))

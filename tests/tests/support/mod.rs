@@ -7,7 +7,7 @@ use std::time::Duration;
 use graph_core::prelude::*;
 
 /// Records the nodes that ran, in apply order.
-#[derive(State, Clone, Debug, Default, PartialEq)]
+#[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Log {
     #[reducer(append)]
     pub visited: Vec<String>,
