@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use super::draw::Topology;
 use super::{ErasedNode, ErrorHandler, RetryPolicy, Router, StateGraph, END, START};
 use crate::config::RunConfig;
 use crate::error::GraphError;
@@ -50,6 +51,7 @@ pub(crate) struct Join {
 }
 
 pub(crate) struct GraphInner<S: State> {
+    pub(crate) topology: Topology,
     pub(crate) nodes: Vec<Node<S>>,
     pub(crate) by_name: HashMap<Arc<str>, NodeId>,
     pub(crate) entry: Outgoing<S>,
@@ -89,6 +91,7 @@ impl<S: State> std::fmt::Debug for CompiledGraph<S> {
 impl<S: State> CompiledGraph<S> {
     /// Resolves a validated builder into indices. Names were checked by `validate`.
     pub(super) fn new(graph: StateGraph<S>) -> Self {
+        let topology = Topology::of(&graph);
         let mut specs = graph.nodes;
         specs.sort_by(|a, b| a.name.cmp(&b.name));
         let by_name: HashMap<Arc<str>, NodeId> = specs
@@ -152,8 +155,16 @@ impl<S: State> CompiledGraph<S> {
                 on_error: spec.options.on_error,
             })
             .collect();
-        let inner = GraphInner { nodes, by_name, entry, joins };
+        let inner = GraphInner { topology, nodes, by_name, entry, joins };
         Self { inner: Arc::new(inner) }
+    }
+
+    /// The graph as a Mermaid flowchart: nodes, `START` and `END`, edges, joins (thick
+    /// arrows from every source), conditional edges to each declared target (dashed; `Send`
+    /// when the target takes a payload) and `Command` destinations (dotted, `goto`).
+    /// The output is deterministic.
+    pub fn draw_mermaid(&self) -> String {
+        self.inner.topology.mermaid()
     }
 
     /// Runs the graph to completion and returns the final state.

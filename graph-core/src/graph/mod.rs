@@ -3,6 +3,7 @@
 
 mod command;
 mod compiled;
+mod draw;
 mod node;
 mod options;
 mod retry;

@@ -1,0 +1,63 @@
+//! `tracing` spans: run > superstep > task, with the node, step and task id as fields.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use graph_core::prelude::*;
+use support::{visit, Log};
+use tracing::span::{Attributes, Id};
+use tracing::Subscriber;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Records every new span as `parent > name {fields}`.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={:?}", field.name(), value));
+            }
+        }
+        let mut fields = Fields(String::new());
+        attrs.record(&mut fields);
+        let span = ctx.span(id).unwrap();
+        let parent = span.parent().map_or("-".to_owned(), |p| p.name().to_owned());
+        self.0.lock().unwrap().push(format!("{parent} > {}{}", span.name(), fields.0));
+    }
+}
+
+#[tokio::test]
+async fn runs_steps_and_tasks_are_nested_spans() {
+    let recorder = Recorder::default();
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let graph = StateGraph::<Log>::new()
+        .add_node("a", visit("a"))
+        .add_node("b", visit("b"))
+        .add_node("c", visit("c"))
+        .add_edge(START, "a")
+        .add_edge("a", "b")
+        .add_edge("a", "c")
+        .compile()
+        .unwrap();
+    graph.invoke(Log::default(), RunConfig::default()).await.unwrap();
+
+    let spans = recorder.0.lock().unwrap().clone();
+    assert_eq!(
+        spans,
+        [
+            "- > run nodes=3",
+            "run > superstep step=0 tasks=1",
+            "superstep > task node=a task_id=0:a",
+            "run > superstep step=1 tasks=2",
+            "superstep > task node=b task_id=1:b",
+            "superstep > task node=c task_id=1:c",
+        ]
+    );
+}
