@@ -4,12 +4,15 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::stream::StreamMode;
+
 /// Settings for one run of a compiled graph.
 ///
 /// ```
 /// use graph_core::RunConfig;
 /// use std::time::Duration;
 /// use tokio_util::sync::CancellationToken;
+
 ///
 /// let stop = CancellationToken::new();
 /// let config = RunConfig::default()
@@ -26,6 +29,9 @@ pub struct RunConfig {
     pub(crate) max_concurrency: Option<usize>,
     pub(crate) step_timeout: Option<Duration>,
     pub(crate) cancellation: Option<CancellationToken>,
+    pub(crate) stream_modes: Vec<StreamMode>,
+    pub(crate) stream_buffer: usize,
+    pub(crate) strict_joins: bool,
 }
 
 impl Default for RunConfig {
@@ -35,6 +41,9 @@ impl Default for RunConfig {
             max_concurrency: None,
             step_timeout: None,
             cancellation: None,
+            stream_modes: Vec::new(),
+            stream_buffer: Self::DEFAULT_STREAM_BUFFER,
+            strict_joins: false,
         }
     }
 }
@@ -42,6 +51,9 @@ impl Default for RunConfig {
 impl RunConfig {
     /// The default [`recursion_limit`](Self::recursion_limit): 10,000 supersteps.
     pub const DEFAULT_RECURSION_LIMIT: usize = 10_000;
+
+    /// The default [`stream_buffer`](Self::stream_buffer): 64 events.
+    pub const DEFAULT_STREAM_BUFFER: usize = 64;
 
     /// At most this many supersteps that run nodes; a run needing more fails with
     /// [`GraphError::RecursionLimit`](crate::GraphError::RecursionLimit).
@@ -72,6 +84,28 @@ impl RunConfig {
     /// [`GraphError::Cancelled`](crate::GraphError::Cancelled).
     pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
         self.cancellation = Some(token);
+        self
+    }
+
+    /// Adds a mode to what [`CompiledGraph::stream`](crate::CompiledGraph::stream) sends;
+    /// call it once per mode. A stream with no mode set sends [`StreamMode::Values`].
+    pub fn stream_mode(mut self, mode: StreamMode) -> Self {
+        if !self.stream_modes.contains(&mode) {
+            self.stream_modes.push(mode);
+        }
+        self
+    }
+
+    /// How many events a stream buffers before the run waits for its consumer.
+    pub fn stream_buffer(mut self, events: usize) -> Self {
+        self.stream_buffer = events.max(1);
+        self
+    }
+
+    /// Fails a run that ends while a join still waits on sources that never ran
+    /// ([`GraphError::JoinNeverFired`](crate::GraphError::JoinNeverFired)) instead of warning.
+    pub fn strict_joins(mut self, strict: bool) -> Self {
+        self.strict_joins = strict;
         self
     }
 }

@@ -187,6 +187,10 @@ pub enum GraphError {
         /// The type the Send carried.
         found: &'static str,
     },
+    /// Under [`RunConfig::strict_joins`](crate::RunConfig::strict_joins): the run ended while
+    /// a join still waited on sources that never ran.
+    #[error("{0}")]
+    JoinNeverFired(crate::stream::RunWarning),
     /// The run was cancelled before it finished.
     #[error("the run was cancelled")]
     Cancelled,

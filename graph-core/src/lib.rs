@@ -49,6 +49,7 @@ mod error;
 mod graph;
 mod pregel;
 mod state;
+mod stream;
 
 pub use config::RunConfig;
 pub use error::{BoxError, BuildError, GraphError, InvalidUpdate, NodeError, NodeFailure};
@@ -59,6 +60,7 @@ pub use graph::{
 pub use graph_macros::State;
 pub use pregel::{RunReport, StepRecord, TaskId, TaskPath, TaskRecord};
 pub use state::{reducers, Field, GraphInput, ReducerKind, State};
+pub use stream::{RunStream, RunWarning, StreamEvent, StreamMode, Timeline, TimelineEntry};
 
 /// The names most graphs need: `use graph_core::prelude::*;`.
 ///

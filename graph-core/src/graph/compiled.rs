@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::draw::Topology;
 use super::{ErasedNode, ErrorHandler, RetryPolicy, Router, StateGraph, END, START};
@@ -13,6 +13,7 @@ use crate::config::RunConfig;
 use crate::error::GraphError;
 use crate::pregel::{self, RunReport};
 use crate::state::{GraphInput, State};
+use crate::stream::{Emitter, RunStream, StreamMode};
 
 /// Index of a node; nodes are sorted by name, so index order is name order.
 pub(crate) type NodeId = usize;
@@ -176,7 +177,29 @@ impl<S: State> CompiledGraph<S> {
         config: RunConfig,
     ) -> Result<S, GraphError> {
         let state = input.into_state().map_err(GraphError::InvalidInput)?;
-        pregel::run(&self.inner, state, &config, None).await
+        pregel::run(&self.inner, state, &config, Emitter::none(), None).await
+    }
+
+    /// Runs the graph and streams its events in the modes of `config`
+    /// ([`RunConfig::stream_mode`]), ending with [`StreamEvent::Done`] holding the final
+    /// state, or with the run's error.
+    ///
+    /// Events wait in a buffer of [`RunConfig::stream_buffer`] events: a consumer that stops
+    /// reading holds the run at the bound. Dropping the stream cancels the run.
+    ///
+    /// [`StreamEvent::Done`]: crate::StreamEvent::Done
+    pub fn stream(&self, input: impl GraphInput<S>, config: RunConfig) -> RunStream<S> {
+        let (tx, rx) = mpsc::channel(config.stream_buffer);
+        let modes = if config.stream_modes.is_empty() {
+            vec![StreamMode::Values]
+        } else {
+            config.stream_modes.clone()
+        };
+        let emitter = Emitter::new(tx, &modes);
+        let graph = Arc::clone(&self.inner);
+        let state = input.into_state().map_err(GraphError::InvalidInput);
+        let run = async move { pregel::run(&graph, state?, &config, emitter, None).await };
+        RunStream::new(Box::pin(run), rx)
     }
 
     /// Runs the graph like [`invoke`](Self::invoke) and also reports which tasks ran in each
@@ -188,7 +211,8 @@ impl<S: State> CompiledGraph<S> {
     ) -> Result<RunReport<S>, GraphError> {
         let state = input.into_state().map_err(GraphError::InvalidInput)?;
         let mut steps = Vec::new();
-        let state = pregel::run(&self.inner, state, &config, Some(&mut steps)).await?;
+        let state =
+            pregel::run(&self.inner, state, &config, Emitter::none(), Some(&mut steps)).await?;
         Ok(RunReport { state, steps })
     }
 }

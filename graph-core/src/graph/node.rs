@@ -7,12 +7,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::command::Command;
 use crate::error::BoxError;
 use crate::pregel::TaskId;
 use crate::state::State;
+use crate::stream::CustomSink;
 
 /// The payload of a `Send`, handed to a node that takes `Input<T>`.
 ///
@@ -29,12 +31,23 @@ pub struct Input<T>(pub T);
 /// What a task knows about itself: its node, superstep, id and attempt.
 ///
 /// A node receives it by taking a `NodeContext` after its state or input argument.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeContext {
     pub(crate) node: Arc<str>,
     pub(crate) task_id: TaskId,
     pub(crate) attempt: u32,
     pub(crate) cancellation: CancellationToken,
+    pub(crate) custom: Option<Arc<dyn CustomSink>>,
+}
+
+impl std::fmt::Debug for NodeContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeContext")
+            .field("node", &self.node)
+            .field("task_id", &self.task_id)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NodeContext {
@@ -56,6 +69,19 @@ impl NodeContext {
     /// The attempt number, counting from 1; above 1 when a retry policy runs it again.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// Sends `value` to the run's stream as a [`StreamEvent::Custom`](crate::StreamEvent::Custom)
+    /// event, if the stream asked for [`StreamMode::Custom`](crate::StreamMode::Custom); otherwise
+    /// does nothing. Waits while the stream's buffer is full.
+    ///
+    /// A value that cannot be serialized is sent as a string describing the error.
+    pub async fn emit(&self, value: impl Serialize) {
+        if let Some(sink) = &self.custom {
+            let value = serde_json::to_value(value)
+                .unwrap_or_else(|error| format!("unserializable custom value: {error}").into());
+            sink.emit(value).await;
+        }
     }
 
     /// Cancelled when the run stops early (a sibling failed, the run was cancelled or

@@ -9,6 +9,7 @@ use super::{TaskId, TaskPath};
 use crate::error::GraphError;
 use crate::graph::{Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START};
 use crate::state::State;
+use crate::stream::RunWarning;
 
 type NodeId = usize;
 
@@ -253,4 +254,27 @@ fn route_to<S: State>(
 
 fn invalid_route(origin: String, target: &str, allowed: String) -> GraphError {
     GraphError::InvalidRoute { origin, target: target.to_owned(), allowed }
+}
+
+/// The joins that some but not all of their sources reached before the run ended.
+pub(crate) fn unfired_joins<S: State>(graph: &GraphInner<S>, pending: &Pending) -> Vec<RunWarning> {
+    let mut warnings = Vec::new();
+    for (join, progress) in pending.joins.iter().enumerate() {
+        if progress.count == 0 {
+            continue;
+        }
+        let (mut ran, mut waiting_for) = (Vec::new(), Vec::new());
+        for (node, out) in graph.nodes.iter().map(|n| (&n.name, &n.out)) {
+            for &(j, slot) in &out.joins {
+                if j == join {
+                    let list = if progress.seen[slot] { &mut ran } else { &mut waiting_for };
+                    list.push(node.to_string());
+                }
+            }
+        }
+        let target =
+            graph.joins[join].target.map_or(END.to_owned(), |id| graph.name(id).to_string());
+        warnings.push(RunWarning::JoinNeverFired { target, ran, waiting_for });
+    }
+    warnings
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -13,12 +14,14 @@ use crate::config::RunConfig;
 use crate::error::GraphError;
 use crate::graph::GraphInner;
 use crate::state::State;
+use crate::stream::{Emitter, StreamEvent, StreamMode};
 
 /// Runs a graph from `state` until no task is left, recording each step if asked.
 pub(crate) async fn run<S: State>(
     graph: &Arc<GraphInner<S>>,
     state: S,
     config: &RunConfig,
+    emitter: Emitter<S>,
     mut record: Option<&mut Vec<StepRecord>>,
 ) -> Result<S, GraphError> {
     let span = tracing::info_span!("run", nodes = graph.nodes.len());
@@ -29,6 +32,7 @@ pub(crate) async fn run<S: State>(
     let _cancel_on_exit = cancellation.clone().drop_guard();
     let limit = config.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
 
+    let run_started = Instant::now();
     let run = async {
         let mut state = Arc::new(state);
         let mut pending = Pending::new(graph);
@@ -51,6 +55,8 @@ pub(crate) async fn run<S: State>(
                 step,
                 limit: limit.as_ref(),
                 cancellation: &cancellation,
+                emitter: &emitter,
+                run_started,
             };
             let running = runner::run_tasks(&scope, &mut tasks).instrument(step_span.clone());
             let outputs = match config.step_timeout {
@@ -62,12 +68,24 @@ pub(crate) async fn run<S: State>(
             step_span.in_scope(|| {
                 algo::apply_step(graph, &mut state, step, &tasks, outputs, &mut pending)
             })?;
+            if emitter.wants(StreamMode::Values) {
+                emitter.send(StreamEvent::Values { step, state: Arc::clone(&state) }).await;
+            }
             if let Some(steps) = record.as_deref_mut() {
                 let tasks = tasks
                     .iter()
                     .map(|t| TaskRecord { id: t.id.clone(), node: Arc::clone(graph.name(t.node)) })
                     .collect();
                 steps.push(StepRecord { step, tasks });
+            }
+        }
+        for warning in algo::unfired_joins(graph, &pending) {
+            if config.strict_joins {
+                return Err(GraphError::JoinNeverFired(warning));
+            }
+            tracing::warn!(%warning, "run ended with a join waiting");
+            if emitter.is_streaming() {
+                emitter.send(StreamEvent::Warning { warning }).await;
             }
         }
         Ok(Arc::try_unwrap(state).unwrap_or_else(|shared| S::clone(&shared)))

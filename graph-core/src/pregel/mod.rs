@@ -45,6 +45,13 @@ impl TaskId {
     }
 }
 
+/// Serialized as its display form, `step:node` or `step:send#index`.
+impl serde::Serialize for TaskId {
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.path {

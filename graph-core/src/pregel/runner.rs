@@ -4,17 +4,21 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::algo::Task;
+use super::TaskId;
 use crate::error::{GraphError, NodeError, NodeFailure};
 use crate::graph::{Command, GraphInner, Node, NodeContext, TaskInput};
 use crate::state::State;
+use crate::stream::{Emitter, StreamEvent, StreamMode};
 
 /// What every task of a step shares.
 pub(crate) struct StepScope<'a, S: State> {
@@ -24,6 +28,9 @@ pub(crate) struct StepScope<'a, S: State> {
     /// The run-wide concurrency cap, if any.
     pub(crate) limit: Option<&'a Arc<Semaphore>>,
     pub(crate) cancellation: &'a CancellationToken,
+    pub(crate) emitter: &'a Emitter<S>,
+    /// When the run started, for the timeline.
+    pub(crate) run_started: Instant,
 }
 
 /// Runs every task of the step and returns their commands in task order.
@@ -35,8 +42,7 @@ pub(crate) async fn run_tasks<S: State>(
     tasks: &mut [Task],
 ) -> Result<Vec<Command<S>>, GraphError> {
     if let [task] = tasks {
-        let outcome = start(scope, task).await;
-        return Ok(vec![settle(scope.graph, outcome)?]);
+        return Ok(vec![start(scope, task).await?]);
     }
 
     let mut set = JoinSet::new();
@@ -47,28 +53,31 @@ pub(crate) async fn run_tasks<S: State>(
     while let Some(joined) = set.join_next().await {
         // Node panics are caught inside the task, so a join error means tokio cancelled it.
         let (index, outcome) = joined.map_err(|_| GraphError::Cancelled)?;
-        slots[index] = Some(settle(scope.graph, outcome)?);
+        slots[index] = Some(outcome?);
     }
     Ok(slots.into_iter().flatten().collect())
 }
 
-type Outcome<S> = Result<Command<S>, (usize, NodeFailure)>;
-
-/// Builds a task's future: every attempt of the node, inside the task's span.
+/// Builds a task's future: every attempt of the node, its events, and on final failure its
+/// error handler, inside the task's span.
 fn start<S: State>(
     scope: &StepScope<'_, S>,
     task: &mut Task,
-) -> impl Future<Output = Outcome<S>> + Send + 'static {
+) -> impl Future<Output = Result<Command<S>, NodeFailure>> + Send + 'static {
     let graph = Arc::clone(scope.graph);
     let state = Arc::clone(scope.state);
     let limit = scope.limit.cloned();
     let cancellation = scope.cancellation.clone();
+    let emitter = scope.emitter.clone();
+    let run_started = scope.run_started;
     let (step, node_id, task_id, mut payload) =
         (scope.step, task.node, task.id.clone(), task.payload.take());
     let span = tracing::info_span!("task", node = %graph.name(node_id), task_id = %task_id);
     async move {
         let node = &graph.nodes[node_id];
+        let custom = emitter.custom_sink(&node.name, &task_id);
         let max_attempts = node.retry.as_ref().map_or(1, |policy| policy.max_attempts());
+        let events = TaskEvents { emitter: &emitter, node: &node.name, task_id: &task_id, step };
         let mut attempt = 1;
         loop {
             let input = match payload.take() {
@@ -86,23 +95,83 @@ fn start<S: State>(
                 task_id: task_id.clone(),
                 attempt,
                 cancellation: cancellation.clone(),
+                custom: custom.clone(),
             };
+            let started = Instant::now();
+            events.start(attempt).await;
             let error = match run_attempt(node, input, ctx, limit.as_deref()).await {
-                Ok(command) => return Ok(command),
+                Ok(command) => {
+                    events.update(command.update.as_ref()).await;
+                    events.end(attempt, started - run_started, started.elapsed(), None).await;
+                    return Ok(command);
+                }
                 Err(error) => error,
             };
             tracing::warn!(attempt, %error, "task attempt failed");
-            match node.retry.as_ref().and_then(|policy| policy.next_delay(attempt, &error)) {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => {
-                    let failure = NodeFailure { node: node.name.to_string(), step, attempt, error };
-                    return Err((node_id, failure));
+            let elapsed = started.elapsed();
+            let retry = node.retry.as_ref().and_then(|policy| policy.next_delay(attempt, &error));
+            let failure = NodeFailure { node: node.name.to_string(), step, attempt, error };
+            match (retry, &node.on_error) {
+                (Some(delay), _) => {
+                    events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                (None, Some(handler)) => {
+                    let update = handler(&failure);
+                    events.update(Some(&update)).await;
+                    events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
+                    return Ok(Command::new().update(update));
+                }
+                (None, None) => {
+                    events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
+                    return Err(failure);
                 }
             }
-            attempt += 1;
         }
     }
     .instrument(span)
+}
+
+/// The stream events of one task, sent only in the modes the stream asked for.
+struct TaskEvents<'a, S: State> {
+    emitter: &'a Emitter<S>,
+    node: &'a Arc<str>,
+    task_id: &'a TaskId,
+    step: usize,
+}
+
+impl<S: State> TaskEvents<'_, S> {
+    async fn start(&self, attempt: u32) {
+        if self.emitter.wants(StreamMode::Tasks) {
+            let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
+            self.emitter.send(StreamEvent::TaskStart { step, node, task_id, attempt }).await;
+        }
+    }
+
+    async fn update(&self, update: Option<&S::Update>) {
+        if let (true, Some(update)) = (self.emitter.wants(StreamMode::Updates), update) {
+            let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
+            let update = update.clone();
+            self.emitter.send(StreamEvent::Update { step, node, task_id, update }).await;
+        }
+    }
+
+    async fn end(
+        &self,
+        attempt: u32,
+        started_at: Duration,
+        duration: Duration,
+        failure: Option<&NodeFailure>,
+    ) {
+        if self.emitter.wants(StreamMode::Tasks) {
+            let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
+            let error = failure.map(|f| f.error.to_string());
+            let event =
+                StreamEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error };
+            self.emitter.send(event).await;
+        }
+    }
 }
 
 /// One attempt: wait for the node's and the run's permits, then call the node with its
@@ -136,17 +205,6 @@ async fn run_attempt<S: State>(
         Ok(Ok(command)) => Ok(command),
         Ok(Err(source)) => Err(NodeError::Failed(source)),
         Err(panic) => Err(NodeError::Panicked(panic_message(&*panic))),
-    }
-}
-
-/// A failed task becomes its node's error-handler update, or the error that fails the run.
-fn settle<S: State>(graph: &GraphInner<S>, outcome: Outcome<S>) -> Result<Command<S>, GraphError> {
-    match outcome {
-        Ok(command) => Ok(command),
-        Err((node, failure)) => match &graph.nodes[node].on_error {
-            Some(handler) => Ok(Command::new().update(handler(&failure))),
-            None => Err(failure.into()),
-        },
     }
 }
 

@@ -1,0 +1,196 @@
+//! The events a run streams, and the modes that select them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::pregel::TaskId;
+use crate::state::State;
+
+/// Which events a stream carries. Several modes can be combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StreamMode {
+    /// [`StreamEvent::Values`]: the whole state after each superstep.
+    Values,
+    /// [`StreamEvent::Update`]: each task's update, as the task finishes.
+    Updates,
+    /// [`StreamEvent::Custom`]: values nodes send with [`NodeContext::emit`](crate::NodeContext::emit).
+    Custom,
+    /// [`StreamEvent::TaskStart`] and [`StreamEvent::TaskEnd`] for every attempt of every task.
+    Tasks,
+    /// Every mode at once.
+    Debug,
+}
+
+impl StreamMode {
+    pub(crate) fn bit(self) -> u8 {
+        match self {
+            StreamMode::Values => 1,
+            StreamMode::Updates => 2,
+            StreamMode::Custom => 4,
+            StreamMode::Tasks => 8,
+            StreamMode::Debug => 0xff,
+        }
+    }
+}
+
+/// Something a run noticed that is not an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "warning", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunWarning {
+    /// The run ended while a join still waited: some of its sources ran, others never did,
+    /// so its target never ran.
+    JoinNeverFired {
+        /// The join's target.
+        target: String,
+        /// The sources that ran.
+        ran: Vec<String>,
+        /// The sources it still waited for.
+        waiting_for: Vec<String>,
+    },
+}
+
+impl fmt::Display for RunWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunWarning::JoinNeverFired { target, ran, waiting_for } => write!(
+                f,
+                "join into `{target}` never fired: {} ran, but {} never did",
+                ran.join(", "),
+                waiting_for.join(", ")
+            ),
+        }
+    }
+}
+
+/// One event of a streamed run. Events of one task arrive in order: start, custom values,
+/// update, end.
+#[derive(Serialize)]
+#[serde(
+    tag = "event",
+    rename_all = "snake_case",
+    bound(serialize = "S: Serialize, S::Update: Serialize")
+)]
+#[non_exhaustive]
+pub enum StreamEvent<S: State> {
+    /// The state after a superstep was applied: what the next step sees.
+    Values {
+        /// The superstep just applied.
+        step: usize,
+        /// The state after it.
+        state: Arc<S>,
+    },
+    /// A task's update, sent as the task finishes (before it is applied).
+    Update {
+        /// The task's superstep.
+        step: usize,
+        /// The node that wrote it.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// What it wrote.
+        update: S::Update,
+    },
+    /// A value a node sent with [`NodeContext::emit`](crate::NodeContext::emit).
+    Custom {
+        /// The task's superstep.
+        step: usize,
+        /// The node that sent it.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// The value.
+        value: serde_json::Value,
+    },
+    /// An attempt of a task started.
+    TaskStart {
+        /// The task's superstep.
+        step: usize,
+        /// The node it runs.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// The attempt, counting from 1.
+        attempt: u32,
+    },
+    /// An attempt of a task ended.
+    TaskEnd {
+        /// The task's superstep.
+        step: usize,
+        /// The node it ran.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// The attempt, counting from 1.
+        attempt: u32,
+        /// When the attempt started, measured from the start of the run.
+        started_at: Duration,
+        /// How long it ran.
+        duration: Duration,
+        /// Why it failed, if it did.
+        error: Option<String>,
+    },
+    /// Something worth knowing that is not an error.
+    Warning {
+        /// What happened.
+        warning: RunWarning,
+    },
+    /// The run finished; always the last event of a successful run.
+    Done {
+        /// The final state.
+        state: S,
+    },
+}
+
+impl<S> fmt::Debug for StreamEvent<S>
+where
+    S: State + fmt::Debug,
+    S::Update: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamEvent::Values { step, state } => {
+                f.debug_struct("Values").field("step", step).field("state", state).finish()
+            }
+            StreamEvent::Update { step, node, task_id, update } => f
+                .debug_struct("Update")
+                .field("step", step)
+                .field("node", node)
+                .field("task_id", task_id)
+                .field("update", update)
+                .finish(),
+            StreamEvent::Custom { step, node, task_id, value } => f
+                .debug_struct("Custom")
+                .field("step", step)
+                .field("node", node)
+                .field("task_id", task_id)
+                .field("value", value)
+                .finish(),
+            StreamEvent::TaskStart { step, node, task_id, attempt } => f
+                .debug_struct("TaskStart")
+                .field("step", step)
+                .field("node", node)
+                .field("task_id", task_id)
+                .field("attempt", attempt)
+                .finish(),
+            StreamEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error } => f
+                .debug_struct("TaskEnd")
+                .field("step", step)
+                .field("node", node)
+                .field("task_id", task_id)
+                .field("attempt", attempt)
+                .field("started_at", started_at)
+                .field("duration", duration)
+                .field("error", error)
+                .finish(),
+            StreamEvent::Warning { warning } => {
+                f.debug_struct("Warning").field("warning", warning).finish()
+            }
+            StreamEvent::Done { state } => f.debug_struct("Done").field("state", state).finish(),
+        }
+    }
+}
