@@ -11,8 +11,7 @@ use crate::stream::StreamMode;
 /// ```
 /// use graph_core::RunConfig;
 /// use std::time::Duration;
-/// use tokio_util::sync::CancellationToken;
-
+/// use graph_core::CancellationToken;
 ///
 /// let stop = CancellationToken::new();
 /// let config = RunConfig::default()

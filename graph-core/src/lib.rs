@@ -52,6 +52,8 @@ mod state;
 mod stream;
 
 pub use config::RunConfig;
+/// Cancels a run from outside; see [`RunConfig::cancellation_token`].
+pub use tokio_util::sync::CancellationToken;
 pub use error::{BoxError, BuildError, GraphError, InvalidUpdate, NodeError, NodeFailure};
 pub use graph::{
     Command, CompiledGraph, Goto, Input, IntoNode, IntoRoute, NodeContext, NodeOptions, NodeOutput,
