@@ -255,7 +255,7 @@ async fn a_join_left_waiting_is_reported() {
         })
         .collect()
         .await;
-    assert_eq!(warnings, [warning.clone()]);
+    assert_eq!(warnings, std::slice::from_ref(&warning));
     assert_eq!(warning.to_string(), "join into `c` never fired: a ran, but b never did");
 
     let err =
