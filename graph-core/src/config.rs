@@ -31,6 +31,23 @@ pub struct RunConfig {
     pub(crate) stream_modes: Vec<StreamMode>,
     pub(crate) stream_buffer: usize,
     pub(crate) strict_joins: bool,
+    pub(crate) thread_id: Option<String>,
+    pub(crate) checkpoint_id: Option<String>,
+    pub(crate) durability: Durability,
+}
+
+/// When checkpoints are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// After every superstep, before the next one starts: nothing finished is ever lost.
+    #[default]
+    Sync,
+    /// After every superstep, while the next one runs: faster, and a crash may lose the
+    /// last step.
+    Async,
+    /// Only when the run ends, pauses or fails: fastest, and a crash loses the whole run.
+    Exit,
 }
 
 impl Default for RunConfig {
@@ -43,6 +60,9 @@ impl Default for RunConfig {
             stream_modes: Vec::new(),
             stream_buffer: Self::DEFAULT_STREAM_BUFFER,
             strict_joins: false,
+            thread_id: None,
+            checkpoint_id: None,
+            durability: Durability::Sync,
         }
     }
 }
@@ -105,6 +125,26 @@ impl RunConfig {
     /// ([`GraphError::JoinNeverFired`](crate::GraphError::JoinNeverFired)) instead of warning.
     pub fn strict_joins(mut self, strict: bool) -> Self {
         self.strict_joins = strict;
+        self
+    }
+
+    /// The thread whose checkpoints this run reads and writes; required when the graph has
+    /// a checkpointer.
+    pub fn thread_id(mut self, thread_id: impl Into<String>) -> Self {
+        self.thread_id = Some(thread_id.into());
+        self
+    }
+
+    /// Starts from this checkpoint of the thread instead of its latest: replay, or fork with
+    /// [`CompiledGraph::update_state`](crate::CompiledGraph::update_state).
+    pub fn checkpoint_id(mut self, checkpoint_id: impl Into<String>) -> Self {
+        self.checkpoint_id = Some(checkpoint_id.into());
+        self
+    }
+
+    /// When checkpoints are written (default [`Durability::Sync`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
         self
     }
 }

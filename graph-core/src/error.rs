@@ -191,6 +191,35 @@ pub enum GraphError {
     /// a join still waited on sources that never ran.
     #[error("{0}")]
     JoinNeverFired(crate::stream::RunWarning),
+    /// The run paused: a node called `NodeContext::interrupt`, or a node configured with
+    /// `interrupt_before`/`interrupt_after` was reached. Resume the thread with
+    /// [`Command::resume`](crate::Command::resume) (or `Command::new()` for static interrupts).
+    #[error("the run paused at {}", interrupts.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", "))]
+    Interrupted {
+        /// The pauses, in task order.
+        interrupts: Vec<crate::graph::Interrupt>,
+    },
+    /// A checkpointer failed, or a stored checkpoint could not be used.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// The graph has a checkpointer but the run names no thread.
+    #[error("the graph has a checkpointer, so RunConfig::thread_id must name the thread")]
+    MissingThreadId,
+    /// A resume was asked for, but the thread has nothing to resume.
+    #[error("thread {thread_id:?} has no checkpoint to resume from")]
+    NothingToResume {
+        /// The thread, if any.
+        thread_id: Option<String>,
+    },
+    /// A node name given at run time (such as `update_state`'s `as_node`) is not in the graph.
+    #[error("`{node}` is not a node of the graph")]
+    UnknownNode {
+        /// The name given.
+        node: String,
+    },
+    /// The answers of a resume do not match the thread's pending interrupts.
+    #[error("invalid resume: {0}")]
+    InvalidResume(String),
     /// The run was cancelled before it finished.
     #[error("the run was cancelled")]
     Cancelled,

@@ -44,6 +44,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as graph_core;
 
+pub mod checkpoint;
 mod config;
 mod error;
 mod graph;
@@ -51,18 +52,18 @@ mod pregel;
 mod state;
 mod stream;
 
-pub use config::RunConfig;
-/// Cancels a run from outside; see [`RunConfig::cancellation_token`].
-pub use tokio_util::sync::CancellationToken;
+pub use config::{Durability, RunConfig};
 pub use error::{BoxError, BuildError, GraphError, InvalidUpdate, NodeError, NodeFailure};
 pub use graph::{
-    Command, CompiledGraph, Goto, Input, IntoNode, IntoRoute, NodeContext, NodeOptions, NodeOutput,
-    RetryPolicy, Send, StateGraph, END, START,
+    Command, CompiledGraph, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
+    NodeContext, NodeOptions, NodeOutput, RetryPolicy, Send, StateGraph, StateSnapshot, END, START,
 };
 pub use graph_macros::State;
 pub use pregel::{RunReport, StepRecord, TaskId, TaskPath, TaskRecord};
 pub use state::{reducers, Field, GraphInput, ReducerKind, State};
 pub use stream::{RunStream, RunWarning, StreamEvent, StreamMode, Timeline, TimelineEntry};
+/// Cancels a run from outside; see [`RunConfig::cancellation_token`].
+pub use tokio_util::sync::CancellationToken;
 
 /// The names most graphs need: `use graph_core::prelude::*;`.
 ///
@@ -77,8 +78,8 @@ pub mod prelude {
 /// Support for the derive macro; not part of the public API and outside semver.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::graph::Answers;
     pub use crate::state::reducers;
-    pub use crate::state::state_from_update;
-    pub use crate::state::LastValue;
+    pub use crate::state::{LastValue, RunInput};
     pub use serde;
 }

@@ -183,8 +183,11 @@ fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
 
             #[automatically_derived]
             impl #impl_generics ::graph_core::GraphInput<#state_ty> for #update_ty #input_where {
-                fn into_state(self) -> ::core::result::Result<#state_ty, ::graph_core::InvalidUpdate> {
-                    ::graph_core::__private::state_from_update(self)
+                fn into_input(self) -> ::graph_core::__private::RunInput<#state_ty> {
+                    ::graph_core::__private::RunInput::Update {
+                        update: self,
+                        default: <#state_ty as ::core::default::Default>::default,
+                    }
                 }
             }
 

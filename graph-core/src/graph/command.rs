@@ -1,7 +1,10 @@
 //! `Command`: a node's update together with where to go next.
 
+use serde::Serialize;
+
+use super::interrupt::Answers;
 use super::send::{Goto, IntoRoute};
-use crate::state::State;
+use crate::state::{GraphInput, RunInput, State};
 
 /// A node's update together with destinations chosen at run time.
 ///
@@ -27,12 +30,36 @@ use crate::state::State;
 pub struct Command<S: State> {
     pub(crate) update: Option<S::Update>,
     pub(crate) goto: Vec<Goto>,
+    pub(crate) answers: Answers,
 }
 
 impl<S: State> Command<S> {
     /// A command with no update and no destinations.
     pub fn new() -> Self {
-        Self { update: None, goto: Vec::new() }
+        Self { update: None, goto: Vec::new(), answers: Answers::None }
+    }
+
+    /// As a run's input: resumes the thread, answering its one pending interrupt with
+    /// `value` (what [`NodeContext::interrupt`](crate::NodeContext::interrupt) returns).
+    ///
+    /// `Command::new()` as input resumes without an answer: after a failure, or after
+    /// `interrupt_before`/`interrupt_after`. An update set on the command is applied first.
+    pub fn resume(value: impl Serialize) -> Self {
+        let value = serde_json::to_value(value).unwrap_or_else(|e| e.to_string().into());
+        Self { answers: Answers::One(value), ..Self::new() }
+    }
+
+    /// As a run's input: resumes the thread, answering several pending interrupts by id.
+    pub fn resume_by_id<I, V>(answers: I) -> Self
+    where
+        I: IntoIterator<Item = (String, V)>,
+        V: Serialize,
+    {
+        let answers = answers
+            .into_iter()
+            .map(|(id, v)| (id, serde_json::to_value(v).unwrap_or_else(|e| e.to_string().into())))
+            .collect();
+        Self { answers: Answers::ById(answers), ..Self::new() }
     }
 
     /// Sets the update to apply.
@@ -45,6 +72,12 @@ impl<S: State> Command<S> {
     pub fn goto(mut self, route: impl IntoRoute) -> Self {
         self.goto.extend(route.into_route());
         self
+    }
+}
+
+impl<S: State> GraphInput<S> for Command<S> {
+    fn into_input(self) -> RunInput<S> {
+        RunInput::Resume { update: self.update, answers: self.answers, gotos: self.goto.len() }
     }
 }
 

@@ -11,7 +11,7 @@ use super::draw::Topology;
 use super::{ErasedNode, ErrorHandler, RetryPolicy, Router, StateGraph, END, START};
 use crate::config::RunConfig;
 use crate::error::GraphError;
-use crate::pregel::{self, RunReport};
+use crate::pregel::{self, Persistence, RunReport};
 use crate::state::{GraphInput, State};
 use crate::stream::{Emitter, RunStream, StreamMode};
 
@@ -53,6 +53,9 @@ pub(crate) struct Join {
 
 pub(crate) struct GraphInner<S: State> {
     pub(crate) topology: Topology,
+    /// By node id: pause before / after the node runs.
+    pub(crate) interrupt_before: Vec<bool>,
+    pub(crate) interrupt_after: Vec<bool>,
     pub(crate) nodes: Vec<Node<S>>,
     pub(crate) by_name: HashMap<Arc<str>, NodeId>,
     pub(crate) entry: Outgoing<S>,
@@ -73,12 +76,13 @@ impl<S: State> GraphInner<S> {
 /// concurrent runs, each with its own state.
 #[must_use]
 pub struct CompiledGraph<S: State> {
-    inner: Arc<GraphInner<S>>,
+    pub(super) inner: Arc<GraphInner<S>>,
+    pub(super) persistence: Option<Arc<Persistence<S>>>,
 }
 
 impl<S: State> Clone for CompiledGraph<S> {
     fn clone(&self) -> Self {
-        Self { inner: Arc::clone(&self.inner) }
+        Self { inner: Arc::clone(&self.inner), persistence: self.persistence.clone() }
     }
 }
 
@@ -156,8 +160,23 @@ impl<S: State> CompiledGraph<S> {
                 on_error: spec.options.on_error,
             })
             .collect();
-        let inner = GraphInner { topology, nodes, by_name, entry, joins };
-        Self { inner: Arc::new(inner) }
+        let flags = |names: &[String]| {
+            let mut flags = vec![false; by_name.len()];
+            names.iter().for_each(|name| flags[by_name[name.as_str()]] = true);
+            flags
+        };
+        let interrupt_before = flags(&graph.interrupt_before);
+        let interrupt_after = flags(&graph.interrupt_after);
+        let inner = GraphInner {
+            topology,
+            interrupt_before,
+            interrupt_after,
+            nodes,
+            by_name,
+            entry,
+            joins,
+        };
+        Self { inner: Arc::new(inner), persistence: None }
     }
 
     /// The graph as a Mermaid flowchart: nodes, `START` and `END`, edges, joins (thick
@@ -176,8 +195,9 @@ impl<S: State> CompiledGraph<S> {
         input: impl GraphInput<S>,
         config: RunConfig,
     ) -> Result<S, GraphError> {
-        let state = input.into_state().map_err(GraphError::InvalidInput)?;
-        pregel::run(&self.inner, state, &config, Emitter::none(), None).await
+        let input = input.into_input();
+        pregel::run(&self.inner, self.persistence.as_ref(), input, &config, Emitter::none(), None)
+            .await
     }
 
     /// Runs the graph and streams its events in the modes of `config`
@@ -197,8 +217,11 @@ impl<S: State> CompiledGraph<S> {
         };
         let emitter = Emitter::new(tx, &modes);
         let graph = Arc::clone(&self.inner);
-        let state = input.into_state().map_err(GraphError::InvalidInput);
-        let run = async move { pregel::run(&graph, state?, &config, emitter, None).await };
+        let persistence = self.persistence.clone();
+        let input = input.into_input();
+        let run = async move {
+            pregel::run(&graph, persistence.as_ref(), input, &config, emitter, None).await
+        };
         RunStream::new(Box::pin(run), rx)
     }
 
@@ -209,10 +232,12 @@ impl<S: State> CompiledGraph<S> {
         input: impl GraphInput<S>,
         config: RunConfig,
     ) -> Result<RunReport<S>, GraphError> {
-        let state = input.into_state().map_err(GraphError::InvalidInput)?;
         let mut steps = Vec::new();
+        let (graph, persistence) = (&self.inner, self.persistence.as_ref());
+        let input = input.into_input();
         let state =
-            pregel::run(&self.inner, state, &config, Emitter::none(), Some(&mut steps)).await?;
+            pregel::run(graph, persistence, input, &config, Emitter::none(), Some(&mut steps))
+                .await?;
         Ok(RunReport { state, steps })
     }
 }

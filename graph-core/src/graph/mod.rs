@@ -4,6 +4,8 @@
 mod command;
 mod compiled;
 mod draw;
+mod history;
+mod interrupt;
 mod node;
 mod options;
 mod retry;
@@ -15,6 +17,10 @@ use std::sync::Arc;
 pub use command::Command;
 pub use compiled::CompiledGraph;
 pub(crate) use compiled::{GraphInner, Node, Outgoing};
+pub use history::StateSnapshot;
+pub use interrupt::Answers;
+pub use interrupt::{Interrupt, InterruptError};
+pub(crate) use node::{decode_payload, TaskAnswers};
 pub(crate) use node::{ErasedNode, InputKind, TaskInput};
 pub use node::{Input, IntoNode, NodeContext, NodeOutput};
 pub(crate) use options::ErrorHandler;
@@ -83,6 +89,8 @@ pub struct StateGraph<S: State> {
     pub(crate) edges: Vec<(String, String)>,
     pub(crate) joins: Vec<(Vec<String>, String)>,
     pub(crate) branches: Vec<BranchSpec<S>>,
+    pub(crate) interrupt_before: Vec<String>,
+    pub(crate) interrupt_after: Vec<String>,
 }
 
 impl<S: State> Default for StateGraph<S> {
@@ -94,7 +102,14 @@ impl<S: State> Default for StateGraph<S> {
 impl<S: State> StateGraph<S> {
     /// An empty graph.
     pub fn new() -> Self {
-        Self { nodes: Vec::new(), edges: Vec::new(), joins: Vec::new(), branches: Vec::new() }
+        Self {
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            joins: Vec::new(),
+            branches: Vec::new(),
+            interrupt_before: Vec::new(),
+            interrupt_after: Vec::new(),
+        }
     }
 
     /// Adds a node: a plain async function (see [`IntoNode`]).
@@ -148,6 +163,27 @@ impl<S: State> StateGraph<S> {
             router: Arc::new(move |state: &S| router(state).into_route()),
             targets: targets.into_iter().map(Into::into).collect(),
         });
+        self
+    }
+
+    /// Pauses a checkpointed run before any of `nodes` runs, so a person can inspect and
+    /// edit the state; resume with `Command::new()` as input.
+    pub fn interrupt_before<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.interrupt_before.extend(nodes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Pauses a checkpointed run after the step in which any of `nodes` ran.
+    pub fn interrupt_after<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.interrupt_after.extend(nodes.into_iter().map(Into::into));
         self
     }
 

@@ -11,6 +11,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::command::Command;
+use super::interrupt::{Interrupt, InterruptError};
+use super::send::Payload;
 use crate::error::BoxError;
 use crate::pregel::TaskId;
 use crate::state::State;
@@ -38,6 +40,15 @@ pub struct NodeContext {
     pub(crate) attempt: u32,
     pub(crate) cancellation: CancellationToken,
     pub(crate) custom: Option<Arc<dyn CustomSink>>,
+    pub(crate) answers: Arc<TaskAnswers>,
+}
+
+/// The answers a task has received to its interrupts, and how many it has asked for in the
+/// current attempt.
+#[derive(Debug, Default)]
+pub(crate) struct TaskAnswers {
+    pub(crate) values: Vec<serde_json::Value>,
+    pub(crate) asked: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for NodeContext {
@@ -81,6 +92,34 @@ impl NodeContext {
             let value = serde_json::to_value(value)
                 .unwrap_or_else(|error| format!("unserializable custom value: {error}").into());
             sink.emit(value).await;
+        }
+    }
+
+    /// Pauses the run to ask a person: returns the answer once the thread is resumed with
+    /// [`Command::resume`](crate::Command::resume), and until then fails with
+    /// [`InterruptError::Pause`], which the node lets propagate with `?`.
+    ///
+    /// The node runs again from its start when resumed, so work before the call should be
+    /// safe to repeat. A node may ask several times; each call gets its own answer, in order.
+    /// Pausing needs a checkpointer to resume later.
+    pub fn interrupt<T: Serialize, R: DeserializeOwned>(
+        &self,
+        value: T,
+    ) -> Result<R, InterruptError> {
+        let index = self.answers.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("{}#{index}", self.task_id);
+        match self.answers.values.get(index) {
+            Some(answer) => {
+                serde_json::from_value(answer.clone()).map_err(|error| InterruptError::BadAnswer {
+                    id,
+                    expected: std::any::type_name::<R>(),
+                    reason: error.to_string(),
+                })
+            }
+            None => {
+                let value = serde_json::to_value(value).unwrap_or_else(|e| e.to_string().into());
+                Err(InterruptError::Pause(Interrupt { id, node: self.node.to_string(), value }))
+            }
         }
     }
 
@@ -151,6 +190,17 @@ type CallFn<S> = dyn Fn(TaskInput<S>, NodeContext) -> NodeFuture<S> + Send + Syn
 pub struct ErasedNode<S: State> {
     call: Box<CallFn<S>>,
     pub(crate) input: InputKind,
+    /// Restores a saved `Send` payload for nodes taking `Input<T>`.
+    pub(crate) decode: Option<DecodeFn>,
+}
+
+/// Restores a `Send` payload of a node's input type from a checkpoint.
+pub(crate) type DecodeFn = fn(serde_json::Value) -> serde_json::Result<Box<dyn Payload>>;
+
+pub(crate) fn decode_payload<T: DeserializeOwned + Serialize + Clone + Send + 'static>(
+    value: serde_json::Value,
+) -> serde_json::Result<Box<dyn Payload>> {
+    Ok(Box::new(serde_json::from_value::<T>(value)?))
 }
 
 impl<S: State> ErasedNode<S> {
@@ -176,12 +226,12 @@ impl<S: State> ErasedNode<S> {
             let fut = f(state, ctx);
             Box::pin(async move { fut.await.into_command() })
         };
-        Self { call: Box::new(call), input: InputKind::State }
+        Self { call: Box::new(call), input: InputKind::State, decode: None }
     }
 
     fn from_input_fn<T, F, Fut, R>(f: F) -> Self
     where
-        T: Send + 'static,
+        T: DeserializeOwned + Serialize + Clone + Send + 'static,
         F: Fn(Input<T>, NodeContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
         R: NodeOutput<S>,
@@ -201,7 +251,7 @@ impl<S: State> ErasedNode<S> {
             type_id: TypeId::of::<T>(),
             type_name: std::any::type_name::<T>(),
         };
-        Self { call: Box::new(call), input }
+        Self { call: Box::new(call), input, decode: Some(decode_payload::<T>) }
     }
 }
 
@@ -259,7 +309,7 @@ where
 impl<S, T, F, Fut, R> IntoNode<S, (TakesInput<T>, R)> for F
 where
     S: State,
-    T: DeserializeOwned + Send + 'static,
+    T: DeserializeOwned + Serialize + Clone + Send + 'static,
     F: Fn(Input<T>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
     R: NodeOutput<S>,
@@ -272,7 +322,7 @@ where
 impl<S, T, F, Fut, R> IntoNode<S, (TakesInputAndContext<T>, R)> for F
 where
     S: State,
-    T: DeserializeOwned + Send + 'static,
+    T: DeserializeOwned + Serialize + Clone + Send + 'static,
     F: Fn(Input<T>, NodeContext) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = R> + Send + 'static,
     R: NodeOutput<S>,

@@ -31,6 +31,16 @@ pub struct Send {
 }
 
 impl Send {
+    /// Rebuilds a `Send` from a payload restored from a checkpoint.
+    pub(crate) fn restored(
+        node: String,
+        payload: Box<dyn Payload>,
+        type_id: TypeId,
+        type_name: &'static str,
+    ) -> Self {
+        Self { node: Cow::Owned(node), payload, type_id, type_name }
+    }
+
     /// A `Send` of `payload` to `node`.
     pub fn new<T>(node: impl Into<Cow<'static, str>>, payload: T) -> Self
     where
@@ -68,15 +78,20 @@ impl fmt::Debug for Send {
 pub(crate) trait Payload: Any + core::marker::Send {
     fn clone_payload(&self) -> Box<dyn Payload>;
     fn into_any(self: Box<Self>) -> Box<dyn Any + core::marker::Send>;
+    fn to_json(&self) -> serde_json::Result<serde_json::Value>;
 }
 
-impl<T: Any + Clone + core::marker::Send> Payload for T {
+impl<T: Any + Clone + Serialize + core::marker::Send> Payload for T {
     fn clone_payload(&self) -> Box<dyn Payload> {
         Box::new(self.clone())
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any + core::marker::Send> {
         self
+    }
+
+    fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self)
     }
 }
 

@@ -94,6 +94,14 @@ pub(crate) fn validate<S: State>(graph: &StateGraph<S>) -> Result<(), BuildError
         }
     }
 
+    for (list, names) in
+        [("interrupt_before", &graph.interrupt_before), ("interrupt_after", &graph.interrupt_after)]
+    {
+        for name in names {
+            known(name, &|| list.to_owned())?;
+        }
+    }
+
     let has_entry = graph.edges.iter().any(|(from, _)| from == START)
         || graph.branches.iter().any(|b| b.source == START);
     if !has_entry {

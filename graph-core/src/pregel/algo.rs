@@ -21,22 +21,22 @@ pub(crate) struct Task {
 }
 
 /// A `Send` whose target and payload type were checked when it was emitted.
-struct PendingSend {
-    node: NodeId,
-    payload: Box<dyn Payload>,
+pub(crate) struct PendingSend {
+    pub(crate) node: NodeId,
+    pub(crate) payload: Box<dyn Payload>,
 }
 
 /// How far a join has got: which of its sources have run since it last fired.
-struct JoinProgress {
-    seen: Vec<bool>,
-    count: usize,
+pub(crate) struct JoinProgress {
+    pub(crate) seen: Vec<bool>,
+    pub(crate) count: usize,
 }
 
 /// What the next superstep will run: triggered nodes, emitted Sends and join progress.
 pub(crate) struct Pending {
-    triggered: BTreeSet<NodeId>,
-    sends: Vec<PendingSend>,
-    joins: Vec<JoinProgress>,
+    pub(crate) triggered: BTreeSet<NodeId>,
+    pub(crate) sends: Vec<PendingSend>,
+    pub(crate) joins: Vec<JoinProgress>,
 }
 
 impl Pending {
@@ -48,6 +48,15 @@ impl Pending {
             .collect();
         Self { triggered: BTreeSet::new(), sends: Vec::new(), joins }
     }
+}
+
+/// The nodes `plan` would run next, in task order, without planning them.
+pub(crate) fn upcoming<S: State>(graph: &GraphInner<S>, pending: &Pending) -> Vec<NodeId> {
+    let ready_now =
+        !pending.sends.is_empty() || pending.triggered.iter().any(|&id| !graph.nodes[id].defer);
+    let pulls =
+        pending.triggered.iter().copied().filter(|&id| !ready_now || !graph.nodes[id].defer);
+    pulls.chain(pending.sends.iter().map(|send| send.node)).collect()
 }
 
 /// Plans the tasks of `step`: triggered nodes by name, then Sends in emission order. Deferred
@@ -139,6 +148,19 @@ pub(crate) fn apply_step<S: State>(
         fire(graph, &node.out, &node.name, goto, routes, pending)?;
     }
     Ok(())
+}
+
+/// Fires what leaves `node` as if it had just run and produced `state`: how
+/// `update_state(as_node)` makes an edit count as that node's output.
+pub(crate) fn after_node<S: State>(
+    graph: &GraphInner<S>,
+    node: NodeId,
+    state: &S,
+    pending: &mut Pending,
+) -> Result<(), GraphError> {
+    let node = &graph.nodes[node];
+    let routes = node.out.branches.iter().map(|b| (b.router)(state)).collect();
+    fire(graph, &node.out, &node.name, Vec::new(), routes, pending)
 }
 
 /// Evaluates the edges and routers leaving `START` on the input state.

@@ -5,12 +5,15 @@
 
 mod algo;
 mod driver;
+mod persist;
 mod runner;
 
 use std::fmt;
 use std::sync::Arc;
 
+pub(crate) use algo::{after_node as algo_after_node, upcoming as algo_upcoming};
 pub(crate) use driver::run;
+pub(crate) use persist::{Loaded, Persistence, SavedWrites};
 
 /// Where a task comes from within its superstep; with the step, it identifies the task.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

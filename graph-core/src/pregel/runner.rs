@@ -1,12 +1,14 @@
 //! Runs one superstep's tasks concurrently on tokio and collects their outputs in task order.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -14,9 +16,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::algo::Task;
+use super::persist::Persistence;
 use super::TaskId;
+use crate::checkpoint::PendingWrite;
 use crate::error::{GraphError, NodeError, NodeFailure};
-use crate::graph::{Command, GraphInner, Node, NodeContext, TaskInput};
+use crate::graph::{
+    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, TaskAnswers, TaskInput,
+};
 use crate::state::State;
 use crate::stream::{Emitter, StreamEvent, StreamMode};
 
@@ -31,31 +37,73 @@ pub(crate) struct StepScope<'a, S: State> {
     pub(crate) emitter: &'a Emitter<S>,
     /// When the run started, for the timeline.
     pub(crate) run_started: Instant,
+    /// Where finished tasks save their outputs, when the run is checkpointed.
+    pub(crate) saver: Option<&'a TaskSaver<S>>,
+    /// Answers to the interrupts of tasks resumed in this step, by task id.
+    pub(crate) answers: &'a HashMap<String, Vec<Value>>,
 }
 
-/// Runs every task of the step and returns their commands in task order.
+/// Saves task outputs and pauses against the checkpoint the step started from.
+pub(crate) struct TaskSaver<S: State> {
+    pub(crate) persistence: Arc<Persistence<S>>,
+    pub(crate) thread_id: Arc<str>,
+    pub(crate) checkpoint_id: Arc<str>,
+}
+
+impl<S: State> Clone for TaskSaver<S> {
+    fn clone(&self) -> Self {
+        Self {
+            persistence: Arc::clone(&self.persistence),
+            thread_id: Arc::clone(&self.thread_id),
+            checkpoint_id: Arc::clone(&self.checkpoint_id),
+        }
+    }
+}
+
+impl<S: State> TaskSaver<S> {
+    async fn put(&self, write: &PendingWrite) -> Result<(), GraphError> {
+        let saver = &self.persistence.saver;
+        Ok(saver.put_write(&self.thread_id, &self.checkpoint_id, write).await?)
+    }
+}
+
+/// How a task ended, short of failing.
+pub(crate) enum TaskOutput<S: State> {
+    /// It returned a command.
+    Done(Command<S>),
+    /// It paused on `NodeContext::interrupt`.
+    Paused(Interrupt),
+}
+
+/// Runs every task of the step whose output slot is still empty, filling the slots.
 ///
 /// A single task runs inline, without a spawn. Several run on a `JoinSet`; the first failure
 /// returns at once, and dropping the set aborts the siblings still running (fail fast).
 pub(crate) async fn run_tasks<S: State>(
     scope: &StepScope<'_, S>,
     tasks: &mut [Task],
-) -> Result<Vec<Command<S>>, GraphError> {
-    if let [task] = tasks {
-        return Ok(vec![start(scope, task).await?]);
-    }
+    outputs: &mut [Option<TaskOutput<S>>],
+) -> Result<(), GraphError> {
+    let mut todo = tasks.iter_mut().zip(outputs.iter_mut()).filter(|(_, slot)| slot.is_none());
+    let (Some(first), second) = (todo.next(), todo.next()) else { return Ok(()) };
+    let Some(second) = second else {
+        let (task, slot) = first;
+        *slot = Some(start(scope, task).await?);
+        return Ok(());
+    };
 
     let mut set = JoinSet::new();
-    for (index, task) in tasks.iter_mut().enumerate() {
+    let mut slots = Vec::new();
+    for (index, (task, slot)) in [first, second].into_iter().chain(todo).enumerate() {
         set.spawn(start(scope, task).map(move |outcome| (index, outcome)));
+        slots.push(slot);
     }
-    let mut slots: Vec<Option<Command<S>>> = tasks.iter().map(|_| None).collect();
     while let Some(joined) = set.join_next().await {
         // Node panics are caught inside the task, so a join error means tokio cancelled it.
         let (index, outcome) = joined.map_err(|_| GraphError::Cancelled)?;
-        slots[index] = Some(outcome?);
+        *slots[index] = Some(outcome?);
     }
-    Ok(slots.into_iter().flatten().collect())
+    Ok(())
 }
 
 /// Builds a task's future: every attempt of the node, its events, and on final failure its
@@ -63,13 +111,15 @@ pub(crate) async fn run_tasks<S: State>(
 fn start<S: State>(
     scope: &StepScope<'_, S>,
     task: &mut Task,
-) -> impl Future<Output = Result<Command<S>, NodeFailure>> + Send + 'static {
+) -> impl Future<Output = Result<TaskOutput<S>, GraphError>> + Send + 'static {
     let graph = Arc::clone(scope.graph);
     let state = Arc::clone(scope.state);
     let limit = scope.limit.cloned();
     let cancellation = scope.cancellation.clone();
     let emitter = scope.emitter.clone();
     let run_started = scope.run_started;
+    let saver = scope.saver.cloned();
+    let answers = scope.answers.get(&task.id.to_string()).cloned().unwrap_or_default();
     let (step, node_id, task_id, mut payload) =
         (scope.step, task.node, task.id.clone(), task.payload.take());
     let span = tracing::info_span!("task", node = %graph.name(node_id), task_id = %task_id);
@@ -96,17 +146,39 @@ fn start<S: State>(
                 attempt,
                 cancellation: cancellation.clone(),
                 custom: custom.clone(),
+                answers: Arc::new(TaskAnswers {
+                    values: answers.clone(),
+                    asked: Default::default(),
+                }),
             };
             let started = Instant::now();
             events.start(attempt).await;
             let error = match run_attempt(node, input, ctx, limit.as_deref()).await {
                 Ok(command) => {
+                    if let Some(saver) = &saver {
+                        saver
+                            .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
+                            .await?;
+                    }
                     events.update(command.update.as_ref()).await;
                     events.end(attempt, started - run_started, started.elapsed(), None).await;
-                    return Ok(command);
+                    return Ok(TaskOutput::Done(command));
                 }
                 Err(error) => error,
             };
+            if let Some(interrupt) = paused(&error) {
+                if let Some(saver) = &saver {
+                    let write = PendingWrite::Interrupt {
+                        task_id: task_id.to_string(),
+                        interrupt_id: interrupt.id.clone(),
+                        node: interrupt.node.clone(),
+                        value: interrupt.value.clone(),
+                    };
+                    saver.put(&write).await?;
+                }
+                events.end(attempt, started - run_started, started.elapsed(), None).await;
+                return Ok(TaskOutput::Paused(interrupt));
+            }
             tracing::warn!(attempt, %error, "task attempt failed");
             let elapsed = started.elapsed();
             let retry = node.retry.as_ref().and_then(|policy| policy.next_delay(attempt, &error));
@@ -119,13 +191,19 @@ fn start<S: State>(
                 }
                 (None, Some(handler)) => {
                     let update = handler(&failure);
-                    events.update(Some(&update)).await;
+                    let command = Command::new().update(update);
+                    if let Some(saver) = &saver {
+                        saver
+                            .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
+                            .await?;
+                    }
+                    events.update(command.update.as_ref()).await;
                     events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
-                    return Ok(Command::new().update(update));
+                    return Ok(TaskOutput::Done(command));
                 }
                 (None, None) => {
                     events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
-                    return Err(failure);
+                    return Err(failure.into());
                 }
             }
         }
@@ -205,6 +283,17 @@ async fn run_attempt<S: State>(
         Ok(Ok(command)) => Ok(command),
         Ok(Err(source)) => Err(NodeError::Failed(source)),
         Err(panic) => Err(NodeError::Panicked(panic_message(&*panic))),
+    }
+}
+
+/// The pause inside a failed attempt, if the node stopped on `NodeContext::interrupt`.
+fn paused(error: &NodeError) -> Option<Interrupt> {
+    match error {
+        NodeError::Failed(source) => match source.downcast_ref::<InterruptError>() {
+            Some(InterruptError::Pause(interrupt)) => Some(interrupt.clone()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -87,26 +87,43 @@ pub enum ReducerKind {
     With(&'static str),
 }
 
-/// What a graph run starts from: a whole state, or an update applied to `S::default()`.
+/// What a run starts from: a whole state, an update of `S::default()` (or, on a thread
+/// that already has a state, of that state), or a [`Command`](crate::Command) resuming a
+/// paused or failed thread.
 ///
-/// Implemented for every [`State`] and, by the derive, for its update type.
+/// Implemented for every [`State`], by the derive for its update type, and for `Command<S>`.
 pub trait GraphInput<S: State> {
-    /// Builds the initial state.
-    fn into_state(self) -> Result<S, InvalidUpdate>;
+    #[doc(hidden)]
+    fn into_input(self) -> RunInput<S>;
 }
 
 impl<S: State> GraphInput<S> for S {
-    fn into_state(self) -> Result<S, InvalidUpdate> {
-        Ok(self)
+    fn into_input(self) -> RunInput<S> {
+        RunInput::State(self)
     }
 }
 
-/// Applies `update` to `S::default()`; the derive implements [`GraphInput`] with it.
+/// A run's input, sorted by kind.
 #[doc(hidden)]
-pub fn state_from_update<S: State + Default>(update: S::Update) -> Result<S, InvalidUpdate> {
-    let mut state = S::default();
-    state.apply([(crate::graph::START, update)])?;
-    Ok(state)
+pub enum RunInput<S: State> {
+    /// Replace the state.
+    State(S),
+    /// Apply an update to the thread's state, or to `default()` when there is none.
+    Update {
+        /// The update.
+        update: S::Update,
+        /// Builds the state an update applies to when there is none yet.
+        default: fn() -> S,
+    },
+    /// Continue a thread where it stopped.
+    Resume {
+        /// An update applied before continuing.
+        update: Option<S::Update>,
+        /// Answers to pending interrupts.
+        answers: crate::graph::Answers,
+        /// A `Command` input may not `goto`: this is its destination count, to reject it.
+        gotos: usize,
+    },
 }
 
 /// Tracks the writers of one field without a reducer during [`State::apply`], so a second write

@@ -1,0 +1,175 @@
+//! The conformance suite every [`Checkpointer`] must pass: ordering, optimistic concurrency,
+//! pending writes, thread isolation, deletion and faithful round trips.
+//!
+//! Call [`run`] from a test with a fresh saver; it panics with a message naming the broken
+//! rule. Thread ids are unique per call, so a shared database can be reused.
+
+use serde_json::json;
+
+use super::{
+    new_checkpoint_id, Checkpoint, CheckpointError, CheckpointMetadata, CheckpointSource,
+    Checkpointer, GotoRecord, PendingRecord, PendingWrite, SendRecord, StateRecord,
+};
+
+/// Runs every rule against `saver`.
+pub async fn run<C: Checkpointer>(saver: &C) {
+    let prefix = new_checkpoint_id();
+    empty_thread(saver, &format!("{prefix}-empty")).await;
+    chain_and_conflicts(saver, &format!("{prefix}-chain")).await;
+    pending_writes(saver, &format!("{prefix}-writes")).await;
+    isolation_and_deletion(saver, &format!("{prefix}-a"), &format!("{prefix}-b")).await;
+    racing_workers(saver, &format!("{prefix}-race")).await;
+}
+
+/// A checkpoint of `thread` after `parent`, exercising every field.
+pub fn sample(thread: &str, parent: Option<&Checkpoint>, step: i64) -> Checkpoint {
+    let state = match parent {
+        None => StateRecord::Full { values: json!({ "items": [1, 2], "name": "ünïcode ✓" }) },
+        Some(_) => {
+            StateRecord::Delta { writes: vec![("worker".into(), json!({ "items": [step] }))] }
+        }
+    };
+    Checkpoint {
+        id: new_checkpoint_id(),
+        thread_id: thread.to_owned(),
+        parent_id: parent.map(|p| p.id.clone()),
+        state,
+        pending: PendingRecord {
+            triggered: vec!["a".into(), "b".into()],
+            sends: vec![SendRecord { node: "w".into(), payload: json!({ "topic": step }) }],
+            joins: vec![vec![true, false]],
+        },
+        metadata: CheckpointMetadata {
+            source: if parent.is_none() { CheckpointSource::Input } else { CheckpointSource::Loop },
+            step,
+            writers: vec!["worker".into()],
+        },
+    }
+}
+
+async fn empty_thread<C: Checkpointer>(saver: &C, thread: &str) {
+    assert!(
+        saver.get(thread, None).await.unwrap().is_none(),
+        "an unknown thread has no latest checkpoint"
+    );
+    assert!(
+        saver.get(thread, Some("nope")).await.unwrap().is_none(),
+        "an unknown checkpoint is None"
+    );
+    assert!(saver.list(thread).await.unwrap().is_empty(), "an unknown thread has no history");
+}
+
+async fn chain_and_conflicts<C: Checkpointer>(saver: &C, thread: &str) {
+    let first = sample(thread, None, -1);
+    saver.put(&first, None).await.expect("the first checkpoint of a thread expects none");
+    let stored = saver.get(thread, None).await.unwrap().expect("the latest checkpoint");
+    assert_eq!(stored.checkpoint, first, "a checkpoint round-trips unchanged");
+    assert!(stored.writes.is_empty());
+
+    let again = sample(thread, None, -1);
+    match saver.put(&again, None).await {
+        Err(CheckpointError::Conflict { expected: None, found: Some(found), .. }) => {
+            assert_eq!(found, first.id)
+        }
+        other => panic!("a second first checkpoint must conflict, got {other:?}"),
+    }
+
+    let second = sample(thread, Some(&first), 0);
+    saver.put(&second, Some(&first.id)).await.expect("advancing from the latest succeeds");
+    let third = sample(thread, Some(&first), 0);
+    match saver.put(&third, Some(&first.id)).await {
+        Err(CheckpointError::Conflict { expected: Some(expected), found: Some(found), .. }) => {
+            assert_eq!((expected, found), (first.id.clone(), second.id.clone()));
+        }
+        other => panic!("advancing from a stale checkpoint must conflict, got {other:?}"),
+    }
+    assert_eq!(
+        saver.get(thread, None).await.unwrap().unwrap().checkpoint,
+        second,
+        "the latest is the second"
+    );
+    let history = saver.list(thread).await.unwrap();
+    assert_eq!(
+        history,
+        [second.clone(), first.clone()],
+        "history is newest first, without the rejected one"
+    );
+    assert_eq!(
+        saver.get(thread, Some(&first.id)).await.unwrap().unwrap().checkpoint,
+        first,
+        "older checkpoints load by id"
+    );
+}
+
+async fn pending_writes<C: Checkpointer>(saver: &C, thread: &str) {
+    let first = sample(thread, None, -1);
+    saver.put(&first, None).await.unwrap();
+    let writes = [
+        PendingWrite::Output {
+            task_id: "0:a".into(),
+            update: Some(json!({ "items": [3] })),
+            goto: vec![GotoRecord { node: "w".into(), payload: Some(json!(7)) }],
+        },
+        PendingWrite::Interrupt {
+            task_id: "0:b".into(),
+            interrupt_id: "0:b#0".into(),
+            node: "b".into(),
+            value: json!("ok?"),
+        },
+        PendingWrite::Resume { task_id: "0:b".into(), values: vec![json!("yes")] },
+    ];
+    for write in &writes {
+        saver.put_write(thread, &first.id, write).await.unwrap();
+    }
+    let stored = saver.get(thread, Some(&first.id)).await.unwrap().unwrap();
+    assert_eq!(stored.writes, writes, "writes come back in the order they were saved");
+    let second = sample(thread, Some(&first), 0);
+    saver.put(&second, Some(&first.id)).await.unwrap();
+    assert!(
+        saver.get(thread, None).await.unwrap().unwrap().writes.is_empty(),
+        "writes belong to one checkpoint"
+    );
+}
+
+async fn isolation_and_deletion<C: Checkpointer>(saver: &C, a: &str, b: &str) {
+    let in_a = sample(a, None, -1);
+    let in_b = sample(b, None, -1);
+    saver.put(&in_a, None).await.unwrap();
+    saver.put(&in_b, None).await.expect("threads advance independently");
+    saver
+        .put_write(a, &in_a.id, &PendingWrite::Resume { task_id: "t".into(), values: vec![] })
+        .await
+        .unwrap();
+    saver.delete_thread(a).await.unwrap();
+    assert!(saver.get(a, None).await.unwrap().is_none(), "a deleted thread is gone");
+    assert!(saver.list(a).await.unwrap().is_empty());
+    assert_eq!(
+        saver.get(b, None).await.unwrap().unwrap().checkpoint,
+        in_b,
+        "deleting one thread keeps the others"
+    );
+    let fresh = sample(a, None, -1);
+    saver.put(&fresh, None).await.expect("a deleted thread can start again");
+    assert!(saver.get(a, None).await.unwrap().unwrap().writes.is_empty());
+}
+
+async fn racing_workers<C: Checkpointer>(saver: &C, thread: &str) {
+    let first = sample(thread, None, -1);
+    saver.put(&first, None).await.unwrap();
+    for round in 0..5 {
+        let latest = saver.get(thread, None).await.unwrap().unwrap().checkpoint;
+        let (one, two) =
+            (sample(thread, Some(&latest), round), sample(thread, Some(&latest), round));
+        let (r1, r2) =
+            futures::join!(saver.put(&one, Some(&latest.id)), saver.put(&two, Some(&latest.id)));
+        let conflicts = [&r1, &r2]
+            .iter()
+            .filter(|r| matches!(r, Err(CheckpointError::Conflict { .. })))
+            .count();
+        assert!(
+            r1.is_ok() != r2.is_ok() && conflicts == 1,
+            "exactly one of two racing workers advances: {r1:?} {r2:?}"
+        );
+    }
+    assert_eq!(saver.list(thread).await.unwrap().len(), 6);
+}

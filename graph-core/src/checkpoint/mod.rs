@@ -1,0 +1,257 @@
+//! Checkpoints: a run's state and pending work saved after every superstep, so it can be
+//! resumed after a crash or a pause, inspected, edited, replayed and forked.
+//!
+//! A checkpoint stores the writes its step applied (a delta), not the whole state; every
+//! [`FULL_SNAPSHOT_EVERY`] steps it stores the whole state, so loading replays a bounded
+//! number of deltas and storage grows with what changed.
+
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "test-util")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use memory::MemorySaver;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresSaver;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteSaver;
+
+/// A checkpoint stores the whole state at least once every this many steps of a thread.
+pub const FULL_SNAPSHOT_EVERY: i64 = 100;
+
+/// The state as a checkpoint records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StateRecord {
+    /// The whole state.
+    Full {
+        /// The serialized state.
+        values: Value,
+    },
+    /// The writes applied on top of the parent checkpoint's state, in task order.
+    Delta {
+        /// `(writer, serialized update)` pairs.
+        writes: Vec<(String, Value)>,
+    },
+}
+
+/// A `Send` waiting for the next step, with its serialized payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendRecord {
+    /// The target node.
+    pub node: String,
+    /// The serialized payload.
+    pub payload: Value,
+}
+
+/// The work a checkpoint leaves for the next step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PendingRecord {
+    /// Nodes triggered for the next step (including deferred ones still waiting).
+    pub triggered: Vec<String>,
+    /// Sends for the next step, in emission order.
+    pub sends: Vec<SendRecord>,
+    /// For each join, in declaration order, which sources have run since it last fired.
+    pub joins: Vec<Vec<bool>>,
+}
+
+/// Why a checkpoint was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CheckpointSource {
+    /// A run's input.
+    Input,
+    /// A superstep of the run loop.
+    Loop,
+    /// An edit through `update_state`.
+    Update,
+    /// A new branch of history started from an older checkpoint.
+    Fork,
+}
+
+/// What a checkpoint records about how it came to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointMetadata {
+    /// Why it was written.
+    pub source: CheckpointSource,
+    /// The step it follows: -1 for an input, then 0, 1, ...
+    pub step: i64,
+    /// The nodes whose updates it applied, in task order.
+    pub writers: Vec<String>,
+}
+
+/// One saved checkpoint of a thread.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Unique and ordered by creation time.
+    pub id: String,
+    /// The thread it belongs to.
+    pub thread_id: String,
+    /// The checkpoint it follows, if any.
+    pub parent_id: Option<String>,
+    /// The state, whole or as a delta.
+    pub state: StateRecord,
+    /// The work left for the next step.
+    pub pending: PendingRecord,
+    /// How it came to be.
+    pub metadata: CheckpointMetadata,
+}
+
+/// Something a task left behind while the step after a checkpoint was running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PendingWrite {
+    /// A task finished: its update and `Command` destinations, so a resume does not run it again.
+    Output {
+        /// The task's id.
+        task_id: String,
+        /// The serialized update, if any.
+        update: Option<Value>,
+        /// `Command` destinations: node names, or Sends with their payloads.
+        goto: Vec<GotoRecord>,
+    },
+    /// A task paused on `NodeContext::interrupt`.
+    Interrupt {
+        /// The task's id.
+        task_id: String,
+        /// The interrupt's id: what a resume answers.
+        interrupt_id: String,
+        /// The node that paused.
+        node: String,
+        /// The value the node handed out.
+        value: Value,
+    },
+    /// The answers a paused task has received so far, in the order it asked.
+    Resume {
+        /// The task's id.
+        task_id: String,
+        /// Its answers.
+        values: Vec<Value>,
+    },
+}
+
+/// A `Command` destination as saved in a pending write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GotoRecord {
+    /// The node.
+    pub node: String,
+    /// The Send payload, or `None` for a plain trigger.
+    pub payload: Option<Value>,
+}
+
+/// A checkpoint together with the writes saved against it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCheckpoint {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Writes of the step that followed it, in the order they were saved.
+    pub writes: Vec<PendingWrite>,
+}
+
+/// Why a checkpointer operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// Another worker advanced the thread first: the thread's latest checkpoint is no longer
+    /// the one this run started from.
+    #[error("thread `{thread_id}` moved on: expected its latest checkpoint to be {expected:?}, found {found:?}")]
+    Conflict {
+        /// The thread.
+        thread_id: String,
+        /// The latest checkpoint this worker expected.
+        expected: Option<String>,
+        /// The latest checkpoint actually stored.
+        found: Option<String>,
+    },
+    /// A stored checkpoint cannot be read back.
+    #[error(
+        "checkpoint `{checkpoint_id}` of thread `{thread_id}` is corrupt or incompatible: {reason}"
+    )]
+    Corrupt {
+        /// The thread.
+        thread_id: String,
+        /// The unreadable checkpoint.
+        checkpoint_id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A checkpoint that should exist does not.
+    #[error("thread `{thread_id}` has no checkpoint `{checkpoint_id}`")]
+    NotFound {
+        /// The thread.
+        thread_id: String,
+        /// The missing checkpoint.
+        checkpoint_id: String,
+    },
+    /// The storage itself failed.
+    #[error("checkpoint storage failed: {0}")]
+    Storage(#[source] crate::error::BoxError),
+}
+
+/// Where checkpoints live. Implementations: [`MemorySaver`], [`SqliteSaver`] (the embedded
+/// default), [`PostgresSaver`] (many workers on many machines).
+///
+/// Every backend passes the same conformance suite (`checkpoint::conformance`, feature
+/// `test-util`).
+#[async_trait]
+pub trait Checkpointer: Send + Sync + 'static {
+    /// Saves `checkpoint` as the thread's new latest checkpoint, if the thread's latest is
+    /// still `expected_latest` (`None`: the thread has none). Otherwise fails with
+    /// [`CheckpointError::Conflict`] and saves nothing: optimistic concurrency, so two workers
+    /// resuming one thread cannot both advance it.
+    async fn put(
+        &self,
+        checkpoint: &Checkpoint,
+        expected_latest: Option<&str>,
+    ) -> Result<(), CheckpointError>;
+
+    /// Saves a task's write against checkpoint `checkpoint_id` of `thread_id`.
+    async fn put_write(
+        &self,
+        thread_id: &str,
+        checkpoint_id: &str,
+        write: &PendingWrite,
+    ) -> Result<(), CheckpointError>;
+
+    /// Loads checkpoint `checkpoint_id` of `thread_id`, or the latest when `None`, with its
+    /// pending writes. `Ok(None)` when there is no such checkpoint.
+    async fn get(
+        &self,
+        thread_id: &str,
+        checkpoint_id: Option<&str>,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointError>;
+
+    /// Every checkpoint of `thread_id`, newest first.
+    async fn list(&self, thread_id: &str) -> Result<Vec<Checkpoint>, CheckpointError>;
+
+    /// Deletes a thread and everything saved for it.
+    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError>;
+}
+
+/// A new checkpoint id: time-ordered and unique across processes.
+pub(crate) fn new_checkpoint_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Decodes stored JSON, naming the thread and checkpoint when it does not fit.
+pub(crate) fn corrupt(
+    thread_id: &str,
+    checkpoint_id: &str,
+    reason: impl ToString,
+) -> CheckpointError {
+    CheckpointError::Corrupt {
+        thread_id: thread_id.to_owned(),
+        checkpoint_id: checkpoint_id.to_owned(),
+        reason: reason.to_string(),
+    }
+}

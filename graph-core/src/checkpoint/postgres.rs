@@ -1,0 +1,195 @@
+//! The PostgreSQL checkpointer: many workers on many machines share threads, with
+//! optimistic concurrency on each thread's latest checkpoint.
+
+use async_trait::async_trait;
+use tokio_postgres::{Client, NoTls};
+
+use super::{corrupt, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS graph_threads (
+    thread_id TEXT PRIMARY KEY,
+    latest    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graph_checkpoints (
+    thread_id TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    body      TEXT NOT NULL,
+    PRIMARY KEY (thread_id, id)
+);
+CREATE TABLE IF NOT EXISTS graph_writes (
+    seq           BIGSERIAL PRIMARY KEY,
+    thread_id     TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    body          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint ON graph_writes (thread_id, checkpoint_id);
+";
+
+/// Saves checkpoints in PostgreSQL.
+///
+/// Advancing a thread is one statement that moves the thread's latest checkpoint only if it
+/// is still the one the worker started from, so two workers resuming one thread cannot both
+/// write the next checkpoint: the second gets [`CheckpointError::Conflict`].
+pub struct PostgresSaver {
+    client: Client,
+}
+
+impl std::fmt::Debug for PostgresSaver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSaver").finish_non_exhaustive()
+    }
+}
+
+fn storage(error: impl std::error::Error + Send + Sync + 'static) -> CheckpointError {
+    CheckpointError::Storage(Box::new(error))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    thread_id: &str,
+    id: &str,
+    body: &str,
+) -> Result<T, CheckpointError> {
+    serde_json::from_str(body).map_err(|e| corrupt(thread_id, id, e))
+}
+
+impl PostgresSaver {
+    /// Connects with a libpq-style string, e.g.
+    /// `host=127.0.0.1 user=postgres dbname=test`, and creates the tables if needed.
+    pub async fn connect(config: &str) -> Result<Self, CheckpointError> {
+        let (client, connection) = tokio_postgres::connect(config, NoTls).await.map_err(storage)?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::error!(%error, "PostgreSQL checkpointer connection closed");
+            }
+        });
+        client.batch_execute(SCHEMA).await.map_err(storage)?;
+        Ok(Self { client })
+    }
+
+    async fn latest(&self, thread_id: &str) -> Result<Option<String>, CheckpointError> {
+        let row = self
+            .client
+            .query_opt("SELECT latest FROM graph_threads WHERE thread_id = $1", &[&thread_id])
+            .await
+            .map_err(storage)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+}
+
+#[async_trait]
+impl Checkpointer for PostgresSaver {
+    async fn put(
+        &self,
+        checkpoint: &Checkpoint,
+        expected_latest: Option<&str>,
+    ) -> Result<(), CheckpointError> {
+        let body = serde_json::to_string(checkpoint).map_err(storage)?;
+        let (thread_id, id) = (&checkpoint.thread_id, &checkpoint.id);
+        // One statement: the thread moves and the checkpoint is stored, or neither.
+        let inserted = match expected_latest {
+            None => {
+                self.client
+                    .execute(
+                        "WITH moved AS (
+                            INSERT INTO graph_threads (thread_id, latest) VALUES ($1, $2)
+                            ON CONFLICT DO NOTHING RETURNING 1)
+                         INSERT INTO graph_checkpoints (thread_id, id, body) SELECT $1, $2, $3 FROM moved",
+                        &[thread_id, id, &body],
+                    )
+                    .await
+            }
+            Some(expected) => {
+                self.client
+                    .execute(
+                        "WITH moved AS (
+                            UPDATE graph_threads SET latest = $2 WHERE thread_id = $1 AND latest = $4 RETURNING 1)
+                         INSERT INTO graph_checkpoints (thread_id, id, body) SELECT $1, $2, $3 FROM moved",
+                        &[thread_id, id, &body, &expected],
+                    )
+                    .await
+            }
+        }
+        .map_err(storage)?;
+        if inserted == 1 {
+            return Ok(());
+        }
+        Err(CheckpointError::Conflict {
+            thread_id: thread_id.clone(),
+            expected: expected_latest.map(str::to_owned),
+            found: self.latest(thread_id).await?,
+        })
+    }
+
+    async fn put_write(
+        &self,
+        thread_id: &str,
+        checkpoint_id: &str,
+        write: &PendingWrite,
+    ) -> Result<(), CheckpointError> {
+        let body = serde_json::to_string(write).map_err(storage)?;
+        self.client
+            .execute(
+                "INSERT INTO graph_writes (thread_id, checkpoint_id, body) VALUES ($1, $2, $3)",
+                &[&thread_id, &checkpoint_id, &body],
+            )
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        thread_id: &str,
+        checkpoint_id: Option<&str>,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+        let id = match checkpoint_id {
+            Some(id) => id.to_owned(),
+            None => match self.latest(thread_id).await? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        let row = self
+            .client
+            .query_opt(
+                "SELECT body FROM graph_checkpoints WHERE thread_id = $1 AND id = $2",
+                &[&thread_id, &id],
+            )
+            .await
+            .map_err(storage)?;
+        let Some(row) = row else { return Ok(None) };
+        let checkpoint: Checkpoint = decode(thread_id, &id, row.get(0))?;
+        let rows = self
+            .client
+            .query(
+                "SELECT body FROM graph_writes WHERE thread_id = $1 AND checkpoint_id = $2 ORDER BY seq",
+                &[&thread_id, &id],
+            )
+            .await
+            .map_err(storage)?;
+        let writes =
+            rows.iter().map(|row| decode(thread_id, &id, row.get(0))).collect::<Result<_, _>>()?;
+        Ok(Some(StoredCheckpoint { checkpoint, writes }))
+    }
+
+    async fn list(&self, thread_id: &str) -> Result<Vec<Checkpoint>, CheckpointError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, body FROM graph_checkpoints WHERE thread_id = $1 ORDER BY id DESC",
+                &[&thread_id],
+            )
+            .await
+            .map_err(storage)?;
+        rows.iter().map(|row| decode(thread_id, row.get(0), row.get(1))).collect()
+    }
+
+    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
+        for table in ["graph_writes", "graph_checkpoints", "graph_threads"] {
+            let statement = format!("DELETE FROM {table} WHERE thread_id = $1");
+            self.client.execute(&statement, &[&thread_id]).await.map_err(storage)?;
+        }
+        Ok(())
+    }
+}

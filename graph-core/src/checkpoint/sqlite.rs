@@ -1,0 +1,236 @@
+//! The embedded default checkpointer: one SQLite file, no server, WAL mode.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{corrupt, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS graph_threads (
+    thread_id TEXT PRIMARY KEY,
+    latest    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graph_checkpoints (
+    thread_id TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    body      TEXT NOT NULL,
+    PRIMARY KEY (thread_id, id)
+);
+CREATE TABLE IF NOT EXISTS graph_writes (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread_id     TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    body          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint ON graph_writes (thread_id, checkpoint_id);
+";
+
+/// Saves checkpoints in one SQLite file (WAL mode), safe to share between processes.
+///
+/// ```
+/// use graph_core::checkpoint::SqliteSaver;
+///
+/// let dir = std::env::temp_dir().join(format!("graph-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let saver = SqliteSaver::open(dir.join("checkpoints.sqlite")).unwrap();
+/// # drop(saver);
+/// ```
+#[derive(Clone)]
+pub struct SqliteSaver {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteSaver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteSaver").finish_non_exhaustive()
+    }
+}
+
+fn storage(error: impl std::error::Error + Send + Sync + 'static) -> CheckpointError {
+    CheckpointError::Storage(Box::new(error))
+}
+
+impl SqliteSaver {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
+        Self::setup(Connection::open(path).map_err(storage)?)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, CheckpointError> {
+        Self::setup(Connection::open_in_memory().map_err(storage)?)
+    }
+
+    fn setup(conn: Connection) -> Result<Self, CheckpointError> {
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(storage)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(storage)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(storage)?;
+        conn.execute_batch(SCHEMA).map_err(storage)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `f` on the connection off the async threads.
+    async fn with<T, F>(&self, f: F) -> Result<T, CheckpointError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, CheckpointError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(storage)?
+    }
+}
+
+fn latest(conn: &Connection, thread_id: &str) -> Result<Option<String>, CheckpointError> {
+    conn.query_row("SELECT latest FROM graph_threads WHERE thread_id = ?1", [thread_id], |row| {
+        row.get(0)
+    })
+    .optional()
+    .map_err(storage)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    thread_id: &str,
+    id: &str,
+    body: &str,
+) -> Result<T, CheckpointError> {
+    serde_json::from_str(body).map_err(|e| corrupt(thread_id, id, e))
+}
+
+#[async_trait]
+impl Checkpointer for SqliteSaver {
+    async fn put(
+        &self,
+        checkpoint: &Checkpoint,
+        expected_latest: Option<&str>,
+    ) -> Result<(), CheckpointError> {
+        let body = serde_json::to_string(checkpoint).map_err(storage)?;
+        let (checkpoint, expected) = (checkpoint.clone(), expected_latest.map(str::to_owned));
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+            let thread_id = &checkpoint.thread_id;
+            let advanced = match &expected {
+                None => tx.execute(
+                    "INSERT INTO graph_threads (thread_id, latest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![thread_id, checkpoint.id],
+                ),
+                Some(expected) => tx.execute(
+                    "UPDATE graph_threads SET latest = ?2 WHERE thread_id = ?1 AND latest = ?3",
+                    params![thread_id, checkpoint.id, expected],
+                ),
+            }
+            .map_err(storage)?;
+            if advanced != 1 {
+                let found = latest(&tx, thread_id)?;
+                return Err(CheckpointError::Conflict { thread_id: thread_id.clone(), expected, found });
+            }
+            tx.execute(
+                "INSERT INTO graph_checkpoints (thread_id, id, body) VALUES (?1, ?2, ?3)",
+                params![thread_id, checkpoint.id, body],
+            )
+            .map_err(storage)?;
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn put_write(
+        &self,
+        thread_id: &str,
+        checkpoint_id: &str,
+        write: &PendingWrite,
+    ) -> Result<(), CheckpointError> {
+        let body = serde_json::to_string(write).map_err(storage)?;
+        let (thread_id, checkpoint_id) = (thread_id.to_owned(), checkpoint_id.to_owned());
+        self.with(move |conn| {
+            conn.execute(
+                "INSERT INTO graph_writes (thread_id, checkpoint_id, body) VALUES (?1, ?2, ?3)",
+                params![thread_id, checkpoint_id, body],
+            )
+            .map(drop)
+            .map_err(storage)
+        })
+        .await
+    }
+
+    async fn get(
+        &self,
+        thread_id: &str,
+        checkpoint_id: Option<&str>,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+        let (thread_id, checkpoint_id) = (thread_id.to_owned(), checkpoint_id.map(str::to_owned));
+        self.with(move |conn| {
+            let Some(id) = (match checkpoint_id {
+                Some(id) => Some(id),
+                None => latest(conn, &thread_id)?,
+            }) else {
+                return Ok(None);
+            };
+            let body: Option<String> = conn
+                .query_row(
+                    "SELECT body FROM graph_checkpoints WHERE thread_id = ?1 AND id = ?2",
+                    params![thread_id, id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(storage)?;
+            let Some(body) = body else { return Ok(None) };
+            let checkpoint: Checkpoint = decode(&thread_id, &id, &body)?;
+            let mut statement = conn
+                .prepare("SELECT body FROM graph_writes WHERE thread_id = ?1 AND checkpoint_id = ?2 ORDER BY seq")
+                .map_err(storage)?;
+            let rows = statement
+                .query_map(params![thread_id, id], |row| row.get::<_, String>(0))
+                .map_err(storage)?;
+            let mut writes = Vec::new();
+            for body in rows {
+                writes.push(decode(&thread_id, &id, &body.map_err(storage)?)?);
+            }
+            Ok(Some(StoredCheckpoint { checkpoint, writes }))
+        })
+        .await
+    }
+
+    async fn list(&self, thread_id: &str) -> Result<Vec<Checkpoint>, CheckpointError> {
+        let thread_id = thread_id.to_owned();
+        self.with(move |conn| {
+            let mut statement = conn
+                .prepare(
+                    "SELECT id, body FROM graph_checkpoints WHERE thread_id = ?1 ORDER BY id DESC",
+                )
+                .map_err(storage)?;
+            let rows = statement
+                .query_map([&thread_id], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(storage)?;
+            let mut checkpoints = Vec::new();
+            for row in rows {
+                let (id, body) = row.map_err(storage)?;
+                checkpoints.push(decode(&thread_id, &id, &body)?);
+            }
+            Ok(checkpoints)
+        })
+        .await
+    }
+
+    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
+        let thread_id = thread_id.to_owned();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(storage)?;
+            for table in ["graph_writes", "graph_checkpoints", "graph_threads"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE thread_id = ?1"), [&thread_id])
+                    .map_err(storage)?;
+            }
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+}
