@@ -135,6 +135,11 @@ impl RunConfig {
         self
     }
 
+    /// The thread this run saves to, if any.
+    pub fn get_thread_id(&self) -> Option<&str> {
+        self.thread_id.as_deref()
+    }
+
     /// Starts from this checkpoint of the thread instead of its latest: replay, or fork with
     /// [`CompiledGraph::update_state`](crate::CompiledGraph::update_state).
     pub fn checkpoint_id(mut self, checkpoint_id: impl Into<String>) -> Self {

@@ -238,6 +238,43 @@ pub trait Checkpointer: Send + Sync + 'static {
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError>;
 }
 
+/// A shared saver is a saver: one `Arc` can serve several graphs.
+#[async_trait]
+impl<C: Checkpointer + ?Sized> Checkpointer for std::sync::Arc<C> {
+    async fn put(
+        &self,
+        checkpoint: &Checkpoint,
+        expected_latest: Option<&str>,
+    ) -> Result<(), CheckpointError> {
+        (**self).put(checkpoint, expected_latest).await
+    }
+
+    async fn put_write(
+        &self,
+        thread_id: &str,
+        checkpoint_id: &str,
+        write: &PendingWrite,
+    ) -> Result<(), CheckpointError> {
+        (**self).put_write(thread_id, checkpoint_id, write).await
+    }
+
+    async fn get(
+        &self,
+        thread_id: &str,
+        checkpoint_id: Option<&str>,
+    ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+        (**self).get(thread_id, checkpoint_id).await
+    }
+
+    async fn list(&self, thread_id: &str) -> Result<Vec<Checkpoint>, CheckpointError> {
+        (**self).list(thread_id).await
+    }
+
+    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
+        (**self).delete_thread(thread_id).await
+    }
+}
+
 /// A new checkpoint id: time-ordered and unique across processes.
 pub(crate) fn new_checkpoint_id() -> String {
     uuid::Uuid::now_v7().to_string()

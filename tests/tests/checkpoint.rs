@@ -1,0 +1,482 @@
+//! Checkpoints on every backend (memory, SQLite, PostgreSQL): the conformance suite, resume
+//! after failure, interrupts, editing and time travel, storage growth, conflicts between
+//! workers and corrupt data.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use graph_core::checkpoint::{
+    conformance, CheckpointError, CheckpointSource, Checkpointer, MemorySaver, PostgresSaver,
+    SqliteSaver,
+};
+use graph_core::prelude::*;
+use graph_core::{Durability, Input, InterruptError};
+use support::{visit, visited, Log, LogUpdate};
+
+/// The PostgreSQL server: `DATABASE_URL`, else the local one `scripts/test` makes sure of.
+async fn postgres() -> PostgresSaver {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    PostgresSaver::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url:?} is required: {e}"))
+}
+
+fn sqlite() -> SqliteSaver {
+    let dir = std::env::temp_dir().join("graph-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{}.sqlite", unique("db")));
+    SqliteSaver::open(file).unwrap()
+}
+
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn thread() -> RunConfig {
+    RunConfig::default().thread_id(unique("thread"))
+}
+
+/// Declares one test per backend for each behaviour.
+macro_rules! on_every_backend {
+    ($($behaviour:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $behaviour() { super::$behaviour(std::sync::Arc::new(graph_core::checkpoint::MemorySaver::new())).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $behaviour() { super::$behaviour(std::sync::Arc::new(super::sqlite())).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $behaviour() { super::$behaviour(std::sync::Arc::new(super::postgres().await)).await })*
+        }
+    };
+}
+
+on_every_backend!(
+    conformance_suite,
+    resume_after_failure_runs_only_unfinished_tasks,
+    interrupt_inspect_and_resume,
+    several_interrupts_resume_by_id,
+    interrupt_before_edit_and_resume,
+    interrupt_after_pauses_after_the_step,
+    replay_and_fork_from_an_old_checkpoint,
+    concurrent_resumes_conflict,
+    durability_modes_reach_the_same_state,
+    pending_sends_survive_a_resume,
+);
+
+async fn conformance_suite(saver: Arc<dyn Checkpointer>) {
+    conformance::run(&saver).await;
+}
+
+async fn resume_after_failure_runs_only_unfinished_tasks(saver: Arc<dyn Checkpointer>) {
+    // `ok` finishes, `flaky` fails the first time; a resume must not run `ok` again.
+    let runs = Arc::new(AtomicUsize::new(0));
+    let fails = Arc::new(AtomicUsize::new(1));
+    let (ok_runs, remaining) = (Arc::clone(&runs), Arc::clone(&fails));
+    let graph = StateGraph::<Log>::new()
+        .add_node("ok", move |_: Arc<Log>| {
+            ok_runs.fetch_add(1, Ordering::SeqCst);
+            async { Log::update().visited(vec!["ok".into()]) }
+        })
+        .add_node("flaky", move |_: Arc<Log>| {
+            let failing = remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if failing {
+                    return Err("flaky failed");
+                }
+                Ok(Log::update().visited(vec!["flaky".into()]))
+            }
+        })
+        .add_node("after", visit("after"))
+        .add_edge(START, "ok")
+        .add_edge(START, "flaky")
+        .add_join(["ok", "flaky"], "after")
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver);
+    let config = thread();
+    let err = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    assert!(matches!(err, GraphError::NodeFailed { ref node, .. } if node == "flaky"), "{err:?}");
+    let snapshot = graph.get_state(&config).await.unwrap().unwrap();
+    assert_eq!(snapshot.next, ["flaky", "ok"]);
+
+    let out = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap();
+    assert_eq!(out.visited, visited(&["flaky", "ok", "after"]));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the finished sibling was not run again");
+}
+
+/// `draft` writes, `review` asks a person, `publish` runs after approval.
+fn approval_graph() -> StateGraph<Log> {
+    StateGraph::<Log>::new()
+        .add_node("draft", visit("draft"))
+        .add_node("review", |s: Arc<Log>, ctx: NodeContext| async move {
+            let verdict: String = ctx.interrupt(format!("approve {} items?", s.visited.len()))?;
+            Ok::<_, InterruptError>(Log::update().last(Some(verdict)))
+        })
+        .add_node("publish", visit("publish"))
+        .add_edge(START, "draft")
+        .add_edge("draft", "review")
+        .add_edge("review", "publish")
+}
+
+async fn interrupt_inspect_and_resume(saver: Arc<dyn Checkpointer>) {
+    let graph = approval_graph().compile().unwrap().with_checkpointer(saver);
+    let config = thread();
+    let err = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    let GraphError::Interrupted { interrupts } = err else {
+        panic!("expected a pause, got {err:?}")
+    };
+    assert_eq!(interrupts.len(), 1);
+    assert_eq!(interrupts[0].id, "1:review#0");
+    assert_eq!(interrupts[0].value, serde_json::json!("approve 1 items?"));
+
+    let snapshot = graph.get_state(&config).await.unwrap().unwrap();
+    assert_eq!(snapshot.values.visited, visited(&["draft"]));
+    assert_eq!(snapshot.next, ["review"]);
+    assert_eq!(snapshot.interrupts, interrupts);
+    assert_eq!(snapshot.metadata.source, CheckpointSource::Loop);
+
+    // A resume without an answer is refused while the question is open.
+    let err = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap_err();
+    assert!(matches!(err, GraphError::InvalidResume(_)), "{err:?}");
+
+    let out = graph.invoke(Command::<Log>::resume("approved"), config.clone()).await.unwrap();
+    assert_eq!(out.visited, visited(&["draft", "publish"]));
+    assert_eq!(out.last.as_deref(), Some("approved"));
+    assert!(graph.get_state(&config).await.unwrap().unwrap().next.is_empty());
+}
+
+async fn several_interrupts_resume_by_id(saver: Arc<dyn Checkpointer>) {
+    let ask = |who: &'static str| {
+        move |_: Arc<Log>, ctx: NodeContext| async move {
+            let answer: String = ctx.interrupt(format!("{who}?"))?;
+            Ok::<_, InterruptError>(Log::update().visited(vec![format!("{who}: {answer}")]))
+        }
+    };
+    let graph = StateGraph::<Log>::new()
+        .add_node("legal", ask("legal"))
+        .add_node("finance", ask("finance"))
+        .add_edge(START, "legal")
+        .add_edge(START, "finance")
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver);
+    let config = thread();
+    let err = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    let GraphError::Interrupted { interrupts } = err else { panic!("{err:?}") };
+    let ids: Vec<&str> = interrupts.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["0:finance#0", "0:legal#0"]);
+
+    let err = graph.invoke(Command::<Log>::resume("yes"), config.clone()).await.unwrap_err();
+    assert!(matches!(err, GraphError::InvalidResume(ref why) if why.contains("by id")), "{err:?}");
+
+    let answers = [("0:legal#0".to_string(), "ok"), ("0:finance#0".to_string(), "within budget")];
+    let out = graph.invoke(Command::<Log>::resume_by_id(answers), config).await.unwrap();
+    assert_eq!(out.visited, visited(&["finance: within budget", "legal: ok"]));
+}
+
+async fn interrupt_before_edit_and_resume(saver: Arc<dyn Checkpointer>) {
+    let graph = StateGraph::<Log>::new()
+        .add_node("plan", |_: Arc<Log>| async {
+            Log::update().last(Some("delete everything".into()))
+        })
+        .add_node("act", |s: Arc<Log>| async move {
+            Log::update().visited(vec![format!("did: {}", s.last.clone().unwrap())])
+        })
+        .add_edge(START, "plan")
+        .add_edge("plan", "act")
+        .interrupt_before(["act"])
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver);
+    let config = thread();
+    let err = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    assert_eq!(err.to_string(), "the run paused at before:act");
+    let snapshot = graph.get_state(&config).await.unwrap().unwrap();
+    assert_eq!(snapshot.next, ["act"]);
+    assert_eq!(snapshot.values.last.as_deref(), Some("delete everything"));
+
+    // A person edits the plan; what runs next stays the same.
+    graph
+        .update_state(&config, Log::update().last(Some("archive old files".into())), None)
+        .await
+        .unwrap();
+    let edited = graph.get_state(&config).await.unwrap().unwrap();
+    assert_eq!(edited.next, ["act"]);
+    assert_eq!(edited.metadata.source, CheckpointSource::Update);
+
+    let out = graph.invoke(Command::<Log>::new(), config).await.unwrap();
+    assert_eq!(out.visited, visited(&["did: archive old files"]));
+}
+
+async fn interrupt_after_pauses_after_the_step(saver: Arc<dyn Checkpointer>) {
+    let graph = StateGraph::<Log>::new()
+        .add_node("a", visit("a"))
+        .add_node("b", visit("b"))
+        .add_edge(START, "a")
+        .add_edge("a", "b")
+        .interrupt_after(["a"])
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver);
+    let config = thread();
+    let err = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    assert_eq!(err.to_string(), "the run paused at after:a");
+    let snapshot = graph.get_state(&config).await.unwrap().unwrap();
+    assert_eq!(
+        (snapshot.values.visited.clone(), snapshot.next.clone()),
+        (visited(&["a"]), vec!["b".to_string()])
+    );
+    let out = graph.invoke(Command::<Log>::new(), config).await.unwrap();
+    assert_eq!(out.visited, visited(&["a", "b"]));
+}
+
+async fn replay_and_fork_from_an_old_checkpoint(saver: Arc<dyn Checkpointer>) {
+    let graph = StateGraph::<Log>::new()
+        .add_node("a", visit("a"))
+        .add_node("b", |s: Arc<Log>| async move {
+            Log::update().visited(vec![format!("b after {}", s.visited.join("+"))])
+        })
+        .add_edge(START, "a")
+        .add_edge("a", "b")
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver);
+    let config = thread();
+    graph.invoke(Log::default(), config.clone()).await.unwrap();
+    let history = graph.get_state_history(&config).await.unwrap();
+    let steps: Vec<(i64, CheckpointSource, Vec<String>)> =
+        history.iter().map(|h| (h.metadata.step, h.metadata.source, h.next.clone())).collect();
+    assert_eq!(
+        steps,
+        [
+            (1, CheckpointSource::Loop, vec![]),
+            (0, CheckpointSource::Loop, vec!["b".to_string()]),
+            (-1, CheckpointSource::Input, vec!["a".to_string()]),
+        ]
+    );
+    assert_eq!(history[0].values.visited, visited(&["a", "b after a"]));
+    let after_a = history[1].checkpoint_id.clone();
+
+    // Replay from after `a`: `b` runs again on that state.
+    let replay = config.clone().checkpoint_id(after_a.clone());
+    let out = graph.invoke(Command::<Log>::new(), replay.clone()).await.unwrap();
+    assert_eq!(out.visited, visited(&["a", "b after a"]));
+
+    // Fork: edit the old checkpoint, then continue the new branch.
+    let fork =
+        graph.update_state(&replay, Log::update().visited(vec!["x".into()]), None).await.unwrap();
+    let forked = graph.get_state(&config).await.unwrap().unwrap();
+    assert_eq!(forked.checkpoint_id, fork);
+    assert_eq!(forked.parent_id.as_deref(), Some(after_a.as_str()));
+    assert_eq!(forked.metadata.source, CheckpointSource::Fork);
+    let out = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap();
+    assert_eq!(out.visited, visited(&["a", "x", "b after a+x"]));
+}
+
+async fn concurrent_resumes_conflict(saver: Arc<dyn Checkpointer>) {
+    // Both workers load the paused thread, then meet inside `work`, then both try to save.
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let graph = StateGraph::<Log>::new()
+        .add_node("work", move |_: Arc<Log>| {
+            let barrier = Arc::clone(&barrier);
+            async move {
+                barrier.wait().await;
+                Log::update().n(1)
+            }
+        })
+        .add_edge(START, "work")
+        .interrupt_before(["work"])
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver);
+    let config = thread();
+    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    let (one, two) = tokio::join!(
+        graph.invoke(Command::<Log>::new(), config.clone()),
+        graph.invoke(Command::<Log>::new(), config.clone()),
+    );
+    let conflicts = [&one, &two]
+        .iter()
+        .filter(|r| matches!(r, Err(GraphError::Checkpoint(CheckpointError::Conflict { .. }))))
+        .count();
+    assert_eq!(conflicts, 1, "{one:?} {two:?}");
+    assert!(one.is_ok() || two.is_ok());
+    assert_eq!(graph.get_state(&config).await.unwrap().unwrap().values.n, 1);
+}
+
+async fn durability_modes_reach_the_same_state(saver: Arc<dyn Checkpointer>) {
+    let graph = StateGraph::<Log>::new()
+        .add_node("a", visit("a"))
+        .add_node("b", visit("b"))
+        .add_node("c", visit("c"))
+        .add_edge(START, "a")
+        .add_edge("a", "b")
+        .add_edge("b", "c")
+        .compile()
+        .unwrap()
+        .with_checkpointer(Arc::clone(&saver));
+    for (durability, checkpoints) in
+        [(Durability::Sync, 4), (Durability::Async, 4), (Durability::Exit, 2)]
+    {
+        let config = thread().durability(durability);
+        let out = graph.invoke(Log::default(), config.clone()).await.unwrap();
+        assert_eq!(out.visited, visited(&["a", "b", "c"]));
+        let history = graph.get_state_history(&config).await.unwrap();
+        assert_eq!(history.len(), checkpoints, "{durability:?}");
+        assert_eq!(history[0].values, out, "{durability:?}");
+    }
+}
+
+async fn pending_sends_survive_a_resume(saver: Arc<dyn Checkpointer>) {
+    let graph = StateGraph::<Log>::new()
+        .add_node("plan", visit("plan"))
+        .add_node("write", |Input(topic): Input<String>| async move {
+            Log::update().visited(vec![format!("write {topic}")])
+        })
+        .add_edge(START, "plan")
+        .add_conditional_edges(
+            "plan",
+            |_: &Log| {
+                vec![
+                    graph_core::Send::new("write", "a".to_string()),
+                    graph_core::Send::new("write", "b".to_string()),
+                ]
+            },
+            ["write"],
+        )
+        .interrupt_before(["write"])
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver);
+    let config = thread();
+    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    assert_eq!(graph.get_state(&config).await.unwrap().unwrap().next, ["write", "write"]);
+    let out = graph.invoke(Command::<Log>::new(), config).await.unwrap();
+    assert_eq!(out.visited, visited(&["plan", "write a", "write b"]));
+}
+
+#[tokio::test]
+async fn a_checkpointed_graph_needs_a_thread_id() {
+    let graph = approval_graph().compile().unwrap().with_checkpointer(MemorySaver::new());
+    let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
+    assert!(matches!(err, GraphError::MissingThreadId));
+    let err = graph.invoke(Command::<Log>::new(), thread()).await.unwrap_err();
+    assert!(matches!(err, GraphError::NothingToResume { .. }));
+}
+
+#[tokio::test]
+async fn storage_grows_with_what_changed() {
+    // 1,000 steps each append one item: a checkpoint per step must not copy the whole list.
+    const STEPS: u64 = 1_000;
+    let saver = Arc::new(MemorySaver::new());
+    let graph = StateGraph::<Log>::new()
+        .add_node("tick", |s: Arc<Log>| async move {
+            Log::update().visited(vec![format!("item {}", s.n)]).n(1)
+        })
+        .add_edge(START, "tick")
+        .add_conditional_edges(
+            "tick",
+            |s: &Log| if s.n < STEPS { "tick" } else { END },
+            ["tick", END],
+        )
+        .compile()
+        .unwrap()
+        .with_checkpointer(Arc::clone(&saver));
+    let config = thread();
+    let out = graph.invoke(Log::default(), config.clone().recursion_limit(2_000)).await.unwrap();
+    assert_eq!(out.visited.len(), STEPS as usize);
+
+    let thread_id = config_thread(&config);
+    let stored: usize = saver
+        .list(&thread_id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap().len())
+        .sum();
+    let full_state = serde_json::to_string(&out).unwrap().len();
+    // What copying the state into every checkpoint would cost: about STEPS/2 full states.
+    let naive: usize = (1..=STEPS as usize).map(|i| full_state * i / STEPS as usize).sum();
+    println!("stored {stored} bytes for {STEPS} steps; full copies would take about {naive} bytes");
+    assert!(stored * 10 < naive, "stored {stored} bytes, naive {naive}");
+    // Loading the thread replays at most one snapshot interval of deltas.
+    let snapshot = graph.get_state(&config).await.unwrap().unwrap();
+    assert_eq!(snapshot.values, out);
+}
+
+fn config_thread(config: &RunConfig) -> String {
+    config.get_thread_id().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_corrupt_sqlite_checkpoint_names_thread_and_checkpoint() {
+    let dir = std::env::temp_dir().join("graph-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{}.sqlite", unique("corrupt")));
+    let graph =
+        approval_graph().compile().unwrap().with_checkpointer(SqliteSaver::open(&file).unwrap());
+    let config = thread();
+    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    let latest = graph.get_state(&config).await.unwrap().unwrap().checkpoint_id;
+
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.execute(
+        "UPDATE graph_checkpoints SET body = '{\"not\": \"a checkpoint\"}' WHERE id = ?1",
+        [&latest],
+    )
+    .unwrap();
+    let err = graph.get_state(&config).await.unwrap_err();
+    match &err {
+        GraphError::Checkpoint(CheckpointError::Corrupt { thread_id, checkpoint_id, .. }) => {
+            assert_eq!(checkpoint_id, &latest);
+            assert_eq!(thread_id, &config_thread(&config));
+        }
+        other => panic!("expected a corrupt checkpoint error, got {other:?}"),
+    }
+    assert!(err.to_string().contains(&latest));
+    let err = graph.invoke(Command::<Log>::resume("ok"), config).await.unwrap_err();
+    assert!(matches!(err, GraphError::Checkpoint(CheckpointError::Corrupt { .. })));
+}
+
+#[tokio::test]
+async fn a_corrupt_postgres_checkpoint_names_thread_and_checkpoint() {
+    let graph = approval_graph().compile().unwrap().with_checkpointer(postgres().await);
+    let config = thread();
+    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    let latest = graph.get_state(&config).await.unwrap().unwrap().checkpoint_id;
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    // A state that is valid JSON but not a `Log`.
+    let body = format!(
+        r#"{{"id":"{latest}","thread_id":"{}","parent_id":null,"state":{{"kind":"full","values":{{"visited":3}}}},"pending":{{"triggered":[],"sends":[],"joins":[]}},"metadata":{{"source":"loop","step":0,"writers":[]}}}}"#,
+        config_thread(&config)
+    );
+    client
+        .execute("UPDATE graph_checkpoints SET body = $1 WHERE id = $2", &[&body, &latest])
+        .await
+        .unwrap();
+    let err = graph.get_state(&config).await.unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Checkpoint(CheckpointError::Corrupt { checkpoint_id, .. }) if *checkpoint_id == latest),
+        "{err:?}"
+    );
+}
+
+#[allow(dead_code)]
+fn _names(_: LogUpdate) {}
