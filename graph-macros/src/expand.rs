@@ -113,7 +113,7 @@ fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
 
     quote! {
         #[doc = #state_doc]
-        #[derive(::core::clone::Clone, ::core::default::Default, #serde::Serialize, #serde::Deserialize)]
+        #[derive(::core::clone::Clone, #serde::Serialize, #serde::Deserialize)]
         #[serde(crate = "::graph_core::__private::serde", default, bound(serialize = #ser_bound, deserialize = #de_bound))]
         #vis struct #update #generics #where_clause {
             #(
@@ -127,6 +127,14 @@ fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
             #[automatically_derived]
             impl #impl_generics #update_ty #where_clause {
                 #(#setters)*
+            }
+
+            // Written out so a generic state's update needs no `T: Default`.
+            #[automatically_derived]
+            impl #impl_generics ::core::default::Default for #update_ty #where_clause {
+                fn default() -> Self {
+                    #update { #(#idents: ::core::option::Option::None),* }
+                }
             }
 
             #[automatically_derived]

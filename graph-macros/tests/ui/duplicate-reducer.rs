@@ -1,0 +1,10 @@
+use graph_core::State;
+
+#[derive(State, Clone, Default)]
+struct Notes {
+    #[reducer(append)]
+    #[reducer(overwrite)]
+    lines: Vec<String>,
+}
+
+fn main() {}

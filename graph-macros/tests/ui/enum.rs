@@ -1,0 +1,9 @@
+use graph_core::State;
+
+#[derive(State, Clone)]
+enum Phase {
+    Plan,
+    Act,
+}
+
+fn main() {}

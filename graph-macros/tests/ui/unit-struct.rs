@@ -1,0 +1,6 @@
+use graph_core::State;
+
+#[derive(State, Clone, Default)]
+struct Nothing;
+
+fn main() {}
