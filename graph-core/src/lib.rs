@@ -44,6 +44,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as graph_core;
 
+pub mod aggregate;
 pub mod checkpoint;
 mod config;
 mod error;

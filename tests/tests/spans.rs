@@ -29,6 +29,19 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
         let parent = span.parent().map_or("-".to_owned(), |p| p.name().to_owned());
         self.0.lock().unwrap().push(format!("{parent} > {}{}", span.name(), fields.0));
     }
+
+    fn on_record(&self, id: &Id, values: &tracing::span::Record<'_>, ctx: Context<'_, S>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={:?}", field.name(), value));
+            }
+        }
+        let mut fields = Fields(String::new());
+        values.record(&mut fields);
+        let name = ctx.span(id).unwrap().name();
+        self.0.lock().unwrap().push(format!("record {name}{}", fields.0));
+    }
 }
 
 #[tokio::test]
@@ -55,9 +68,15 @@ async fn runs_steps_and_tasks_are_nested_spans() {
             "- > run nodes=3",
             "run > superstep step=0 tasks=1",
             "superstep > task node=a task_id=0:a",
+            "record task attempt=1",
+            "record task outcome=\"ok\"",
             "run > superstep step=1 tasks=2",
             "superstep > task node=b task_id=1:b",
             "superstep > task node=c task_id=1:c",
+            "record task attempt=1",
+            "record task outcome=\"ok\"",
+            "record task attempt=1",
+            "record task outcome=\"ok\"",
         ]
     );
 }

@@ -122,7 +122,14 @@ fn start<S: State>(
     let answers = scope.answers.get(&task.id.to_string()).cloned().unwrap_or_default();
     let (step, node_id, task_id, mut payload) =
         (scope.step, task.node, task.id.clone(), task.payload.take());
-    let span = tracing::info_span!("task", node = %graph.name(node_id), task_id = %task_id);
+    let span = tracing::info_span!(
+        "task",
+        node = %graph.name(node_id),
+        task_id = %task_id,
+        attempt = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    let task_span = span.clone();
     async move {
         let node = &graph.nodes[node_id];
         let custom = emitter.custom_sink(&node.name, &task_id);
@@ -152,6 +159,7 @@ fn start<S: State>(
                 }),
             };
             let started = Instant::now();
+            task_span.record("attempt", attempt);
             events.start(attempt).await;
             let error = match run_attempt(node, input, ctx, limit.as_deref()).await {
                 Ok(command) => {
@@ -162,6 +170,7 @@ fn start<S: State>(
                     }
                     events.update(command.update.as_ref()).await;
                     events.end(attempt, started - run_started, started.elapsed(), None).await;
+                    task_span.record("outcome", "ok");
                     return Ok(TaskOutput::Done(command));
                 }
                 Err(error) => error,
@@ -177,6 +186,7 @@ fn start<S: State>(
                     saver.put(&write).await?;
                 }
                 events.end(attempt, started - run_started, started.elapsed(), None).await;
+                task_span.record("outcome", "paused");
                 return Ok(TaskOutput::Paused(interrupt));
             }
             tracing::warn!(attempt, %error, "task attempt failed");
@@ -199,10 +209,12 @@ fn start<S: State>(
                     }
                     events.update(command.update.as_ref()).await;
                     events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
+                    task_span.record("outcome", "handled error");
                     return Ok(TaskOutput::Done(command));
                 }
                 (None, None) => {
                     events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
+                    task_span.record("outcome", "error");
                     return Err(failure.into());
                 }
             }
