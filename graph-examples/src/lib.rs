@@ -1,4 +1,12 @@
-//! Runnable example graphs. Each module exposes `graph()`, used both by its example binary
-//! (`cargo run -p graph-examples --example <name>`) and by the snapshot tests.
+//! Runnable example graphs, one per pattern. Each module exposes `graph()`, used both by its
+//! example binary (`cargo run -p graph-examples --example <name>`) and by the snapshot tests.
 
+pub mod agent_loop;
+pub mod approval;
 pub mod briefing;
+pub mod code_review;
+pub mod llm;
+pub mod report;
+pub mod research;
+pub mod tool_calls;
+pub mod voting;

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::{CompiledGraph, Interrupt};
 use crate::checkpoint::{
-    new_checkpoint_id, Checkpoint, CheckpointMetadata, CheckpointSource, Checkpointer, StateRecord,
+    new_checkpoint_id, Checkpoint, CheckpointMetadata, CheckpointSource, Checkpointer,
+    PendingWrite, StateRecord,
 };
 use crate::config::RunConfig;
 use crate::error::GraphError;
@@ -138,8 +139,9 @@ impl<S: State> CompiledGraph<S> {
 
     /// Edits the thread's state: applies `update` through the reducers as if written by
     /// `as_node` (whose edges then fire, so its successors run next), or by a person when
-    /// `None` (what would run next stays as it was). The edit is a new checkpoint, whose id
-    /// is returned. Started from an older [`RunConfig::checkpoint_id`], it forks the thread.
+    /// `None`: then what would run next stays as it was, and questions a paused node asked
+    /// stay open for the resume. The edit is a new checkpoint, whose id is returned. Started
+    /// from an older [`RunConfig::checkpoint_id`], it forks the thread.
     pub async fn update_state(
         &self,
         config: &RunConfig,
@@ -184,13 +186,22 @@ impl<S: State> CompiledGraph<S> {
                 false,
             )?,
             pending: persistence.pending_to_record(&self.inner, &pending)?,
+            // A person's edit keeps the step, so the paused tasks keep their ids.
             metadata: CheckpointMetadata {
                 source,
-                step: stored.checkpoint.metadata.step + 1,
+                step: stored.checkpoint.metadata.step + i64::from(node.is_some()),
                 writers: vec![writer],
             },
         };
         persistence.saver.put(&checkpoint, latest.as_deref()).await?;
+        if node.is_none() {
+            let open = stored.writes.iter().filter(|w| {
+                matches!(w, PendingWrite::Interrupt { .. } | PendingWrite::Resume { .. })
+            });
+            for write in open {
+                persistence.saver.put_write(thread_id, &checkpoint.id, write).await?;
+            }
+        }
         Ok(checkpoint.id)
     }
 }

@@ -1,0 +1,95 @@
+//! Research agents: each topic is researched by its own sub-agent (a compiled graph run
+//! inside a node), all in parallel; the summaries are combined. Ten one-second jobs take
+//! about one second.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use graph_core::prelude::*;
+use graph_core::{BoxError, Input};
+use serde::{Deserialize, Serialize};
+
+use crate::llm::{ChatModel, ScriptedModel};
+
+/// A sub-agent's state: one topic, searched then summarized.
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inquiry {
+    /// The topic.
+    pub topic: String,
+    /// What the search found.
+    pub findings: String,
+    /// The summary.
+    pub summary: String,
+}
+
+/// The research as a whole.
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Research {
+    /// Topics to research.
+    pub topics: Vec<String>,
+    /// One summary per topic, in topic order.
+    #[reducer(append)]
+    pub summaries: Vec<String>,
+    /// The combined answer.
+    pub answer: String,
+}
+
+/// Each sub-agent's search takes this long.
+pub const SEARCH_TIME: Duration = Duration::from_secs(1);
+
+/// The sub-agent: search (one second), then summarize.
+pub fn sub_agent() -> CompiledGraph<Inquiry> {
+    let model = Arc::new(ScriptedModel::new("a short summary", Duration::ZERO));
+    StateGraph::<Inquiry>::new()
+        .add_node("search", |s: Arc<Inquiry>| async move {
+            tokio::time::sleep(SEARCH_TIME).await;
+            Inquiry::update().findings(format!("three sources on {}", s.topic))
+        })
+        .add_node("summarize", move |s: Arc<Inquiry>| {
+            let model = Arc::clone(&model);
+            async move {
+                let _ = model.complete(&s.findings).await?;
+                Ok::<_, BoxError>(Inquiry::update().summary(format!("{}: {}", s.topic, s.findings)))
+            }
+        })
+        .add_edge(START, "search")
+        .add_edge("search", "summarize")
+        .compile()
+        .expect("the sub-agent graph is valid")
+}
+
+/// The research graph: one sub-agent per topic, then combine.
+pub fn graph() -> CompiledGraph<Research> {
+    let agent = sub_agent();
+    StateGraph::<Research>::new()
+        .add_node("dispatch", |_: Arc<Research>| async {})
+        .add_node("research", move |Input(topic): Input<String>| {
+            let agent = agent.clone();
+            async move {
+                let inquiry =
+                    agent.invoke(Inquiry::update().topic(topic), RunConfig::default()).await?;
+                Ok::<_, GraphError>(Research::update().summaries(vec![inquiry.summary]))
+            }
+        })
+        .add_node("combine", |s: Arc<Research>| async move {
+            Research::update().answer(format!(
+                "{} topics researched:\n{}",
+                s.summaries.len(),
+                s.summaries.join("\n")
+            ))
+        })
+        .add_edge(START, "dispatch")
+        .add_conditional_edges(
+            "dispatch",
+            |s: &Research| {
+                s.topics
+                    .iter()
+                    .map(|t| graph_core::Send::new("research", t.clone()))
+                    .collect::<Vec<_>>()
+            },
+            ["research"],
+        )
+        .add_edge("research", "combine")
+        .compile()
+        .expect("the research graph is valid")
+}
