@@ -10,7 +10,7 @@ use std::time::Duration;
 use graph_core::prelude::*;
 
 /// The briefing being assembled.
-#[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Briefing {
     /// The city the briefing is for.
     pub city: String,

@@ -1,0 +1,30 @@
+//! Human approval with a durable pause: `cargo run -p graph-examples --example approval`.
+//! The person is simulated: they soften the draft and approve it.
+
+use graph_core::checkpoint::SqliteSaver;
+use graph_core::prelude::*;
+use graph_examples::approval::{self, Outbox};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all("target")?;
+    let graph =
+        approval::graph().with_checkpointer(SqliteSaver::open("target/approval-demo.sqlite")?);
+    let thread = format!("email-{}", std::process::id());
+    let config = RunConfig::default().thread_id(thread);
+
+    match graph.invoke(Outbox::update().to("Ada"), config.clone()).await {
+        Err(GraphError::Interrupted { interrupts }) => println!("paused: {}", interrupts[0].value),
+        other => return Err(format!("expected a pause, got {other:?}").into()),
+    }
+    graph
+        .update_state(
+            &config,
+            Outbox::update().draft("Dear Ada, the invoice is attached. Thank you!"),
+            None,
+        )
+        .await?;
+    let out = graph.invoke(Command::<Outbox>::resume("approve"), config).await?;
+    println!("sent: {:?}", out.sent);
+    Ok(())
+}
