@@ -40,7 +40,8 @@ pub struct NodeContext {
     pub(crate) attempt: u32,
     pub(crate) cancellation: CancellationToken,
     pub(crate) custom: Option<Arc<dyn CustomSink>>,
-    pub(crate) answers: Arc<TaskAnswers>,
+    /// Answers to this task's interrupts, when it has any.
+    pub(crate) answers: Option<Arc<TaskAnswers>>,
 }
 
 /// The answers a task has received to its interrupts, and how many it has asked for in the
@@ -106,9 +107,12 @@ impl NodeContext {
         &self,
         value: T,
     ) -> Result<R, InterruptError> {
-        let index = self.answers.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let index = self
+            .answers
+            .as_ref()
+            .map_or(0, |a| a.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
         let id = format!("{}#{index}", self.task_id);
-        match self.answers.values.get(index) {
+        match self.answers.as_ref().and_then(|a| a.values.get(index)) {
             Some(answer) => {
                 serde_json::from_value(answer.clone()).map_err(|error| InterruptError::BadAnswer {
                     id,

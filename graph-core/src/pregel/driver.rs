@@ -492,7 +492,7 @@ fn split<S: State>(outputs: Vec<Option<TaskOutput<S>>>) -> (Vec<Command<S>>, Vec
     for output in outputs.into_iter().flatten() {
         match output {
             TaskOutput::Done(command) => commands.push(command),
-            TaskOutput::Paused(interrupt) => paused.push(interrupt),
+            TaskOutput::Paused(interrupt) => paused.push(*interrupt),
         }
     }
     (commands, paused)

@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::Either;
 use futures::FutureExt;
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -72,7 +73,7 @@ pub(crate) enum TaskOutput<S: State> {
     /// It returned a command.
     Done(Command<S>),
     /// It paused on `NodeContext::interrupt`.
-    Paused(Interrupt),
+    Paused(Box<Interrupt>),
 }
 
 /// Runs every task of the step whose output slot is still empty, filling the slots.
@@ -88,14 +89,14 @@ pub(crate) async fn run_tasks<S: State>(
     let (Some(first), second) = (todo.next(), todo.next()) else { return Ok(()) };
     let Some(second) = second else {
         let (task, slot) = first;
-        *slot = Some(start(scope, task).await?);
+        *slot = Some(start(scope, task, true).await?);
         return Ok(());
     };
 
     let mut set = JoinSet::new();
     let mut slots = Vec::new();
     for (index, (task, slot)) in [first, second].into_iter().chain(todo).enumerate() {
-        set.spawn(start(scope, task).map(move |outcome| (index, outcome)));
+        set.spawn(start(scope, task, false).map(move |outcome| (index, outcome)));
         slots.push(slot);
     }
     while let Some(joined) = set.join_next().await {
@@ -108,9 +109,13 @@ pub(crate) async fn run_tasks<S: State>(
 
 /// Builds a task's future: every attempt of the node, its events, and on final failure its
 /// error handler, inside the task's span.
+///
+/// A task `alone` in its step does not save its output as a pending write: with no sibling
+/// to protect from re-running, the step's checkpoint saves it, at half the I/O.
 fn start<S: State>(
     scope: &StepScope<'_, S>,
     task: &mut Task,
+    alone: bool,
 ) -> impl Future<Output = Result<TaskOutput<S>, GraphError>> + Send + 'static {
     let graph = Arc::clone(scope.graph);
     let state = Arc::clone(scope.state);
@@ -130,7 +135,46 @@ fn start<S: State>(
         outcome = tracing::field::Empty,
     );
     let task_span = span.clone();
-    async move {
+    let node = &graph.nodes[node_id];
+    // Most tasks run once, unobserved and unsaved: they take a small future, so a fan-out of
+    // a million Sends stays light. The rest take the full one, boxed.
+    let lean = node.retry.is_none()
+        && node.on_error.is_none()
+        && saver.is_none()
+        && !emitter.is_streaming();
+    if lean {
+        let ctx = NodeContext {
+            node: Arc::clone(&node.name),
+            task_id,
+            attempt: 1,
+            cancellation,
+            custom: None,
+            answers: None,
+        };
+        let input = match payload {
+            None => TaskInput::State(state),
+            Some(sent) => TaskInput::Payload(sent.into_any()),
+        };
+        let once = async move {
+            let node = &graph.nodes[node_id];
+            task_span.record("attempt", 1);
+            let error = match run_attempt(node, input, ctx, limit.as_deref()).await {
+                Ok(command) => {
+                    task_span.record("outcome", "ok");
+                    return Ok(TaskOutput::Done(command));
+                }
+                Err(error) => error,
+            };
+            if let Some(interrupt) = paused(&error) {
+                task_span.record("outcome", "paused");
+                return Ok(TaskOutput::Paused(Box::new(interrupt)));
+            }
+            task_span.record("outcome", "error");
+            Err(NodeFailure { node: node.name.to_string(), step, attempt: 1, error }.into())
+        };
+        return Either::Left(once.instrument(span));
+    }
+    let full = async move {
         let node = &graph.nodes[node_id];
         let custom = emitter.custom_sink(&node.name, &task_id);
         let max_attempts = node.retry.as_ref().map_or(1, |policy| policy.max_attempts());
@@ -153,9 +197,8 @@ fn start<S: State>(
                 attempt,
                 cancellation: cancellation.clone(),
                 custom: custom.clone(),
-                answers: Arc::new(TaskAnswers {
-                    values: answers.clone(),
-                    asked: Default::default(),
+                answers: (!answers.is_empty()).then(|| {
+                    Arc::new(TaskAnswers { values: answers.clone(), asked: Default::default() })
                 }),
             };
             let started = Instant::now();
@@ -163,7 +206,7 @@ fn start<S: State>(
             events.start(attempt).await;
             let error = match run_attempt(node, input, ctx, limit.as_deref()).await {
                 Ok(command) => {
-                    if let Some(saver) = &saver {
+                    if let Some(saver) = saver.as_ref().filter(|_| !alone) {
                         saver
                             .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
                             .await?;
@@ -187,7 +230,7 @@ fn start<S: State>(
                 }
                 events.end(attempt, started - run_started, started.elapsed(), None).await;
                 task_span.record("outcome", "paused");
-                return Ok(TaskOutput::Paused(interrupt));
+                return Ok(TaskOutput::Paused(Box::new(interrupt)));
             }
             tracing::warn!(attempt, %error, "task attempt failed");
             let elapsed = started.elapsed();
@@ -219,8 +262,8 @@ fn start<S: State>(
                 }
             }
         }
-    }
-    .instrument(span)
+    };
+    Either::Right(Box::pin(full.instrument(span)))
 }
 
 /// The stream events of one task, sent only in the modes the stream asked for.
