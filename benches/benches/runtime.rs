@@ -1,4 +1,6 @@
 //! Criterion benchmarks of the runtime: `cargo bench -p graph-benches`.
+// `criterion_group!` defines an undocumented public function.
+#![allow(missing_docs)]
 
 use std::time::Duration;
 
