@@ -480,3 +480,50 @@ async fn a_corrupt_postgres_checkpoint_names_thread_and_checkpoint() {
 
 #[allow(dead_code)]
 fn _names(_: LogUpdate) {}
+
+#[tokio::test]
+async fn a_stream_reports_every_checkpoint() {
+    use futures::StreamExt;
+    use graph_core::{StreamEvent, StreamMode};
+
+    let graph = StateGraph::<Log>::new()
+        .add_node("a", visit("a"))
+        .add_node("b", visit("b"))
+        .add_edge(START, "a")
+        .add_edge("a", "b")
+        .compile()
+        .unwrap()
+        .with_checkpointer(MemorySaver::new());
+    let config = thread().stream_mode(StreamMode::Checkpoints);
+    let events: Vec<_> = graph.stream(Log::default(), config.clone()).collect().await;
+    let saved: Vec<(i64, CheckpointSource, Vec<String>, bool)> = events
+        .iter()
+        .filter_map(|e| match e.as_ref().unwrap() {
+            StreamEvent::Checkpoint { metadata, parent_id, .. } => Some((
+                metadata.step,
+                metadata.source,
+                metadata.writers.clone(),
+                parent_id.is_some(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        saved,
+        [
+            (-1, CheckpointSource::Input, vec!["__input__".to_string()], false),
+            (0, CheckpointSource::Loop, vec!["a".to_string()], true),
+            (1, CheckpointSource::Loop, vec!["b".to_string()], true),
+        ]
+    );
+    let history = graph.get_state_history(&config).await.unwrap();
+    let announced: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match e.as_ref().unwrap() {
+            StreamEvent::Checkpoint { checkpoint_id, .. } => Some(checkpoint_id),
+            _ => None,
+        })
+        .collect();
+    let stored: Vec<&String> = history.iter().rev().map(|h| &h.checkpoint_id).collect();
+    assert_eq!(announced, stored);
+}

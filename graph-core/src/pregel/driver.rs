@@ -49,7 +49,7 @@ pub(crate) async fn run<S: State>(
 
     let run = async {
         let Start { mut state, mut pending, mut step, mut session, mut resumed } =
-            Start::prepare(graph, persistence, input, config).await?;
+            Start::prepare(graph, persistence, input, config, &emitter).await?;
         let no_answers = HashMap::new();
         let mut steps_run = 0;
         loop {
@@ -216,6 +216,7 @@ impl<S: State> Start<S> {
         persistence: Option<&Arc<Persistence<S>>>,
         input: RunInput<S>,
         config: &RunConfig,
+        emitter: &Emitter<S>,
     ) -> Result<Self, GraphError> {
         let Some(persistence) = persistence else {
             let state = match input {
@@ -254,6 +255,7 @@ impl<S: State> Start<S> {
             depth: base.as_ref().map_or(0, |b| b.depth),
             durability: config.durability,
             saving: None,
+            emitter: emitter.clone(),
         };
 
         if let RunInput::Resume { update, answers, gotos } = input {
@@ -326,6 +328,8 @@ struct Session<S: State> {
     durability: Durability,
     /// A checkpoint being saved in the background (`Durability::Async`).
     saving: Option<JoinHandle<Result<(), GraphError>>>,
+    /// Where `Checkpoints` events go.
+    emitter: Emitter<S>,
 }
 
 impl<S: State> Session<S> {
@@ -415,6 +419,12 @@ impl<S: State> Session<S> {
         };
         let expected = self.latest.replace(checkpoint.id.clone());
         self.head = Some(checkpoint.id.clone());
+        let announced =
+            self.emitter.wants(StreamMode::Checkpoints).then(|| StreamEvent::Checkpoint {
+                checkpoint_id: checkpoint.id.clone(),
+                parent_id: checkpoint.parent_id.clone(),
+                metadata: checkpoint.metadata.clone(),
+            });
         // Saves stay in order: the previous one must land before the next is sent.
         self.flush().await?;
         let saver = Arc::clone(&self.persistence.saver);
@@ -422,6 +432,9 @@ impl<S: State> Session<S> {
         match self.durability {
             Durability::Async => self.saving = Some(tokio::spawn(save)),
             _ => save.await?,
+        }
+        if let Some(event) = announced {
+            self.emitter.send(event).await;
         }
         Ok(())
     }

@@ -21,6 +21,8 @@ pub enum StreamMode {
     Custom,
     /// [`StreamEvent::TaskStart`] and [`StreamEvent::TaskEnd`] for every attempt of every task.
     Tasks,
+    /// [`StreamEvent::Checkpoint`] for every checkpoint saved (with a checkpointer).
+    Checkpoints,
     /// Every mode at once.
     Debug,
 }
@@ -32,6 +34,7 @@ impl StreamMode {
             StreamMode::Updates => 2,
             StreamMode::Custom => 4,
             StreamMode::Tasks => 8,
+            StreamMode::Checkpoints => 16,
             StreamMode::Debug => 0xff,
         }
     }
@@ -134,6 +137,15 @@ pub enum StreamEvent<S: State> {
         /// Why it failed, if it did.
         error: Option<String>,
     },
+    /// A checkpoint was written.
+    Checkpoint {
+        /// The new checkpoint.
+        checkpoint_id: String,
+        /// The checkpoint it follows.
+        parent_id: Option<String>,
+        /// Why and after which step it was written.
+        metadata: crate::checkpoint::CheckpointMetadata,
+    },
     /// Something worth knowing that is not an error.
     Warning {
         /// What happened.
@@ -186,6 +198,12 @@ where
                 .field("started_at", started_at)
                 .field("duration", duration)
                 .field("error", error)
+                .finish(),
+            StreamEvent::Checkpoint { checkpoint_id, parent_id, metadata } => f
+                .debug_struct("Checkpoint")
+                .field("checkpoint_id", checkpoint_id)
+                .field("parent_id", parent_id)
+                .field("metadata", metadata)
                 .finish(),
             StreamEvent::Warning { warning } => {
                 f.debug_struct("Warning").field("warning", warning).finish()
