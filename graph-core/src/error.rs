@@ -256,7 +256,11 @@ pub struct NodeFailure {
 
 impl fmt::Display for NodeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` {} (step {}, attempt {})", self.node, self.error, self.step, self.attempt)
+        write!(
+            f,
+            "`{}` failed: {} (step {}, attempt {})",
+            self.node, self.error, self.step, self.attempt
+        )
     }
 }
 

@@ -9,4 +9,5 @@ pub mod llm;
 pub mod report;
 pub mod research;
 pub mod tool_calls;
+pub mod tour;
 pub mod voting;

@@ -87,7 +87,7 @@ async fn code_review_keeps_partial_results_or_fails_fast() {
     let state = state.unwrap();
     assert_eq!(elapsed, code_review::TIMEOUT);
     assert_eq!(state.findings.len(), 2);
-    assert_eq!(state.failures, ["`style` timed out after 1s (step 0, attempt 1)"]);
+    assert_eq!(state.failures, ["`style` failed: timed out after 1s (step 0, attempt 1)"]);
     insta::assert_json_snapshot!("code_review_state", state);
     insta::assert_json_snapshot!("code_review_updates", updates);
     insta::assert_snapshot!("code_review_mermaid", graph.draw_mermaid());

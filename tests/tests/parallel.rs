@@ -289,7 +289,10 @@ async fn error_handlers_keep_partial_results_and_record_failures() {
     assert_eq!(out.done, [1]);
     assert_eq!(
         out.failures,
-        ["`bad` no answer (step 0, attempt 1)", "`slow` timed out after 1s (step 0, attempt 1)"]
+        [
+            "`bad` failed: no answer (step 0, attempt 1)",
+            "`slow` failed: timed out after 1s (step 0, attempt 1)"
+        ]
     );
 }
 

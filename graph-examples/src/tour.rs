@@ -1,0 +1,214 @@
+//! Short, compiled snippets the book includes (between `ANCHOR` markers), each exercised by
+//! `tests/tour.rs`, so the tutorials cannot go stale.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use graph_core::checkpoint::MemorySaver;
+use graph_core::prelude::*;
+use graph_core::{
+    BoxError, CancellationToken, Input, InterruptError, NodeOptions, RetryPolicy, StreamEvent,
+    StreamMode,
+};
+use serde::{Deserialize, Serialize};
+
+// ANCHOR: state
+/// Keeps the best draft: a custom reducer is any `fn(&mut T, T)`.
+fn keep_best(current: &mut Option<Draft>, new: Option<Draft>) {
+    if new.as_ref().map(|d| d.score) > current.as_ref().map(|d| d.score) {
+        *current = new;
+    }
+}
+
+/// A draft and how good it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// The text.
+    pub text: String,
+    /// Its score.
+    pub score: u32,
+}
+
+/// The state of a writing team.
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Desk {
+    /// No reducer: one write per superstep, or the run fails naming the writers.
+    pub topic: String,
+    /// Parallel writes append, in task order.
+    #[reducer(append)]
+    pub notes: Vec<String>,
+    /// Parallel writes add up.
+    #[reducer(add)]
+    pub tokens: u64,
+    /// Parallel writes go through `keep_best`.
+    #[reducer(with = keep_best)]
+    pub best: Option<Draft>,
+}
+// ANCHOR_END: state
+
+/// Two writers in parallel; their updates merge through the reducers.
+pub fn writers() -> CompiledGraph<Desk> {
+    // ANCHOR: writers
+    async fn fast_writer(s: Arc<Desk>) -> DeskUpdate {
+        Desk::update()
+            .notes(vec![format!("quick take on {}", s.topic)])
+            .tokens(120)
+            .best(Some(Draft { text: "short".into(), score: 6 }))
+    }
+    async fn careful_writer(s: Arc<Desk>) -> DeskUpdate {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Desk::update()
+            .notes(vec![format!("deep dive into {}", s.topic)])
+            .tokens(900)
+            .best(Some(Draft { text: "thorough".into(), score: 9 }))
+    }
+    StateGraph::<Desk>::new()
+        .add_node("fast", fast_writer)
+        .add_node("careful", careful_writer)
+        .add_edge(START, "fast")
+        .add_edge(START, "careful")
+        .compile()
+        .expect("valid graph")
+    // ANCHOR_END: writers
+}
+
+/// A node that picks its successor at run time with `Command`.
+pub fn triage() -> CompiledGraph<Desk> {
+    // ANCHOR: command
+    async fn triage(s: Arc<Desk>) -> Command<Desk> {
+        let next = if s.topic.contains("urgent") { "escalate" } else { "file" };
+        Command::new().update(Desk::update().notes(vec![format!("triaged to {next}")])).goto(next)
+    }
+    StateGraph::<Desk>::new()
+        .add_node_with("triage", triage, NodeOptions::new().destinations(["escalate", "file"]))
+        .add_node("escalate", |_: Arc<Desk>| async {
+            Desk::update().notes(vec!["paged the on-call".into()])
+        })
+        .add_node("file", |_: Arc<Desk>| async { Desk::update().notes(vec!["filed".into()]) })
+        .add_edge(START, "triage")
+        .compile()
+        .expect("valid graph")
+    // ANCHOR_END: command
+}
+
+/// A flaky, slow search protected by a timeout, retries and an error handler.
+pub fn resilient_search(failures_before_success: u32) -> CompiledGraph<Desk> {
+    // ANCHOR: policies
+    let options = NodeOptions::new()
+        .concurrency(4) // a rate-limited API: at most 4 calls at once, across runs
+        .timeout(Duration::from_secs(2)) // per attempt
+        .retry(RetryPolicy::new(3).initial_interval(Duration::from_millis(100)))
+        // Best effort: a final failure becomes a note instead of failing the run.
+        .on_error(|failure| Desk::update().notes(vec![format!("gave up: {failure}")]));
+    let search = move |_: Arc<Desk>, ctx: NodeContext| async move {
+        if ctx.attempt() <= failures_before_success {
+            return Err::<DeskUpdate, BoxError>("the search API is down".into());
+        }
+        Ok(Desk::update().notes(vec![format!("found it on attempt {}", ctx.attempt())]))
+    };
+    StateGraph::<Desk>::new()
+        .add_node_with("search", search, options)
+        .add_edge(START, "search")
+        .compile()
+        // ANCHOR_END: policies
+        .expect("valid graph")
+}
+
+/// Cancels a long run from outside.
+pub async fn cancel_after(wait: Duration) -> Result<Desk, GraphError> {
+    // ANCHOR: cancel
+    let graph = StateGraph::<Desk>::new()
+        .add_node("slow", |_: Arc<Desk>| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        })
+        .add_edge(START, "slow")
+        .compile()
+        .expect("valid graph");
+    let stop = CancellationToken::new();
+    let canceller = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        canceller.cancel(); // the run's tasks are dropped; invoke returns GraphError::Cancelled
+    });
+    graph.invoke(Desk::default(), RunConfig::default().cancellation_token(stop)).await
+    // ANCHOR_END: cancel
+}
+
+/// Prints a run's progress as it happens.
+pub async fn watch() -> Result<Vec<String>, GraphError> {
+    let graph = writers();
+    // ANCHOR: stream
+    let config =
+        RunConfig::default().stream_mode(StreamMode::Tasks).stream_mode(StreamMode::Updates);
+    let mut lines = Vec::new();
+    let mut events = graph.stream(Desk::update().topic("supersteps"), config);
+    while let Some(event) = events.next().await {
+        match event? {
+            StreamEvent::TaskStart { node, .. } => lines.push(format!("{node} started")),
+            StreamEvent::Update { node, update, .. } => {
+                lines.push(format!("{node} wrote {:?}", update.notes))
+            }
+            StreamEvent::TaskEnd { node, duration, .. } => {
+                lines.push(format!("{node} took {duration:?}"))
+            }
+            StreamEvent::Done { state } => lines.push(format!("done: {} tokens", state.tokens)),
+            _ => {}
+        }
+    }
+    // ANCHOR_END: stream
+    Ok(lines)
+}
+
+/// Pauses for a person, who answers; the thread resumes from its checkpoint.
+pub async fn ask_a_person() -> Result<Desk, GraphError> {
+    // ANCHOR: interrupt
+    let graph = StateGraph::<Desk>::new()
+        .add_node("publish", |s: Arc<Desk>, ctx: NodeContext| async move {
+            let answer: String = ctx.interrupt(format!("Publish the notes on {}?", s.topic))?;
+            Ok::<_, InterruptError>(Desk::update().notes(vec![format!("publish: {answer}")]))
+        })
+        .add_edge(START, "publish")
+        .compile()
+        .expect("valid graph")
+        .with_checkpointer(MemorySaver::new());
+    let config = RunConfig::default().thread_id("desk-1");
+
+    // The first run pauses and says why.
+    let Err(GraphError::Interrupted { interrupts }) =
+        graph.invoke(Desk::update().topic("Rust"), config.clone()).await
+    else {
+        unreachable!("the node asks first")
+    };
+    assert_eq!(interrupts[0].value, "Publish the notes on Rust?");
+
+    // Later, maybe in another process: inspect, then answer.
+    let paused = graph.get_state(&config).await?.expect("the thread exists");
+    assert_eq!(paused.next, ["publish"]);
+    graph.invoke(Command::resume("yes, go"), config).await
+    // ANCHOR_END: interrupt
+}
+
+/// Sends one task per item; the payload type is checked against the node.
+pub fn word_lengths() -> CompiledGraph<Desk> {
+    // ANCHOR: send
+    StateGraph::<Desk>::new()
+        .add_node("split", |_: Arc<Desk>| async {})
+        .add_node("count", |Input(word): Input<String>| async move {
+            Desk::update().tokens(word.len() as u64)
+        })
+        .add_edge(START, "split")
+        .add_conditional_edges(
+            "split",
+            |s: &Desk| {
+                s.topic
+                    .split(' ')
+                    .map(|w| graph_core::Send::new("count", w.to_string()))
+                    .collect::<Vec<_>>()
+            },
+            ["count"],
+        )
+        .compile()
+        .expect("valid graph")
+    // ANCHOR_END: send
+}

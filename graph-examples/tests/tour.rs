@@ -1,0 +1,80 @@
+//! The book's snippets (`src/tour.rs`) do what the book says.
+
+use std::time::Duration;
+
+use graph_core::prelude::*;
+use graph_examples::tour::{self, Desk, Draft};
+
+#[tokio::test(start_paused = true)]
+async fn parallel_writers_merge_through_their_reducers() {
+    let out = tour::writers()
+        .invoke(Desk::update().topic("supersteps"), RunConfig::default())
+        .await
+        .unwrap();
+    // `careful` sorts before `fast`: updates apply in node-name order, not finishing order.
+    assert_eq!(out.notes, ["deep dive into supersteps", "quick take on supersteps"]);
+    assert_eq!(out.tokens, 1_020);
+    assert_eq!(out.best, Some(Draft { text: "thorough".into(), score: 9 }));
+}
+
+#[tokio::test]
+async fn a_command_routes_at_run_time() {
+    let out = tour::triage()
+        .invoke(Desk::update().topic("urgent: disk full"), RunConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(out.notes, ["triaged to escalate", "paged the on-call"]);
+    let out = tour::triage()
+        .invoke(Desk::update().topic("newsletter"), RunConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(out.notes, ["triaged to file", "filed"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn policies_retry_then_fall_back_to_a_note() {
+    let out =
+        tour::resilient_search(2).invoke(Desk::default(), RunConfig::default()).await.unwrap();
+    assert_eq!(out.notes, ["found it on attempt 3"]);
+    let out =
+        tour::resilient_search(5).invoke(Desk::default(), RunConfig::default()).await.unwrap();
+    assert_eq!(out.notes, ["gave up: `search` failed: the search API is down (step 0, attempt 3)"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_cancels_a_run() {
+    let err = tour::cancel_after(Duration::from_millis(10)).await.unwrap_err();
+    assert!(matches!(err, GraphError::Cancelled));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_shows_progress() {
+    let lines = tour::watch().await.unwrap();
+    assert_eq!(
+        lines,
+        [
+            "careful started",
+            "fast started",
+            "fast wrote Some([\"quick take on supersteps\"])",
+            "fast took 0ns",
+            "careful wrote Some([\"deep dive into supersteps\"])",
+            "careful took 50ms",
+            "done: 1020 tokens",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_person_answers_a_paused_node() {
+    let out = tour::ask_a_person().await.unwrap();
+    assert_eq!(out.notes, ["publish: yes, go"]);
+}
+
+#[tokio::test]
+async fn send_starts_one_task_per_item() {
+    let out = tour::word_lengths()
+        .invoke(Desk::update().topic("one three eleven"), RunConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(out.tokens, 3 + 5 + 6);
+}
