@@ -37,8 +37,24 @@
 //! # }
 //! ```
 //!
-//! The execution model (supersteps, task order, edges, joins, `Send`, `Command`) is described
-//! on [`StateGraph`].
+//! # Overview
+//!
+//! - **State**: a struct with `#[derive(State)]`; each field's reducer ([`reducers`]) merges
+//!   parallel writes. Nodes return the generated `FooUpdate`.
+//! - **Graph**: [`StateGraph`] collects nodes (plain async functions, see [`IntoNode`]),
+//!   edges, joins, conditional edges and per-node [`NodeOptions`] (defer, concurrency cap,
+//!   timeout, [`RetryPolicy`], error handler); [`StateGraph::compile`] checks it all and
+//!   returns a [`BuildError`] naming what is wrong.
+//! - **Runs**: [`CompiledGraph::invoke`] runs to completion in supersteps (described on
+//!   [`StateGraph`]); [`CompiledGraph::stream`] streams [`StreamEvent`]s; [`RunConfig`] sets
+//!   limits, timeouts, cancellation and the thread.
+//! - **Dynamic work**: [`Send`] starts one task per work item; [`Command`] routes at run time.
+//! - **Durability**: [`checkpoint`] savers (memory, SQLite, PostgreSQL) make runs resumable,
+//!   pausable ([`NodeContext::interrupt`]), inspectable and replayable.
+//! - **Pictures**: [`CompiledGraph::draw_mermaid`] and [`Timeline`].
+//! - **Fan-in helpers**: [`aggregate`].
+
+#![deny(missing_docs)]
 
 // Lets the derive's absolute `::graph_core::` paths resolve inside this crate's own tests.
 #[allow(unused_extern_crates)]

@@ -39,6 +39,7 @@ pub fn stubborn_model() -> ScriptedModel {
     ScriptedModel::new("call weather Paris", Duration::from_millis(20))
 }
 
+// ANCHOR: graph
 /// The agent graph: `agent` decides, `tools` acts, until the agent finishes.
 pub fn graph(model: ScriptedModel) -> CompiledGraph<Conversation> {
     let model = Arc::new(model);
@@ -86,3 +87,4 @@ pub fn graph(model: ScriptedModel) -> CompiledGraph<Conversation> {
         .compile()
         .expect("the agent graph is valid")
 }
+// ANCHOR_END: graph

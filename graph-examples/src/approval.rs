@@ -21,6 +21,7 @@ pub struct Outbox {
     pub sent: Vec<String>,
 }
 
+// ANCHOR: graph
 /// The approval graph: draft, review (pauses for a person), send if approved.
 pub fn graph() -> CompiledGraph<Outbox> {
     StateGraph::<Outbox>::new()
@@ -44,3 +45,4 @@ pub fn graph() -> CompiledGraph<Outbox> {
         .compile()
         .expect("the approval graph is valid")
 }
+// ANCHOR_END: graph

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use graph_core::prelude::*;
 
+// ANCHOR: graph
 /// The briefing being assembled.
 #[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Briefing {
@@ -65,3 +66,4 @@ pub fn graph() -> CompiledGraph<Briefing> {
         .compile()
         .expect("the briefing graph is valid")
 }
+// ANCHOR_END: graph

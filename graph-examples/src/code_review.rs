@@ -49,6 +49,7 @@ fn reviewer(
     }
 }
 
+// ANCHOR: graph
 /// The review graph; the style reviewer is too slow and times out.
 pub fn graph(mode: Mode) -> CompiledGraph<Review> {
     let options = || {
@@ -90,3 +91,4 @@ pub fn graph(mode: Mode) -> CompiledGraph<Review> {
         .compile()
         .expect("the review graph is valid")
 }
+// ANCHOR_END: graph

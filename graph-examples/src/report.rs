@@ -43,6 +43,7 @@ pub struct Report {
     pub text: String,
 }
 
+// ANCHOR: graph
 /// The report graph: plan, one worker per section, synthesize.
 pub fn graph() -> CompiledGraph<Report> {
     let planner = Arc::new(
@@ -98,3 +99,4 @@ pub fn graph() -> CompiledGraph<Report> {
         .compile()
         .expect("the report graph is valid")
 }
+// ANCHOR_END: graph

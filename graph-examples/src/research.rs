@@ -58,6 +58,7 @@ pub fn sub_agent() -> CompiledGraph<Inquiry> {
         .expect("the sub-agent graph is valid")
 }
 
+// ANCHOR: graph
 /// The research graph: one sub-agent per topic, then combine.
 pub fn graph() -> CompiledGraph<Research> {
     let agent = sub_agent();
@@ -93,3 +94,4 @@ pub fn graph() -> CompiledGraph<Research> {
         .compile()
         .expect("the research graph is valid")
 }
+// ANCHOR_END: graph

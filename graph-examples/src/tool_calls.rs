@@ -63,6 +63,7 @@ fn toolbox() -> Toolbox {
     tools.into_iter().map(|tool| (tool.name().to_owned(), tool)).collect()
 }
 
+// ANCHOR: graph
 /// The turn graph: plan the calls, run them (two at a time), summarize, translate.
 pub fn graph() -> CompiledGraph<Turn> {
     let tools = Arc::new(toolbox());
@@ -131,3 +132,4 @@ pub fn graph() -> CompiledGraph<Turn> {
         .compile()
         .expect("the tool-call graph is valid")
 }
+// ANCHOR_END: graph

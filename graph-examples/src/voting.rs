@@ -43,6 +43,7 @@ const VOTERS: [(&str, &str, f64, u64); 5] = [
     ("voter_5", "positive", 0.8, 60),
 ];
 
+// ANCHOR: graph
 /// The poll graph: five voters in parallel, joined into a tally.
 pub fn graph() -> CompiledGraph<Poll> {
     let mut graph = StateGraph::<Poll>::new();
@@ -76,3 +77,4 @@ pub fn graph() -> CompiledGraph<Poll> {
         .compile()
         .expect("the poll graph is valid")
 }
+// ANCHOR_END: graph

@@ -1,6 +1,8 @@
 //! `#[derive(State)]` for graph-core: a partial-update type, reducer-driven merging and a field
 //! schema. Use it through `graph_core::State`, which re-exports it.
 
+#![deny(missing_docs)]
+
 mod ast;
 mod attr;
 mod expand;

@@ -199,7 +199,7 @@ pub enum CheckpointError {
 }
 
 /// Where checkpoints live. Implementations: [`MemorySaver`], [`SqliteSaver`] (the embedded
-/// default), [`PostgresSaver`] (many workers on many machines).
+/// default), `PostgresSaver` (feature `postgres`; many workers on many machines).
 ///
 /// Every backend passes the same conformance suite (`checkpoint::conformance`, feature
 /// `test-util`).

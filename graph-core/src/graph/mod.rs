@@ -81,8 +81,7 @@ pub(crate) struct BranchSpec<S> {
 /// - A node returning a [`Command`] adds its `goto` destinations to its static edges.
 /// - A node added with [`NodeOptions::defer`] waits until nothing else is left to run.
 ///
-/// The run ends when a step plans no task, and fails with [`GraphError::RecursionLimit`]
-/// (crate::GraphError::RecursionLimit) if it would need more supersteps than allowed.
+/// The run ends when a step plans no task, and fails with [`GraphError::RecursionLimit`](crate::GraphError::RecursionLimit) if it would need more supersteps than allowed.
 #[must_use]
 pub struct StateGraph<S: State> {
     pub(crate) nodes: Vec<NodeSpec<S>>,

@@ -97,8 +97,7 @@ impl<S: State> NodeOptions<S> {
         self
     }
 
-    /// Fails an attempt that runs longer than `timeout` with [`NodeError::TimedOut`]
-    /// (crate::NodeError::TimedOut).
+    /// Fails an attempt that runs longer than `timeout` with [`NodeError::TimedOut`](crate::NodeError::TimedOut).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
