@@ -11,7 +11,7 @@ use futures::StreamExt;
 use graph_core::prelude::*;
 use graph_core::{Input, RunWarning, StreamEvent, StreamMode, Timeline};
 use serde_json::{json, Value};
-use support::{visit, visit_after, Log, LogUpdate};
+use support::{half_joined, visit, visit_after, Log, LogUpdate};
 
 /// Collects a run's stream as JSON, the error (if any) as `{"error": ...}`.
 async fn events(graph: &CompiledGraph<Log>, config: RunConfig) -> Vec<Value> {
@@ -223,18 +223,6 @@ async fn a_consumer_that_stops_reading_holds_the_run_at_the_buffer_bound() {
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(dropped.load(Ordering::SeqCst), 1, "dropping the stream ends the run's tasks");
     assert!(emitted.load(Ordering::SeqCst) <= 16 + 1);
-}
-
-fn half_joined() -> CompiledGraph<Log> {
-    StateGraph::<Log>::new()
-        .add_node("a", visit("a"))
-        .add_node("b", visit("b"))
-        .add_node("c", visit("c"))
-        .add_edge(START, "a")
-        .add_conditional_edges("a", |_: &Log| END, ["b", END])
-        .add_join(["a", "b"], "c")
-        .compile()
-        .unwrap()
 }
 
 #[tokio::test]

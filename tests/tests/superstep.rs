@@ -610,15 +610,7 @@ async fn a_panicking_node_fails_its_task_and_the_graph_keeps_working() {
 #[tokio::test]
 async fn an_unfinished_join_does_not_run_its_target() {
     // `b` never runs, so the join into `c` never fires and the run simply ends.
-    let graph = StateGraph::<Log>::new()
-        .add_node("a", visit("a"))
-        .add_node("b", visit("b"))
-        .add_node("c", visit("c"))
-        .add_edge(START, "a")
-        .add_conditional_edges("a", |_: &Log| END, ["b", END])
-        .add_join(["a", "b"], "c")
-        .compile()
-        .unwrap();
+    let graph = support::half_joined();
     let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a"]]);
 }

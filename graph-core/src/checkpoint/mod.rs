@@ -292,3 +292,19 @@ pub(crate) fn corrupt(
         reason: reason.to_string(),
     }
 }
+
+/// A storage failure, boxed.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn storage(error: impl std::error::Error + Send + Sync + 'static) -> CheckpointError {
+    CheckpointError::Storage(Box::new(error))
+}
+
+/// Reads a stored JSON body, naming the thread and checkpoint when it does not fit.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    thread_id: &str,
+    id: &str,
+    body: &str,
+) -> Result<T, CheckpointError> {
+    serde_json::from_str(body).map_err(|e| corrupt(thread_id, id, e))
+}

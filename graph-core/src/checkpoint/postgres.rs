@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use tokio_postgres::{Client, NoTls};
 
-use super::{corrupt, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint};
+use super::{
+    decode, storage, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS graph_threads (
@@ -39,18 +41,6 @@ impl std::fmt::Debug for PostgresSaver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresSaver").finish_non_exhaustive()
     }
-}
-
-fn storage(error: impl std::error::Error + Send + Sync + 'static) -> CheckpointError {
-    CheckpointError::Storage(Box::new(error))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(
-    thread_id: &str,
-    id: &str,
-    body: &str,
-) -> Result<T, CheckpointError> {
-    serde_json::from_str(body).map_err(|e| corrupt(thread_id, id, e))
 }
 
 impl PostgresSaver {

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{corrupt, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint};
+use super::{
+    decode, storage, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS graph_threads (
@@ -47,10 +49,6 @@ impl std::fmt::Debug for SqliteSaver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteSaver").finish_non_exhaustive()
     }
-}
-
-fn storage(error: impl std::error::Error + Send + Sync + 'static) -> CheckpointError {
-    CheckpointError::Storage(Box::new(error))
 }
 
 impl SqliteSaver {
@@ -94,14 +92,6 @@ fn latest(conn: &Connection, thread_id: &str) -> Result<Option<String>, Checkpoi
     })
     .optional()
     .map_err(storage)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(
-    thread_id: &str,
-    id: &str,
-    body: &str,
-) -> Result<T, CheckpointError> {
-    serde_json::from_str(body).map_err(|e| corrupt(thread_id, id, e))
 }
 
 #[async_trait]

@@ -39,3 +39,16 @@ pub fn visit_after(
 pub fn visited(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| n.to_string()).collect()
 }
+
+/// `a` runs and routes to END; the join of `a` and `b` into `c` is left waiting.
+pub fn half_joined() -> CompiledGraph<Log> {
+    StateGraph::<Log>::new()
+        .add_node("a", visit("a"))
+        .add_node("b", visit("b"))
+        .add_node("c", visit("c"))
+        .add_edge(START, "a")
+        .add_conditional_edges("a", |_: &Log| END, ["b", END])
+        .add_join(["a", "b"], "c")
+        .compile()
+        .unwrap()
+}
