@@ -56,6 +56,8 @@ pub(crate) struct GraphInner<S: State> {
     /// By node id: pause before / after the node runs.
     pub(crate) interrupt_before: Vec<bool>,
     pub(crate) interrupt_after: Vec<bool>,
+    /// Whether any node pauses before it runs, so the loop checks only when it must.
+    pub(crate) pauses_before: bool,
     pub(crate) nodes: Vec<Node<S>>,
     pub(crate) by_name: HashMap<Arc<str>, NodeId>,
     pub(crate) entry: Outgoing<S>,
@@ -167,10 +169,12 @@ impl<S: State> CompiledGraph<S> {
         };
         let interrupt_before = flags(&graph.interrupt_before);
         let interrupt_after = flags(&graph.interrupt_after);
+        let pauses_before = !graph.interrupt_before.is_empty();
         let inner = GraphInner {
             topology,
             interrupt_before,
             interrupt_after,
+            pauses_before,
             nodes,
             by_name,
             entry,

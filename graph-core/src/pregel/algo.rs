@@ -48,6 +48,11 @@ impl Pending {
             .collect();
         Self { triggered: BTreeSet::new(), sends: Vec::new(), joins }
     }
+
+    /// Whether nothing is left to run.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.triggered.is_empty() && self.sends.is_empty()
+    }
 }
 
 /// The nodes `plan` would run next, in task order, without planning them.

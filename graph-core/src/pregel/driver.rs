@@ -54,11 +54,11 @@ pub(crate) async fn run<S: State>(
         let mut steps_run = 0;
         loop {
             let first = steps_run == 0;
-            let upcoming = algo::upcoming(graph, &pending);
-            if upcoming.is_empty() {
+            if pending.is_empty() {
                 break;
             }
             if steps_run >= config.get_recursion_limit() {
+                let upcoming = algo::upcoming(graph, &pending);
                 return Err(GraphError::RecursionLimit {
                     limit: config.get_recursion_limit(),
                     pending: upcoming.iter().map(|&id| graph.name(id).to_string()).collect(),
@@ -71,12 +71,18 @@ pub(crate) async fn run<S: State>(
                 }
                 _ => None,
             };
-            let skip_static = first && resumed.is_some();
-            let stops: Vec<Interrupt> = upcoming
-                .iter()
-                .filter(|&&id| graph.interrupt_before[id] && !skip_static)
-                .map(|&id| static_interrupt("before", graph.name(id)))
-                .collect();
+            // Static pauses are checked only where configured, and not again on the step a
+            // resume continues.
+            let skip_static = (first && resumed.is_some()) || !graph.pauses_before;
+            let stops: Vec<Interrupt> = if skip_static {
+                Vec::new()
+            } else {
+                algo::upcoming(graph, &pending)
+                    .into_iter()
+                    .filter(|&id| graph.interrupt_before[id])
+                    .map(|id| static_interrupt("before", graph.name(id)))
+                    .collect()
+            };
             if !stops.is_empty() {
                 return stop(
                     &mut session,
