@@ -212,3 +212,53 @@ pub fn word_lengths() -> CompiledGraph<Desk> {
         .expect("valid graph")
     // ANCHOR_END: send
 }
+
+/// The same uneven branches twice: into `merge` by separate edges, then by a join.
+pub fn edges_versus_join(join: bool) -> CompiledGraph<Desk> {
+    let note = |name: &'static str| {
+        move |_: Arc<Desk>| async move { Desk::update().notes(vec![name.to_owned()]) }
+    };
+    // ANCHOR: joins
+    let graph = StateGraph::<Desk>::new()
+        .add_node("quick", note("quick"))
+        .add_node("slow", note("slow"))
+        .add_node("slower", note("slower"))
+        .add_node("merge", note("merge"))
+        .add_edge(START, "quick")
+        .add_edge(START, "slow")
+        .add_edge("slow", "slower"); // this branch takes one step more
+    let graph = if join {
+        // `merge` runs once, after both `quick` and `slower`, whatever their steps.
+        graph.add_join(["quick", "slower"], "merge")
+    } else {
+        // `merge` runs after each: once after `quick` (step 1), once after `slower` (step 2).
+        graph.add_edge("quick", "merge").add_edge("slower", "merge")
+    };
+    // ANCHOR_END: joins
+    graph.compile().expect("valid graph")
+}
+
+/// Routes on the state a node just produced.
+pub fn moderation() -> CompiledGraph<Desk> {
+    // ANCHOR: conditional
+    fn route(s: &Desk) -> &'static str {
+        match s.notes.last().map(String::as_str) {
+            Some("flagged") => "human_review",
+            _ => END,
+        }
+    }
+    StateGraph::<Desk>::new()
+        .add_node("classify", |s: Arc<Desk>| async move {
+            let verdict = if s.topic.contains("spam") { "flagged" } else { "clean" };
+            Desk::update().notes(vec![verdict.to_owned()])
+        })
+        .add_node("human_review", |_: Arc<Desk>| async {
+            Desk::update().notes(vec!["sent to a person".into()])
+        })
+        .add_edge(START, "classify")
+        // The router sees the state as `classify` left it, and may only name declared targets.
+        .add_conditional_edges("classify", route, ["human_review", END])
+        .compile()
+        .expect("valid graph")
+    // ANCHOR_END: conditional
+}

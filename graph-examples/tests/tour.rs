@@ -78,3 +78,27 @@ async fn send_starts_one_task_per_item() {
         .unwrap();
     assert_eq!(out.tokens, 3 + 5 + 6);
 }
+
+#[tokio::test]
+async fn separate_edges_run_the_target_after_each_source_and_a_join_once() {
+    let edges = tour::edges_versus_join(false);
+    let report = edges.invoke_with_report(Desk::default(), RunConfig::default()).await.unwrap();
+    assert_eq!(
+        report.nodes_per_step(),
+        vec![vec!["quick", "slow"], vec!["merge", "slower"], vec!["merge"]]
+    );
+    let join = tour::edges_versus_join(true);
+    let report = join.invoke_with_report(Desk::default(), RunConfig::default()).await.unwrap();
+    assert_eq!(report.nodes_per_step(), vec![vec!["quick", "slow"], vec!["slower"], vec!["merge"]]);
+}
+
+#[tokio::test]
+async fn a_router_sends_flagged_content_to_a_person() {
+    let graph = tour::moderation();
+    let out =
+        graph.invoke(Desk::update().topic("buy spam now"), RunConfig::default()).await.unwrap();
+    assert_eq!(out.notes, ["flagged", "sent to a person"]);
+    let out =
+        graph.invoke(Desk::update().topic("release notes"), RunConfig::default()).await.unwrap();
+    assert_eq!(out.notes, ["clean"]);
+}
