@@ -191,7 +191,12 @@ fn pick(options: &[Dest], key: u64) -> Vec<Dest> {
 }
 
 /// What state node `name` returns when it runs in `step` and sees `state`.
-fn node_behaviour(spec: &Spec, name: &str, state: &Trace, step: usize) -> (Option<Write>, Vec<Dest>) {
+fn node_behaviour(
+    spec: &Spec,
+    name: &str,
+    state: &Trace,
+    step: usize,
+) -> (Option<Write>, Vec<Dest>) {
     let node = spec.node(name);
     let write = (!node.silent).then(|| Write {
         log: format!("{name}@{step}"),
@@ -376,7 +381,8 @@ impl Pending<'_> {
     fn deliver(&mut self, by: &str, dest: Dest) -> Result<(), GraphError> {
         match dest {
             Dest::Goto(node) if node == WORKER => {
-                let allowed = "a node that starts without a payload (it takes `Input<u32>`; use a Send)";
+                let allowed =
+                    "a node that starts without a payload (it takes `Input<u32>`; use a Send)";
                 Err(invalid_route(by, &node, allowed.to_owned()))
             }
             Dest::Goto(node) => {
@@ -568,8 +574,9 @@ fn run_runtime(spec: &Arc<Spec>) -> Result<(Trace, Vec<Vec<String>>), Failure> {
         .block_on(async { tokio::time::timeout(Duration::from_secs(20), run).await })
         .expect("the run finishes")
         .map_err(Failure::from)?;
-    let steps = report.nodes_per_step().iter().map(|s| s.iter().map(|n| n.to_string()).collect());
-    Ok((report.state.clone(), steps.collect()))
+    let steps =
+        report.nodes_per_step().iter().map(|s| s.iter().map(|n| n.to_string()).collect()).collect();
+    Ok((report.state.clone(), steps))
 }
 
 /// The errors generated graphs can produce, comparable field by field (`GraphError` is not
@@ -586,7 +593,9 @@ enum Failure {
 impl From<GraphError> for Failure {
     fn from(error: GraphError) -> Self {
         match error {
-            GraphError::RecursionLimit { limit, pending } => Failure::RecursionLimit { limit, pending },
+            GraphError::RecursionLimit { limit, pending } => {
+                Failure::RecursionLimit { limit, pending }
+            }
             GraphError::InvalidUpdate {
                 step,
                 source: InvalidUpdate::ConflictingWrites { field, writers },
@@ -647,20 +656,14 @@ fn arb_node(k: usize) -> impl Strategy<Value = NodeSpec> {
         prop::option::weighted(0.3, gotos),
         0u64..100,
     )
-        .prop_map(|(writes_last, writes_stamp, silent, defer, delay_ms, gotos, salt)| NodeSpec {
-            writes_last,
-            writes_stamp,
-            silent,
-            defer,
-            delay_ms,
-            gotos,
-            salt,
+        .prop_map(|(writes_last, writes_stamp, silent, defer, delay_ms, gotos, salt)| {
+            NodeSpec { writes_last, writes_stamp, silent, defer, delay_ms, gotos, salt }
         })
 }
 
 fn arb_branch(k: usize) -> impl Strategy<Value = Branch> {
     let source = prop_oneof![
-        2 => Just(START.to_owned()),
+        1 => Just(START.to_owned()),
         6 => arb_node_name(k),
         1 => Just(WORKER.to_owned()),
     ];
@@ -673,37 +676,64 @@ fn arb_branch(k: usize) -> impl Strategy<Value = Branch> {
         .prop_map(|(source, targets, salt, rogue)| Branch { source, targets, salt, rogue })
 }
 
+/// Where an edge from `from` (a state node, or else `START` or `w`) goes: mostly forward to a
+/// later node, sometimes back (a cycle) or to `END`.
+fn arb_successor(k: usize, from: Option<usize>) -> BoxedStrategy<String> {
+    let first_forward = from.map_or(0, |i| i + 1);
+    if first_forward < k {
+        prop_oneof![
+            8 => (first_forward..k).prop_map(node_name),
+            1 => arb_node_name(k),
+            2 => Just(END.to_owned()),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![1 => arb_node_name(k), 3 => Just(END.to_owned())].boxed()
+    }
+}
+
 fn arb_spec() -> impl Strategy<Value = Spec> {
-    // One to five state nodes, plus `w`.
-    (1usize..=5).prop_flat_map(|k| {
-        let from = prop_oneof![
-            3 => Just(START.to_owned()),
-            6 => arb_node_name(k),
-            1 => Just(WORKER.to_owned()),
-        ];
-        let to = prop_oneof![6 => arb_node_name(k), 1 => Just(END.to_owned())];
-        let edge = (from, to.clone());
+    // Two to five state nodes, plus `w`.
+    (2usize..=5).prop_flat_map(|k| {
+        let node_edges: Vec<_> = (0..k).map(|i| vec(arb_successor(k, Some(i)), 1..=2)).collect();
         let mut sources: Vec<String> = (0..k).map(node_name).collect();
         sources.push(WORKER.to_owned());
         let max_sources = sources.len().min(3);
-        let join = (subsequence(sources, 2..=max_sources), to);
+        let join = (subsequence(sources, 2..=max_sources), arb_successor(k, None));
         (
             vec(arb_node(k), k),
-            vec(edge, 0..=6),
+            vec(arb_successor(k, None), 0..=2),
+            node_edges,
+            vec(arb_successor(k, None), 0..=1),
             vec(join, 0..=2),
             vec(arb_branch(k), 0..=3),
             prop::bool::weighted(0.2),
             any::<bool>(),
         )
-            .prop_map(|(nodes, mut edges, joins, branches, worker_writes_last, worker_delays)| {
-                // Every graph needs an entry.
-                let entry = edges.iter().any(|(from, _)| from == START)
-                    || branches.iter().any(|b| b.source == START);
-                if !entry {
-                    edges.insert(0, (START.to_owned(), node_name(0)));
-                }
-                Spec { nodes, edges, joins, branches, worker_writes_last, worker_delays }
-            })
+            .prop_map(
+                |(nodes, from_start, from_nodes, from_worker, joins, branches, wl, wd)| {
+                    let mut edges: Vec<(String, String)> =
+                        from_start.into_iter().map(|to| (START.to_owned(), to)).collect();
+                    for (i, targets) in from_nodes.into_iter().enumerate() {
+                        edges.extend(targets.into_iter().map(|to| (node_name(i), to)));
+                    }
+                    edges.extend(from_worker.into_iter().map(|to| (WORKER.to_owned(), to)));
+                    // Every graph needs an entry.
+                    let entry = edges.iter().any(|(from, _)| from == START)
+                        || branches.iter().any(|b| b.source == START);
+                    if !entry {
+                        edges.insert(0, (START.to_owned(), node_name(0)));
+                    }
+                    Spec {
+                        nodes,
+                        edges,
+                        joins,
+                        branches,
+                        worker_writes_last: wl,
+                        worker_delays: wd,
+                    }
+                },
+            )
     })
 }
 
@@ -716,4 +746,66 @@ proptest! {
         let actual = run_runtime(&Arc::new(spec));
         prop_assert_eq!(actual, expected);
     }
+}
+
+#[test]
+fn stats_tmp() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use std::collections::BTreeMap;
+    let mut runner = TestRunner::deterministic();
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut steps_hist: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut feats: BTreeMap<&str, usize> = BTreeMap::new();
+    for _ in 0..2000 {
+        let spec = arb_spec().new_tree(&mut runner).unwrap().current();
+        let r = reference(&spec);
+        let key = match &r {
+            Ok(_) => "ok".to_string(),
+            Err(e) => {
+                let f = Failure::from(match e {
+                    GraphError::RecursionLimit { limit, pending } => {
+                        GraphError::RecursionLimit { limit: *limit, pending: pending.clone() }
+                    }
+                    GraphError::InvalidUpdate { step, source } => {
+                        GraphError::InvalidUpdate { step: *step, source: source.clone() }
+                    }
+                    GraphError::InvalidRoute { origin, target, allowed } => {
+                        GraphError::InvalidRoute {
+                            origin: origin.clone(),
+                            target: target.clone(),
+                            allowed: allowed.clone(),
+                        }
+                    }
+                    GraphError::PayloadType { node, expected, found } => {
+                        GraphError::PayloadType { node: node.clone(), expected, found }
+                    }
+                    _ => GraphError::Cancelled,
+                });
+                format!("{f:?}").split([' ', '{', '(']).next().unwrap().to_string()
+                    + if format!("{f:?}").contains("declared") { "-decl" } else { "" }
+            }
+        };
+        *outcomes.entry(key).or_default() += 1;
+        if let Ok((state, steps)) = &r {
+            *steps_hist.entry(steps.len()).or_default() += 1;
+            if steps.iter().any(|s| s.len() > 1) {
+                *feats.entry("parallel step").or_default() += 1;
+            }
+            if steps.iter().any(|s| s.iter().filter(|n| *n == "w").count() > 1) {
+                *feats.entry("multi w").or_default() += 1;
+            }
+            if steps.iter().any(|s| s.iter().any(|n| n != "w" && spec.node(n).defer)) {
+                *feats.entry("defer ran").or_default() += 1;
+            }
+            if state.last.is_some() {
+                *feats.entry("last set").or_default() += 1;
+            }
+        }
+        // joins firing
+        if !spec.joins.is_empty() {
+            *feats.entry("has join").or_default() += 1;
+        }
+    }
+    println!("{outcomes:#?}\n{steps_hist:?}\n{feats:#?}");
 }

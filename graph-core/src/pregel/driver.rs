@@ -264,29 +264,34 @@ impl<S: State> Start<S> {
             emitter: emitter.clone(),
         };
 
-        if let RunInput::Resume { update, answers, gotos } = input {
-            if gotos > 0 || update.is_some() {
-                let why = "a Command given as input only resumes: apply updates with update_state first, and route from nodes";
-                return Err(GraphError::InvalidResume(why.into()));
-            }
-            let base = base.ok_or_else(|| GraphError::NothingToResume {
-                thread_id: Some(thread_id.clone()),
-            })?;
-            let mut saved = SavedWrites::new(&base.stored.writes);
-            session.answer(&mut saved, answers).await?;
-            let step = base.stored.checkpoint.metadata.step + 1;
-            let (state, pending) = (Arc::new(base.state), base.pending);
-            return Ok(Self { state, pending, step, session: Some(session), resumed: Some(saved) });
-        }
-
         let base_step = base.as_ref().map_or(-2, |b| b.stored.checkpoint.metadata.step);
-        let (state, record) = match (input, base) {
-            (RunInput::State(state), _) => {
+        let (state, record) = match input {
+            RunInput::Resume { update, answers, gotos } => {
+                if gotos > 0 || update.is_some() {
+                    let why = "a Command given as input only resumes: apply updates with update_state first, and route from nodes";
+                    return Err(GraphError::InvalidResume(why.into()));
+                }
+                let base = base.ok_or_else(|| GraphError::NothingToResume {
+                    thread_id: Some(thread_id.clone()),
+                })?;
+                let mut saved = SavedWrites::new(&base.stored.writes);
+                session.answer(&mut saved, answers).await?;
+                let step = base.stored.checkpoint.metadata.step + 1;
+                let (state, pending) = (Arc::new(base.state), base.pending);
+                return Ok(Self {
+                    state,
+                    pending,
+                    step,
+                    session: Some(session),
+                    resumed: Some(saved),
+                });
+            }
+            RunInput::State(state) => {
                 let record =
                     persistence.state_record(&state, Vec::new(), &mut session.depth, true)?;
                 (state, record)
             }
-            (RunInput::Update { update, default }, base) => {
+            RunInput::Update { update, default } => {
                 let encoded = persistence.encode_update(&update)?;
                 let has_base = base.is_some();
                 let mut state = base.map_or_else(default, |b| b.state);
@@ -299,7 +304,6 @@ impl<S: State> Start<S> {
                 )?;
                 (state, record)
             }
-            (RunInput::Resume { .. }, _) => unreachable!("handled above"),
         };
         let mut pending = Pending::new(graph);
         algo::enter(graph, &state, &mut pending)?;
