@@ -1,0 +1,73 @@
+//! Times the comparison workloads and prints their medians in seconds as JSON, for
+//! `bench/compare/run.sh` to set beside LangGraph's. Build in release mode.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use graph_benches::{
+    chain, fan_out, io_fan_out, loop_config, looping, map_reduce, runtime, sqlite_chain, Counter,
+    Items,
+};
+use graph_core::RunConfig;
+
+/// The median of `runs` timings of `run` (after one warm-up).
+fn median<F, Fut, T, E>(rt: &tokio::runtime::Runtime, runs: usize, mut run: F) -> f64
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Debug,
+{
+    rt.block_on(run(usize::MAX)).expect("the warm-up run succeeds");
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|i| {
+            let started = Instant::now();
+            rt.block_on(run(i)).expect("the run succeeds");
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2].as_secs_f64()
+}
+
+fn main() {
+    let rt = runtime();
+    let mut results = BTreeMap::new();
+    let (g, c) = (chain(1_000), RunConfig::default);
+    results.insert("chain_1000", median(&rt, 21, |_| g.invoke(Counter::default(), c())));
+    let g = looping(10_000);
+    results.insert(
+        "loop_10000",
+        median(&rt, 11, |_| g.invoke(Counter::default(), loop_config(10_000))),
+    );
+    for (name, branches) in [("fan_out_100", 100), ("fan_out_1000", 1_000)] {
+        let g = fan_out(branches);
+        results.insert(name, median(&rt, 21, |_| g.invoke(Counter::default(), c())));
+    }
+    for (name, tasks, runs) in [
+        ("send_1000", 1_000, 21),
+        ("send_10000", 10_000, 11),
+        ("send_100000", 100_000, 5),
+        ("send_1000000", 1_000_000, 3),
+    ] {
+        let g = map_reduce(tasks);
+        results.insert(name, median(&rt, runs, |_| g.invoke(Items::default(), c())));
+    }
+    let g = io_fan_out(200, Duration::from_millis(50));
+    results.insert("io_200_unlimited", median(&rt, 5, |_| g.invoke(Items::default(), c())));
+    results.insert(
+        "io_200_max20",
+        median(&rt, 5, |_| g.invoke(Items::default(), c().max_concurrency(20))),
+    );
+
+    let dir = std::env::temp_dir().join(format!("graph-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let g = sqlite_chain(100, &dir.join("compare.sqlite"));
+    results.insert(
+        "sqlite_chain_100",
+        median(&rt, 5, |i| g.invoke(Counter::default(), c().thread_id(format!("t{i}")))),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!("{}", serde_json::to_string_pretty(&results).expect("numbers serialize"));
+}
