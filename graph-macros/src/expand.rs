@@ -1,120 +1,81 @@
-//! Emits the update type, its setters and the `State` impl.
+//! Emits the update type, its setters and the trait impls.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{parse_quote, DeriveInput, Type, WhereClause};
+use syn::{parse_quote, DeriveInput, Generics, Type, WhereClause, WherePredicate};
 
-use crate::ast::{self, Field};
+use crate::ast::{Field, Input};
 use crate::attr::Reducer;
 
-pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
-    let mut errors = Vec::new();
-    let expanded = match ast::fields(input, &mut errors) {
-        Ok(fields) => expand(input, &fields),
-        Err(error) => return error.to_compile_error(),
-    };
-    let errors = errors.iter().map(syn::Error::to_compile_error);
-    quote! { #expanded #(#errors)* }
+/// The whole expansion, followed by any attribute errors; or just the error when the input is
+/// not a struct with named fields.
+pub(crate) fn derive(node: &DeriveInput) -> TokenStream {
+    let mut errors = None;
+    match Input::from_syn(node, &mut errors) {
+        Ok(input) => {
+            let expanded = expand(&input);
+            let errors = errors.map(|error| error.to_compile_error());
+            quote!(#expanded #errors)
+        }
+        Err(error) => error.to_compile_error(),
+    }
 }
 
-fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
-    let state = &input.ident;
-    let vis = &input.vis;
-    let update = format_ident!("{}Update", state);
-    let generics = &input.generics;
+/// The update type, then its impls and the state's inside `const _: () = { ... };`.
+fn expand(input: &Input<'_>) -> TokenStream {
+    let node = input.original;
+    let vis = &node.vis;
+    let state = &node.ident;
+    let update = format_ident!("{}Update", state.unraw());
+    let generics = &node.generics;
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let state_ty = quote!(#state #ty_generics);
     let update_ty = quote!(#update #ty_generics);
 
-    let idents: Vec<_> = fields.iter().map(|f| f.ident).collect();
-    let names: Vec<String> = fields.iter().map(|f| f.ident.unraw().to_string()).collect();
-    let tys: Vec<&Type> = fields.iter().map(|f| f.ty).collect();
-    let field_vis = fields.iter().map(|f| f.vis);
-    let state_doc = format!("A partial update of [`{state}`]: every field optional. Build one with [`{state}::update`].");
-    let field_docs =
-        names.iter().map(|n| format!("The new value for `{n}`, if this update writes it."));
+    let fields = &input.fields;
+    let idents: Vec<_> = fields.iter().map(|field| field.ident).collect();
+    let names: Vec<_> = fields.iter().map(|field| field.ident.unraw().to_string()).collect();
+    let tys: Vec<_> = fields.iter().map(|field| field.ty).collect();
+    let field_vis = fields.iter().map(|field| field.vis);
+
+    let type_doc = format!(
+        "Partial update of [`{state}`]: every field optional; build one with [`{state}::update`]."
+    );
+    let field_docs = names.iter().map(|name| format!("New value of `{name}`, if written."));
+    let update_doc = format!("An empty [`{update}`]: chain its setters to write fields.");
+    let update_name = update.to_string();
 
     let serde = quote!(::graph_core::__private::serde);
-    let ser_bound = hrtb(&tys, "::graph_core::__private::serde::Serialize");
-    let de_bound = hrtb(&tys, "::graph_core::__private::serde::de::DeserializeOwned");
+    let serialize = serde_bound(&tys, "::graph_core::__private::serde::Serialize");
+    let deserialize = serde_bound(&tys, "::graph_core::__private::serde::de::DeserializeOwned");
+    let debug_where = each_field(generics, &tys, quote!(::core::fmt::Debug));
+    let eq_where = each_field(generics, &tys, quote!(::core::cmp::PartialEq));
+    let input_where =
+        bounded(generics, [parse_quote!(for<'__x> #state_ty: ::core::default::Default)]);
 
-    let debug_where = bounded(where_clause, &tys, quote!(::core::fmt::Debug));
-    let eq_where = bounded(where_clause, &tys, quote!(::core::cmp::PartialEq));
-    let default_where = bounded(where_clause, &[], quote!());
-    let mut input_where = default_where.clone();
-    input_where.predicates.push(parse_quote!(for<'__x> #state_ty: ::core::default::Default));
-
-    let setters = fields.iter().zip(&names).map(|(field, name)| {
-        let ident = field.ident;
-        let ty = field.ty;
-        let doc = format!("Sets `{name}`.");
-        let (arg, value) = if is_string(ty) {
-            (quote!(impl ::core::convert::Into<::std::string::String>), quote!(value.into()))
-        } else {
-            (quote!(#ty), quote!(value))
-        };
-        quote! {
-            #[doc = #doc]
-            #vis fn #ident(mut self, value: #arg) -> Self {
-                self.#ident = ::core::option::Option::Some(#value);
-                self
-            }
-        }
-    });
-
-    let schema = fields.iter().zip(&names).map(|(field, name)| {
-        let kind = match &field.reducer {
-            Reducer::LastValue => quote!(LastValue),
-            Reducer::Builtin(ident) => {
-                let variant = format_ident!("{}", capitalized(&ident.to_string()));
-                quote!(#variant)
-            }
-            Reducer::With(path) => {
-                let path = tidy(path.to_token_stream());
-                quote!(With(#path))
-            }
-        };
-        let ty = tidy(field.ty.to_token_stream());
-        quote!(::graph_core::Field { name: #name, reducer: ::graph_core::ReducerKind::#kind, ty: #ty })
-    });
-
+    let setters = fields.iter().map(|field| setter(vis, field));
+    let schema = fields.iter().map(schema_entry);
     let trackers: Vec<_> = fields
         .iter()
-        .zip(&names)
-        .filter(|(f, _)| matches!(f.reducer, Reducer::LastValue))
-        .map(|(_, name)| (format_ident!("__{}_writes", name), name))
+        .filter(|field| matches!(field.reducer, Reducer::LastValue))
+        .map(|field| (tracker(field), field.ident.unraw().to_string()))
         .collect();
-    let tracker_idents = trackers.iter().map(|(ident, _)| ident);
-    let tracker_inits = trackers.iter().map(
-        |(ident, name)| quote!(let mut #ident = ::graph_core::__private::LastValue::new(#name);),
-    );
-    let writes = fields.iter().zip(&names).map(|(field, name)| {
-        let ident = field.ident;
-        let apply = match &field.reducer {
-            Reducer::LastValue => {
-                let tracker = format_ident!("__{}_writes", name);
-                quote!(#tracker.write(__writer, &mut self.#ident, __value);)
-            }
-            Reducer::Builtin(reducer) => quote_spanned! {reducer.span()=>
-                ::graph_core::__private::reducers::#reducer(&mut self.#ident, __value);
-            },
-            Reducer::With(path) => quote_spanned! {path.span()=>
-                #path(&mut self.#ident, __value);
-            },
-        };
-        quote! {
-            if let ::core::option::Option::Some(__value) = __update.#ident {
-                #apply
-            }
-        }
+    let tracker_idents = trackers.iter().map(|(tracker, _)| tracker);
+    let tracker_inits = trackers.iter().map(|(tracker, name)| {
+        quote!(let mut #tracker = ::graph_core::__private::LastValue::new(#name);)
     });
+    let writes = fields.iter().map(write);
 
     quote! {
-        #[doc = #state_doc]
+        #[doc = #type_doc]
         #[derive(::core::clone::Clone, #serde::Serialize, #serde::Deserialize)]
-        #[serde(crate = "::graph_core::__private::serde", default, bound(serialize = #ser_bound, deserialize = #de_bound))]
+        #[serde(
+            crate = "::graph_core::__private::serde",
+            default,
+            bound(serialize = #serialize, deserialize = #deserialize)
+        )]
         #vis struct #update #generics #where_clause {
             #(
                 #[doc = #field_docs]
@@ -129,7 +90,7 @@ fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
                 #(#setters)*
             }
 
-            // Written out so a generic state's update needs no `T: Default`.
+            // Written out rather than derived, so a generic state's update needs no `T: Default`.
             #[automatically_derived]
             impl #impl_generics ::core::default::Default for #update_ty #where_clause {
                 fn default() -> Self {
@@ -139,7 +100,7 @@ fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
 
             #[automatically_derived]
             impl #impl_generics #state_ty #where_clause {
-                #[doc = concat!("An empty [`", stringify!(#update), "`]: chain its setters to write fields.")]
+                #[doc = #update_doc]
                 #vis fn update() -> #update_ty {
                     ::core::default::Default::default()
                 }
@@ -148,7 +109,7 @@ fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
             #[automatically_derived]
             impl #impl_generics ::core::fmt::Debug for #update_ty #debug_where {
                 fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    let mut out = f.debug_struct(stringify!(#update));
+                    let mut out = f.debug_struct(#update_name);
                     #(
                         if let ::core::option::Option::Some(value) = &self.#idents {
                             out.field(#names, value);
@@ -171,13 +132,15 @@ fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
 
                 const FIELDS: &'static [::graph_core::Field] = &[#(#schema),*];
 
-                fn apply<'__w, __I>(&mut self, writes: __I) -> ::core::result::Result<(), ::graph_core::InvalidUpdate>
+                fn apply<'__w, __I>(
+                    &mut self,
+                    __writes: __I,
+                ) -> ::core::result::Result<(), ::graph_core::InvalidUpdate>
                 where
                     __I: ::core::iter::IntoIterator<Item = (&'__w str, Self::Update)>,
                 {
                     #(#tracker_inits)*
-                    for (__writer, __update) in writes {
-                        let _ = __writer;
+                    for (__writer, __update) in __writes {
                         #(#writes)*
                     }
                     #(#tracker_idents.finish()?;)*
@@ -201,7 +164,10 @@ fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
 
             #[automatically_derived]
             impl #impl_generics ::graph_core::NodeOutput<#state_ty> for #update_ty #where_clause {
-                fn into_command(self) -> ::core::result::Result<::graph_core::Command<#state_ty>, ::graph_core::BoxError> {
+                fn into_command(
+                    self,
+                ) -> ::core::result::Result<::graph_core::Command<#state_ty>, ::graph_core::BoxError>
+                {
                     ::core::result::Result::Ok(::graph_core::Command::new().update(self))
                 }
             }
@@ -209,44 +175,125 @@ fn expand(input: &DeriveInput, fields: &[Field<'_>]) -> TokenStream {
     }
 }
 
-/// The struct's where clause plus `for<'__x> T: bound` for every field type. The higher-ranked
-/// form keeps a bound that does not hold from being an error: the impl just does not apply.
-fn bounded(where_clause: Option<&WhereClause>, tys: &[&Type], bound: TokenStream) -> WhereClause {
-    let mut clause = where_clause.cloned().unwrap_or_else(|| parse_quote!(where));
-    for ty in tys {
-        clause.predicates.push(parse_quote!(for<'__x> #ty: #bound));
+/// The chained setter of one field: `impl Into<String>` for a `String` field, so string
+/// literals work, and the exact type otherwise, so integer literals infer.
+fn setter(vis: &syn::Visibility, field: &Field<'_>) -> TokenStream {
+    let ident = field.ident;
+    let ty = field.ty;
+    let doc = format!("Sets `{}`.", ident.unraw());
+    let (param, value) = if is_string(ty) {
+        (quote!(impl ::core::convert::Into<::std::string::String>), quote!(value.into()))
+    } else {
+        (quote!(#ty), quote!(value))
+    };
+    quote! {
+        #[doc = #doc]
+        #vis fn #ident(mut self, value: #param) -> Self {
+            self.#ident = ::core::option::Option::Some(#value);
+            self
+        }
     }
+}
+
+/// The field's entry in `State::FIELDS`.
+fn schema_entry(field: &Field<'_>) -> TokenStream {
+    let name = field.ident.unraw().to_string();
+    let kind = match &field.reducer {
+        Reducer::LastValue => quote!(LastValue),
+        Reducer::Builtin(ident) => variant(ident).into_token_stream(),
+        Reducer::With(path) => {
+            let path = source_text(path);
+            quote!(With(#path))
+        }
+    };
+    let ty = source_text(field.ty);
+    quote! {
+        ::graph_core::Field { name: #name, reducer: ::graph_core::ReducerKind::#kind, ty: #ty }
+    }
+}
+
+/// The loop body of `apply` for one field: merge the write, if any, through the reducer.
+/// Reducer calls carry the span of the reducer's name in the attribute, so a reducer that does
+/// not suit the field's type is reported there.
+fn write(field: &Field<'_>) -> TokenStream {
+    let ident = field.ident;
+    let ty = field.ty;
+    let merge = match &field.reducer {
+        Reducer::LastValue => {
+            let tracker = tracker(field);
+            quote!(#tracker.write(__writer, &mut self.#ident, __value);)
+        }
+        Reducer::Builtin(reducer) => quote_spanned! {reducer.span()=>
+            ::graph_core::__private::reducers::#reducer(&mut self.#ident, __value);
+        },
+        // The coercion turns a wrong signature into one "expected fn pointer" error.
+        Reducer::With(path) => quote_spanned! {path.span()=>
+            let __reduce: fn(&mut #ty, #ty) = #path;
+            __reduce(&mut self.#ident, __value);
+        },
+    };
+    quote! {
+        if let ::core::option::Option::Some(__value) = __update.#ident {
+            #merge
+        }
+    }
+}
+
+/// The local that tracks the writers of a last-value field during `apply`.
+fn tracker(field: &Field<'_>) -> syn::Ident {
+    format_ident!("__{}_writers", field.ident.unraw())
+}
+
+/// The `ReducerKind` variant of a built-in reducer: `append` becomes `Append`.
+fn variant(reducer: &syn::Ident) -> syn::Ident {
+    let name = reducer.to_string();
+    let (first, rest) = name.split_at(1);
+    format_ident!("{}{}", first.to_ascii_uppercase(), rest)
+}
+
+/// The generics' where clause plus `predicates`.
+fn bounded(
+    generics: &Generics,
+    predicates: impl IntoIterator<Item = WherePredicate>,
+) -> WhereClause {
+    let mut clause = generics.where_clause.clone().unwrap_or_else(|| parse_quote!(where));
+    clause.predicates.extend(predicates);
     clause
 }
 
-/// The same bounds as `bounded`, as the string serde's `bound` attribute takes.
-fn hrtb(tys: &[&Type], bound: &str) -> String {
+/// The generics' where clause plus `for<'__x> T: bound` for every field type `T`. Being
+/// higher-ranked, a bound that does not hold is not an error: the impl just does not apply.
+fn each_field(generics: &Generics, tys: &[&Type], bound: TokenStream) -> WhereClause {
+    bounded(generics, tys.iter().map(|ty| parse_quote!(for<'__x> #ty: #bound)))
+}
+
+/// The bounds of `each_field`, as the string serde's `bound` attribute takes.
+fn serde_bound(tys: &[&Type], bound: &str) -> String {
     tys.iter().map(|ty| format!("for<'__x> {}: {bound},", ty.to_token_stream())).collect()
 }
 
+/// Whether the type is written as plain `String`.
 fn is_string(ty: &Type) -> bool {
     matches!(ty, Type::Path(path) if path.qself.is_none() && path.path.is_ident("String"))
 }
 
-fn capitalized(name: &str) -> String {
-    let mut chars = name.chars();
-    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
-}
-
-/// Tokens as a compact string: `Vec<String>` rather than `Vec < String >`.
-fn tidy(tokens: TokenStream) -> String {
-    let text = tokens.to_string();
+/// Tokens as they would be written: `Vec<String>` rather than `Vec < String >`.
+fn source_text(tokens: impl ToTokens) -> String {
+    let text = tokens.to_token_stream().to_string();
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        let next = chars.peek().copied();
-        let prev = out.chars().last();
-        let glue = c == ' '
-            && (matches!(next, Some('<' | '>' | ',' | ':' | ')' | ']'))
-                || matches!(prev, Some('<' | ':' | '(' | '[' | '&')));
-        if !glue {
-            out.push(c);
+        if c == ' ' {
+            let before = out.chars().last().unwrap_or(' ');
+            let after = chars.peek().copied().unwrap_or(' ');
+            let glued = matches!(after, '<' | '>' | ',' | ':' | ';' | ')' | ']')
+                || matches!(before, '<' | ':' | '(' | '[' | '&' | '*')
+                || (after == '(' && (before.is_alphanumeric() || before == '_'));
+            if glued {
+                continue;
+            }
         }
+        out.push(c);
     }
     out
 }

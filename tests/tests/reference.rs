@@ -1,0 +1,779 @@
+//! Property test: the real runtime against a sequential reference interpreter.
+//!
+//! Random graphs are described as plain data ([`Spec`]). The same description is built into a
+//! real [`StateGraph`] and run on a multi-thread runtime with random task latencies, and it is
+//! interpreted by [`reference`], a deliberately naive, single-threaded transcription of the
+//! behaviour contract (the superstep rules documented on `StateGraph`). Both must agree on the final state, the nodes of every superstep and
+//! the error, if any.
+//!
+//! What nodes and routers *compute* ([`node_behaviour`], [`worker_write`], [`route`]) is user
+//! code shared by both sides; everything the framework decides (planning, deferral, reducers,
+//! conflicts, edges, joins, gotos, Sends, routing checks, the recursion limit) is reimplemented
+//! by hand in the reference.
+
+use std::any::type_name;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use graph_core::prelude::*;
+use graph_core::{Goto, InvalidUpdate, NodeOptions};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::subsequence;
+
+/// The state every generated graph runs over: one field per kind of reducer the test covers.
+#[derive(State, Clone, Debug, Default, PartialEq)]
+struct Trace {
+    /// Every task appends `node@step` (or `w@step:payload`), so the order of updates shows.
+    #[reducer(append)]
+    log: Vec<String>,
+    #[reducer(add)]
+    count: u64,
+    /// No reducer: two writers in one step are a conflict.
+    last: Option<String>,
+    /// Last writer in task order wins.
+    #[reducer(overwrite)]
+    stamp: u64,
+}
+
+/// What one task saw: its step, its node (with the payload for `w`) and its state snapshot.
+type Seen = (usize, String, Option<Trace>);
+/// A run's final state and the nodes of each step, or its error.
+type Outcome = Result<(Trace, Vec<Vec<String>>), Failure>;
+
+/// Small enough that looping graphs stop quickly, large enough for long acyclic runs.
+const LIMIT: usize = 12;
+/// The worker node, started only by Sends with a `u32` payload.
+const WORKER: &str = "w";
+/// A name that is not a node of any generated graph.
+const GHOST: &str = "ghost";
+
+// ---------------------------------------------------------------------------------------------
+// Graph descriptions
+// ---------------------------------------------------------------------------------------------
+
+/// A Send's payload: `w` takes a `u32`; a `String` is the wrong type for every node.
+#[derive(Debug, Clone, PartialEq)]
+enum Payload {
+    Num(u32),
+    Text,
+}
+
+/// A destination returned by a router or a `Command`.
+#[derive(Debug, Clone, PartialEq)]
+enum Dest {
+    /// `Goto::Node(name)`: a node, `END`, `w` (which needs a payload) or [`GHOST`].
+    Goto(String),
+    /// `Send::new(node, payload)`.
+    Send(String, Payload),
+}
+
+impl Dest {
+    fn target(&self) -> &str {
+        match self {
+            Dest::Goto(node) | Dest::Send(node, _) => node,
+        }
+    }
+
+    fn to_goto(&self) -> Goto {
+        match self {
+            Dest::Goto(node) => Goto::from(node.clone()),
+            Dest::Send(node, Payload::Num(n)) => graph_core::Send::new(node.clone(), *n).into(),
+            Dest::Send(node, Payload::Text) => {
+                graph_core::Send::new(node.clone(), "text".to_owned()).into()
+            }
+        }
+    }
+}
+
+/// One state node `n{i}`.
+#[derive(Debug, Clone)]
+struct NodeSpec {
+    writes_last: bool,
+    writes_stamp: bool,
+    /// Returns no update at all (a bare `Command`), so its routers see the plain snapshot.
+    silent: bool,
+    defer: bool,
+    /// Milliseconds of simulated work; 0 only yields.
+    delay_ms: u64,
+    /// Returns a `Command` whose gotos are picked from these by the state it sees.
+    gotos: Option<Vec<Dest>>,
+    salt: u64,
+}
+
+/// A conditional edge.
+#[derive(Debug, Clone)]
+struct Branch {
+    /// `START`, a state node or `w`.
+    source: String,
+    /// Declared targets: state nodes, `END`, `w` (reached by Send); duplicates allowed.
+    targets: Vec<String>,
+    salt: u64,
+    /// Sometimes also returned: a destination that may break the routing rules.
+    rogue: Option<Dest>,
+}
+
+/// A whole generated graph: state nodes `n0..`, the worker `w`, edges, joins and routers.
+#[derive(Debug, Clone)]
+struct Spec {
+    nodes: Vec<NodeSpec>,
+    /// `(from, to)`: from `START`, a state node or `w`; to a state node or `END`.
+    edges: Vec<(String, String)>,
+    /// `(distinct sources, target)`: sources are state nodes or `w`; target a node or `END`.
+    joins: Vec<(Vec<String>, String)>,
+    branches: Vec<Branch>,
+    worker_writes_last: bool,
+    worker_delays: bool,
+}
+
+fn node_name(i: usize) -> String {
+    format!("n{i}")
+}
+
+impl Spec {
+    fn node(&self, name: &str) -> &NodeSpec {
+        let index = name.strip_prefix('n').and_then(|i| i.parse::<usize>().ok());
+        &self.nodes[index.expect("a state node")]
+    }
+
+    fn has_node(&self, name: &str) -> bool {
+        name == WORKER || (0..self.nodes.len()).any(|i| node_name(i) == name)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// User code, shared by both sides
+// ---------------------------------------------------------------------------------------------
+
+/// A task's update as plain data, so the reference can apply it with its own reducers.
+#[derive(Debug, Clone)]
+struct Write {
+    log: String,
+    count: u64,
+    last: Option<String>,
+    stamp: Option<u64>,
+}
+
+impl Write {
+    fn to_update(&self) -> TraceUpdate {
+        let mut update = Trace::update().log(vec![self.log.clone()]).count(self.count);
+        if let Some(last) = &self.last {
+            update = update.last(Some(last.clone()));
+        }
+        if let Some(stamp) = self.stamp {
+            update = update.stamp(stamp);
+        }
+        update
+    }
+}
+
+/// A number that depends on every field, so routing and gotos notice which updates a task saw.
+fn mix(state: &Trace, salt: u64) -> u64 {
+    let last = state.last.as_ref().map_or(0, |l| l.len() as u64 + 1);
+    salt + 7 * state.count + 3 * state.log.len() as u64 + state.stamp + last
+}
+
+/// One option, all of them, or none, depending on `key`.
+fn pick<T: Clone>(options: &[T], key: u64) -> Vec<T> {
+    let n = options.len() as u64;
+    match key % (n + 2) {
+        k if k < n => vec![options[k as usize].clone()],
+        k if k == n => options.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// What state node `name` returns when it runs in `step` and sees `state`.
+fn node_behaviour(
+    spec: &Spec,
+    name: &str,
+    state: &Trace,
+    step: usize,
+) -> (Option<Write>, Vec<Dest>) {
+    let node = spec.node(name);
+    let write = (!node.silent).then(|| Write {
+        log: format!("{name}@{step}"),
+        count: 1,
+        last: node.writes_last.then(|| format!("{name}@{step}")),
+        // Depends on the snapshot, so a node seeing a sibling's update would show.
+        stamp: node.writes_stamp.then(|| 100 * step as u64 + state.count),
+    });
+    let gotos = match &node.gotos {
+        Some(options) => pick(options, mix(state, node.salt + step as u64)),
+        None => Vec::new(),
+    };
+    (write, gotos)
+}
+
+/// What the worker returns for `payload` in `step`.
+fn worker_write(spec: &Spec, payload: u32, step: usize) -> Write {
+    Write {
+        log: format!("{WORKER}@{step}:{payload}"),
+        count: u64::from(payload),
+        last: spec.worker_writes_last.then(|| format!("{WORKER}@{step}")),
+        // Several Sends in one step: the last in emission order must win.
+        stamp: Some(1000 * step as u64 + u64::from(payload)),
+    }
+}
+
+/// What a router chooses when it sees `view`: some of its declared targets, `w` as one to three
+/// Sends.
+fn route(branch: &Branch, view: &Trace) -> Vec<Dest> {
+    let key = mix(view, branch.salt);
+    let mut dests = Vec::new();
+    for target in pick(&branch.targets, key) {
+        if target == WORKER {
+            for j in 0..=key % 3 {
+                let payload = Payload::Num(((branch.salt + j) % 5) as u32);
+                dests.push(Dest::Send(WORKER.to_owned(), payload));
+            }
+        } else {
+            dests.push(Dest::Goto(target));
+        }
+    }
+    if let Some(rogue) = &branch.rogue {
+        if key % 3 == 0 {
+            dests.push(rogue.clone());
+        }
+    }
+    dests
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference interpreter: the superstep rules, one at a time, no concurrency
+// ---------------------------------------------------------------------------------------------
+
+/// A task of one superstep.
+#[derive(Debug, Clone)]
+enum Task {
+    /// A triggered node; it reads the state.
+    Pull(String),
+    /// A Send to `w` with its payload.
+    Push(u32),
+}
+
+impl Task {
+    fn node(&self) -> &str {
+        match self {
+            Task::Pull(node) => node,
+            Task::Push(_) => WORKER,
+        }
+    }
+}
+
+/// The reducers, by hand: append, add, last value (one writer per step) and overwrite.
+fn apply(state: &mut Trace, writes: &[(&str, &Write)]) -> Result<(), InvalidUpdate> {
+    let mut last_writers = Vec::new();
+    for (writer, write) in writes {
+        state.log.push(write.log.clone());
+        state.count += write.count;
+        if let Some(last) = &write.last {
+            state.last = Some(last.clone());
+            last_writers.push(writer.to_string());
+        }
+        if let Some(stamp) = write.stamp {
+            state.stamp = stamp;
+        }
+    }
+    if last_writers.len() > 1 {
+        return Err(InvalidUpdate::ConflictingWrites { field: "last", writers: last_writers });
+    }
+    Ok(())
+}
+
+/// What the next superstep will run, and how far each join has got.
+struct Pending<'a> {
+    spec: &'a Spec,
+    /// Triggered nodes: a set, so a node triggered several times runs once; sorted by name.
+    triggered: BTreeSet<String>,
+    /// Payloads of the Sends to `w`, in emission order (every other Send is rejected).
+    sends: Vec<u32>,
+    /// Per join, the sources that ran since it last fired.
+    seen: Vec<BTreeSet<String>>,
+}
+
+impl Pending<'_> {
+    /// Plan: triggered nodes by name, then Sends in emission order. A deferred node waits
+    /// while any other task is ready.
+    fn plan(&mut self) -> Vec<Task> {
+        let spec = self.spec;
+        let others_ready =
+            !self.sends.is_empty() || self.triggered.iter().any(|n| !spec.node(n).defer);
+        let pulls: Vec<String> = self
+            .triggered
+            .iter()
+            .filter(|n| !others_ready || !spec.node(n).defer)
+            .cloned()
+            .collect();
+        for node in &pulls {
+            self.triggered.remove(node);
+        }
+        let pushes = std::mem::take(&mut self.sends);
+        pulls.into_iter().map(Task::Pull).chain(pushes.into_iter().map(Task::Push)).collect()
+    }
+
+    /// Everything leaving `origin` after it ran: static edges, joins, its `Command`'s gotos,
+    /// then its routers' destinations in declaration order.
+    fn fire(
+        &mut self,
+        origin: &str,
+        gotos: Vec<Dest>,
+        routes: Vec<(&Branch, Vec<Dest>)>,
+    ) -> Result<(), GraphError> {
+        let spec = self.spec;
+        for (from, to) in &spec.edges {
+            if from == origin && to != END {
+                self.triggered.insert(to.clone());
+            }
+        }
+        for ((sources, target), seen) in spec.joins.iter().zip(&mut self.seen) {
+            if sources.iter().any(|s| s == origin) {
+                seen.insert(origin.to_owned());
+                // Fires once every source has run, in any steps; then re-arms.
+                if sources.iter().all(|s| seen.contains(s)) {
+                    seen.clear();
+                    if target != END {
+                        self.triggered.insert(target.clone());
+                    }
+                }
+            }
+        }
+
+        // A Command may go to any node of the graph; END goes nowhere.
+        let by = format!("Command from `{origin}`");
+        for dest in gotos {
+            if dest.target() == END {
+                continue;
+            }
+            if !spec.has_node(dest.target()) {
+                return Err(invalid_route(&by, dest.target(), "a node of the graph".to_owned()));
+            }
+            self.deliver(&by, dest)?;
+        }
+
+        // A router may only go to its declared targets (END included only if declared).
+        let by = format!("router of `{origin}`");
+        for (branch, dests) in routes {
+            let declared = || {
+                let mut names: Vec<&str> =
+                    branch.targets.iter().map(String::as_str).filter(|t| *t != END).collect();
+                names.sort();
+                names.dedup();
+                if branch.targets.iter().any(|t| t == END) {
+                    names.push(END);
+                }
+                format!("among its declared targets [{}]", names.join(", "))
+            };
+            for dest in dests {
+                let target = dest.target();
+                if dest == Dest::Goto(END.to_owned()) {
+                    if branch.targets.iter().any(|t| t == END) {
+                        continue;
+                    }
+                    return Err(invalid_route(&by, target, declared()));
+                }
+                if target == END || !branch.targets.iter().any(|t| t == target) {
+                    return Err(invalid_route(&by, target, declared()));
+                }
+                self.deliver(&by, dest)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Triggers a node or queues a Send, if the node can take what it is given.
+    fn deliver(&mut self, by: &str, dest: Dest) -> Result<(), GraphError> {
+        match dest {
+            Dest::Goto(node) if node == WORKER => {
+                let allowed =
+                    "a node that starts without a payload (it takes `Input<u32>`; use a Send)";
+                Err(invalid_route(by, &node, allowed.to_owned()))
+            }
+            Dest::Goto(node) => {
+                self.triggered.insert(node);
+                Ok(())
+            }
+            Dest::Send(node, Payload::Num(n)) if node == WORKER => {
+                self.sends.push(n);
+                Ok(())
+            }
+            Dest::Send(node, payload) => {
+                let expected = if node == WORKER { "u32" } else { type_name::<Trace>() };
+                let found = match payload {
+                    Payload::Num(_) => "u32",
+                    Payload::Text => type_name::<String>(),
+                };
+                Err(GraphError::PayloadType { node, expected, found })
+            }
+        }
+    }
+}
+
+fn invalid_route(by: &str, target: &str, allowed: String) -> GraphError {
+    GraphError::InvalidRoute { origin: by.to_owned(), target: target.to_owned(), allowed }
+}
+
+/// The routers of `origin`, each with what it chooses when it sees `view`.
+fn routes_of<'a>(spec: &'a Spec, origin: &str, view: &Trace) -> Vec<(&'a Branch, Vec<Dest>)> {
+    spec.branches.iter().filter(|b| b.source == origin).map(|b| (b, route(b, view))).collect()
+}
+
+/// Runs `spec` from the default state: the final state and the nodes of every step. Records
+/// what every task saw in `seen`.
+fn reference(spec: &Spec, seen: &mut Vec<Seen>) -> Result<(Trace, Vec<Vec<String>>), GraphError> {
+    let mut state = Trace::default();
+    let mut pending = Pending {
+        spec,
+        triggered: BTreeSet::new(),
+        sends: Vec::new(),
+        seen: vec![BTreeSet::new(); spec.joins.len()],
+    };
+    // START's edges and routers fire on the input state before step 0.
+    pending.fire(START, Vec::new(), routes_of(spec, START, &state))?;
+
+    let mut steps = Vec::new();
+    for step in 0.. {
+        let tasks = pending.plan();
+        if tasks.is_empty() {
+            break;
+        }
+        if step >= LIMIT {
+            let pending = tasks.iter().map(|t| t.node().to_owned()).collect();
+            return Err(GraphError::RecursionLimit { limit: LIMIT, pending });
+        }
+
+        // Run: every task sees the same snapshot.
+        for task in &tasks {
+            seen.push(match task {
+                Task::Pull(node) => (step, node.clone(), Some(state.clone())),
+                Task::Push(payload) => (step, format!("{WORKER}:{payload}"), None),
+            });
+        }
+        let outputs: Vec<(Option<Write>, Vec<Dest>)> = tasks
+            .iter()
+            .map(|task| match task {
+                Task::Pull(node) => node_behaviour(spec, node, &state, step),
+                Task::Push(payload) => (Some(worker_write(spec, *payload, step)), Vec::new()),
+            })
+            .collect();
+
+        // Routers see the snapshot plus their own task's update, not their siblings'.
+        let mut routes = Vec::new();
+        for (task, (write, _)) in tasks.iter().zip(&outputs) {
+            let mut view = state.clone();
+            if let Some(write) = write {
+                apply(&mut view, &[(task.node(), write)]).expect("one writer never conflicts");
+            }
+            routes.push(routes_of(spec, task.node(), &view));
+        }
+
+        // Apply: every update in task order, through the reducers.
+        let writes: Vec<(&str, &Write)> = tasks
+            .iter()
+            .zip(&outputs)
+            .filter_map(|(task, (write, _))| Some((task.node(), write.as_ref()?)))
+            .collect();
+        apply(&mut state, &writes).map_err(|source| GraphError::InvalidUpdate { step, source })?;
+
+        // Then edges, task by task in task order.
+        for ((task, (_, gotos)), routes) in tasks.iter().zip(outputs).zip(routes) {
+            pending.fire(task.node(), gotos, routes)?;
+        }
+        steps.push(tasks.iter().map(|t| t.node().to_owned()).collect());
+    }
+    Ok((state, steps))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real runtime
+// ---------------------------------------------------------------------------------------------
+
+async fn pause(ms: u64) {
+    if ms == 0 {
+        tokio::task::yield_now().await;
+    } else {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// Builds `spec` as a real graph whose tasks record what they saw in `seen`.
+fn build(spec: &Arc<Spec>, seen: &Arc<Mutex<Vec<Seen>>>) -> CompiledGraph<Trace> {
+    let mut graph = StateGraph::<Trace>::new();
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let mut options = NodeOptions::new();
+        if node.defer {
+            options = options.defer();
+        }
+        if i == 0 {
+            // Declares `w` somewhere, so compile() accepts it even if no router targets it.
+            options = options.destinations([WORKER]);
+        }
+        let (s, seen) = (Arc::clone(spec), Arc::clone(seen));
+        if node.gotos.is_none() && !node.silent {
+            // A node returning its update type.
+            let f = move |state: Arc<Trace>, ctx: NodeContext| {
+                record(&seen, &ctx, ctx.node().to_owned(), Some(&state));
+                let s = Arc::clone(&s);
+                async move {
+                    pause(s.node(ctx.node()).delay_ms).await;
+                    let (write, _) = node_behaviour(&s, ctx.node(), &state, ctx.step());
+                    write.expect("not silent").to_update()
+                }
+            };
+            graph = graph.add_node_with(node_name(i), f, options);
+        } else {
+            // A node returning a `Command`, with or without an update.
+            let f = move |state: Arc<Trace>, ctx: NodeContext| {
+                record(&seen, &ctx, ctx.node().to_owned(), Some(&state));
+                let s = Arc::clone(&s);
+                async move {
+                    pause(s.node(ctx.node()).delay_ms).await;
+                    let (write, gotos) = node_behaviour(&s, ctx.node(), &state, ctx.step());
+                    let gotos: Vec<Goto> = gotos.iter().map(Dest::to_goto).collect();
+                    let command = Command::new().goto(gotos);
+                    match write {
+                        Some(write) => command.update(write.to_update()),
+                        None => command,
+                    }
+                }
+            };
+            graph = graph.add_node_with(node_name(i), f, options);
+        }
+    }
+
+    let (s, seen) = (Arc::clone(spec), Arc::clone(seen));
+    let worker = move |graph_core::Input(payload): graph_core::Input<u32>, ctx: NodeContext| {
+        record(&seen, &ctx, format!("{WORKER}:{payload}"), None);
+        let s = Arc::clone(&s);
+        async move {
+            pause(if s.worker_delays { u64::from(payload % 4) } else { 0 }).await;
+            worker_write(&s, payload, ctx.step()).to_update()
+        }
+    };
+    graph = graph.add_node(WORKER, worker);
+
+    for (from, to) in &spec.edges {
+        graph = graph.add_edge(from, to);
+    }
+    for (sources, target) in &spec.joins {
+        graph = graph.add_join(sources.clone(), target);
+    }
+    for (b, branch) in spec.branches.iter().enumerate() {
+        let s = Arc::clone(spec);
+        let router = move |view: &Trace| -> Vec<Goto> {
+            route(&s.branches[b], view).iter().map(Dest::to_goto).collect()
+        };
+        graph = graph.add_conditional_edges(&branch.source, router, branch.targets.clone());
+    }
+    graph.compile().expect("generated graphs are valid")
+}
+
+/// One runtime for every case: multi-threaded, so a step's tasks really run in parallel.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+fn record(seen: &Mutex<Vec<Seen>>, ctx: &NodeContext, task: String, state: Option<&Arc<Trace>>) {
+    let state = state.map(|s| Trace::clone(s));
+    seen.lock().expect("no panics while held").push((ctx.step(), task, state));
+}
+
+/// Runs `spec` on the real runtime, like [`reference`].
+fn run_runtime(spec: &Arc<Spec>, seen: &Arc<Mutex<Vec<Seen>>>) -> Outcome {
+    let graph = build(spec, seen);
+    let config = RunConfig::default().recursion_limit(LIMIT);
+    let run = graph.invoke_with_report(Trace::default(), config);
+    let report = runtime()
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), run).await })
+        .expect("the run finishes")
+        .map_err(Failure::from)?;
+    let steps =
+        report.nodes_per_step().iter().map(|s| s.iter().map(|n| n.to_string()).collect()).collect();
+    Ok((report.state, steps))
+}
+
+/// The errors generated graphs can produce, comparable field by field (`GraphError` is not
+/// `PartialEq`: it can hold a node's boxed error).
+#[derive(Debug, PartialEq)]
+enum Failure {
+    RecursionLimit { limit: usize, pending: Vec<String> },
+    Conflict { step: usize, field: &'static str, writers: Vec<String> },
+    InvalidRoute { origin: String, target: String, allowed: String },
+    PayloadType { node: String, expected: &'static str, found: &'static str },
+    Other(String),
+}
+
+impl From<GraphError> for Failure {
+    fn from(error: GraphError) -> Self {
+        match error {
+            GraphError::RecursionLimit { limit, pending } => {
+                Failure::RecursionLimit { limit, pending }
+            }
+            GraphError::InvalidUpdate {
+                step,
+                source: InvalidUpdate::ConflictingWrites { field, writers },
+            } => Failure::Conflict { step, field, writers },
+            GraphError::InvalidRoute { origin, target, allowed } => {
+                Failure::InvalidRoute { origin, target, allowed }
+            }
+            GraphError::PayloadType { node, expected, found } => {
+                Failure::PayloadType { node, expected, found }
+            }
+            other => Failure::Other(format!("{other:?}")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators
+// ---------------------------------------------------------------------------------------------
+
+fn arb_node_name(k: usize) -> BoxedStrategy<String> {
+    (0..k).prop_map(node_name).boxed()
+}
+
+/// An ordinary destination: a node, END, or a Send to `w`.
+fn arb_dest(k: usize) -> BoxedStrategy<Dest> {
+    prop_oneof![
+        5 => arb_node_name(k).prop_map(Dest::Goto),
+        3 => Just(Dest::Goto(END.to_owned())),
+        3 => (0u32..5).prop_map(|n| Dest::Send(WORKER.to_owned(), Payload::Num(n))),
+    ]
+    .boxed()
+}
+
+/// A destination that is wrong at least for some routers: the run must fail exactly as the
+/// reference says.
+fn arb_rogue(k: usize) -> BoxedStrategy<Dest> {
+    prop_oneof![
+        Just(Dest::Goto(GHOST.to_owned())),
+        Just(Dest::Goto(WORKER.to_owned())),
+        Just(Dest::Send(WORKER.to_owned(), Payload::Text)),
+        arb_node_name(k).prop_map(|n| Dest::Send(n, Payload::Num(1))),
+        // Fine for a router that declares them, wrong for one that does not.
+        arb_node_name(k).prop_map(Dest::Goto),
+        Just(Dest::Goto(END.to_owned())),
+        (0u32..5).prop_map(|n| Dest::Send(WORKER.to_owned(), Payload::Num(n))),
+    ]
+    .boxed()
+}
+
+fn arb_node(k: usize) -> impl Strategy<Value = NodeSpec> {
+    let gotos = vec(prop_oneof![19 => arb_dest(k), 1 => arb_rogue(k)], 1..=3);
+    (
+        prop::bool::weighted(0.25),
+        prop::bool::weighted(0.4),
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.2),
+        prop_oneof![2 => Just(0u64), 1 => 1u64..=3],
+        prop::option::weighted(0.3, gotos),
+        0u64..100,
+    )
+        .prop_map(|(writes_last, writes_stamp, silent, defer, delay_ms, gotos, salt)| {
+            NodeSpec { writes_last, writes_stamp, silent, defer, delay_ms, gotos, salt }
+        })
+}
+
+fn arb_branch(k: usize) -> impl Strategy<Value = Branch> {
+    let source = prop_oneof![
+        1 => Just(START.to_owned()),
+        6 => arb_node_name(k),
+        1 => Just(WORKER.to_owned()),
+    ];
+    let target = prop_oneof![
+        5 => arb_node_name(k),
+        3 => Just(END.to_owned()),
+        2 => Just(WORKER.to_owned()),
+    ];
+    (source, vec(target, 1..=3), 0u64..100, prop::option::weighted(0.2, arb_rogue(k)))
+        .prop_map(|(source, targets, salt, rogue)| Branch { source, targets, salt, rogue })
+}
+
+/// Where an edge from `from` (a state node, or else `START` or `w`) goes: mostly forward to a
+/// later node, sometimes back (a cycle) or to `END`.
+fn arb_successor(k: usize, from: Option<usize>) -> BoxedStrategy<String> {
+    let first_forward = from.map_or(0, |i| i + 1);
+    if first_forward < k {
+        prop_oneof![
+            8 => (first_forward..k).prop_map(node_name),
+            1 => arb_node_name(k),
+            2 => Just(END.to_owned()),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![1 => arb_node_name(k), 3 => Just(END.to_owned())].boxed()
+    }
+}
+
+fn arb_spec() -> impl Strategy<Value = Spec> {
+    // Two to five state nodes, plus `w`.
+    (2usize..=5).prop_flat_map(|k| {
+        let node_edges: Vec<_> = (0..k).map(|i| vec(arb_successor(k, Some(i)), 1..=2)).collect();
+        let mut sources: Vec<String> = (0..k).map(node_name).collect();
+        sources.push(WORKER.to_owned());
+        let max_sources = sources.len().min(3);
+        let join = (subsequence(sources, 2..=max_sources), arb_successor(k, None));
+        (
+            vec(arb_node(k), k),
+            // Usually n0 and maybe another node: runs that start with parallel tasks.
+            vec(prop_oneof![Just(node_name(0)), arb_node_name(k)], 0..=2),
+            node_edges,
+            vec(arb_successor(k, None), 0..=1),
+            vec(join, 0..=2),
+            vec(arb_branch(k), 0..=3),
+            prop::bool::weighted(0.2),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(nodes, from_start, from_nodes, from_worker, joins, branches, wl, wd)| {
+                    let mut edges: Vec<(String, String)> =
+                        from_start.into_iter().map(|to| (START.to_owned(), to)).collect();
+                    for (i, targets) in from_nodes.into_iter().enumerate() {
+                        edges.extend(targets.into_iter().map(|to| (node_name(i), to)));
+                    }
+                    edges.extend(from_worker.into_iter().map(|to| (WORKER.to_owned(), to)));
+                    // Every graph needs an entry.
+                    let entry = edges.iter().any(|(from, _)| from == START)
+                        || branches.iter().any(|b| b.source == START);
+                    if !entry {
+                        edges.insert(0, (START.to_owned(), node_name(0)));
+                    }
+                    Spec {
+                        nodes,
+                        edges,
+                        joins,
+                        branches,
+                        worker_writes_last: wl,
+                        worker_delays: wd,
+                    }
+                },
+            )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn runtime_matches_reference(spec in arb_spec()) {
+        let mut expected_seen = Vec::new();
+        let expected = reference(&spec, &mut expected_seen).map_err(Failure::from);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let actual = run_runtime(&Arc::new(spec), &seen);
+        prop_assert_eq!(actual, expected);
+
+        // Tasks finish in any order; within a step, a node (or a Send's payload) names a task.
+        let mut actual_seen = std::mem::take(&mut *seen.lock().unwrap());
+        actual_seen.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        expected_seen.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        prop_assert_eq!(actual_seen, expected_seen);
+    }
+}
