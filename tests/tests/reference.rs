@@ -233,7 +233,7 @@ fn route(branch: &Branch, view: &Trace) -> Vec<Dest> {
         }
     }
     if let Some(rogue) = &branch.rogue {
-        if key % 3 == 0 {
+        if key.is_multiple_of(3) {
             dests.push(rogue.clone());
         }
     }

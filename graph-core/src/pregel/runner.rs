@@ -124,7 +124,12 @@ fn start<S: State>(
     let emitter = scope.emitter.clone();
     let run_started = scope.run_started;
     let saver = scope.saver.cloned();
-    let answers = scope.answers.get(&task.id.to_string()).cloned().unwrap_or_default();
+    // Answers exist only on the step a resume continues; skip formatting the id otherwise.
+    let answers = if scope.answers.is_empty() {
+        Vec::new()
+    } else {
+        scope.answers.get(&task.id.to_string()).cloned().unwrap_or_default()
+    };
     let (step, node_id, task_id, mut payload) =
         (scope.step, task.node, task.id.clone(), task.payload.take());
     let span = tracing::info_span!(
