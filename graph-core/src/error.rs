@@ -148,6 +148,20 @@ pub enum GraphError {
         /// The panic message.
         message: String,
     },
+    /// User code run on a node's behalf panicked: its router, its error handler, its retry
+    /// predicate, or a `with = path` reducer merging its update. The panic was caught and
+    /// failed the run with this error; the runtime survives.
+    #[error("the {callback} of node `{node}` panicked in step {step}: {message}")]
+    CallbackPanicked {
+        /// The node the code ran for (for a reducer: the node whose update it merged).
+        node: String,
+        /// The superstep.
+        step: usize,
+        /// Which code panicked.
+        callback: Callback,
+        /// The panic message.
+        message: String,
+    },
     /// The updates of one superstep could not be merged into the state.
     #[error("invalid update in step {step}: {source}")]
     InvalidUpdate {
@@ -202,6 +216,13 @@ pub enum GraphError {
     /// A checkpointer failed, or a stored checkpoint could not be used.
     #[error(transparent)]
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// The run needs a checkpointer and the graph has none: threads, `get_state`,
+    /// `update_state`, resuming, and pausing all save to one.
+    #[error("{needed_for} needs a checkpointer, and this graph has none: compile it and call `.with_checkpointer(..)`, for example with `MemorySaver::new()`")]
+    NoCheckpointer {
+        /// What needed it, for example ``interrupt_before(`review`)``.
+        needed_for: String,
+    },
     /// The graph has a checkpointer but the run names no thread.
     #[error("the graph has a checkpointer, so RunConfig::thread_id must name the thread")]
     MissingThreadId,
@@ -223,6 +244,31 @@ pub enum GraphError {
     /// The run was cancelled before it finished.
     #[error("the run was cancelled")]
     Cancelled,
+}
+
+/// User code that runs on a node's behalf, besides the node itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Callback {
+    /// A router of a conditional edge leaving the node.
+    Router,
+    /// The node's `on_error` handler.
+    ErrorHandler,
+    /// The predicate of the node's retry policy.
+    RetryPredicate,
+    /// A `#[reducer(with = path)]` function merging the node's update.
+    Reducer,
+}
+
+impl fmt::Display for Callback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Callback::Router => "router",
+            Callback::ErrorHandler => "error handler",
+            Callback::RetryPredicate => "retry predicate",
+            Callback::Reducer => "reducer",
+        })
+    }
 }
 
 /// Why one attempt of a node failed. Retry predicates and error handlers receive it.
@@ -276,5 +322,22 @@ impl From<NodeFailure> for GraphError {
                 GraphError::NodePanicked { node, step, attempt, message }
             }
         }
+    }
+}
+
+/// Runs user code, turning a panic into its message.
+pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|panic| panic_message(&*panic))
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        (*message).to_owned()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
     }
 }

@@ -70,7 +70,9 @@ mod state;
 mod stream;
 
 pub use config::{Durability, RunConfig};
-pub use error::{BoxError, BuildError, GraphError, InvalidUpdate, NodeError, NodeFailure};
+pub use error::{
+    BoxError, BuildError, Callback, GraphError, InvalidUpdate, NodeError, NodeFailure,
+};
 pub use graph::{
     Command, CompiledGraph, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
     NodeContext, NodeOptions, NodeOutput, RetryPolicy, Send, StateGraph, StateSnapshot, END, START,

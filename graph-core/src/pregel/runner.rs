@@ -1,6 +1,5 @@
 //! Runs one superstep's tasks concurrently on tokio and collects their outputs in task order.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -20,7 +19,7 @@ use super::algo::Task;
 use super::persist::Persistence;
 use super::TaskId;
 use crate::checkpoint::PendingWrite;
-use crate::error::{GraphError, NodeError, NodeFailure};
+use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
 use crate::graph::{
     Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, TaskAnswers, TaskInput,
 };
@@ -181,6 +180,12 @@ fn start<S: State>(
     }
     let full = async move {
         let node = &graph.nodes[node_id];
+        let callback_panicked = |callback, message| GraphError::CallbackPanicked {
+            node: node.name.to_string(),
+            step,
+            callback,
+            message,
+        };
         let custom = emitter.custom_sink(&node.name, &task_id);
         let max_attempts = node.retry.as_ref().map_or(1, |policy| policy.max_attempts());
         let events = TaskEvents { emitter: &emitter, node: &node.name, task_id: &task_id, step };
@@ -239,7 +244,11 @@ fn start<S: State>(
             }
             tracing::warn!(attempt, %error, "task attempt failed");
             let elapsed = started.elapsed();
-            let retry = node.retry.as_ref().and_then(|policy| policy.next_delay(attempt, &error));
+            let retry = match &node.retry {
+                Some(policy) => catch_panic(|| policy.next_delay(attempt, &error))
+                    .map_err(|message| callback_panicked(Callback::RetryPredicate, message))?,
+                None => None,
+            };
             let failure = NodeFailure { node: node.name.to_string(), step, attempt, error };
             match (retry, &node.on_error) {
                 (Some(delay), _) => {
@@ -248,7 +257,8 @@ fn start<S: State>(
                     attempt += 1;
                 }
                 (None, Some(handler)) => {
-                    let update = handler(&failure);
+                    let update = catch_panic(|| handler(&failure))
+                        .map_err(|message| callback_panicked(Callback::ErrorHandler, message))?;
                     let command = Command::new().update(update);
                     if let Some(saver) = &saver {
                         saver
@@ -354,15 +364,5 @@ fn paused(error: &NodeError) -> Option<Interrupt> {
             _ => None,
         },
         _ => None,
-    }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(message) = panic.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = panic.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
     }
 }
