@@ -30,7 +30,7 @@ pub struct RunConfig {
     pub(crate) cancellation: Option<CancellationToken>,
     pub(crate) stream_modes: Vec<StreamMode>,
     pub(crate) stream_buffer: usize,
-    pub(crate) strict_joins: bool,
+    pub(crate) strict: bool,
     pub(crate) thread_id: Option<String>,
     pub(crate) checkpoint_id: Option<String>,
     pub(crate) durability: Durability,
@@ -59,7 +59,7 @@ impl Default for RunConfig {
             cancellation: None,
             stream_modes: Vec::new(),
             stream_buffer: Self::DEFAULT_STREAM_BUFFER,
-            strict_joins: false,
+            strict: false,
             thread_id: None,
             checkpoint_id: None,
             durability: Durability::Sync,
@@ -121,10 +121,11 @@ impl RunConfig {
         self
     }
 
-    /// Fails a run that ends while a join still waits on sources that never ran
-    /// ([`GraphError::JoinNeverFired`](crate::GraphError::JoinNeverFired)) instead of warning.
-    pub fn strict_joins(mut self, strict: bool) -> Self {
-        self.strict_joins = strict;
+    /// Fails the run on anything that is otherwise a [`RunWarning`](crate::RunWarning): a
+    /// run that ends while a join still waits on sources that never ran, or a router that
+    /// chose no destination ([`GraphError::StrictWarning`](crate::GraphError::StrictWarning)).
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
         self
     }
 

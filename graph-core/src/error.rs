@@ -182,14 +182,14 @@ pub enum GraphError {
         pending: Vec<String>,
     },
     /// A router or `Command` named a destination it may not go to.
-    #[error("{origin} routed to `{target}`, which is not {allowed}")]
+    #[error("{origin} routed to `{target}`: {refusal}")]
     InvalidRoute {
-        /// Who routed, for example ``router of `plan` ``.
-        origin: String,
+        /// Who routed.
+        origin: RouteOrigin,
         /// The destination it named.
         target: String,
-        /// What it may name instead.
-        allowed: String,
+        /// Why the destination was refused.
+        refusal: RouteRefusal,
     },
     /// A `Send` carried a payload of the wrong type for its target node.
     #[error("Send to `{node}` carries a `{found}`, but the node takes `{expected}`")]
@@ -201,10 +201,11 @@ pub enum GraphError {
         /// The type the Send carried.
         found: &'static str,
     },
-    /// Under [`RunConfig::strict_joins`](crate::RunConfig::strict_joins): the run ended while
-    /// a join still waited on sources that never ran.
-    #[error("{0}")]
-    JoinNeverFired(crate::stream::RunWarning),
+    /// Under [`RunConfig::strict`](crate::RunConfig::strict): the run noticed something
+    /// that is otherwise a [`RunWarning`](crate::RunWarning), such as a join that never fired
+    /// or a router that chose no destination.
+    #[error("{0} (an error under RunConfig::strict)")]
+    StrictWarning(crate::stream::RunWarning),
     /// The run paused: a node called `NodeContext::interrupt`, or a node configured with
     /// `interrupt_before`/`interrupt_after` was reached. Resume the thread with
     /// [`Command::resume`](crate::Command::resume) (or `Command::new()` for static interrupts).
@@ -244,6 +245,66 @@ pub enum GraphError {
     /// The run was cancelled before it finished.
     #[error("the run was cancelled")]
     Cancelled,
+}
+
+/// Who chose a destination at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteOrigin {
+    /// A router of a conditional edge leaving `node` (`__start__` for `START`).
+    Router {
+        /// The node the router leaves.
+        node: String,
+    },
+    /// A `Command` returned by `node`.
+    Command {
+        /// The node that returned it.
+        node: String,
+    },
+}
+
+impl fmt::Display for RouteOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteOrigin::Router { node } => write!(f, "the router of `{node}`"),
+            RouteOrigin::Command { node } => write!(f, "a Command from `{node}`"),
+        }
+    }
+}
+
+/// Why a destination chosen at run time was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteRefusal {
+    /// The name is not a node of the graph.
+    UnknownNode,
+    /// A router named a node (or `END`) outside the targets it declared.
+    Undeclared {
+        /// The targets it declared, in name order, `END` last.
+        declared: Vec<String>,
+    },
+    /// The node takes `Input<T>`, so only a `Send` with a payload can start it.
+    NeedsPayload {
+        /// The payload type the node takes.
+        input_type: &'static str,
+    },
+}
+
+impl fmt::Display for RouteRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteRefusal::UnknownNode => f.write_str("no node has that name"),
+            RouteRefusal::Undeclared { declared } => write!(
+                f,
+                "it is not among the declared targets [{}]; declare it in add_conditional_edges",
+                declared.join(", ")
+            ),
+            RouteRefusal::NeedsPayload { input_type } => write!(
+                f,
+                "the node takes `Input<{input_type}>`, so only a Send with a payload can start it"
+            ),
+        }
+    }
 }
 
 /// User code that runs on a node's behalf, besides the node itself.
@@ -287,32 +348,81 @@ pub enum NodeError {
 }
 
 /// A node's final failure, after its retries: what an error handler turns into an update.
-#[derive(Debug)]
+///
+/// It names the task and, for a task started by a [`Send`](crate::Send), carries the work
+/// item, so a best-effort fan-out can record which item failed:
+///
+/// ```
+/// use graph_core::prelude::*;
+/// use graph_core::{NodeFailure, NodeOptions};
+///
+/// #[derive(State, Clone, Debug, Default)]
+/// struct Report {
+///     #[reducer(append)]
+///     failed: Vec<String>,
+/// }
+///
+/// let options = NodeOptions::<Report>::new().on_error(|failure: &NodeFailure| {
+///     let item = failure.payload::<String>().cloned().unwrap_or_default();
+///     Report::update().failed(vec![format!("{item} ({})", failure.task_id)])
+/// });
+/// # let _ = options;
+/// ```
 #[non_exhaustive]
 pub struct NodeFailure {
     /// The failed node.
     pub node: String,
+    /// The failed task.
+    pub task_id: crate::TaskId,
     /// The superstep it ran in.
     pub step: usize,
     /// The last attempt, counting from 1.
     pub attempt: u32,
     /// What went wrong in the last attempt.
     pub error: NodeError,
+    /// The `Send` payload the task was started with, if any.
+    pub(crate) payload: Option<Box<dyn crate::graph::Payload>>,
+}
+
+impl NodeFailure {
+    /// The work item of a task started by a `Send` with a payload of type `T`; `None` for a
+    /// task that read the state, or a payload of another type.
+    pub fn payload<T: 'static>(&self) -> Option<&T> {
+        self.payload.as_ref()?.as_any().downcast_ref()
+    }
+
+    /// The work item as JSON, whatever its type; `None` for a task that read the state.
+    pub fn payload_json(&self) -> Option<serde_json::Value> {
+        self.payload.as_ref()?.to_json().ok()
+    }
+}
+
+impl fmt::Debug for NodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeFailure")
+            .field("node", &self.node)
+            .field("task_id", &self.task_id)
+            .field("step", &self.step)
+            .field("attempt", &self.attempt)
+            .field("error", &self.error)
+            .field("payload", &self.payload_json())
+            .finish()
+    }
 }
 
 impl fmt::Display for NodeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "`{}` failed: {} (step {}, attempt {})",
-            self.node, self.error, self.step, self.attempt
+            "`{}` failed: {} (task {}, attempt {})",
+            self.node, self.error, self.task_id, self.attempt
         )
     }
 }
 
 impl From<NodeFailure> for GraphError {
     fn from(failure: NodeFailure) -> Self {
-        let NodeFailure { node, step, attempt, error } = failure;
+        let NodeFailure { node, step, attempt, error, .. } = failure;
         match error {
             NodeError::Failed(source) => GraphError::NodeFailed { node, step, attempt, source },
             NodeError::TimedOut(timeout) => {

@@ -71,7 +71,8 @@ mod stream;
 
 pub use config::{Durability, RunConfig};
 pub use error::{
-    BoxError, BuildError, Callback, GraphError, InvalidUpdate, NodeError, NodeFailure,
+    BoxError, BuildError, Callback, GraphError, InvalidUpdate, NodeError, NodeFailure, RouteOrigin,
+    RouteRefusal,
 };
 pub use graph::{
     Command, CompiledGraph, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,

@@ -290,8 +290,8 @@ async fn error_handlers_keep_partial_results_and_record_failures() {
     assert_eq!(
         out.failures,
         [
-            "`bad` failed: no answer (step 0, attempt 1)",
-            "`slow` failed: timed out after 1s (step 0, attempt 1)"
+            "`bad` failed: no answer (task 0:bad, attempt 1)",
+            "`slow` failed: timed out after 1s (task 0:slow, attempt 1)"
         ]
     );
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use graph_core::prelude::*;
-use graph_core::{Goto, InvalidUpdate, NodeOptions};
+use graph_core::{Goto, InvalidUpdate, NodeOptions, RouteOrigin, RouteRefusal};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::subsequence;
@@ -341,29 +341,29 @@ impl Pending<'_> {
         }
 
         // A Command may go to any node of the graph; END goes nowhere.
-        let by = format!("Command from `{origin}`");
+        let by = RouteOrigin::Command { node: origin.to_owned() };
         for dest in gotos {
             if dest.target() == END {
                 continue;
             }
             if !spec.has_node(dest.target()) {
-                return Err(invalid_route(&by, dest.target(), "a node of the graph".to_owned()));
+                return Err(invalid_route(by, dest.target(), RouteRefusal::UnknownNode));
             }
             self.deliver(&by, dest)?;
         }
 
         // A router may only go to its declared targets (END included only if declared).
-        let by = format!("router of `{origin}`");
+        let by = RouteOrigin::Router { node: origin.to_owned() };
         for (branch, dests) in routes {
             let declared = || {
-                let mut names: Vec<&str> =
-                    branch.targets.iter().map(String::as_str).filter(|t| *t != END).collect();
-                names.sort();
-                names.dedup();
+                let mut declared: Vec<String> =
+                    branch.targets.iter().filter(|t| *t != END).cloned().collect();
+                declared.sort();
+                declared.dedup();
                 if branch.targets.iter().any(|t| t == END) {
-                    names.push(END);
+                    declared.push(END.to_owned());
                 }
-                format!("among its declared targets [{}]", names.join(", "))
+                RouteRefusal::Undeclared { declared }
             };
             for dest in dests {
                 let target = dest.target();
@@ -371,10 +371,10 @@ impl Pending<'_> {
                     if branch.targets.iter().any(|t| t == END) {
                         continue;
                     }
-                    return Err(invalid_route(&by, target, declared()));
+                    return Err(invalid_route(by.clone(), target, declared()));
                 }
                 if target == END || !branch.targets.iter().any(|t| t == target) {
-                    return Err(invalid_route(&by, target, declared()));
+                    return Err(invalid_route(by.clone(), target, declared()));
                 }
                 self.deliver(&by, dest)?;
             }
@@ -383,12 +383,11 @@ impl Pending<'_> {
     }
 
     /// Triggers a node or queues a Send, if the node can take what it is given.
-    fn deliver(&mut self, by: &str, dest: Dest) -> Result<(), GraphError> {
+    fn deliver(&mut self, by: &RouteOrigin, dest: Dest) -> Result<(), GraphError> {
         match dest {
             Dest::Goto(node) if node == WORKER => {
-                let allowed =
-                    "a node that starts without a payload (it takes `Input<u32>`; use a Send)";
-                Err(invalid_route(by, &node, allowed.to_owned()))
+                let refusal = RouteRefusal::NeedsPayload { input_type: "u32" };
+                Err(invalid_route(by.clone(), &node, refusal))
             }
             Dest::Goto(node) => {
                 self.triggered.insert(node);
@@ -410,8 +409,8 @@ impl Pending<'_> {
     }
 }
 
-fn invalid_route(by: &str, target: &str, allowed: String) -> GraphError {
-    GraphError::InvalidRoute { origin: by.to_owned(), target: target.to_owned(), allowed }
+fn invalid_route(origin: RouteOrigin, target: &str, refusal: RouteRefusal) -> GraphError {
+    GraphError::InvalidRoute { origin, target: target.to_owned(), refusal }
 }
 
 /// The routers of `origin`, each with what it chooses when it sees `view`.
@@ -606,7 +605,7 @@ fn run_runtime(spec: &Arc<Spec>, seen: &Arc<Mutex<Vec<Seen>>>) -> Outcome {
 enum Failure {
     RecursionLimit { limit: usize, pending: Vec<String> },
     Conflict { step: usize, field: &'static str, writers: Vec<String> },
-    InvalidRoute { origin: String, target: String, allowed: String },
+    InvalidRoute { origin: RouteOrigin, target: String, refusal: RouteRefusal },
     PayloadType { node: String, expected: &'static str, found: &'static str },
     Other(String),
 }
@@ -621,8 +620,8 @@ impl From<GraphError> for Failure {
                 step,
                 source: InvalidUpdate::ConflictingWrites { field, writers },
             } => Failure::Conflict { step, field, writers },
-            GraphError::InvalidRoute { origin, target, allowed } => {
-                Failure::InvalidRoute { origin, target, allowed }
+            GraphError::InvalidRoute { origin, target, refusal } => {
+                Failure::InvalidRoute { origin, target, refusal }
             }
             GraphError::PayloadType { node, expected, found } => {
                 Failure::PayloadType { node, expected, found }

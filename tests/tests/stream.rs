@@ -246,9 +246,8 @@ async fn a_join_left_waiting_is_reported() {
     assert_eq!(warnings, std::slice::from_ref(&warning));
     assert_eq!(warning.to_string(), "join into `c` never fired: a ran, but b never did");
 
-    let err =
-        graph.invoke(Log::default(), RunConfig::default().strict_joins(true)).await.unwrap_err();
-    assert!(matches!(&err, GraphError::JoinNeverFired(w) if *w == warning));
+    let err = graph.invoke(Log::default(), RunConfig::default().strict(true)).await.unwrap_err();
+    assert!(matches!(&err, GraphError::StrictWarning(w) if *w == warning));
     // Without the strict option, invoke succeeds.
     graph.invoke(Log::default(), RunConfig::default()).await.unwrap();
 }

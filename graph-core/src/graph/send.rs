@@ -78,6 +78,7 @@ impl fmt::Debug for Send {
 pub(crate) trait Payload: Any + core::marker::Send {
     fn clone_payload(&self) -> Box<dyn Payload>;
     fn into_any(self: Box<Self>) -> Box<dyn Any + core::marker::Send>;
+    fn as_any(&self) -> &dyn Any;
     fn to_json(&self) -> serde_json::Result<serde_json::Value>;
 }
 
@@ -87,6 +88,10 @@ impl<T: Any + Clone + Serialize + core::marker::Send> Payload for T {
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any + core::marker::Send> {
+        self
+    }
+
+    fn as_any(&self) -> &dyn Any {
         self
     }
 

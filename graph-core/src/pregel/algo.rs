@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::{TaskId, TaskPath};
-use crate::error::GraphError;
+use crate::error::{GraphError, RouteOrigin, RouteRefusal};
 use crate::graph::{Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START};
 use crate::state::State;
 use crate::stream::RunWarning;
@@ -37,6 +37,8 @@ pub(crate) struct Pending {
     pub(crate) triggered: BTreeSet<NodeId>,
     pub(crate) sends: Vec<PendingSend>,
     pub(crate) joins: Vec<JoinProgress>,
+    /// What routing noticed since the driver last looked (not saved in checkpoints).
+    pub(crate) warnings: Vec<RunWarning>,
 }
 
 impl Pending {
@@ -46,7 +48,7 @@ impl Pending {
             .iter()
             .map(|j| JoinProgress { seen: vec![false; j.sources], count: 0 })
             .collect();
-        Self { triggered: BTreeSet::new(), sends: Vec::new(), joins }
+        Self { triggered: BTreeSet::new(), sends: Vec::new(), joins, warnings: Vec::new() }
     }
 
     /// Whether nothing is left to run.
@@ -202,39 +204,42 @@ fn fire<S: State>(
         }
     }
 
-    let command = || format!("Command from `{origin}`");
+    let command = || RouteOrigin::Command { node: origin.to_owned() };
     for destination in goto {
         let target = destination.target();
         if target == END {
             continue;
         }
         let Some(id) = graph.id(target) else {
-            return Err(invalid_route(command(), target, "a node of the graph".into()));
+            return Err(invalid_route(command(), target, RouteRefusal::UnknownNode));
         };
         route_to(graph, id, destination, command, pending)?;
     }
 
     for (branch, destinations) in out.branches.iter().zip(routes) {
-        let router = || format!("router of `{origin}`");
+        let router = || RouteOrigin::Router { node: origin.to_owned() };
+        if destinations.is_empty() {
+            pending.warnings.push(RunWarning::NoDestination { node: origin.to_owned() });
+        }
         for destination in destinations {
             let target = destination.target();
-            let declared = || {
-                let mut names: Vec<String> =
+            let undeclared = || {
+                let mut declared: Vec<String> =
                     branch.targets.iter().map(|&id| graph.name(id).to_string()).collect();
                 if branch.allows_end {
-                    names.push(END.to_owned());
+                    declared.push(END.to_owned());
                 }
-                format!("among its declared targets [{}]", names.join(", "))
+                RouteRefusal::Undeclared { declared }
             };
             if target == END && matches!(destination, Goto::Node(_)) {
                 if !branch.allows_end {
-                    return Err(invalid_route(router(), target, declared()));
+                    return Err(invalid_route(router(), target, undeclared()));
                 }
                 continue;
             }
             let id = graph.id(target).filter(|id| branch.targets.binary_search(id).is_ok());
             let Some(id) = id else {
-                return Err(invalid_route(router(), target, declared()));
+                return Err(invalid_route(router(), target, undeclared()));
             };
             route_to(graph, id, destination, router, pending)?;
         }
@@ -247,7 +252,7 @@ fn route_to<S: State>(
     graph: &GraphInner<S>,
     id: NodeId,
     destination: Goto,
-    origin: impl Fn() -> String,
+    origin: impl Fn() -> RouteOrigin,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let node = &graph.nodes[id];
@@ -261,8 +266,8 @@ fn route_to<S: State>(
                 pending.triggered.insert(id);
             }
             InputKind::Payload { type_name, .. } => {
-                let allowed = format!("a node that starts without a payload (it takes `Input<{type_name}>`; use a Send)");
-                return Err(invalid_route(origin(), &name, allowed));
+                let refusal = RouteRefusal::NeedsPayload { input_type: type_name };
+                return Err(invalid_route(origin(), &name, refusal));
             }
         },
         Goto::Send(send) => {
@@ -279,8 +284,8 @@ fn route_to<S: State>(
     Ok(())
 }
 
-fn invalid_route(origin: String, target: &str, allowed: String) -> GraphError {
-    GraphError::InvalidRoute { origin, target: target.to_owned(), allowed }
+fn invalid_route(origin: RouteOrigin, target: &str, refusal: RouteRefusal) -> GraphError {
+    GraphError::InvalidRoute { origin, target: target.to_owned(), refusal }
 }
 
 /// The joins that some but not all of their sources reached before the run ended.

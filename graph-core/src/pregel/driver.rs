@@ -20,7 +20,7 @@ use crate::config::{Durability, RunConfig};
 use crate::error::GraphError;
 use crate::graph::{Answers, Command, GraphInner, Interrupt};
 use crate::state::{RunInput, State};
-use crate::stream::{Emitter, StreamEvent, StreamMode};
+use crate::stream::{Emitter, RunWarning, StreamEvent, StreamMode};
 
 /// The writer name of a run's input update in checkpoints.
 const INPUT: &str = "__input__";
@@ -54,6 +54,9 @@ pub(crate) async fn run<S: State>(
         let mut steps_run = 0;
         loop {
             let first = steps_run == 0;
+            for warning in std::mem::take(&mut pending.warnings) {
+                warn(&emitter, config, warning).await?;
+            }
             if pending.is_empty() {
                 break;
             }
@@ -184,13 +187,7 @@ pub(crate) async fn run<S: State>(
             step += 1;
         }
         for warning in algo::unfired_joins(graph, &pending) {
-            if config.strict_joins {
-                return Err(GraphError::JoinNeverFired(warning));
-            }
-            tracing::warn!(%warning, "run ended with a join waiting");
-            if emitter.is_streaming() {
-                emitter.send(StreamEvent::Warning { warning }).await;
-            }
+            warn(&emitter, config, warning).await?;
         }
         if let Some(session) = &mut session {
             let next = session.persistence.pending_to_record(graph, &pending)?;
@@ -493,6 +490,22 @@ async fn stop<S: State, T>(
         session.flush().await?;
     }
     Err(error)
+}
+
+/// Reports a warning: a log event and a stream event, or an error under `strict`.
+async fn warn<S: State>(
+    emitter: &Emitter<S>,
+    config: &RunConfig,
+    warning: RunWarning,
+) -> Result<(), GraphError> {
+    if config.strict {
+        return Err(GraphError::StrictWarning(warning));
+    }
+    tracing::warn!(%warning, "run warning");
+    if emitter.is_streaming() {
+        emitter.send(StreamEvent::Warning { warning }).await;
+    }
+    Ok(())
 }
 
 fn static_interrupt(when: &str, node: &str) -> Interrupt {

@@ -94,13 +94,31 @@ pub(crate) async fn run_tasks<S: State>(
 
     let mut set = JoinSet::new();
     let mut slots = Vec::new();
+    let mut ids = HashMap::new();
+    let mut nodes = Vec::new();
     for (index, (task, slot)) in [first, second].into_iter().chain(todo).enumerate() {
-        set.spawn(start(scope, task, false).map(move |outcome| (index, outcome)));
+        nodes.push(task.node);
+        let handle = set.spawn(start(scope, task, false).map(move |outcome| (index, outcome)));
+        ids.insert(handle.id(), index);
         slots.push(slot);
     }
-    while let Some(joined) = set.join_next().await {
-        // Node panics are caught inside the task, so a join error means tokio cancelled it.
-        let (index, outcome) = joined.map_err(|_| GraphError::Cancelled)?;
+    while let Some(joined) = set.join_next_with_id().await {
+        let (index, outcome) = match joined {
+            Ok((_, joined)) => joined,
+            // Node panics are caught inside the task; one escaping the task (from the
+            // runtime's own code around the node) still names the node.
+            Err(error) if error.is_panic() => {
+                let node = nodes[ids[&error.id()]];
+                let message = panic_message(&*error.into_panic());
+                return Err(GraphError::NodePanicked {
+                    node: scope.graph.name(node).to_string(),
+                    step: scope.step,
+                    attempt: 1,
+                    message: format!("{message} (outside the node's own code)"),
+                });
+            }
+            Err(_) => return Err(GraphError::Cancelled),
+        };
         *slots[index] = Some(outcome?);
     }
     Ok(())
@@ -149,7 +167,7 @@ fn start<S: State>(
     if lean {
         let ctx = NodeContext {
             node: Arc::clone(&node.name),
-            task_id,
+            task_id: task_id.clone(),
             attempt: 1,
             cancellation,
             custom: None,
@@ -174,7 +192,15 @@ fn start<S: State>(
                 return Ok(TaskOutput::Paused(Box::new(interrupt)));
             }
             task_span.record("outcome", "error");
-            Err(NodeFailure { node: node.name.to_string(), step, attempt: 1, error }.into())
+            Err(NodeFailure {
+                node: node.name.to_string(),
+                task_id,
+                step,
+                attempt: 1,
+                error,
+                payload: None,
+            }
+            .into())
         };
         return Either::Left(once.instrument(span));
     }
@@ -194,8 +220,9 @@ fn start<S: State>(
             let input = match payload.take() {
                 None => TaskInput::State(Arc::clone(&state)),
                 Some(sent) => {
-                    // Keep a copy only while another attempt may need it.
-                    if attempt < max_attempts {
+                    // Keep a copy only while another attempt or the error handler may
+                    // need it.
+                    if attempt < max_attempts || node.on_error.is_some() {
                         payload = Some(sent.clone_payload());
                     }
                     TaskInput::Payload(sent.into_any())
@@ -249,10 +276,24 @@ fn start<S: State>(
                     .map_err(|message| callback_panicked(Callback::RetryPredicate, message))?,
                 None => None,
             };
-            let failure = NodeFailure { node: node.name.to_string(), step, attempt, error };
+            let failure = NodeFailure {
+                node: node.name.to_string(),
+                task_id: task_id.clone(),
+                step,
+                attempt,
+                error,
+                payload: if retry.is_some() { None } else { payload.take() },
+            };
             match (retry, &node.on_error) {
                 (Some(delay), _) => {
-                    events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
+                    events
+                        .end(
+                            attempt,
+                            started - run_started,
+                            elapsed,
+                            Some(failure.error.to_string()),
+                        )
+                        .await;
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
@@ -266,12 +307,26 @@ fn start<S: State>(
                             .await?;
                     }
                     events.update(command.update.as_ref()).await;
-                    events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
+                    events
+                        .end(
+                            attempt,
+                            started - run_started,
+                            elapsed,
+                            Some(failure.error.to_string()),
+                        )
+                        .await;
                     task_span.record("outcome", "handled error");
                     return Ok(TaskOutput::Done(command));
                 }
                 (None, None) => {
-                    events.end(attempt, started - run_started, elapsed, Some(&failure)).await;
+                    events
+                        .end(
+                            attempt,
+                            started - run_started,
+                            elapsed,
+                            Some(failure.error.to_string()),
+                        )
+                        .await;
                     task_span.record("outcome", "error");
                     return Err(failure.into());
                 }
@@ -310,11 +365,10 @@ impl<S: State> TaskEvents<'_, S> {
         attempt: u32,
         started_at: Duration,
         duration: Duration,
-        failure: Option<&NodeFailure>,
+        error: Option<String>,
     ) {
         if self.emitter.wants(StreamMode::Tasks) {
             let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
-            let error = failure.map(|f| f.error.to_string());
             let event =
                 StreamEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error };
             self.emitter.send(event).await;

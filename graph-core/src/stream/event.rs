@@ -55,6 +55,13 @@ pub enum RunWarning {
         /// The sources it still waited for.
         waiting_for: Vec<String>,
     },
+    /// A router chose no destination at all, so its branch ended there: with map-reduce, a
+    /// planner that found no work skips the nodes after the workers. Return `END` to end a
+    /// branch on purpose.
+    NoDestination {
+        /// The node the router leaves (`__start__` for `START`).
+        node: String,
+    },
 }
 
 impl fmt::Display for RunWarning {
@@ -65,6 +72,10 @@ impl fmt::Display for RunWarning {
                 "join into `{target}` never fired: {} ran, but {} never did",
                 ran.join(", "),
                 waiting_for.join(", ")
+            ),
+            RunWarning::NoDestination { node } => write!(
+                f,
+                "the router of `{node}` chose no destination, so its branch ended; return END to end it on purpose"
             ),
         }
     }
