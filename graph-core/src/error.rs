@@ -206,10 +206,12 @@ pub enum GraphError {
     /// or a router that chose no destination.
     #[error("{0} (an error under RunConfig::strict)")]
     StrictWarning(crate::stream::RunWarning),
-    /// The run paused: a node called `NodeContext::interrupt`, or a node configured with
-    /// `interrupt_before`/`interrupt_after` was reached. Resume the thread with
-    /// [`Command::resume`](crate::Command::resume) (or `Command::new()` for static interrupts).
-    #[error("the run paused at {}", interrupts.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", "))]
+    /// The run paused, where the caller asked for a finished run
+    /// ([`RunOutcome::finished`](crate::RunOutcome::finished)): a node called
+    /// `NodeContext::interrupt`, or a node configured with `interrupt_before`/`interrupt_after`
+    /// was reached. Resume the thread with [`Command::resume`](crate::Command::resume) (or
+    /// `Command::new()` for static interrupts).
+    #[error("the run paused at {}; resume it with Command::resume", interrupts.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", "))]
     Interrupted {
         /// The pauses, in task order.
         interrupts: Vec<crate::graph::Interrupt>,

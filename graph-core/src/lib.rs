@@ -30,7 +30,7 @@
 //!     .add_edge(START, "news")
 //!     .compile()?;
 //!
-//! let out = graph.invoke(Briefing::update().city("Paris"), RunConfig::default()).await?;
+//! let out = graph.invoke(Briefing::update().city("Paris"), RunConfig::default()).await?.finished()?;
 //! // Both ran in the same superstep; their updates merge in node-name order.
 //! assert_eq!(out.sections, ["markets calm", "sunny in Paris"]);
 //! # Ok(())
@@ -76,7 +76,8 @@ pub use error::{
 };
 pub use graph::{
     Command, CompiledGraph, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
-    NodeContext, NodeOptions, NodeOutput, RetryPolicy, Send, StateGraph, StateSnapshot, END, START,
+    NodeContext, NodeOptions, NodeOutput, RetryPolicy, RunOutcome, Send, StateGraph, StateSnapshot,
+    END, START,
 };
 pub use graph_macros::State;
 pub use pregel::{RunReport, StepRecord, TaskId, TaskPath, TaskRecord};
@@ -90,8 +91,8 @@ pub use tokio_util::sync::CancellationToken;
 /// [`Send`] is left out so it never shadows `std::marker::Send`; write `graph_core::Send`.
 pub mod prelude {
     pub use crate::{
-        Command, CompiledGraph, GraphError, Input, NodeContext, RunConfig, State, StateGraph, END,
-        START,
+        Command, CompiledGraph, GraphError, Input, NodeContext, NodeOptions, RunConfig, RunOutcome,
+        State, StateGraph, END, START,
     };
 }
 

@@ -2,6 +2,7 @@
 //! `cargo run -p graph-examples --example agent_loop`.
 
 use graph_core::prelude::*;
+use graph_core::RunOutcome;
 use graph_examples::agent_loop::{self, Conversation};
 
 #[tokio::main]
@@ -11,6 +12,7 @@ async fn main() {
     match agent_loop::graph(agent_loop::decisive_model())
         .invoke(question(), RunConfig::default())
         .await
+        .and_then(RunOutcome::finished)
     {
         Ok(out) => println!("{}\n=> {}", out.transcript.join("\n"), out.answer),
         Err(error) => println!("error: {error}"),

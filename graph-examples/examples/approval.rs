@@ -13,9 +13,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let thread = format!("email-{}", std::process::id());
     let config = RunConfig::default().thread_id(thread);
 
-    match graph.invoke(Outbox::update().to("Ada"), config.clone()).await {
-        Err(GraphError::Interrupted { interrupts }) => println!("paused: {}", interrupts[0].value),
-        other => return Err(format!("expected a pause, got {other:?}").into()),
+    let outcome = graph.invoke(Outbox::update().to("Ada"), config.clone()).await?;
+    match outcome.interrupts() {
+        [question] => println!("paused: {}", question.value),
+        _ => return Err(format!("expected one question, got {outcome:?}").into()),
     }
     graph
         .update_state(
@@ -24,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             None,
         )
         .await?;
-    let out = graph.invoke(Command::<Outbox>::resume("approve"), config).await?;
+    let out = graph.invoke(Command::<Outbox>::resume("approve"), config).await?.finished()?;
     println!("sent: {:?}", out.sent);
     Ok(())
 }

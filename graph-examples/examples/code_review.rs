@@ -2,6 +2,7 @@
 //! `cargo run -p graph-examples --example code_review`.
 
 use graph_core::prelude::*;
+use graph_core::RunOutcome;
 use graph_examples::code_review::{self, Mode, Review};
 
 #[tokio::main]
@@ -9,7 +10,8 @@ async fn main() {
     for mode in [Mode::BestEffort, Mode::FailFast] {
         let outcome = code_review::graph(mode)
             .invoke(Review::update().code("fn main() {}"), RunConfig::default())
-            .await;
+            .await
+            .and_then(RunOutcome::finished);
         match outcome {
             Ok(review) => println!("{mode:?}:\n{}\n", review.report),
             Err(error) => println!("{mode:?}: {error}"),

@@ -7,7 +7,8 @@ use graph_examples::report::{self, Report};
 async fn main() -> Result<(), GraphError> {
     let out = report::graph()
         .invoke(Report::update().topic("Parallel agents in Rust"), RunConfig::default())
-        .await?;
+        .await?
+        .finished()?;
     println!("{}", out.text);
     Ok(())
 }

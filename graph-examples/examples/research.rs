@@ -9,8 +9,10 @@ use graph_examples::research::{self, Research};
 async fn main() -> Result<(), GraphError> {
     let topics: Vec<String> = (1..=10).map(|i| format!("topic {i}")).collect();
     let started = Instant::now();
-    let out =
-        research::graph().invoke(Research::update().topics(topics), RunConfig::default()).await?;
+    let out = research::graph()
+        .invoke(Research::update().topics(topics), RunConfig::default())
+        .await?
+        .finished()?;
     println!("{}", out.answer);
     println!("10 one-second jobs took {:.2} s", started.elapsed().as_secs_f64());
     Ok(())

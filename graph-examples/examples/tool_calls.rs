@@ -11,7 +11,8 @@ async fn main() -> Result<(), GraphError> {
     let started = Instant::now();
     let out = tool_calls::graph()
         .invoke(Turn::update().request("Plan a trip to Lisbon"), RunConfig::default())
-        .await?;
+        .await?
+        .finished()?;
     for (index, result) in &out.results {
         println!("call {index}: {result}");
     }

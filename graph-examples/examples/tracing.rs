@@ -8,6 +8,9 @@ use tracing_subscriber::fmt::format::FmtSpan;
 #[tokio::main]
 async fn main() -> Result<(), GraphError> {
     tracing_subscriber::fmt().with_span_events(FmtSpan::CLOSE).with_target(false).init();
-    briefing::graph().invoke(Briefing::update().city("Lyon"), RunConfig::default()).await?;
+    briefing::graph()
+        .invoke(Briefing::update().city("Lyon"), RunConfig::default())
+        .await?
+        .finished()?;
     Ok(())
 }

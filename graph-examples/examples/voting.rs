@@ -7,7 +7,8 @@ use graph_examples::voting::{self, Poll};
 async fn main() -> Result<(), GraphError> {
     let out = voting::graph()
         .invoke(Poll::update().text("I love this library"), RunConfig::default())
-        .await?;
+        .await?
+        .finished()?;
     for ballot in &out.ballots {
         println!("{}: {} ({:.0}%)", ballot.voter, ballot.label, ballot.score * 100.0);
     }

@@ -67,8 +67,10 @@ pub fn graph() -> CompiledGraph<Research> {
         .add_node("research", move |Input(topic): Input<String>| {
             let agent = agent.clone();
             async move {
-                let inquiry =
-                    agent.invoke(Inquiry::update().topic(topic), RunConfig::default()).await?;
+                let inquiry = agent
+                    .invoke(Inquiry::update().topic(topic), RunConfig::default())
+                    .await?
+                    .finished()?;
                 Ok::<_, GraphError>(Research::update().summaries(vec![inquiry.summary]))
             }
         })

@@ -131,7 +131,7 @@ pub async fn cancel_after(wait: Duration) -> Result<Desk, GraphError> {
         tokio::time::sleep(wait).await;
         canceller.cancel(); // the run's tasks are dropped; invoke returns GraphError::Cancelled
     });
-    graph.invoke(Desk::default(), RunConfig::default().cancellation_token(stop)).await
+    graph.invoke(Desk::default(), RunConfig::default().cancellation_token(stop)).await?.finished()
     // ANCHOR_END: cancel
 }
 
@@ -174,18 +174,15 @@ pub async fn ask_a_person() -> Result<Desk, GraphError> {
         .with_checkpointer(MemorySaver::new());
     let config = RunConfig::default().thread_id("desk-1");
 
-    // The first run pauses and says why.
-    let Err(GraphError::Interrupted { interrupts }) =
-        graph.invoke(Desk::update().topic("Rust"), config.clone()).await
-    else {
-        unreachable!("the node asks first")
-    };
-    assert_eq!(interrupts[0].value, "Publish the notes on Rust?");
+    // The first run pauses and says why: a pause is an outcome, not an error.
+    let outcome = graph.invoke(Desk::update().topic("Rust"), config.clone()).await?;
+    assert!(outcome.is_paused());
+    assert_eq!(outcome.interrupts()[0].value, "Publish the notes on Rust?");
 
     // Later, maybe in another process: inspect, then answer.
     let paused = graph.get_state(&config).await?.expect("the thread exists");
     assert_eq!(paused.next, ["publish"]);
-    graph.invoke(Command::resume("yes, go"), config).await
+    graph.invoke(Command::resume("yes, go"), config).await?.finished()
     // ANCHOR_END: interrupt
 }
 

@@ -31,6 +31,10 @@ where
     while let Some(event) = stream.next().await {
         match event {
             Ok(StreamEvent::Done { state }) => outcome = Ok(state),
+            Ok(StreamEvent::Paused { interrupts, .. }) => {
+                let ids: Vec<&str> = interrupts.iter().map(|i| i.id.as_str()).collect();
+                outcome = Err(format!("paused at {}", ids.join(", ")));
+            }
             Ok(event) => updates.push(serde_json::to_value(&event).unwrap()),
             Err(error) => outcome = Err(error.to_string()),
         }
@@ -87,7 +91,7 @@ async fn code_review_keeps_partial_results_or_fails_fast() {
     let state = state.unwrap();
     assert_eq!(elapsed, code_review::TIMEOUT);
     assert_eq!(state.findings.len(), 2);
-    assert_eq!(state.failures, ["`style` failed: timed out after 1s (step 0, attempt 1)"]);
+    assert_eq!(state.failures, ["`style` failed: timed out after 1s (task 0:style, attempt 1)"]);
     insta::assert_json_snapshot!("code_review_state", state);
     insta::assert_json_snapshot!("code_review_updates", updates);
     insta::assert_snapshot!("code_review_mermaid", graph.draw_mermaid());
@@ -139,7 +143,7 @@ async fn approval_pauses_for_a_person_who_edits_and_approves() {
     let config = RunConfig::default().thread_id("email-1");
     let (first, outcome, _) =
         run(&graph, approval::Outbox::update().to("Ada"), config.clone()).await;
-    assert_eq!(outcome.unwrap_err(), "the run paused at 1:review#0");
+    assert_eq!(outcome.unwrap_err(), "paused at 1:review#0");
 
     // The person reads the question, softens the draft, and approves.
     let paused = graph.get_state(&config).await.unwrap().unwrap();

@@ -10,7 +10,8 @@ async fn parallel_writers_merge_through_their_reducers() {
     let out = tour::writers()
         .invoke(Desk::update().topic("supersteps"), RunConfig::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_state();
     // `careful` sorts before `fast`: updates apply in node-name order, not finishing order.
     assert_eq!(out.notes, ["deep dive into supersteps", "quick take on supersteps"]);
     assert_eq!(out.tokens, 1_020);
@@ -22,23 +23,34 @@ async fn a_command_routes_at_run_time() {
     let out = tour::triage()
         .invoke(Desk::update().topic("urgent: disk full"), RunConfig::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_state();
     assert_eq!(out.notes, ["triaged to escalate", "paged the on-call"]);
     let out = tour::triage()
         .invoke(Desk::update().topic("newsletter"), RunConfig::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_state();
     assert_eq!(out.notes, ["triaged to file", "filed"]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn policies_retry_then_fall_back_to_a_note() {
-    let out =
-        tour::resilient_search(2).invoke(Desk::default(), RunConfig::default()).await.unwrap();
+    let out = tour::resilient_search(2)
+        .invoke(Desk::default(), RunConfig::default())
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out.notes, ["found it on attempt 3"]);
-    let out =
-        tour::resilient_search(5).invoke(Desk::default(), RunConfig::default()).await.unwrap();
-    assert_eq!(out.notes, ["gave up: `search` failed: the search API is down (step 0, attempt 3)"]);
+    let out = tour::resilient_search(5)
+        .invoke(Desk::default(), RunConfig::default())
+        .await
+        .unwrap()
+        .into_state();
+    assert_eq!(
+        out.notes,
+        ["gave up: `search` failed: the search API is down (task 0:search, attempt 3)"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -75,7 +87,8 @@ async fn send_starts_one_task_per_item() {
     let out = tour::word_lengths()
         .invoke(Desk::update().topic("one three eleven"), RunConfig::default())
         .await
-        .unwrap();
+        .unwrap()
+        .into_state();
     assert_eq!(out.tokens, 3 + 5 + 6);
 }
 
@@ -95,10 +108,16 @@ async fn separate_edges_run_the_target_after_each_source_and_a_join_once() {
 #[tokio::test]
 async fn a_router_sends_flagged_content_to_a_person() {
     let graph = tour::moderation();
-    let out =
-        graph.invoke(Desk::update().topic("buy spam now"), RunConfig::default()).await.unwrap();
+    let out = graph
+        .invoke(Desk::update().topic("buy spam now"), RunConfig::default())
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out.notes, ["flagged", "sent to a person"]);
-    let out =
-        graph.invoke(Desk::update().topic("release notes"), RunConfig::default()).await.unwrap();
+    let out = graph
+        .invoke(Desk::update().topic("release notes"), RunConfig::default())
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out.notes, ["clean"]);
 }

@@ -113,7 +113,7 @@ async fn resume_after_failure_runs_only_unfinished_tasks(saver: Arc<dyn Checkpoi
     let snapshot = graph.get_state(&config).await.unwrap().unwrap();
     assert_eq!(snapshot.next, ["flaky", "ok"]);
 
-    let out = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap();
+    let out = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["flaky", "ok", "after"]));
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the finished sibling was not run again");
 }
@@ -135,10 +135,8 @@ fn approval_graph() -> StateGraph<Log> {
 async fn interrupt_inspect_and_resume(saver: Arc<dyn Checkpointer>) {
     let graph = approval_graph().compile().unwrap().with_checkpointer(saver);
     let config = thread();
-    let err = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
-    let GraphError::Interrupted { interrupts } = err else {
-        panic!("expected a pause, got {err:?}")
-    };
+    let outcome = graph.invoke(Log::default(), config.clone()).await.unwrap();
+    let interrupts = outcome.interrupts().to_vec();
     assert_eq!(interrupts.len(), 1);
     assert_eq!(interrupts[0].id, "1:review#0");
     assert_eq!(interrupts[0].value, serde_json::json!("approve 1 items?"));
@@ -153,7 +151,11 @@ async fn interrupt_inspect_and_resume(saver: Arc<dyn Checkpointer>) {
     let err = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap_err();
     assert!(matches!(err, GraphError::InvalidResume(_)), "{err:?}");
 
-    let out = graph.invoke(Command::<Log>::resume("approved"), config.clone()).await.unwrap();
+    let out = graph
+        .invoke(Command::<Log>::resume("approved"), config.clone())
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out.visited, visited(&["draft", "publish"]));
     assert_eq!(out.last.as_deref(), Some("approved"));
     assert!(graph.get_state(&config).await.unwrap().unwrap().next.is_empty());
@@ -175,8 +177,8 @@ async fn several_interrupts_resume_by_id(saver: Arc<dyn Checkpointer>) {
         .unwrap()
         .with_checkpointer(saver);
     let config = thread();
-    let err = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
-    let GraphError::Interrupted { interrupts } = err else { panic!("{err:?}") };
+    let outcome = graph.invoke(Log::default(), config.clone()).await.unwrap();
+    let interrupts = outcome.interrupts().to_vec();
     let ids: Vec<&str> = interrupts.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["0:finance#0", "0:legal#0"]);
 
@@ -184,7 +186,8 @@ async fn several_interrupts_resume_by_id(saver: Arc<dyn Checkpointer>) {
     assert!(matches!(err, GraphError::InvalidResume(ref why) if why.contains("by id")), "{err:?}");
 
     let answers = [("0:legal#0".to_string(), "ok"), ("0:finance#0".to_string(), "within budget")];
-    let out = graph.invoke(Command::<Log>::resume_by_id(answers), config).await.unwrap();
+    let out =
+        graph.invoke(Command::<Log>::resume_by_id(answers), config).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["finance: within budget", "legal: ok"]));
 }
 
@@ -203,8 +206,9 @@ async fn interrupt_before_edit_and_resume(saver: Arc<dyn Checkpointer>) {
         .unwrap()
         .with_checkpointer(saver);
     let config = thread();
-    let err = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
-    assert_eq!(err.to_string(), "the run paused at before:act");
+    let outcome = graph.invoke(Log::default(), config.clone()).await.unwrap();
+    let ids: Vec<&str> = outcome.interrupts().iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["before:act"]);
     let snapshot = graph.get_state(&config).await.unwrap().unwrap();
     assert_eq!(snapshot.next, ["act"]);
     assert_eq!(snapshot.values.last.as_deref(), Some("delete everything"));
@@ -218,7 +222,7 @@ async fn interrupt_before_edit_and_resume(saver: Arc<dyn Checkpointer>) {
     assert_eq!(edited.next, ["act"]);
     assert_eq!(edited.metadata.source, CheckpointSource::Update);
 
-    let out = graph.invoke(Command::<Log>::new(), config).await.unwrap();
+    let out = graph.invoke(Command::<Log>::new(), config).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["did: archive old files"]));
 }
 
@@ -233,14 +237,15 @@ async fn interrupt_after_pauses_after_the_step(saver: Arc<dyn Checkpointer>) {
         .unwrap()
         .with_checkpointer(saver);
     let config = thread();
-    let err = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
-    assert_eq!(err.to_string(), "the run paused at after:a");
+    let outcome = graph.invoke(Log::default(), config.clone()).await.unwrap();
+    let ids: Vec<&str> = outcome.interrupts().iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["after:a"]);
     let snapshot = graph.get_state(&config).await.unwrap().unwrap();
     assert_eq!(
         (snapshot.values.visited.clone(), snapshot.next.clone()),
         (visited(&["a"]), vec!["b".to_string()])
     );
-    let out = graph.invoke(Command::<Log>::new(), config).await.unwrap();
+    let out = graph.invoke(Command::<Log>::new(), config).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["a", "b"]));
 }
 
@@ -256,7 +261,7 @@ async fn replay_and_fork_from_an_old_checkpoint(saver: Arc<dyn Checkpointer>) {
         .unwrap()
         .with_checkpointer(saver);
     let config = thread();
-    graph.invoke(Log::default(), config.clone()).await.unwrap();
+    graph.invoke(Log::default(), config.clone()).await.unwrap().into_state();
     let history = graph.get_state_history(&config).await.unwrap();
     let steps: Vec<(i64, CheckpointSource, Vec<String>)> =
         history.iter().map(|h| (h.metadata.step, h.metadata.source, h.next.clone())).collect();
@@ -273,7 +278,7 @@ async fn replay_and_fork_from_an_old_checkpoint(saver: Arc<dyn Checkpointer>) {
 
     // Replay from after `a`: `b` runs again on that state.
     let replay = config.clone().checkpoint_id(after_a.clone());
-    let out = graph.invoke(Command::<Log>::new(), replay.clone()).await.unwrap();
+    let out = graph.invoke(Command::<Log>::new(), replay.clone()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["a", "b after a"]));
 
     // Fork: edit the old checkpoint, then continue the new branch.
@@ -283,7 +288,7 @@ async fn replay_and_fork_from_an_old_checkpoint(saver: Arc<dyn Checkpointer>) {
     assert_eq!(forked.checkpoint_id, fork);
     assert_eq!(forked.parent_id.as_deref(), Some(after_a.as_str()));
     assert_eq!(forked.metadata.source, CheckpointSource::Fork);
-    let out = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap();
+    let out = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["a", "x", "b after a+x"]));
 }
 
@@ -304,7 +309,7 @@ async fn concurrent_resumes_conflict(saver: Arc<dyn Checkpointer>) {
         .unwrap()
         .with_checkpointer(saver);
     let config = thread();
-    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    assert!(graph.invoke(Log::default(), config.clone()).await.unwrap().is_paused());
     let (one, two) = tokio::join!(
         graph.invoke(Command::<Log>::new(), config.clone()),
         graph.invoke(Command::<Log>::new(), config.clone()),
@@ -333,7 +338,7 @@ async fn durability_modes_reach_the_same_state(saver: Arc<dyn Checkpointer>) {
         [(Durability::Sync, 4), (Durability::Async, 4), (Durability::Exit, 2)]
     {
         let config = thread().durability(durability);
-        let out = graph.invoke(Log::default(), config.clone()).await.unwrap();
+        let out = graph.invoke(Log::default(), config.clone()).await.unwrap().into_state();
         assert_eq!(out.visited, visited(&["a", "b", "c"]));
         let history = graph.get_state_history(&config).await.unwrap();
         assert_eq!(history.len(), checkpoints, "{durability:?}");
@@ -363,9 +368,9 @@ async fn pending_sends_survive_a_resume(saver: Arc<dyn Checkpointer>) {
         .unwrap()
         .with_checkpointer(saver);
     let config = thread();
-    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    assert!(graph.invoke(Log::default(), config.clone()).await.unwrap().is_paused());
     assert_eq!(graph.get_state(&config).await.unwrap().unwrap().next, ["write", "write"]);
-    let out = graph.invoke(Command::<Log>::new(), config).await.unwrap();
+    let out = graph.invoke(Command::<Log>::new(), config).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["plan", "write a", "write b"]));
 }
 
@@ -397,7 +402,11 @@ async fn storage_grows_with_what_changed() {
         .unwrap()
         .with_checkpointer(Arc::clone(&saver));
     let config = thread();
-    let out = graph.invoke(Log::default(), config.clone().recursion_limit(2_000)).await.unwrap();
+    let out = graph
+        .invoke(Log::default(), config.clone().recursion_limit(2_000))
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out.visited.len(), STEPS as usize);
 
     let thread_id = config_thread(&config);
@@ -430,7 +439,7 @@ async fn a_corrupt_sqlite_checkpoint_names_thread_and_checkpoint() {
     let graph =
         approval_graph().compile().unwrap().with_checkpointer(SqliteSaver::open(&file).unwrap());
     let config = thread();
-    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    assert!(graph.invoke(Log::default(), config.clone()).await.unwrap().is_paused());
     let latest = graph.get_state(&config).await.unwrap().unwrap().checkpoint_id;
 
     let conn = rusqlite::Connection::open(&file).unwrap();
@@ -456,7 +465,7 @@ async fn a_corrupt_sqlite_checkpoint_names_thread_and_checkpoint() {
 async fn a_corrupt_postgres_checkpoint_names_thread_and_checkpoint() {
     let graph = approval_graph().compile().unwrap().with_checkpointer(postgres().await);
     let config = thread();
-    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    assert!(graph.invoke(Log::default(), config.clone()).await.unwrap().is_paused());
     let latest = graph.get_state(&config).await.unwrap().unwrap().checkpoint_id;
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());

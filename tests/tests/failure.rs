@@ -114,7 +114,7 @@ fn fan_out() -> CompiledGraph<Work> {
 #[tokio::test]
 async fn an_error_handler_sees_the_task_id_and_the_work_item() {
     let input = Work::update().items(vec!["a".into(), "bad-b".into(), "c".into(), "bad-d".into()]);
-    let out = fan_out().invoke(input, RunConfig::default()).await.unwrap();
+    let out = fan_out().invoke(input, RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.done, ["a", "c"]);
     assert_eq!(
         out.failed,
@@ -147,7 +147,11 @@ async fn the_payload_survives_retries_for_the_handler() {
         .add_conditional_edges("plan", plan, ["work"])
         .compile()
         .unwrap();
-    graph.invoke(Work::update().items(vec!["bad".into()]), RunConfig::default()).await.unwrap();
+    graph
+        .invoke(Work::update().items(vec!["bad".into()]), RunConfig::default())
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(*seen.lock().unwrap(), [(3, Some("bad".to_owned()))]);
 }
 

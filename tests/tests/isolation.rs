@@ -57,11 +57,11 @@ async fn random_latencies_never_change_the_final_state() {
     let first = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     for _ in 0..30 {
         let again = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
-        assert_eq!(again.state, first.state);
+        assert_eq!(again.state(), first.state());
         assert_eq!(again.steps, first.steps);
     }
     assert_eq!(
-        first.state.visited,
+        first.state().visited,
         [
             "a:0", "b:0", "c:0", "d:0", "work:1", "work:2", "work:3", "work:4", "work:5", "work:6",
             "work:7", "work:8", "done:40"
@@ -91,7 +91,7 @@ async fn a_hundred_concurrent_runs_of_one_graph_stay_isolated() {
     });
     for run in futures::future::join_all(runs).await {
         let (i, out) = run.unwrap();
-        let out = out.unwrap();
+        let out = out.unwrap().into_state();
         assert_eq!(out.n, 2 * i);
         assert_eq!(out.visited, [format!("run {i}")]);
         assert_eq!(out.last, Some(format!("{} after run {i}", 2 * i)));

@@ -72,7 +72,7 @@ async fn unlimited_io_tasks_take_one_wait() {
     let gauge = Arc::new(Gauge::default());
     let graph = io_fan_out(200, Arc::clone(&gauge), NodeOptions::new());
     let started = Instant::now();
-    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(started.elapsed(), 50 * MS);
     assert_eq!(gauge.peak(), 200);
     assert!(out.done.iter().copied().eq(0..200));
@@ -83,8 +83,11 @@ async fn max_concurrency_runs_io_tasks_in_waves() {
     let gauge = Arc::new(Gauge::default());
     let graph = io_fan_out(200, Arc::clone(&gauge), NodeOptions::new());
     let started = Instant::now();
-    let out =
-        graph.invoke(Work::default(), RunConfig::default().max_concurrency(20)).await.unwrap();
+    let out = graph
+        .invoke(Work::default(), RunConfig::default().max_concurrency(20))
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(started.elapsed(), 10 * 50 * MS); // ceil(200 / 20) waves
     assert_eq!(gauge.peak(), 20);
     assert!(out.done.iter().copied().eq(0..200));
@@ -99,8 +102,8 @@ async fn a_node_concurrency_cap_holds_across_concurrent_runs() {
         graph.invoke(Work::default(), RunConfig::default()),
         graph.invoke(Work::default(), RunConfig::default()),
     );
-    assert_eq!(a.unwrap().done.len(), 50);
-    assert_eq!(b.unwrap().done.len(), 50);
+    assert_eq!(a.unwrap().into_state().done.len(), 50);
+    assert_eq!(b.unwrap().into_state().done.len(), 50);
     assert_eq!(gauge.peak(), 5);
     assert_eq!(started.elapsed(), 20 * 50 * MS); // 100 tasks, 5 at a time
 }
@@ -140,7 +143,7 @@ fn exact_backoff(max_attempts: u32) -> RetryPolicy {
 async fn retries_follow_the_policy_exactly() {
     let attempts = Arc::default();
     let graph = flaky(3, Arc::clone(&attempts), NodeOptions::new().retry(exact_backoff(4)));
-    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.done, [4]);
     assert_eq!(
         *attempts.lock().unwrap(),
@@ -153,7 +156,7 @@ async fn the_max_interval_caps_the_backoff() {
     let attempts = Arc::default();
     let policy = exact_backoff(4).max_interval(150 * MS);
     let graph = flaky(3, Arc::clone(&attempts), NodeOptions::new().retry(policy));
-    graph.invoke(Work::default(), RunConfig::default()).await.unwrap();
+    graph.invoke(Work::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(
         *attempts.lock().unwrap(),
         [(1, Duration::ZERO), (2, 100 * MS), (3, 250 * MS), (4, 400 * MS)]
@@ -165,7 +168,7 @@ async fn jittered_waits_stay_within_the_upper_half_of_the_backoff() {
     let attempts = Arc::default();
     let policy = exact_backoff(3).jitter(true);
     let graph = flaky(2, Arc::clone(&attempts), NodeOptions::new().retry(policy));
-    graph.invoke(Work::default(), RunConfig::default()).await.unwrap();
+    graph.invoke(Work::default(), RunConfig::default()).await.unwrap().into_state();
     let times: Vec<Duration> = attempts.lock().unwrap().iter().map(|a| a.1).collect();
     let first_wait = times[1] - times[0];
     let second_wait = times[2] - times[1];
@@ -215,7 +218,7 @@ async fn a_retried_send_task_gets_its_payload_again() {
         .add_conditional_edges("plan", |_: &Work| graph_core::Send::new("w", 7_u32), ["w"])
         .compile()
         .unwrap();
-    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.done, [7]);
     assert_eq!(*seen.lock().unwrap(), [(7, 1), (7, 2)]);
 }
@@ -284,7 +287,7 @@ async fn error_handlers_keep_partial_results_and_record_failures() {
     };
     let graph = reviewers(best_effort);
     let started = Instant::now();
-    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(started.elapsed(), Duration::from_secs(1));
     assert_eq!(out.done, [1]);
     assert_eq!(
@@ -311,7 +314,7 @@ async fn an_error_handler_also_catches_panics() {
         .add_edge(START, "boom")
         .compile()
         .unwrap();
-    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.failures, ["panicked: kaput"]);
 }
 

@@ -596,7 +596,7 @@ fn run_runtime(spec: &Arc<Spec>, seen: &Arc<Mutex<Vec<Seen>>>) -> Outcome {
         .map_err(Failure::from)?;
     let steps =
         report.nodes_per_step().iter().map(|s| s.iter().map(|n| n.to_string()).collect()).collect();
-    Ok((report.state, steps))
+    Ok((report.outcome.into_state(), steps))
 }
 
 /// The errors generated graphs can produce, comparable field by field (`GraphError` is not

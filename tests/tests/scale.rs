@@ -34,7 +34,7 @@ async fn a_hundred_thousand_sends_map_and_reduce() {
         .add_edge("map", "reduce")
         .compile()
         .unwrap();
-    let out = graph.invoke(Sums::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Sums::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.items.len(), TASKS as usize);
     assert!(out.items.iter().copied().eq(0..TASKS));
     let n = u64::from(TASKS);

@@ -59,7 +59,7 @@ async fn runs_steps_and_tasks_are_nested_spans() {
         .add_edge("a", "c")
         .compile()
         .unwrap();
-    graph.invoke(Log::default(), RunConfig::default()).await.unwrap();
+    graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
 
     let spans = recorder.0.lock().unwrap().clone();
     assert_eq!(

@@ -249,7 +249,7 @@ async fn a_join_left_waiting_is_reported() {
     let err = graph.invoke(Log::default(), RunConfig::default().strict(true)).await.unwrap_err();
     assert!(matches!(&err, GraphError::StrictWarning(w) if *w == warning));
     // Without the strict option, invoke succeeds.
-    graph.invoke(Log::default(), RunConfig::default()).await.unwrap();
+    graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
 }
 
 #[tokio::test(start_paused = true)]

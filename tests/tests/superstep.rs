@@ -22,7 +22,7 @@ async fn a_chain_runs_one_node_per_step() {
         .unwrap();
     let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), [["a"], ["b"]]);
-    assert_eq!(report.state, Log { visited: visited(&["a", "b"]), n: 2, last: None });
+    assert_eq!(*report.state(), Log { visited: visited(&["a", "b"]), n: 2, last: None });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,8 +39,8 @@ async fn a_fan_out_runs_in_one_step_and_applies_in_name_order_not_completion_ord
         .unwrap();
     let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), [["a", "b", "c"]]);
-    assert_eq!(report.state.visited, visited(&["a", "b", "c"]));
-    assert_eq!(report.state.n, 3);
+    assert_eq!(report.state().visited, visited(&["a", "b", "c"]));
+    assert_eq!(report.state().n, 3);
 }
 
 #[tokio::test]
@@ -57,7 +57,7 @@ async fn sources_in_one_step_trigger_a_shared_target_once() {
         .unwrap();
     let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["c"]]);
-    assert_eq!(report.state.visited, visited(&["a", "b", "c"]));
+    assert_eq!(report.state().visited, visited(&["a", "b", "c"]));
 }
 
 /// `a` -> `c` directly; `b` -> `b2` -> `c`: the two paths reach `c` in different steps.
@@ -77,7 +77,7 @@ async fn separate_edges_from_different_steps_run_the_target_after_each() {
     let graph = uneven_branches().add_edge("a", "c").add_edge("b2", "c").compile().unwrap();
     let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["b2", "c"], vec!["c"]]);
-    assert_eq!(report.state.visited, visited(&["a", "b", "b2", "c", "c"]));
+    assert_eq!(report.state().visited, visited(&["a", "b", "b2", "c", "c"]));
 }
 
 #[tokio::test]
@@ -85,7 +85,7 @@ async fn a_join_waits_for_every_source_across_steps() {
     let graph = uneven_branches().add_join(["a", "b2"], "c").compile().unwrap();
     let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["b2"], vec!["c"]]);
-    assert_eq!(report.state.visited, visited(&["a", "b", "b2", "c"]));
+    assert_eq!(report.state().visited, visited(&["a", "b", "b2", "c"]));
 }
 
 #[tokio::test]
@@ -112,7 +112,7 @@ async fn a_join_re_arms_inside_a_loop() {
     let expected: Vec<Vec<&str>> =
         std::iter::once(vec!["start"]).chain(round.iter().cloned().cycle().take(6)).collect();
     assert_eq!(report.nodes_per_step(), expected);
-    assert_eq!(report.state.n, 10);
+    assert_eq!(report.state().n, 10);
 }
 
 #[tokio::test]
@@ -162,7 +162,7 @@ async fn a_router_sees_the_snapshot_plus_only_its_own_update() {
         .unwrap();
     let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["saw_own"]]);
-    assert_eq!(report.state.n, 12);
+    assert_eq!(report.state().n, 12);
 }
 
 #[tokio::test]
@@ -212,7 +212,7 @@ async fn sends_run_one_task_each_and_apply_in_emission_order() {
         vec![vec!["plan"], vec!["write", "write", "write", "write"], vec!["collect"]]
     );
     assert_eq!(
-        report.state.visited,
+        report.state().visited,
         visited(&["plan", "write:a", "write:bb", "write:a", "write:dddd", "collect"])
     );
     let ids: Vec<String> = report.steps[1].tasks.iter().map(|t| t.id.to_string()).collect();
@@ -229,7 +229,7 @@ async fn pull_tasks_come_before_sends_in_one_step() {
         .await
         .unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["plan"], vec!["side", "write"], vec!["collect"]]);
-    assert_eq!(report.state.visited, visited(&["plan", "side", "write:x", "collect"]));
+    assert_eq!(report.state().visited, visited(&["plan", "side", "write:x", "collect"]));
 }
 
 #[tokio::test]
@@ -268,7 +268,7 @@ async fn a_send_to_a_state_node_carries_a_whole_state() {
         )
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["plan", "sent"]));
 }
 
@@ -290,7 +290,7 @@ async fn a_command_updates_and_goes_to_its_target_while_static_edges_still_fire(
         .unwrap();
     let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a"], vec!["b", "c"]]);
-    assert_eq!(report.state.visited, visited(&["a", "b", "c"]));
+    assert_eq!(report.state().visited, visited(&["a", "b", "c"]));
 }
 
 #[tokio::test]
@@ -310,7 +310,7 @@ async fn a_command_can_send() {
         .unwrap();
     let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a"], vec!["w", "w"]]);
-    assert_eq!(report.state.n, 3);
+    assert_eq!(report.state().n, 3);
 }
 
 #[tokio::test]
@@ -402,7 +402,7 @@ async fn a_deferred_node_waits_until_nothing_else_is_left() {
     let deferred = build(NodeOptions::new().defer());
     let report = deferred.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["a2"], vec!["a3"], vec!["sum"]]);
-    assert_eq!(report.state.visited, visited(&["a", "b", "a2", "a3", "sum"]));
+    assert_eq!(report.state().visited, visited(&["a", "b", "a2", "a3", "sum"]));
 }
 
 fn endless_loop(runs: Arc<AtomicUsize>) -> CompiledGraph<Log> {
@@ -451,7 +451,11 @@ async fn a_run_that_fits_the_limit_exactly_succeeds() {
         .add_conditional_edges("spin", |s: &Log| if s.n < 3 { "spin" } else { END }, ["spin", END])
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::default(), RunConfig::default().recursion_limit(3)).await.unwrap();
+    let out = graph
+        .invoke(Log::default(), RunConfig::default().recursion_limit(3))
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out.n, 3);
 }
 
@@ -492,7 +496,7 @@ async fn last_value_writes_in_different_steps_replace_each_other() {
         .add_edge("a", "b")
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.last.as_deref(), Some("b"));
 }
 
@@ -501,10 +505,10 @@ async fn invoke_takes_a_whole_state_or_an_update_of_the_default() {
     let graph =
         StateGraph::<Log>::new().add_node("a", visit("a")).add_edge(START, "a").compile().unwrap();
     let whole = Log { visited: visited(&["x"]), n: 40, last: Some("kept".into()) };
-    let out = graph.invoke(whole, RunConfig::default()).await.unwrap();
+    let out = graph.invoke(whole, RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out, Log { visited: visited(&["x", "a"]), n: 41, last: Some("kept".into()) });
 
-    let out = graph.invoke(Log::update().n(7), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Log::update().n(7), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out, Log { visited: visited(&["a"]), n: 8, last: None });
 }
 
@@ -520,9 +524,9 @@ async fn a_conditional_edge_from_start_routes_on_the_input() {
         )
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::update().n(11), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Log::update().n(11), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["big"]));
-    let out = graph.invoke(Log::update().n(1), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Log::update().n(1), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["small"]));
 }
 
@@ -538,7 +542,7 @@ async fn the_node_context_names_the_task() {
         .add_edge("a", "who")
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["a", "who@1 #1 1:who"]));
 }
 
@@ -568,7 +572,7 @@ async fn nodes_may_return_nothing_or_results() {
         .add_edge("quiet", "fallible")
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["ok"]));
 
     let err = graph.invoke(Log::update().n(1), RunConfig::default()).await.unwrap_err();
@@ -603,7 +607,7 @@ async fn a_panicking_node_fails_its_task_and_the_graph_keeps_working() {
             if node == "bad" && message == "bad input"),
         "{err:?}"
     );
-    let out = graph.invoke(Log::update().n(1), RunConfig::default()).await.unwrap();
+    let out = graph.invoke(Log::update().n(1), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["ok"]));
 }
 

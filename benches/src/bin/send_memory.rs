@@ -15,7 +15,8 @@ fn main() {
         let before = dhat::HeapStats::get();
         let out = rt
             .block_on(graph.invoke(Items::default(), RunConfig::default()))
-            .expect("the run succeeds");
+            .expect("the run succeeds")
+            .into_state();
         let after = dhat::HeapStats::get();
         // `max_bytes` is the peak over the whole process; the first run sets it for 10k tasks
         // and the second, larger run raises it, so each line reads its own peak.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::draw::Topology;
-use super::{ErasedNode, ErrorHandler, RetryPolicy, Router, StateGraph, END, START};
+use super::{ErasedNode, ErrorHandler, RetryPolicy, Router, RunOutcome, StateGraph, END, START};
 use crate::config::RunConfig;
 use crate::error::GraphError;
 use crate::pregel::{self, Persistence, RunReport};
@@ -65,6 +65,15 @@ pub(crate) struct GraphInner<S: State> {
 }
 
 impl<S: State> GraphInner<S> {
+    /// How the first node with a static interrupt is configured, for the error of a graph
+    /// that would pause without a checkpointer.
+    pub(crate) fn static_interrupt_node(&self) -> Option<String> {
+        let first = |flags: &[bool]| flags.iter().position(|&on| on).map(|id| self.name(id));
+        first(&self.interrupt_before).map(|node| format!("interrupt_before(`{node}`)")).or_else(
+            || first(&self.interrupt_after).map(|node| format!("interrupt_after(`{node}`)")),
+        )
+    }
+
     pub(crate) fn id(&self, name: &str) -> Option<NodeId> {
         self.by_name.get(name).copied()
     }
@@ -191,14 +200,18 @@ impl<S: State> CompiledGraph<S> {
         self.inner.topology.mermaid()
     }
 
-    /// Runs the graph to completion and returns the final state.
+    /// Runs the graph until no task is left, or until it pauses for a person.
     ///
-    /// `input` is a whole state, or an update applied to `S::default()`.
+    /// `input` is a whole state, an update (applied to the thread's state, or to
+    /// `S::default()`), or a [`Command`](crate::Command) resuming a paused thread. A pause is
+    /// not an error: the outcome says whether the run finished or paused, with the state
+    /// either way; [`RunOutcome::finished`] turns a pause into an error for callers that
+    /// never expect one.
     pub async fn invoke(
         &self,
         input: impl GraphInput<S>,
         config: RunConfig,
-    ) -> Result<S, GraphError> {
+    ) -> Result<RunOutcome<S>, GraphError> {
         let input = input.into_input();
         pregel::run(&self.inner, self.persistence.as_ref(), input, &config, Emitter::none(), None)
             .await
@@ -206,12 +219,13 @@ impl<S: State> CompiledGraph<S> {
 
     /// Runs the graph and streams its events in the modes of `config`
     /// ([`RunConfig::stream_mode`]), ending with [`StreamEvent::Done`] holding the final
-    /// state, or with the run's error.
+    /// state, [`StreamEvent::Paused`] when the run paused for a person, or the run's error.
     ///
     /// Events wait in a buffer of [`RunConfig::stream_buffer`] events: a consumer that stops
     /// reading holds the run at the bound. Dropping the stream cancels the run.
     ///
     /// [`StreamEvent::Done`]: crate::StreamEvent::Done
+    /// [`StreamEvent::Paused`]: crate::StreamEvent::Paused
     pub fn stream(&self, input: impl GraphInput<S>, config: RunConfig) -> RunStream<S> {
         let (tx, rx) = mpsc::channel(config.stream_buffer);
         let modes = if config.stream_modes.is_empty() {
@@ -239,9 +253,9 @@ impl<S: State> CompiledGraph<S> {
         let mut steps = Vec::new();
         let (graph, persistence) = (&self.inner, self.persistence.as_ref());
         let input = input.into_input();
-        let state =
+        let outcome =
             pregel::run(graph, persistence, input, &config, Emitter::none(), Some(&mut steps))
                 .await?;
-        Ok(RunReport { state, steps })
+        Ok(RunReport { outcome, steps })
     }
 }

@@ -18,7 +18,7 @@ use crate::checkpoint::{
 };
 use crate::config::{Durability, RunConfig};
 use crate::error::GraphError;
-use crate::graph::{Answers, Command, GraphInner, Interrupt};
+use crate::graph::{Answers, Command, GraphInner, Interrupt, RunOutcome};
 use crate::state::{RunInput, State};
 use crate::stream::{Emitter, RunWarning, StreamEvent, StreamMode};
 
@@ -33,7 +33,7 @@ pub(crate) async fn run<S: State>(
     config: &RunConfig,
     emitter: Emitter<S>,
     mut record: Option<&mut Vec<StepRecord>>,
-) -> Result<S, GraphError> {
+) -> Result<RunOutcome<S>, GraphError> {
     let span = tracing::info_span!(
         "run",
         nodes = graph.nodes.len(),
@@ -47,6 +47,11 @@ pub(crate) async fn run<S: State>(
     let limit = config.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
     let run_started = Instant::now();
 
+    if persistence.is_none() {
+        if let Some(node) = graph.static_interrupt_node() {
+            return Err(GraphError::NoCheckpointer { needed_for: node });
+        }
+    }
     let run = async {
         let Start { mut state, mut pending, mut step, mut session, mut resumed } =
             Start::prepare(graph, persistence, input, config, &emitter).await?;
@@ -87,14 +92,16 @@ pub(crate) async fn run<S: State>(
                     .collect()
             };
             if !stops.is_empty() {
-                return stop(
+                let interrupts = dedup(stops);
+                let stopped = stop(
                     &mut session,
                     &state,
                     before,
                     step,
-                    GraphError::Interrupted { interrupts: dedup(stops) },
+                    GraphError::Interrupted { interrupts },
                 )
                 .await;
+                return paused(stopped, state);
             }
 
             let mut tasks = algo::plan(graph, &mut pending, step as usize);
@@ -140,16 +147,21 @@ pub(crate) async fn run<S: State>(
                 return stop(&mut session, &state, before, step, error).await;
             }
 
-            let (commands, paused) = split(outputs);
-            if !paused.is_empty() {
-                return stop(
+            let (commands, interrupts) = split(outputs);
+            if let Some(first) = interrupts.first() {
+                if session.is_none() {
+                    let needed_for = format!("pausing in node `{}`", first.node);
+                    return Err(GraphError::NoCheckpointer { needed_for });
+                }
+                let stopped = stop(
                     &mut session,
                     &state,
                     before,
                     step,
-                    GraphError::Interrupted { interrupts: paused },
+                    GraphError::Interrupted { interrupts },
                 )
                 .await;
+                return paused(stopped, state);
             }
             let writes = match &session {
                 Some(session) => encode_writes(&session.persistence, graph, &tasks, &commands)?,
@@ -182,7 +194,7 @@ pub(crate) async fn run<S: State>(
                     let next = session.persistence.pending_to_record(graph, &pending)?;
                     session.finish(&state, next, step).await?;
                 }
-                return Err(GraphError::Interrupted { interrupts: dedup(stops) });
+                return Ok(RunOutcome::Paused { state: unshare(state), interrupts: dedup(stops) });
             }
             step += 1;
         }
@@ -193,7 +205,7 @@ pub(crate) async fn run<S: State>(
             let next = session.persistence.pending_to_record(graph, &pending)?;
             session.finish(&state, next, step - 1).await?;
         }
-        Ok(Arc::try_unwrap(state).unwrap_or_else(|shared| S::clone(&shared)))
+        Ok(RunOutcome::Finished(unshare(state)))
     };
     cancellation
         .run_until_cancelled(run)
@@ -506,6 +518,25 @@ async fn warn<S: State>(
         emitter.send(StreamEvent::Warning { warning }).await;
     }
     Ok(())
+}
+
+/// A run that stopped on a pause: the pause is its outcome, unless saving it failed.
+fn paused<S: State>(
+    stopped: Result<std::convert::Infallible, GraphError>,
+    state: Arc<S>,
+) -> Result<RunOutcome<S>, GraphError> {
+    match stopped {
+        Err(GraphError::Interrupted { interrupts }) => {
+            Ok(RunOutcome::Paused { state: unshare(state), interrupts })
+        }
+        Err(error) => Err(error),
+        Ok(never) => match never {},
+    }
+}
+
+/// The state out of its `Arc`, copied only if a node kept a reference to it.
+fn unshare<S: State>(state: Arc<S>) -> S {
+    Arc::try_unwrap(state).unwrap_or_else(|shared| S::clone(&shared))
 }
 
 fn static_interrupt(when: &str, node: &str) -> Interrupt {

@@ -90,16 +90,22 @@ impl StepRecord {
 }
 
 /// The result of [`CompiledGraph::invoke_with_report`](crate::CompiledGraph::invoke_with_report):
-/// the final state and what ran in each superstep.
+/// how the run ended and what ran in each superstep.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RunReport<S> {
-    /// The final state.
-    pub state: S,
+    /// Finished or paused, with the state.
+    pub outcome: crate::RunOutcome<S>,
     /// Every superstep that ran, in order.
     pub steps: Vec<StepRecord>,
 }
 
 impl<S> RunReport<S> {
+    /// The final state, or the state where the run paused.
+    pub fn state(&self) -> &S {
+        self.outcome.state()
+    }
+
     /// The nodes of each superstep, in task order: a compact picture of the run.
     pub fn nodes_per_step(&self) -> Vec<Vec<&str>> {
         self.steps.iter().map(StepRecord::nodes).collect()

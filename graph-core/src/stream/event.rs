@@ -162,10 +162,18 @@ pub enum StreamEvent<S: State> {
         /// What happened.
         warning: RunWarning,
     },
-    /// The run finished; always the last event of a successful run.
+    /// The run finished; the last event of a run that finished.
     Done {
         /// The final state.
         state: S,
+    },
+    /// The run paused for a person; the last event of a run that paused. Resume the thread
+    /// with [`Command::resume`](crate::Command::resume).
+    Paused {
+        /// The state where it paused.
+        state: S,
+        /// The open questions, in task order.
+        interrupts: Vec<crate::Interrupt>,
     },
 }
 
@@ -220,6 +228,11 @@ where
                 f.debug_struct("Warning").field("warning", warning).finish()
             }
             StreamEvent::Done { state } => f.debug_struct("Done").field("state", state).finish(),
+            StreamEvent::Paused { state, interrupts } => f
+                .debug_struct("Paused")
+                .field("state", state)
+                .field("interrupts", interrupts)
+                .finish(),
         }
     }
 }

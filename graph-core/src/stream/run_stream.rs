@@ -9,11 +9,13 @@ use tokio::sync::mpsc;
 
 use super::StreamEvent;
 use crate::error::GraphError;
+use crate::graph::RunOutcome;
 use crate::state::State;
 
-type RunFuture<S> = Pin<Box<dyn Future<Output = Result<S, GraphError>> + Send>>;
+type RunFuture<S> = Pin<Box<dyn Future<Output = Result<RunOutcome<S>, GraphError>> + Send>>;
 
-/// The events of one run, ending with [`StreamEvent::Done`] or the run's error.
+/// The events of one run, ending with [`StreamEvent::Done`], [`StreamEvent::Paused`] or the
+/// run's error.
 ///
 /// The run makes progress while the stream is polled (its spawned tasks run on their own);
 /// events wait in a bounded buffer, so a slow consumer slows the run instead of growing
@@ -22,7 +24,7 @@ type RunFuture<S> = Pin<Box<dyn Future<Output = Result<S, GraphError>> + Send>>;
 pub struct RunStream<S: State> {
     run: Option<RunFuture<S>>,
     events: mpsc::Receiver<StreamEvent<S>>,
-    outcome: Option<Result<S, GraphError>>,
+    outcome: Option<Result<RunOutcome<S>, GraphError>>,
 }
 
 impl<S: State> RunStream<S> {
@@ -57,9 +59,14 @@ impl<S: State> Stream for RunStream<S> {
         if let Ok(event) = this.events.try_recv() {
             return Poll::Ready(Some(Ok(event)));
         }
-        Poll::Ready(
-            this.outcome.take().map(|outcome| outcome.map(|state| StreamEvent::Done { state })),
-        )
+        Poll::Ready(this.outcome.take().map(|outcome| {
+            outcome.map(|outcome| match outcome {
+                RunOutcome::Finished(state) => StreamEvent::Done { state },
+                RunOutcome::Paused { state, interrupts } => {
+                    StreamEvent::Paused { state, interrupts }
+                }
+            })
+        }))
     }
 }
 

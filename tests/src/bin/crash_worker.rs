@@ -17,9 +17,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = RunConfig::default().thread_id(thread);
     let started = graph.get_state(&config).await?.is_some();
     let state = if started {
-        graph.invoke(Command::<Journey>::new(), config).await?
+        graph.invoke(Command::<Journey>::new(), config).await?.finished()?
     } else {
-        graph.invoke(Journey::default(), config).await?
+        graph.invoke(Journey::default(), config).await?.finished()?
     };
     println!("{}", serde_json::to_string(&state)?);
     Ok(())
