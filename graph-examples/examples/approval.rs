@@ -1,30 +1,90 @@
-//! Human approval with a durable pause: `cargo run -p graph-examples --example approval`.
-//! The person is simulated: they soften the draft and approve it.
+//! Human approval with a durable pause, across two processes:
+//!
+//! ```sh
+//! cargo run -p graph-examples --example approval -- start
+//! cargo run -p graph-examples --example approval -- resume --approve
+//! cargo run -p graph-examples --example approval -- resume --edit "Dear Ada, ... Thank you!"
+//! ```
+//!
+//! `start` drafts the email, pauses before sending it and exits; the pause lives in a SQLite
+//! file (`target/approval-demo.sqlite`, or the path after `--db`). `resume` opens the same file
+//! in a new process and continues the same thread: as written, or with the person's edit.
 
+// ANCHOR: main
 use graph_core::checkpoint::SqliteSaver;
 use graph_core::prelude::*;
+use graph_core::GraphInput;
 use graph_examples::approval::{self, Outbox};
+
+/// The thread both invocations share: the checkpoint file keys the pause by it.
+const THREAD: &str = "email-1";
+
+/// What one invocation came to.
+enum Outcome {
+    /// The run finished with this state.
+    Finished(Outbox),
+    /// The run paused; the node asks this question.
+    Paused(String),
+}
+
+/// Runs until the graph finishes or pauses for a person. The only place that knows how a
+/// pause is reported.
+async fn run(
+    graph: &CompiledGraph<Outbox>,
+    input: impl GraphInput<Outbox>,
+    config: RunConfig,
+) -> Result<Outcome, GraphError> {
+    match graph.invoke(input, config).await {
+        Ok(state) => Ok(Outcome::Finished(state)),
+        Err(GraphError::Interrupted { interrupts }) => {
+            let question = interrupts[0].value.as_str().unwrap_or_default().to_owned();
+            Ok(Outcome::Paused(question))
+        }
+        Err(error) => Err(error),
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all("target")?;
-    let graph =
-        approval::graph().with_checkpointer(SqliteSaver::open("target/approval-demo.sqlite")?);
-    let thread = format!("email-{}", std::process::id());
-    let config = RunConfig::default().thread_id(thread);
-
-    match graph.invoke(Outbox::update().to("Ada"), config.clone()).await {
-        Err(GraphError::Interrupted { interrupts }) => println!("paused: {}", interrupts[0].value),
-        other => return Err(format!("expected a pause, got {other:?}").into()),
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (args, db) = match args.iter().position(|a| a == "--db") {
+        Some(i) if i + 1 < args.len() => {
+            ([&args[..i], &args[i + 2..]].concat(), args[i + 1].clone())
+        }
+        _ => (args, "target/approval-demo.sqlite".to_owned()),
+    };
+    if let Some(dir) = std::path::Path::new(&db).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
     }
-    graph
-        .update_state(
-            &config,
-            Outbox::update().draft("Dear Ada, the invoice is attached. Thank you!"),
-            None,
-        )
-        .await?;
-    let out = graph.invoke(Command::<Outbox>::resume("approve"), config).await?;
-    println!("sent: {:?}", out.sent);
+    let graph = approval::graph().with_checkpointer(SqliteSaver::open(&db)?);
+    let config = RunConfig::default().thread_id(THREAD);
+
+    let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["start"] => run(&graph, Outbox::update().to("Ada"), config).await?,
+        ["resume", "--approve"] => {
+            run(&graph, Command::<Outbox>::resume("approve"), config).await?
+        }
+        ["resume", "--edit", text] => {
+            // The person's edit becomes part of the thread before the review answers.
+            graph.update_state(&config, Outbox::update().draft(text), None).await?;
+            run(&graph, Command::<Outbox>::resume("approve"), config).await?
+        }
+        _ => return Err("usage: approval start | resume --approve | resume --edit TEXT".into()),
+    };
+    match outcome {
+        Outcome::Paused(question) => {
+            println!("paused on thread {THREAD}:\n{question}\n");
+            println!("Answer in another process, now or later:");
+            println!("  cargo run -p graph-examples --example approval -- resume --approve");
+            println!("  cargo run -p graph-examples --example approval -- resume --edit \"...\"");
+        }
+        Outcome::Finished(state) => {
+            println!("decision: {}", state.decision);
+            for email in &state.sent {
+                println!("sent {email}");
+            }
+        }
+    }
     Ok(())
 }
+// ANCHOR_END: main
