@@ -4,10 +4,12 @@
 //! summary is written. Sequentially the fetches would cost the sum of their latencies; in
 //! parallel they cost the slowest.
 
+// ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
 use graph_core::prelude::*;
+// ANCHOR_END: uses
 
 // ANCHOR: graph
 /// The briefing being assembled.

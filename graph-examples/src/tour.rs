@@ -1,17 +1,10 @@
 //! Short, compiled snippets the book includes (between `ANCHOR` markers), each exercised by
 //! `tests/tour.rs`, so the tutorials cannot go stale.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use futures::StreamExt;
-use graph_core::checkpoint::MemorySaver;
+// ANCHOR: state_uses
 use graph_core::prelude::*;
-use graph_core::{
-    BoxError, CancellationToken, Input, InterruptError, NodeOptions, RetryPolicy, StreamEvent,
-    StreamMode,
-};
 use serde::{Deserialize, Serialize};
+// ANCHOR_END: state_uses
 
 // ANCHOR: state
 /// Keeps the best draft: a custom reducer is any `fn(&mut T, T)`.
@@ -50,6 +43,11 @@ pub struct Desk {
 /// Two writers in parallel; their updates merge through the reducers.
 pub fn writers() -> CompiledGraph<Desk> {
     // ANCHOR: writers
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use graph_core::prelude::*;
+
     async fn fast_writer(s: Arc<Desk>) -> DeskUpdate {
         Desk::update()
             .notes(vec![format!("quick take on {}", s.topic)])
@@ -76,6 +74,11 @@ pub fn writers() -> CompiledGraph<Desk> {
 /// A node that picks its successor at run time with `Command`.
 pub fn triage() -> CompiledGraph<Desk> {
     // ANCHOR: command
+    use std::sync::Arc;
+
+    use graph_core::prelude::*;
+    use graph_core::NodeOptions;
+
     async fn triage(s: Arc<Desk>) -> Command<Desk> {
         let next = if s.topic.contains("urgent") { "escalate" } else { "file" };
         Command::new().update(Desk::update().notes(vec![format!("triaged to {next}")])).goto(next)
@@ -95,6 +98,12 @@ pub fn triage() -> CompiledGraph<Desk> {
 /// A flaky, slow search protected by a timeout, retries and an error handler.
 pub fn resilient_search(failures_before_success: u32) -> CompiledGraph<Desk> {
     // ANCHOR: policies
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use graph_core::prelude::*;
+    use graph_core::{BoxError, NodeOptions, RetryPolicy};
+
     let options = NodeOptions::new()
         .concurrency(4) // a rate-limited API: at most 4 calls at once, across runs
         .timeout(Duration::from_secs(2)) // per attempt
@@ -116,8 +125,14 @@ pub fn resilient_search(failures_before_success: u32) -> CompiledGraph<Desk> {
 }
 
 /// Cancels a long run from outside.
-pub async fn cancel_after(wait: Duration) -> Result<Desk, GraphError> {
+pub async fn cancel_after(wait: std::time::Duration) -> Result<Desk, GraphError> {
     // ANCHOR: cancel
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use graph_core::prelude::*;
+    use graph_core::CancellationToken;
+
     let graph = StateGraph::<Desk>::new()
         .add_node("slow", |_: Arc<Desk>| async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -137,8 +152,12 @@ pub async fn cancel_after(wait: Duration) -> Result<Desk, GraphError> {
 
 /// Prints a run's progress as it happens.
 pub async fn watch() -> Result<Vec<String>, GraphError> {
-    let graph = writers();
     // ANCHOR: stream
+    use futures::StreamExt;
+    use graph_core::prelude::*;
+    use graph_core::{StreamEvent, StreamMode};
+
+    let graph = writers(); // the two writers of the state chapter
     let config =
         RunConfig::default().stream_mode(StreamMode::Tasks).stream_mode(StreamMode::Updates);
     let mut lines = Vec::new();
@@ -163,6 +182,12 @@ pub async fn watch() -> Result<Vec<String>, GraphError> {
 /// Pauses for a person, who answers; the thread resumes from its checkpoint.
 pub async fn ask_a_person() -> Result<Desk, GraphError> {
     // ANCHOR: interrupt
+    use std::sync::Arc;
+
+    use graph_core::checkpoint::MemorySaver;
+    use graph_core::prelude::*;
+    use graph_core::InterruptError;
+
     let graph = StateGraph::<Desk>::new()
         .add_node("publish", |s: Arc<Desk>, ctx: NodeContext| async move {
             let answer: String = ctx.interrupt(format!("Publish the notes on {}?", s.topic))?;
@@ -192,6 +217,11 @@ pub async fn ask_a_person() -> Result<Desk, GraphError> {
 /// Sends one task per item; the payload type is checked against the node.
 pub fn word_lengths() -> CompiledGraph<Desk> {
     // ANCHOR: send
+    use std::sync::Arc;
+
+    use graph_core::prelude::*;
+    use graph_core::Input;
+
     StateGraph::<Desk>::new()
         .add_node("split", |_: Arc<Desk>| async {})
         .add_node("count", |Input(word): Input<String>| async move {
@@ -215,10 +245,15 @@ pub fn word_lengths() -> CompiledGraph<Desk> {
 
 /// The same uneven branches twice: into `merge` by separate edges, then by a join.
 pub fn edges_versus_join(join: bool) -> CompiledGraph<Desk> {
-    let note = |name: &'static str| {
-        move |_: Arc<Desk>| async move { Desk::update().notes(vec![name.to_owned()]) }
-    };
     // ANCHOR: joins
+    use std::sync::Arc;
+
+    use graph_core::prelude::*;
+
+    /// A node that only notes its name.
+    fn note(name: &'static str) -> impl Fn(Arc<Desk>) -> std::future::Ready<DeskUpdate> {
+        move |_| std::future::ready(Desk::update().notes(vec![name.to_owned()]))
+    }
     let graph = StateGraph::<Desk>::new()
         .add_node("quick", note("quick"))
         .add_node("slow", note("slow"))
@@ -241,6 +276,10 @@ pub fn edges_versus_join(join: bool) -> CompiledGraph<Desk> {
 /// Routes on the state a node just produced.
 pub fn moderation() -> CompiledGraph<Desk> {
     // ANCHOR: conditional
+    use std::sync::Arc;
+
+    use graph_core::prelude::*;
+
     fn route(s: &Desk) -> &'static str {
         match s.notes.last().map(String::as_str) {
             Some("flagged") => "human_review",
