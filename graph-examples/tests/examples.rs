@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use graph_core::checkpoint::MemorySaver;
 use graph_core::prelude::*;
-use graph_core::{GraphInput, State, StreamEvent, StreamMode};
+use graph_core::{GraphInput, State, StreamEvent, StreamMode, Timeline};
 use graph_examples::{
     agent_loop, approval, briefing, code_review, report, research, tool_calls, voting,
 };
@@ -49,6 +49,20 @@ async fn briefing_costs_the_slowest_source_not_the_sum() {
     insta::assert_json_snapshot!("briefing_state", state);
     insta::assert_json_snapshot!("briefing_updates", updates);
     insta::assert_snapshot!("briefing_mermaid", graph.draw_mermaid());
+}
+
+#[tokio::test(start_paused = true)]
+async fn briefing_prints_its_summary_and_a_timeline_of_overlapping_fetches() {
+    let graph = briefing::graph();
+    let config = RunConfig::default().stream_mode(StreamMode::Tasks);
+    let events: Vec<_> =
+        graph.stream(briefing::Briefing::update().city("Lyon"), config).collect().await;
+    let events: Vec<_> = events.into_iter().map(Result::unwrap).collect();
+    let Some(StreamEvent::Done { state }) = events.last() else { panic!("the run finished") };
+    insta::assert_snapshot!("briefing_summary", state.summary);
+    let timeline = Timeline::from_events(&events);
+    insta::assert_snapshot!("briefing_timeline_table", timeline.to_table());
+    insta::assert_snapshot!("briefing_timeline_gantt", timeline.to_gantt());
 }
 
 #[tokio::test(start_paused = true)]

@@ -15,6 +15,7 @@ async fn parallel_writers_merge_through_their_reducers() {
     assert_eq!(out.notes, ["deep dive into supersteps", "quick take on supersteps"]);
     assert_eq!(out.tokens, 1_020);
     assert_eq!(out.best, Some(Draft { text: "thorough".into(), score: 9 }));
+    insta::assert_snapshot!("writers", format!("{out:#?}"));
 }
 
 #[tokio::test]
@@ -36,9 +37,14 @@ async fn policies_retry_then_fall_back_to_a_note() {
     let out =
         tour::resilient_search(2).invoke(Desk::default(), RunConfig::default()).await.unwrap();
     assert_eq!(out.notes, ["found it on attempt 3"]);
+    let recovered = out.notes.join("\n");
     let out =
         tour::resilient_search(5).invoke(Desk::default(), RunConfig::default()).await.unwrap();
     assert_eq!(out.notes, ["gave up: `search` failed: the search API is down (step 0, attempt 3)"]);
+    insta::assert_snapshot!(
+        "policies",
+        format!("two failures, then: {recovered}\nfive failures, then: {}", out.notes.join("\n"))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -62,6 +68,7 @@ async fn a_stream_shows_progress() {
             "done: 1020 tokens",
         ]
     );
+    insta::assert_snapshot!("stream", lines.join("\n"));
 }
 
 #[tokio::test]
@@ -77,6 +84,7 @@ async fn send_starts_one_task_per_item() {
         .await
         .unwrap();
     assert_eq!(out.tokens, 3 + 5 + 6);
+    insta::assert_snapshot!("send", format!("tokens: {}", out.tokens));
 }
 
 #[tokio::test]
@@ -87,9 +95,14 @@ async fn separate_edges_run_the_target_after_each_source_and_a_join_once() {
         report.nodes_per_step(),
         vec![vec!["quick", "slow"], vec!["merge", "slower"], vec!["merge"]]
     );
+    let by_edges = format!("{:?}", report.nodes_per_step());
     let join = tour::edges_versus_join(true);
     let report = join.invoke_with_report(Desk::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["quick", "slow"], vec!["slower"], vec!["merge"]]);
+    insta::assert_snapshot!(
+        "joins",
+        format!("separate edges: {by_edges}\njoin:           {:?}", report.nodes_per_step())
+    );
 }
 
 #[tokio::test]
@@ -98,7 +111,12 @@ async fn a_router_sends_flagged_content_to_a_person() {
     let out =
         graph.invoke(Desk::update().topic("buy spam now"), RunConfig::default()).await.unwrap();
     assert_eq!(out.notes, ["flagged", "sent to a person"]);
+    let spam = format!("{:?}", out.notes);
     let out =
         graph.invoke(Desk::update().topic("release notes"), RunConfig::default()).await.unwrap();
     assert_eq!(out.notes, ["clean"]);
+    insta::assert_snapshot!(
+        "conditional",
+        format!("\"buy spam now\":  {spam}\n\"release notes\": {:?}", out.notes)
+    );
 }
