@@ -69,3 +69,11 @@ pub fn graph() -> CompiledGraph<Briefing> {
         .expect("the briefing graph is valid")
 }
 // ANCHOR_END: graph
+
+// ANCHOR: invoke
+/// Runs the briefing for one city and returns the final state.
+pub async fn brief(city: &str) -> Result<Briefing, GraphError> {
+    let graph = graph();
+    graph.invoke(Briefing::update().city(city), RunConfig::default()).await
+}
+// ANCHOR_END: invoke

@@ -25,11 +25,16 @@ async fn a_command_routes_at_run_time() {
         .await
         .unwrap();
     assert_eq!(out.notes, ["triaged to escalate", "paged the on-call"]);
+    let urgent = format!("{:?}", out.notes);
     let out = tour::triage()
         .invoke(Desk::update().topic("newsletter"), RunConfig::default())
         .await
         .unwrap();
     assert_eq!(out.notes, ["triaged to file", "filed"]);
+    insta::assert_snapshot!(
+        "command",
+        format!("\"urgent: disk full\": {urgent}\n\"newsletter\":        {:?}", out.notes)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -51,6 +56,7 @@ async fn policies_retry_then_fall_back_to_a_note() {
 async fn a_token_cancels_a_run() {
     let err = tour::cancel_after(Duration::from_millis(10)).await.unwrap_err();
     assert!(matches!(err, GraphError::Cancelled));
+    insta::assert_snapshot!("cancel", err.to_string());
 }
 
 #[tokio::test(start_paused = true)]
