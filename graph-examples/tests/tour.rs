@@ -96,6 +96,7 @@ async fn send_starts_one_task_per_item() {
 #[tokio::test]
 async fn separate_edges_run_the_target_after_each_source_and_a_join_once() {
     let edges = tour::edges_versus_join(false);
+    insta::assert_snapshot!("joins_edges_mermaid", edges.draw_mermaid());
     let report = edges.invoke_with_report(Desk::default(), RunConfig::default()).await.unwrap();
     assert_eq!(
         report.nodes_per_step(),
@@ -103,6 +104,7 @@ async fn separate_edges_run_the_target_after_each_source_and_a_join_once() {
     );
     let by_edges = format!("{:?}", report.nodes_per_step());
     let join = tour::edges_versus_join(true);
+    insta::assert_snapshot!("joins_join_mermaid", join.draw_mermaid());
     let report = join.invoke_with_report(Desk::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["quick", "slow"], vec!["slower"], vec!["merge"]]);
     insta::assert_snapshot!(
@@ -114,6 +116,7 @@ async fn separate_edges_run_the_target_after_each_source_and_a_join_once() {
 #[tokio::test]
 async fn a_router_sends_flagged_content_to_a_person() {
     let graph = tour::moderation();
+    insta::assert_snapshot!("conditional_mermaid", graph.draw_mermaid());
     let out =
         graph.invoke(Desk::update().topic("buy spam now"), RunConfig::default()).await.unwrap();
     assert_eq!(out.notes, ["flagged", "sent to a person"]);
