@@ -40,9 +40,9 @@ pub struct Desk {
 }
 // ANCHOR_END: state
 
+// ANCHOR: writers
 /// Two writers in parallel; their updates merge through the reducers.
 pub fn writers() -> CompiledGraph<Desk> {
-    // ANCHOR: writers
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -68,12 +68,12 @@ pub fn writers() -> CompiledGraph<Desk> {
         .add_edge(START, "careful")
         .compile()
         .expect("valid graph")
-    // ANCHOR_END: writers
 }
+// ANCHOR_END: writers
 
+// ANCHOR: command
 /// A node that picks its successor at run time with `Command`.
 pub fn triage() -> CompiledGraph<Desk> {
-    // ANCHOR: command
     use std::sync::Arc;
 
     use graph_core::prelude::*;
@@ -92,12 +92,12 @@ pub fn triage() -> CompiledGraph<Desk> {
         .add_edge(START, "triage")
         .compile()
         .expect("valid graph")
-    // ANCHOR_END: command
 }
+// ANCHOR_END: command
 
+// ANCHOR: policies
 /// A flaky, slow search protected by a timeout, retries and an error handler.
 pub fn resilient_search(failures_before_success: u32) -> CompiledGraph<Desk> {
-    // ANCHOR: policies
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -120,13 +120,13 @@ pub fn resilient_search(failures_before_success: u32) -> CompiledGraph<Desk> {
         .add_node_with("search", search, options)
         .add_edge(START, "search")
         .compile()
-        // ANCHOR_END: policies
         .expect("valid graph")
 }
+// ANCHOR_END: policies
 
+// ANCHOR: cancel
 /// Cancels a long run from outside.
 pub async fn cancel_after(wait: std::time::Duration) -> Result<Desk, GraphError> {
-    // ANCHOR: cancel
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -147,12 +147,12 @@ pub async fn cancel_after(wait: std::time::Duration) -> Result<Desk, GraphError>
         canceller.cancel(); // the run's tasks are dropped; invoke returns GraphError::Cancelled
     });
     graph.invoke(Desk::default(), RunConfig::default().cancellation_token(stop)).await
-    // ANCHOR_END: cancel
 }
+// ANCHOR_END: cancel
 
+// ANCHOR: stream
 /// Prints a run's progress as it happens.
 pub async fn watch() -> Result<Vec<String>, GraphError> {
-    // ANCHOR: stream
     use futures::StreamExt;
     use graph_core::prelude::*;
     use graph_core::{StreamEvent, StreamMode};
@@ -175,13 +175,13 @@ pub async fn watch() -> Result<Vec<String>, GraphError> {
             _ => {}
         }
     }
-    // ANCHOR_END: stream
     Ok(lines)
 }
+// ANCHOR_END: stream
 
+// ANCHOR: interrupt
 /// Pauses for a person, who answers; the thread resumes from its checkpoint.
 pub async fn ask_a_person() -> Result<Desk, GraphError> {
-    // ANCHOR: interrupt
     use std::sync::Arc;
 
     use graph_core::checkpoint::MemorySaver;
@@ -211,12 +211,12 @@ pub async fn ask_a_person() -> Result<Desk, GraphError> {
     let paused = graph.get_state(&config).await?.expect("the thread exists");
     assert_eq!(paused.next, ["publish"]);
     graph.invoke(Command::resume("yes, go"), config).await
-    // ANCHOR_END: interrupt
 }
+// ANCHOR_END: interrupt
 
+// ANCHOR: send
 /// Sends one task per item; the payload type is checked against the node.
 pub fn word_lengths() -> CompiledGraph<Desk> {
-    // ANCHOR: send
     use std::sync::Arc;
 
     use graph_core::prelude::*;
@@ -240,12 +240,12 @@ pub fn word_lengths() -> CompiledGraph<Desk> {
         )
         .compile()
         .expect("valid graph")
-    // ANCHOR_END: send
 }
+// ANCHOR_END: send
 
+// ANCHOR: joins
 /// The same uneven branches twice: into `merge` by separate edges, then by a join.
 pub fn edges_versus_join(join: bool) -> CompiledGraph<Desk> {
-    // ANCHOR: joins
     use std::sync::Arc;
 
     use graph_core::prelude::*;
@@ -269,13 +269,13 @@ pub fn edges_versus_join(join: bool) -> CompiledGraph<Desk> {
         // `merge` runs after each: once after `quick` (step 1), once after `slower` (step 2).
         graph.add_edge("quick", "merge").add_edge("slower", "merge")
     };
-    // ANCHOR_END: joins
     graph.compile().expect("valid graph")
 }
+// ANCHOR_END: joins
 
+// ANCHOR: conditional
 /// Routes on the state a node just produced.
 pub fn moderation() -> CompiledGraph<Desk> {
-    // ANCHOR: conditional
     use std::sync::Arc;
 
     use graph_core::prelude::*;
@@ -299,5 +299,5 @@ pub fn moderation() -> CompiledGraph<Desk> {
         .add_conditional_edges("classify", route, ["human_review", END])
         .compile()
         .expect("valid graph")
-    // ANCHOR_END: conditional
 }
+// ANCHOR_END: conditional
