@@ -59,6 +59,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let graph = approval::graph().with_checkpointer(SqliteSaver::open(&db)?);
     let config = RunConfig::default().thread_id(THREAD);
 
+    if args.first().map(String::as_str) == Some("resume") {
+        let waiting = match graph.get_state(&config).await {
+            Ok(state) => state.is_some_and(|s| !s.interrupts.is_empty()),
+            Err(GraphError::NothingToResume { .. }) => false,
+            Err(error) => return Err(error.into()),
+        };
+        if !waiting {
+            return Err(
+                format!("thread {THREAD} is not waiting for an answer: run `start` first").into()
+            );
+        }
+    }
     let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["start"] => run(&graph, Outbox::update().to("Ada"), config).await?,
         ["resume", "--approve"] => {

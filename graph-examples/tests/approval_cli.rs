@@ -9,7 +9,20 @@ fn example() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
     let binary = profile.join("examples").join(format!("approval{}", std::env::consts::EXE_SUFFIX));
-    assert!(binary.exists(), "{} is missing: `cargo test` builds the examples", binary.display());
+    let built = std::fs::metadata(&binary).and_then(|m| m.modified());
+    let built = built.unwrap_or_else(|_| {
+        panic!("{} is missing: `cargo test` (without `--test`) builds it", binary.display())
+    });
+    // `cargo test --test approval_cli` alone does not rebuild examples: refuse a stale one.
+    for source in ["examples/approval.rs", "src/approval.rs"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
+        let changed = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap();
+        assert!(
+            changed <= built,
+            "{} is older than {source}: run `cargo build -p graph-examples --example approval`",
+            binary.display()
+        );
+    }
     binary
 }
 
@@ -67,5 +80,17 @@ fn a_second_process_can_approve_the_draft_as_written() {
     assert_eq!(
         approval(&db, &["resume", "--approve"]),
         "decision: approve\nsent to Ada: Dear Ada, the invoice is attached. Pay now!!\n"
+    );
+}
+
+#[test]
+fn resuming_a_thread_that_is_not_paused_says_so() {
+    let db = Db::new("nothing");
+    let output =
+        Command::new(example()).args(["resume", "--approve", "--db"]).arg(&db.0).output().unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "Error: \"thread email-1 is not waiting for an answer: run `start` first\"\n"
     );
 }
