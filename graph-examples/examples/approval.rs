@@ -10,12 +10,14 @@
 //! file (`target/approval-demo.sqlite`, or the path after `--db`). `resume` opens the same file
 //! in a new process and continues the same thread: as written, or with the person's edit.
 
-// ANCHOR: main
+// ANCHOR: uses
 use graph_core::checkpoint::SqliteSaver;
 use graph_core::prelude::*;
 use graph_core::GraphInput;
 use graph_examples::approval::{self, Outbox};
+// ANCHOR_END: uses
 
+// ANCHOR: run
 /// The thread both invocations share: the checkpoint file keys the pause by it.
 const THREAD: &str = "email-1";
 
@@ -43,6 +45,39 @@ async fn run(
         Err(error) => Err(error),
     }
 }
+// ANCHOR_END: run
+
+// ANCHOR: answer
+/// Starts the thread, or answers its pause, as the command line says.
+async fn invoke(
+    graph: &CompiledGraph<Outbox>,
+    command: &[&str],
+) -> Result<Outcome, Box<dyn std::error::Error>> {
+    let config = RunConfig::default().thread_id(THREAD);
+    if command.first() == Some(&"resume") {
+        let waiting = match graph.get_state(&config).await {
+            Ok(state) => state.is_some_and(|s| !s.interrupts.is_empty()),
+            Err(GraphError::NothingToResume { .. }) => false,
+            Err(error) => return Err(error.into()),
+        };
+        if !waiting {
+            return Err(
+                format!("thread {THREAD} is not waiting for an answer: run `start` first").into()
+            );
+        }
+    }
+    Ok(match command {
+        ["start"] => run(graph, Outbox::update().to("Ada"), config).await?,
+        ["resume", "--approve"] => run(graph, Command::<Outbox>::resume("approve"), config).await?,
+        ["resume", "--edit", text] => {
+            // The person's edit becomes part of the thread before the review answers.
+            graph.update_state(&config, Outbox::update().draft(*text), None).await?;
+            run(graph, Command::<Outbox>::resume("approve"), config).await?
+        }
+        _ => return Err("usage: approval start | resume --approve | resume --edit TEXT".into()),
+    })
+}
+// ANCHOR_END: answer
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,33 +92,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(dir)?;
     }
     let graph = approval::graph().with_checkpointer(SqliteSaver::open(&db)?);
-    let config = RunConfig::default().thread_id(THREAD);
-
-    if args.first().map(String::as_str) == Some("resume") {
-        let waiting = match graph.get_state(&config).await {
-            Ok(state) => state.is_some_and(|s| !s.interrupts.is_empty()),
-            Err(GraphError::NothingToResume { .. }) => false,
-            Err(error) => return Err(error.into()),
-        };
-        if !waiting {
-            return Err(
-                format!("thread {THREAD} is not waiting for an answer: run `start` first").into()
-            );
-        }
-    }
-    let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["start"] => run(&graph, Outbox::update().to("Ada"), config).await?,
-        ["resume", "--approve"] => {
-            run(&graph, Command::<Outbox>::resume("approve"), config).await?
-        }
-        ["resume", "--edit", text] => {
-            // The person's edit becomes part of the thread before the review answers.
-            graph.update_state(&config, Outbox::update().draft(text), None).await?;
-            run(&graph, Command::<Outbox>::resume("approve"), config).await?
-        }
-        _ => return Err("usage: approval start | resume --approve | resume --edit TEXT".into()),
-    };
-    match outcome {
+    let command: Vec<&str> = args.iter().map(String::as_str).collect();
+    match invoke(&graph, &command).await? {
         Outcome::Paused(question) => {
             println!("paused on thread {THREAD}:\n{question}\n");
             println!("Answer in another process, now or later:");
@@ -99,4 +109,3 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
-// ANCHOR_END: main
