@@ -42,7 +42,7 @@ pub struct Desk {
 
 // ANCHOR: writers
 /// Two writers in parallel; their updates merge through the reducers.
-pub fn writers() -> CompiledGraph<Desk> {
+pub fn writers() -> graph_core::CompiledGraph<Desk> {
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -73,7 +73,7 @@ pub fn writers() -> CompiledGraph<Desk> {
 
 // ANCHOR: command
 /// A node that picks its successor at run time with `Command`.
-pub fn triage() -> CompiledGraph<Desk> {
+pub fn triage() -> graph_core::CompiledGraph<Desk> {
     use std::sync::Arc;
 
     use graph_core::prelude::*;
@@ -97,7 +97,7 @@ pub fn triage() -> CompiledGraph<Desk> {
 
 // ANCHOR: policies
 /// A flaky, slow search protected by a timeout, retries and an error handler.
-pub fn resilient_search(failures_before_success: u32) -> CompiledGraph<Desk> {
+pub fn resilient_search(failures_before_success: u32) -> graph_core::CompiledGraph<Desk> {
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -126,7 +126,7 @@ pub fn resilient_search(failures_before_success: u32) -> CompiledGraph<Desk> {
 
 // ANCHOR: cancel
 /// Cancels a long run from outside.
-pub async fn cancel_after(wait: std::time::Duration) -> Result<Desk, GraphError> {
+pub async fn cancel_after(wait: std::time::Duration) -> Result<Desk, graph_core::GraphError> {
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -152,7 +152,7 @@ pub async fn cancel_after(wait: std::time::Duration) -> Result<Desk, GraphError>
 
 // ANCHOR: stream
 /// Prints a run's progress as it happens.
-pub async fn watch() -> Result<Vec<String>, GraphError> {
+pub async fn watch() -> Result<Vec<String>, graph_core::GraphError> {
     use futures::StreamExt;
     use graph_core::prelude::*;
     use graph_core::{StreamEvent, StreamMode};
@@ -181,7 +181,7 @@ pub async fn watch() -> Result<Vec<String>, GraphError> {
 
 // ANCHOR: interrupt
 /// Pauses for a person, who answers; the thread resumes from its checkpoint.
-pub async fn ask_a_person() -> Result<Desk, GraphError> {
+pub async fn ask_a_person() -> Result<Desk, graph_core::GraphError> {
     use std::sync::Arc;
 
     use graph_core::checkpoint::MemorySaver;
@@ -216,7 +216,7 @@ pub async fn ask_a_person() -> Result<Desk, GraphError> {
 
 // ANCHOR: send
 /// Sends one task per item; the payload type is checked against the node.
-pub fn word_lengths() -> CompiledGraph<Desk> {
+pub fn word_lengths() -> graph_core::CompiledGraph<Desk> {
     use std::sync::Arc;
 
     use graph_core::prelude::*;
@@ -245,7 +245,7 @@ pub fn word_lengths() -> CompiledGraph<Desk> {
 
 // ANCHOR: joins
 /// The same uneven branches twice: into `merge` by separate edges, then by a join.
-pub fn edges_versus_join(join: bool) -> CompiledGraph<Desk> {
+pub fn edges_versus_join(join: bool) -> graph_core::CompiledGraph<Desk> {
     use std::sync::Arc;
 
     use graph_core::prelude::*;
@@ -275,7 +275,7 @@ pub fn edges_versus_join(join: bool) -> CompiledGraph<Desk> {
 
 // ANCHOR: conditional
 /// Routes on the state a node just produced.
-pub fn moderation() -> CompiledGraph<Desk> {
+pub fn moderation() -> graph_core::CompiledGraph<Desk> {
     use std::sync::Arc;
 
     use graph_core::prelude::*;
