@@ -1,6 +1,7 @@
 //! Agent loop: a model decides between calling a tool and finishing, looping until done;
 //! the recursion limit stops a model that never finishes.
 
+// ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use graph_core::BoxError;
 use serde::{Deserialize, Serialize};
 
 use crate::llm::{ChatModel, FnTool, ScriptedModel, Tool};
+// ANCHOR_END: uses
 
 /// The conversation so far.
 #[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,12 +1,15 @@
 //! Human approval: a graph drafts an email, pauses for a person before sending it, lets the
 //! person edit the draft, and resumes once approved. Checkpoints make the pause durable.
 
+// ANCHOR: uses
 use std::sync::Arc;
 
 use graph_core::prelude::*;
 use graph_core::InterruptError;
 use serde::{Deserialize, Serialize};
+// ANCHOR_END: uses
 
+// ANCHOR: graph
 /// An email on its way out.
 #[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outbox {
@@ -21,7 +24,6 @@ pub struct Outbox {
     pub sent: Vec<String>,
 }
 
-// ANCHOR: graph
 /// The approval graph: draft, review (pauses for a person), send if approved.
 pub fn graph() -> CompiledGraph<Outbox> {
     StateGraph::<Outbox>::new()

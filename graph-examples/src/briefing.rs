@@ -4,10 +4,12 @@
 //! summary is written. Sequentially the fetches would cost the sum of their latencies; in
 //! parallel they cost the slowest.
 
+// ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
 use graph_core::prelude::*;
+// ANCHOR_END: uses
 
 // ANCHOR: graph
 /// The briefing being assembled.
@@ -67,3 +69,11 @@ pub fn graph() -> CompiledGraph<Briefing> {
         .expect("the briefing graph is valid")
 }
 // ANCHOR_END: graph
+
+// ANCHOR: invoke
+/// Runs the briefing for one city and returns the final state.
+pub async fn brief(city: &str) -> Result<Briefing, GraphError> {
+    let graph = graph();
+    graph.invoke(Briefing::update().city(city), RunConfig::default()).await?.finished()
+}
+// ANCHOR_END: invoke

@@ -2,12 +2,14 @@
 //! timeout. Best-effort keeps the reviews that finished and lists the failure; fail-fast
 //! stops at the first error.
 
+// ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
 use graph_core::prelude::*;
 use graph_core::NodeOptions;
 use serde::{Deserialize, Serialize};
+// ANCHOR_END: uses
 
 /// A review in progress.
 #[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Report: orchestrator-worker. A planner splits a topic into sections at run time, one
 //! worker per section is started with `Send`, and a synthesizer joins the drafts in order.
 
+// ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use graph_core::{BoxError, Input};
 use serde::{Deserialize, Serialize};
 
 use crate::llm::{ChatModel, ScriptedModel};
+// ANCHOR_END: uses
 
 /// A section the planner asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! inside a node), all in parallel; the summaries are combined. Ten one-second jobs take
 //! about one second.
 
+// ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use graph_core::{BoxError, Input};
 use serde::{Deserialize, Serialize};
 
 use crate::llm::{ChatModel, ScriptedModel};
+// ANCHOR_END: uses
 
 /// A sub-agent's state: one topic, searched then summarized.
 #[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

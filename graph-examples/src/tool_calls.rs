@@ -2,6 +2,7 @@
 //! results come back in call order, and a dependent call (translate after summarize) waits
 //! for its input.
 
+// ANCHOR: uses
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use graph_core::{BoxError, Input, NodeOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::llm::{FnTool, Tool, Toolbox};
+// ANCHOR_END: uses
 
 /// One tool call the agent asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

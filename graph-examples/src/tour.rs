@@ -1,17 +1,10 @@
 //! Short, compiled snippets the book includes (between `ANCHOR` markers), each exercised by
 //! `tests/tour.rs`, so the tutorials cannot go stale.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use futures::StreamExt;
-use graph_core::checkpoint::MemorySaver;
+// ANCHOR: state_uses
 use graph_core::prelude::*;
-use graph_core::{
-    BoxError, CancellationToken, Input, InterruptError, NodeOptions, RetryPolicy, StreamEvent,
-    StreamMode,
-};
 use serde::{Deserialize, Serialize};
+// ANCHOR_END: state_uses
 
 // ANCHOR: state
 /// Keeps the best draft: a custom reducer is any `fn(&mut T, T)`.
@@ -47,9 +40,14 @@ pub struct Desk {
 }
 // ANCHOR_END: state
 
+// ANCHOR: writers
 /// Two writers in parallel; their updates merge through the reducers.
-pub fn writers() -> CompiledGraph<Desk> {
-    // ANCHOR: writers
+pub fn writers() -> graph_core::CompiledGraph<Desk> {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use graph_core::prelude::*;
+
     async fn fast_writer(s: Arc<Desk>) -> DeskUpdate {
         Desk::update()
             .notes(vec![format!("quick take on {}", s.topic)])
@@ -70,12 +68,17 @@ pub fn writers() -> CompiledGraph<Desk> {
         .add_edge(START, "careful")
         .compile()
         .expect("valid graph")
-    // ANCHOR_END: writers
 }
+// ANCHOR_END: writers
 
+// ANCHOR: command
 /// A node that picks its successor at run time with `Command`.
-pub fn triage() -> CompiledGraph<Desk> {
-    // ANCHOR: command
+pub fn triage() -> graph_core::CompiledGraph<Desk> {
+    use std::sync::Arc;
+
+    use graph_core::prelude::*;
+    use graph_core::NodeOptions;
+
     async fn triage(s: Arc<Desk>) -> Command<Desk> {
         let next = if s.topic.contains("urgent") { "escalate" } else { "file" };
         Command::new().update(Desk::update().notes(vec![format!("triaged to {next}")])).goto(next)
@@ -89,12 +92,18 @@ pub fn triage() -> CompiledGraph<Desk> {
         .add_edge(START, "triage")
         .compile()
         .expect("valid graph")
-    // ANCHOR_END: command
 }
+// ANCHOR_END: command
 
+// ANCHOR: policies
 /// A flaky, slow search protected by a timeout, retries and an error handler.
-pub fn resilient_search(failures_before_success: u32) -> CompiledGraph<Desk> {
-    // ANCHOR: policies
+pub fn resilient_search(failures_before_success: u32) -> graph_core::CompiledGraph<Desk> {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use graph_core::prelude::*;
+    use graph_core::{BoxError, NodeOptions, RetryPolicy};
+
     let options = NodeOptions::new()
         .concurrency(4) // a rate-limited API: at most 4 calls at once, across runs
         .timeout(Duration::from_secs(2)) // per attempt
@@ -111,13 +120,19 @@ pub fn resilient_search(failures_before_success: u32) -> CompiledGraph<Desk> {
         .add_node_with("search", search, options)
         .add_edge(START, "search")
         .compile()
-        // ANCHOR_END: policies
         .expect("valid graph")
 }
+// ANCHOR_END: policies
 
+// ANCHOR: cancel
 /// Cancels a long run from outside.
-pub async fn cancel_after(wait: Duration) -> Result<Desk, GraphError> {
-    // ANCHOR: cancel
+pub async fn cancel_after(wait: std::time::Duration) -> Result<Desk, graph_core::GraphError> {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use graph_core::prelude::*;
+    use graph_core::CancellationToken;
+
     let graph = StateGraph::<Desk>::new()
         .add_node("slow", |_: Arc<Desk>| async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -132,13 +147,17 @@ pub async fn cancel_after(wait: Duration) -> Result<Desk, GraphError> {
         canceller.cancel(); // the run's tasks are dropped; invoke returns GraphError::Cancelled
     });
     graph.invoke(Desk::default(), RunConfig::default().cancellation_token(stop)).await?.finished()
-    // ANCHOR_END: cancel
 }
+// ANCHOR_END: cancel
 
+// ANCHOR: stream
 /// Prints a run's progress as it happens.
-pub async fn watch() -> Result<Vec<String>, GraphError> {
-    let graph = writers();
-    // ANCHOR: stream
+pub async fn watch() -> Result<Vec<String>, graph_core::GraphError> {
+    use futures::StreamExt;
+    use graph_core::prelude::*;
+    use graph_core::{StreamEvent, StreamMode};
+
+    let graph = writers(); // the two writers of the state chapter
     let config =
         RunConfig::default().stream_mode(StreamMode::Tasks).stream_mode(StreamMode::Updates);
     let mut lines = Vec::new();
@@ -156,13 +175,19 @@ pub async fn watch() -> Result<Vec<String>, GraphError> {
             _ => {}
         }
     }
-    // ANCHOR_END: stream
     Ok(lines)
 }
+// ANCHOR_END: stream
 
+// ANCHOR: interrupt
 /// Pauses for a person, who answers; the thread resumes from its checkpoint.
-pub async fn ask_a_person() -> Result<Desk, GraphError> {
-    // ANCHOR: interrupt
+pub async fn ask_a_person() -> Result<Desk, graph_core::GraphError> {
+    use std::sync::Arc;
+
+    use graph_core::checkpoint::MemorySaver;
+    use graph_core::prelude::*;
+    use graph_core::InterruptError;
+
     let graph = StateGraph::<Desk>::new()
         .add_node("publish", |s: Arc<Desk>, ctx: NodeContext| async move {
             let answer: String = ctx.interrupt(format!("Publish the notes on {}?", s.topic))?;
@@ -183,12 +208,17 @@ pub async fn ask_a_person() -> Result<Desk, GraphError> {
     let paused = graph.get_state(&config).await?.expect("the thread exists");
     assert_eq!(paused.next, ["publish"]);
     graph.invoke(Command::resume("yes, go"), config).await?.finished()
-    // ANCHOR_END: interrupt
 }
+// ANCHOR_END: interrupt
 
+// ANCHOR: send
 /// Sends one task per item; the payload type is checked against the node.
-pub fn word_lengths() -> CompiledGraph<Desk> {
-    // ANCHOR: send
+pub fn word_lengths() -> graph_core::CompiledGraph<Desk> {
+    use std::sync::Arc;
+
+    use graph_core::prelude::*;
+    use graph_core::Input;
+
     StateGraph::<Desk>::new()
         .add_node("split", |_: Arc<Desk>| async {})
         .add_node("count", |Input(word): Input<String>| async move {
@@ -207,15 +237,20 @@ pub fn word_lengths() -> CompiledGraph<Desk> {
         )
         .compile()
         .expect("valid graph")
-    // ANCHOR_END: send
 }
+// ANCHOR_END: send
 
+// ANCHOR: joins
 /// The same uneven branches twice: into `merge` by separate edges, then by a join.
-pub fn edges_versus_join(join: bool) -> CompiledGraph<Desk> {
-    let note = |name: &'static str| {
-        move |_: Arc<Desk>| async move { Desk::update().notes(vec![name.to_owned()]) }
-    };
-    // ANCHOR: joins
+pub fn edges_versus_join(join: bool) -> graph_core::CompiledGraph<Desk> {
+    use std::sync::Arc;
+
+    use graph_core::prelude::*;
+
+    /// A node that only notes its name.
+    fn note(name: &'static str) -> impl Fn(Arc<Desk>) -> std::future::Ready<DeskUpdate> {
+        move |_| std::future::ready(Desk::update().notes(vec![name.to_owned()]))
+    }
     let graph = StateGraph::<Desk>::new()
         .add_node("quick", note("quick"))
         .add_node("slow", note("slow"))
@@ -231,13 +266,17 @@ pub fn edges_versus_join(join: bool) -> CompiledGraph<Desk> {
         // `merge` runs after each: once after `quick` (step 1), once after `slower` (step 2).
         graph.add_edge("quick", "merge").add_edge("slower", "merge")
     };
-    // ANCHOR_END: joins
     graph.compile().expect("valid graph")
 }
+// ANCHOR_END: joins
 
+// ANCHOR: conditional
 /// Routes on the state a node just produced.
-pub fn moderation() -> CompiledGraph<Desk> {
-    // ANCHOR: conditional
+pub fn moderation() -> graph_core::CompiledGraph<Desk> {
+    use std::sync::Arc;
+
+    use graph_core::prelude::*;
+
     fn route(s: &Desk) -> &'static str {
         match s.notes.last().map(String::as_str) {
             Some("flagged") => "human_review",
@@ -257,5 +296,5 @@ pub fn moderation() -> CompiledGraph<Desk> {
         .add_conditional_edges("classify", route, ["human_review", END])
         .compile()
         .expect("valid graph")
-    // ANCHOR_END: conditional
 }
+// ANCHOR_END: conditional

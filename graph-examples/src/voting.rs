@@ -1,6 +1,7 @@
 //! Voting: the same classification by five voters at once, then a majority vote with its
 //! confidence, and best-score selection.
 
+// ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use graph_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::llm::{ChatModel, ScriptedModel};
+// ANCHOR_END: uses
 
 /// One voter's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

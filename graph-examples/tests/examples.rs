@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use graph_core::checkpoint::MemorySaver;
 use graph_core::prelude::*;
-use graph_core::{GraphInput, State, StreamEvent, StreamMode};
+use graph_core::{GraphInput, State, StreamEvent, StreamMode, Timeline};
 use graph_examples::{
     agent_loop, approval, briefing, code_review, report, research, tool_calls, voting,
 };
@@ -56,6 +56,22 @@ async fn briefing_costs_the_slowest_source_not_the_sum() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn briefing_prints_its_summary_and_a_timeline_of_overlapping_fetches() {
+    let graph = briefing::graph();
+    let config = RunConfig::default().stream_mode(StreamMode::Tasks);
+    let events: Vec<_> =
+        graph.stream(briefing::Briefing::update().city("Lyon"), config).collect().await;
+    let events: Vec<_> = events.into_iter().map(Result::unwrap).collect();
+    let Some(StreamEvent::Done { state }) = events.last() else { panic!("the run finished") };
+    let briefed = briefing::brief("Lyon").await.unwrap();
+    assert_eq!(&briefed, state);
+    insta::assert_snapshot!("briefing_summary", briefed.summary);
+    let timeline = Timeline::from_events(&events);
+    insta::assert_snapshot!("briefing_timeline_table", timeline.to_table());
+    insta::assert_snapshot!("briefing_timeline_gantt", timeline.to_gantt());
+}
+
+#[tokio::test(start_paused = true)]
 async fn report_writes_one_section_per_worker_in_plan_order() {
     let graph = report::graph();
     let (updates, state, elapsed) =
@@ -98,7 +114,9 @@ async fn code_review_keeps_partial_results_or_fails_fast() {
 
     let fail_fast = code_review::graph(code_review::Mode::FailFast);
     let (updates, outcome, elapsed) = run(&fail_fast, input(), RunConfig::default()).await;
-    assert_eq!(outcome.unwrap_err(), "node `style` timed out after 1s in step 0 (attempt 1)");
+    let error = outcome.unwrap_err();
+    assert_eq!(error, "node `style` timed out after 1s in step 0 (attempt 1)");
+    insta::assert_snapshot!("code_review_fail_fast", error);
     assert_eq!(elapsed, code_review::TIMEOUT);
     assert_eq!(updates.len(), 2, "security and performance finished before the timeout");
 }

@@ -45,7 +45,6 @@ use crate::error::GraphError;
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[must_use = "a run may have paused: check the outcome"]
-#[non_exhaustive]
 pub enum RunOutcome<S> {
     /// No task is left to run.
     Finished(S),
