@@ -1,5 +1,6 @@
-//! Aggregation strategies for fan-in: concatenate in order, majority vote with confidence,
-//! best by score, merge maps, and a hook for model-based synthesis.
+//! Aggregation strategies for fan-in that the reducers do not cover: a majority vote with
+//! its confidence, and the best result by score. (Concatenating in task order is
+//! `#[reducer(append)]` plus `join`; merging maps is `#[reducer(merge)]`.)
 //!
 //! ```
 //! use graph_core::aggregate::{best_by, majority};
@@ -11,29 +12,7 @@
 //! assert_eq!(best_by(drafts, |d| d.1), Some(("clear", 0.9)));
 //! ```
 
-use std::collections::BTreeMap;
 use std::fmt;
-
-use async_trait::async_trait;
-
-use crate::error::BoxError;
-
-/// Joins parts in the order given (task order, when they come from a reducer), with
-/// `separator` between them.
-pub fn concat<I>(parts: I, separator: &str) -> String
-where
-    I: IntoIterator,
-    I::Item: AsRef<str>,
-{
-    let mut out = String::new();
-    for (i, part) in parts.into_iter().enumerate() {
-        if i > 0 {
-            out.push_str(separator);
-        }
-        out.push_str(part.as_ref());
-    }
-    out
-}
 
 /// The outcome of a [`majority`] vote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,32 +67,9 @@ pub fn best_by<T>(items: impl IntoIterator<Item = T>, score: impl Fn(&T) -> f64)
     best.map(|(item, _)| item)
 }
 
-/// Merges maps in order; a later map's value wins for a key both hold.
-pub fn merge_maps<K: Ord, V>(maps: impl IntoIterator<Item = BTreeMap<K, V>>) -> BTreeMap<K, V> {
-    let mut merged = BTreeMap::new();
-    for map in maps {
-        merged.extend(map);
-    }
-    merged
-}
-
-/// Combines parallel results into one answer with a model: the hook for model-based
-/// synthesis, implemented by a client of a language model (or a scripted stand-in in tests).
-#[async_trait]
-pub trait Synthesizer: Send + Sync {
-    /// One answer from `parts`, given in task order.
-    async fn synthesize(&self, instruction: &str, parts: &[String]) -> Result<String, BoxError>;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn concat_keeps_order() {
-        assert_eq!(concat(["a", "b", "c"], "\n"), "a\nb\nc");
-        assert_eq!(concat(Vec::<String>::new(), ", "), "");
-    }
 
     #[test]
     fn majority_breaks_ties_by_first_seen() {
@@ -127,11 +83,5 @@ mod tests {
     fn best_by_prefers_the_first_of_equals() {
         assert_eq!(best_by([("x", 1.0), ("y", 2.0), ("z", 2.0)], |p| p.1), Some(("y", 2.0)));
         assert_eq!(best_by(Vec::<f64>::new(), |x| *x), None);
-    }
-
-    #[test]
-    fn later_maps_win() {
-        let merged = merge_maps([BTreeMap::from([(1, "a"), (2, "b")]), BTreeMap::from([(2, "c")])]);
-        assert_eq!(merged, BTreeMap::from([(1, "a"), (2, "c")]));
     }
 }

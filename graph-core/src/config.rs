@@ -19,19 +19,23 @@ use crate::stream::StreamMode;
 ///     .max_concurrency(8)
 ///     .step_timeout(Duration::from_secs(30))
 ///     .cancellation_token(stop.clone());
-/// assert_eq!(config.get_recursion_limit(), 50);
+/// assert_eq!(config.recursion_limit, 50);
 /// ```
 #[derive(Debug, Clone)]
 #[must_use]
+#[non_exhaustive]
 pub struct RunConfig {
-    recursion_limit: usize,
+    /// At most this many supersteps run; set it with [`recursion_limit`](Self::recursion_limit).
+    pub recursion_limit: usize,
     pub(crate) max_concurrency: Option<usize>,
     pub(crate) step_timeout: Option<Duration>,
     pub(crate) cancellation: Option<CancellationToken>,
     pub(crate) stream_modes: Vec<StreamMode>,
     pub(crate) stream_buffer: usize,
     pub(crate) strict: bool,
-    pub(crate) thread_id: Option<String>,
+    /// The thread this run reads and saves, if any; set it with
+    /// [`thread_id`](Self::thread_id).
+    pub thread_id: Option<String>,
     pub(crate) checkpoint_id: Option<String>,
     pub(crate) durability: Durability,
 }
@@ -79,11 +83,6 @@ impl RunConfig {
     pub fn recursion_limit(mut self, limit: usize) -> Self {
         self.recursion_limit = limit;
         self
-    }
-
-    /// The recursion limit in force.
-    pub fn get_recursion_limit(&self) -> usize {
-        self.recursion_limit
     }
 
     /// At most `limit` tasks of this run execute at once, whatever their step or node.
@@ -134,11 +133,6 @@ impl RunConfig {
     pub fn thread_id(mut self, thread_id: impl Into<String>) -> Self {
         self.thread_id = Some(thread_id.into());
         self
-    }
-
-    /// The thread this run saves to, if any.
-    pub fn get_thread_id(&self) -> Option<&str> {
-        self.thread_id.as_deref()
     }
 
     /// Starts from this checkpoint of the thread instead of its latest: replay, or fork with

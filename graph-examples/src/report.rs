@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use graph_core::aggregate::concat;
 use graph_core::prelude::*;
 use graph_core::{BoxError, Input};
 use serde::{Deserialize, Serialize};
@@ -82,7 +81,7 @@ pub fn graph() -> CompiledGraph<Report> {
             }
         })
         .add_node("synthesize", |s: Arc<Report>| async move {
-            let body = concat(s.drafts.iter().map(|d| d.text.as_str()), "\n\n");
+            let body = s.drafts.iter().map(|d| d.text.as_str()).collect::<Vec<_>>().join("\n\n");
             Report::update().text(format!("# {}\n\n{body}", s.topic))
         })
         .add_edge(START, "plan")

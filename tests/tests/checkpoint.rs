@@ -428,7 +428,7 @@ async fn storage_grows_with_what_changed() {
 }
 
 fn config_thread(config: &RunConfig) -> String {
-    config.get_thread_id().unwrap().to_owned()
+    config.thread_id.as_deref().unwrap().to_owned()
 }
 
 #[tokio::test]

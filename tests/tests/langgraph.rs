@@ -29,7 +29,7 @@ fn loop_of(steps: u64) -> CompiledGraph<Log> {
 #[tokio::test]
 async fn the_default_recursion_limit_is_ten_thousand_supersteps() {
     assert_eq!(RunConfig::DEFAULT_RECURSION_LIMIT, 10_000);
-    assert_eq!(RunConfig::default().get_recursion_limit(), 10_000);
+    assert_eq!(RunConfig::default().recursion_limit, 10_000);
 
     let out =
         loop_of(10_000).invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();

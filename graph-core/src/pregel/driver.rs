@@ -65,10 +65,10 @@ pub(crate) async fn run<S: State>(
             if pending.is_empty() {
                 break;
             }
-            if steps_run >= config.get_recursion_limit() {
+            if steps_run >= config.recursion_limit {
                 let upcoming = algo::upcoming(graph, &pending);
                 return Err(GraphError::RecursionLimit {
-                    limit: config.get_recursion_limit(),
+                    limit: config.recursion_limit,
                     pending: upcoming.iter().map(|&id| graph.name(id).to_string()).collect(),
                 });
             }
