@@ -68,6 +68,7 @@ mod graph;
 mod pregel;
 mod state;
 mod stream;
+mod thread;
 
 pub use config::{Durability, RunConfig};
 pub use error::{

@@ -185,6 +185,17 @@ pub enum CheckpointError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A checkpoint's chain of parents cannot be followed back to a full snapshot: the
+    /// stored data is damaged.
+    #[error("checkpoint `{checkpoint_id}` of thread `{thread_id}` cannot be rebuilt: {problem}; the stored thread is damaged: load an earlier checkpoint with RunConfig::checkpoint_id, or delete the thread")]
+    CorruptChain {
+        /// The thread.
+        thread_id: String,
+        /// The checkpoint whose link is broken.
+        checkpoint_id: String,
+        /// What is wrong with the link.
+        problem: ChainProblem,
+    },
     /// A checkpoint that should exist does not.
     #[error("thread `{thread_id}` has no checkpoint `{checkpoint_id}`")]
     NotFound {
@@ -196,6 +207,41 @@ pub enum CheckpointError {
     /// The storage itself failed.
     #[error("checkpoint storage failed: {0}")]
     Storage(#[source] crate::error::BoxError),
+}
+
+/// What is wrong with a link of a checkpoint chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainProblem {
+    /// Following parents leads back to a checkpoint already passed.
+    #[error("its parents loop back to checkpoint `{back_to}`")]
+    Loop {
+        /// The checkpoint met twice.
+        back_to: String,
+    },
+    /// A delta checkpoint names a parent that is not stored.
+    #[error("its parent `{parent_id}` is missing")]
+    MissingParent {
+        /// The missing parent.
+        parent_id: String,
+    },
+    /// A delta checkpoint has no parent to apply its writes to.
+    #[error("it holds a delta but has no parent to apply it to")]
+    NoBase,
+    /// Its step number is outside `-1..=2^53`.
+    #[error("its step number {step} is out of range")]
+    StepOutOfRange {
+        /// The stored step.
+        step: i64,
+    },
+    /// The stored record belongs to another id or thread than the one it is stored under.
+    #[error("it is stored as checkpoint `{found_id}` of thread `{found_thread_id}`")]
+    Misfiled {
+        /// The thread the record names.
+        found_thread_id: String,
+        /// The id the record names.
+        found_id: String,
+    },
 }
 
 /// Where checkpoints live. Implementations: [`MemorySaver`], [`SqliteSaver`] (the embedded

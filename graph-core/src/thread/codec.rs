@@ -1,22 +1,20 @@
-//! Between the runtime and a checkpointer: encoding states, updates, pending work and task
-//! outputs as JSON, and rebuilding a state from a chain of delta checkpoints.
+//! Between the runtime and a checkpointer: states, updates, pending work and task outputs
+//! as JSON records, and back.
 
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::algo::{JoinProgress, Pending, PendingSend};
 use crate::checkpoint::{
-    corrupt, Checkpoint, CheckpointError, CheckpointMetadata, CheckpointSource, Checkpointer,
-    GotoRecord, PendingRecord, PendingWrite, SendRecord, StateRecord, StoredCheckpoint,
-    FULL_SNAPSHOT_EVERY,
+    corrupt, Checkpoint, CheckpointError, Checkpointer, GotoRecord, PendingRecord, PendingWrite,
+    SendRecord, StateRecord, FULL_SNAPSHOT_EVERY,
 };
 use crate::error::GraphError;
-use crate::graph::{decode_payload, Command, Goto, GraphInner, InputKind, Interrupt, Payload};
+use crate::graph::{decode_payload, Command, Goto, GraphInner, InputKind, Payload};
+use crate::pregel::{JoinProgress, Pending, PendingSend};
 use crate::state::State;
 
 /// A checkpointer, with the functions that (de)serialize this graph's state and updates.
@@ -39,15 +37,6 @@ fn decode<T: DeserializeOwned>(value: Value) -> serde_json::Result<T> {
 
 fn encode_failed(error: serde_json::Error) -> GraphError {
     GraphError::Checkpoint(CheckpointError::Storage(Box::new(error)))
-}
-
-/// A checkpoint rebuilt into runtime values.
-pub(crate) struct Loaded<S: State> {
-    pub(crate) stored: StoredCheckpoint,
-    pub(crate) state: S,
-    pub(crate) pending: Pending,
-    /// Delta checkpoints since the last full snapshot.
-    pub(crate) depth: i64,
 }
 
 impl<S: State> Persistence<S> {
@@ -89,87 +78,32 @@ impl<S: State> Persistence<S> {
         }
     }
 
-    /// Loads checkpoint `id` (or the thread's latest) and rebuilds its state and pending work.
-    pub(crate) async fn load(
-        &self,
-        graph: &GraphInner<S>,
-        thread_id: &str,
-        id: Option<&str>,
-    ) -> Result<Option<Loaded<S>>, GraphError> {
-        let Some(stored) = self.saver.get(thread_id, id).await? else {
-            if let Some(id) = id {
-                let not_found = CheckpointError::NotFound {
-                    thread_id: thread_id.into(),
-                    checkpoint_id: id.into(),
-                };
-                return Err(not_found.into());
-            }
-            return Ok(None);
-        };
-        // Walk back to the last full snapshot, then replay the deltas forwards.
-        let mut chain = vec![stored.checkpoint.clone()];
-        while let StateRecord::Delta { .. } = chain[chain.len() - 1].state {
-            let child = &chain[chain.len() - 1];
-            let broken = || corrupt(thread_id, &child.id, "a delta checkpoint without its parent");
-            let parent_id = child.parent_id.clone().ok_or_else(broken)?;
-            let parent = self.saver.get(thread_id, Some(&parent_id)).await?.ok_or_else(broken)?;
-            chain.push(parent.checkpoint);
-        }
-        let depth = chain.len() as i64 - 1;
-        let state = self.replay(thread_id, chain.iter().rev())?;
-        let pending = self.pending_from_record(graph, thread_id, &stored.checkpoint)?;
-        Ok(Some(Loaded { stored, state, pending, depth }))
-    }
-
-    /// Applies one delta checkpoint to its parent's state.
-    pub(crate) fn replay_onto(
+    /// The state a full snapshot holds.
+    pub(crate) fn decode_state(
         &self,
         thread_id: &str,
-        base: S,
         checkpoint: &Checkpoint,
+        values: &Value,
     ) -> Result<S, GraphError> {
-        let mut state = Some(base);
-        self.apply_record(thread_id, &mut state, checkpoint)?;
-        state.ok_or_else(|| GraphError::NothingToResume { thread_id: Some(thread_id.to_owned()) })
+        (self.decode_state)(values.clone())
+            .map_err(|e| corrupt(thread_id, &checkpoint.id, e).into())
     }
 
-    /// Applies a chain of checkpoints, oldest (a full snapshot) first.
-    pub(crate) fn replay<'a>(
+    /// Applies a delta checkpoint's writes to its parent's state.
+    pub(crate) fn apply_delta(
         &self,
         thread_id: &str,
-        chain: impl Iterator<Item = &'a Checkpoint>,
-    ) -> Result<S, GraphError> {
-        let mut state: Option<S> = None;
-        for checkpoint in chain {
-            self.apply_record(thread_id, &mut state, checkpoint)?;
-        }
-        state.ok_or_else(|| GraphError::NothingToResume { thread_id: Some(thread_id.to_owned()) })
-    }
-
-    /// Sets `state` from a full snapshot, or applies a delta to it.
-    fn apply_record(
-        &self,
-        thread_id: &str,
-        state: &mut Option<S>,
         checkpoint: &Checkpoint,
+        writes: &[(String, Value)],
+        state: &mut S,
     ) -> Result<(), GraphError> {
         let bad = |reason: String| GraphError::from(corrupt(thread_id, &checkpoint.id, reason));
-        match &checkpoint.state {
-            StateRecord::Full { values } => {
-                *state = Some((self.decode_state)(values.clone()).map_err(|e| bad(e.to_string()))?);
-            }
-            StateRecord::Delta { writes } => {
-                let current = state.as_mut().ok_or_else(|| bad("a delta without a base".into()))?;
-                let mut updates = Vec::with_capacity(writes.len());
-                for (writer, update) in writes {
-                    let update =
-                        (self.decode_update)(update.clone()).map_err(|e| bad(e.to_string()))?;
-                    updates.push((writer.as_str(), update));
-                }
-                current.apply(updates).map_err(|e| bad(e.to_string()))?;
-            }
+        let mut updates = Vec::with_capacity(writes.len());
+        for (writer, update) in writes {
+            let update = (self.decode_update)(update.clone()).map_err(|e| bad(e.to_string()))?;
+            updates.push((writer.as_str(), update));
         }
-        Ok(())
+        state.apply(updates).map_err(|e| bad(e.to_string()))
     }
 
     pub(crate) fn pending_to_record(
@@ -288,52 +222,4 @@ impl<S: State> Persistence<S> {
         }
         Ok(command)
     }
-}
-
-/// The tasks of a checkpoint's next step that already finished, paused or got answers.
-#[derive(Default)]
-pub(crate) struct SavedWrites {
-    pub(crate) outputs: HashMap<String, (Option<Value>, Vec<GotoRecord>)>,
-    /// Pauses not yet answered, in the order they were saved.
-    pub(crate) interrupts: Vec<(String, Interrupt)>,
-    pub(crate) answers: HashMap<String, Vec<Value>>,
-}
-
-impl SavedWrites {
-    pub(crate) fn new(writes: &[PendingWrite]) -> Self {
-        let mut saved = Self::default();
-        let mut paused = Vec::new();
-        for write in writes {
-            match write {
-                PendingWrite::Output { task_id, update, goto } => {
-                    saved.outputs.insert(task_id.clone(), (update.clone(), goto.clone()));
-                }
-                PendingWrite::Interrupt { task_id, interrupt_id, node, value } => {
-                    let interrupt = Interrupt {
-                        id: interrupt_id.clone(),
-                        node: node.clone(),
-                        value: value.clone(),
-                    };
-                    paused.push((task_id.clone(), interrupt));
-                }
-                PendingWrite::Resume { task_id, values } => {
-                    saved.answers.insert(task_id.clone(), values.clone());
-                }
-            }
-        }
-        // A pause is pending while its task has fewer answers than the pause's index.
-        for (task_id, interrupt) in paused {
-            let answered = saved.answers.get(&task_id).map_or(0, Vec::len);
-            let index = interrupt.id.rsplit('#').next().and_then(|i| i.parse::<usize>().ok());
-            if index.is_some_and(|i| i >= answered) && !saved.outputs.contains_key(&task_id) {
-                saved.interrupts.push((task_id, interrupt));
-            }
-        }
-        saved
-    }
-}
-
-/// The metadata of a checkpoint written by the run loop.
-pub(crate) fn loop_metadata(step: i64, writers: Vec<String>) -> CheckpointMetadata {
-    CheckpointMetadata { source: CheckpointSource::Loop, step, writers }
 }
