@@ -72,7 +72,8 @@ mod thread;
 
 pub use config::{Durability, RunConfig};
 pub use error::{
-    BoxError, BuildError, Callback, GraphError, InvalidUpdate, NodeError, NodeFailure,
+    BoxError, BuildError, Callback, GraphError, InvalidResume, InvalidUpdate, NodeError,
+    NodeFailure,
 };
 pub use graph::{
     Command, CompiledGraph, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,

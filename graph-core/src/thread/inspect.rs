@@ -69,14 +69,10 @@ pub(crate) async fn update<S: State>(
     as_node: Option<&str>,
 ) -> Result<String, GraphError> {
     let latest = persistence.saver.get(thread_id, None).await?.map(|s| s.checkpoint.id);
-    let base_id = config.checkpoint_id.clone().or_else(|| latest.clone());
-    let nothing = || GraphError::NothingToResume { thread_id: Some(thread_id.to_owned()) };
-    let base = match &base_id {
-        Some(id) => {
-            chain::load(persistence, graph, thread_id, Some(id)).await?.ok_or_else(nothing)?
-        }
-        None => return Err(nothing()),
-    };
+    let unknown = || GraphError::UnknownThread { thread_id: thread_id.to_owned() };
+    let base_id = config.checkpoint_id.clone().or_else(|| latest.clone()).ok_or_else(unknown)?;
+    let base =
+        chain::load(persistence, graph, thread_id, Some(&base_id)).await?.ok_or_else(unknown)?;
     let node = match as_node {
         Some(name) => {
             Some(graph.id(name).ok_or_else(|| GraphError::UnknownNode { node: name.to_owned() })?)
@@ -90,11 +86,15 @@ pub(crate) async fn update<S: State>(
     if let Some(node) = node {
         pregel::after_node(graph, node, &state, &mut pending)?;
     }
-    let source = if base_id == latest { CheckpointSource::Update } else { CheckpointSource::Fork };
+    let source = if Some(&base_id) == latest.as_ref() {
+        CheckpointSource::Update
+    } else {
+        CheckpointSource::Fork
+    };
     let checkpoint = Checkpoint {
         id: new_checkpoint_id(),
         thread_id: thread_id.to_owned(),
-        parent_id: base_id,
+        parent_id: Some(base_id),
         state: persistence.state_record(
             &state,
             vec![(writer.clone(), encoded)],

@@ -9,7 +9,7 @@ use super::session::Session;
 use super::writes::SavedWrites;
 use crate::checkpoint::{CheckpointMetadata, CheckpointSource, PendingWrite};
 use crate::config::RunConfig;
-use crate::error::GraphError;
+use crate::error::{GraphError, InvalidResume};
 use crate::graph::{Answers, GraphInner};
 use crate::pregel::{self, Pending};
 use crate::state::{RunInput, State};
@@ -46,7 +46,8 @@ impl<S: State> Start<S> {
                     state
                 }
                 RunInput::Resume { .. } => {
-                    return Err(GraphError::NothingToResume { thread_id: None })
+                    let needed_for = "resuming a thread".to_owned();
+                    return Err(GraphError::NoCheckpointer { needed_for });
                 }
             };
             let mut pending = Pending::new(graph);
@@ -81,12 +82,14 @@ impl<S: State> Start<S> {
         let (state, record) = match input {
             RunInput::Resume { update, answers, gotos } => {
                 if gotos > 0 || update.is_some() {
-                    let why = "a Command given as input only resumes: apply updates with update_state first, and route from nodes";
-                    return Err(GraphError::InvalidResume(why.into()));
+                    return Err(InvalidResume::UpdateOrGoto { thread_id }.into());
                 }
-                let base = base.ok_or_else(|| GraphError::NothingToResume {
-                    thread_id: Some(thread_id.clone()),
-                })?;
+                let base =
+                    base.ok_or_else(|| GraphError::UnknownThread { thread_id: thread_id.clone() })?;
+                if base.pending.is_empty() {
+                    let checkpoint_id = base.stored.checkpoint.id;
+                    return Err(GraphError::NothingToResume { thread_id, checkpoint_id });
+                }
                 let mut saved = SavedWrites::new(&base.stored.writes);
                 session.answer(&mut saved, answers).await?;
                 let step = base.stored.checkpoint.metadata.step + 1;
@@ -145,32 +148,25 @@ impl<S: State> Session<S> {
         saved: &mut SavedWrites,
         answers: Answers,
     ) -> Result<(), GraphError> {
-        let pending = saved.waiting();
+        let thread_id = self.thread_id.to_string();
+        let waiting = saved.waiting();
         let given: Vec<(String, serde_json::Value)> = match answers {
-            Answers::None => {
-                if !pending.is_empty() {
-                    let why = format!(
-                        "interrupts {pending:?} are waiting; answer them with Command::resume"
-                    );
-                    return Err(GraphError::InvalidResume(why));
-                }
-                return Ok(());
-            }
-            Answers::One(value) => match pending.as_slice() {
+            Answers::None if waiting.is_empty() => return Ok(()),
+            Answers::None => return Err(InvalidResume::NoAnswer { thread_id, waiting }.into()),
+            Answers::One(value) => match waiting.as_slice() {
                 [one] => vec![(one.clone(), value)],
-                _ => {
-                    let why = format!("{} interrupts are waiting ({pending:?}); answer them by id with Command::resume_by_id", pending.len());
-                    return Err(GraphError::InvalidResume(why));
-                }
+                [] => return Err(InvalidResume::NothingWaiting { thread_id }.into()),
+                _ => return Err(InvalidResume::OneAnswerForSeveral { thread_id, waiting }.into()),
             },
             Answers::ById(answers) => answers,
         };
         let saver = self.task_saver();
         for (id, value) in given {
             let Some((task_id, _)) = saved.interrupts.iter().find(|(_, i)| i.id == id) else {
-                return Err(GraphError::InvalidResume(format!(
-                    "no interrupt {id:?} is waiting; waiting: {pending:?}"
-                )));
+                let interrupt_id = id;
+                return Err(
+                    InvalidResume::UnknownInterrupt { thread_id, interrupt_id, waiting }.into()
+                );
             };
             let values = saved.answers.entry(task_id.clone()).or_default();
             values.push(value);

@@ -12,7 +12,7 @@ use crate::graph::Interrupt;
 #[derive(Default)]
 pub(crate) struct SavedWrites {
     pub(crate) outputs: HashMap<String, (Option<Value>, Vec<GotoRecord>)>,
-    /// Pauses not yet answered, in the order they were saved.
+    /// Pauses not yet answered, in task order.
     pub(crate) interrupts: Vec<(String, Interrupt)>,
     pub(crate) answers: HashMap<String, Vec<Value>>,
 }
@@ -47,11 +47,22 @@ impl SavedWrites {
                 saved.interrupts.push((task_id, interrupt));
             }
         }
+        // Tasks save their pauses as they finish; report them in task order instead.
+        saved.interrupts.sort_by(|(_, a), (_, b)| task_order(&a.id).cmp(&task_order(&b.id)));
         saved
     }
 
-    /// The ids of the pauses waiting for an answer, in the order they were saved.
+    /// The ids of the pauses waiting for an answer, in task order.
     pub(crate) fn waiting(&self) -> Vec<String> {
         self.interrupts.iter().map(|(_, i)| i.id.clone()).collect()
     }
+}
+
+/// Where an interrupt id (`step:node#n` or `step:send#i#n`) falls in task order: by step,
+/// pull tasks by node name before Sends by index, then by the task's n-th question.
+fn task_order(interrupt_id: &str) -> (u64, Option<u64>, &str, u64) {
+    let (task, asked) = interrupt_id.rsplit_once('#').unwrap_or((interrupt_id, ""));
+    let (step, path) = task.split_once(':').unwrap_or(("", task));
+    let send = path.strip_prefix("send#").and_then(|i| i.parse().ok());
+    (step.parse().unwrap_or(u64::MAX), send, path, asked.parse().unwrap_or(u64::MAX))
 }
