@@ -618,3 +618,101 @@ async fn a_stream_reports_every_checkpoint() {
     let stored: Vec<&String> = history.iter().rev().map(|h| &h.checkpoint_id).collect();
     assert_eq!(announced, stored);
 }
+
+/// Scores: floats in a list, in an optional record, and as Send payloads.
+#[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Scores {
+    #[reducer(append)]
+    scores: Vec<f64>,
+    best: Option<Best>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Best {
+    score: f64,
+}
+
+fn non_finite(err: &GraphError) -> (String, f64) {
+    match err {
+        GraphError::Checkpoint(CheckpointError::NonFiniteFloat { path, value }) => {
+            (path.clone(), *value)
+        }
+        other => panic!("expected a non-finite float error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn non_finite_floats_fail_the_save_instead_of_changing() {
+    let scorer = |score: f64| {
+        move |_: Arc<Scores>| async move { Scores::update().best(Some(Best { score })) }
+    };
+    let graph = |score: f64| {
+        StateGraph::<Scores>::new()
+            .add_node("score", scorer(score))
+            .add_edge(START, "score")
+            .compile()
+            .unwrap()
+            .with_checkpointer(MemorySaver::new())
+    };
+
+    // The input state: nothing is saved, so the thread does not start.
+    let config = thread();
+    let input = Scores { scores: vec![0.5, 1.0, f64::NAN], best: None };
+    let err = graph(1.0).invoke(input, config.clone()).await.unwrap_err();
+    let (path, value) = non_finite(&err);
+    assert_eq!(path, "scores[2]");
+    assert!(value.is_nan());
+    assert!(err.to_string().starts_with("cannot save the non-finite float NaN at `scores[2]`"));
+
+    // A node's update: the run fails at that step; the thread keeps the step before.
+    let graph = graph(f64::INFINITY);
+    let err = graph.invoke(Scores::default(), config.clone()).await.unwrap_err();
+    assert_eq!(non_finite(&err), ("best.score".into(), f64::INFINITY));
+    let saved = graph.get_state(&config).await.unwrap().unwrap();
+    assert_eq!((saved.metadata.step, saved.values), (-1, Scores::default()));
+}
+
+#[tokio::test]
+async fn non_finite_send_payloads_and_interrupt_values_fail_too() {
+    let graph = StateGraph::<Scores>::new()
+        .add_node("plan", |_: Arc<Scores>| async { Scores::update() })
+        .add_node("score", |Input(score): Input<f64>| async move {
+            Scores::update().scores(vec![score])
+        })
+        .add_edge(START, "plan")
+        .add_conditional_edges(
+            "plan",
+            |_: &Scores| {
+                vec![
+                    graph_core::Send::new("score", 1.0),
+                    graph_core::Send::new("score", f64::NEG_INFINITY),
+                ]
+            },
+            ["score"],
+        )
+        .compile()
+        .unwrap()
+        .with_checkpointer(MemorySaver::new());
+    let err = graph.invoke(Scores::default(), thread()).await.unwrap_err();
+    assert_eq!(non_finite(&err), (".".into(), f64::NEG_INFINITY));
+
+    let graph = StateGraph::<Scores>::new()
+        .add_node("ask", |_: Arc<Scores>, ctx: NodeContext| async move {
+            let _: bool = ctx.interrupt(Best { score: f64::NAN })?;
+            Ok::<_, InterruptError>(Scores::update())
+        })
+        .add_edge(START, "ask")
+        .compile()
+        .unwrap()
+        .with_checkpointer(MemorySaver::new());
+    let err = graph.invoke(Scores::default(), thread()).await.unwrap_err();
+    let GraphError::NodeFailed { node, source, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(node, "ask");
+    match source.downcast_ref::<InterruptError>() {
+        Some(InterruptError::NonFiniteValue { id, path, value }) => {
+            assert_eq!((id.as_str(), path.as_str()), ("0:ask#0", "score"));
+            assert!(value.is_nan());
+        }
+        other => panic!("expected a non-finite interrupt value, got {other:?}"),
+    }
+}

@@ -15,6 +15,7 @@ use crate::thread::{self, Persistence};
 
 /// A thread's state at one checkpoint.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StateSnapshot<S> {
     /// The state.
     pub values: S,

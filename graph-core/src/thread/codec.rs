@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::checkpoint::{
-    corrupt, Checkpoint, CheckpointError, Checkpointer, GotoRecord, PendingRecord, PendingWrite,
-    SendRecord, StateRecord, FULL_SNAPSHOT_EVERY,
+    corrupt, to_json, Checkpoint, CheckpointError, Checkpointer, GotoRecord, PendingRecord,
+    PendingWrite, SendRecord, StateRecord, FULL_SNAPSHOT_EVERY,
 };
 use crate::error::GraphError;
 use crate::graph::{decode_payload, Command, Goto, GraphInner, InputKind, Payload};
@@ -20,23 +20,15 @@ use crate::state::State;
 /// A checkpointer, with the functions that (de)serialize this graph's state and updates.
 pub(crate) struct Persistence<S: State> {
     pub(crate) saver: Arc<dyn Checkpointer>,
-    encode_state: fn(&S) -> serde_json::Result<Value>,
+    encode_state: fn(&S) -> Result<Value, CheckpointError>,
     decode_state: fn(Value) -> serde_json::Result<S>,
-    encode_update: fn(&S::Update) -> serde_json::Result<Value>,
+    encode_update: fn(&S::Update) -> Result<Value, CheckpointError>,
     decode_update: fn(Value) -> serde_json::Result<S::Update>,
     decode_state_payload: fn(Value) -> serde_json::Result<Box<dyn Payload>>,
 }
 
-fn encode<T: Serialize>(value: &T) -> serde_json::Result<Value> {
-    serde_json::to_value(value)
-}
-
 fn decode<T: DeserializeOwned>(value: Value) -> serde_json::Result<T> {
     serde_json::from_value(value)
-}
-
-fn encode_failed(error: serde_json::Error) -> GraphError {
-    GraphError::Checkpoint(CheckpointError::Storage(Box::new(error)))
 }
 
 impl<S: State> Persistence<S> {
@@ -47,16 +39,16 @@ impl<S: State> Persistence<S> {
     {
         Self {
             saver,
-            encode_state: encode::<S>,
+            encode_state: to_json::<S>,
             decode_state: decode::<S>,
-            encode_update: encode::<S::Update>,
+            encode_update: to_json::<S::Update>,
             decode_update: decode::<S::Update>,
             decode_state_payload: decode_payload::<S>,
         }
     }
 
     pub(crate) fn encode_update(&self, update: &S::Update) -> Result<Value, GraphError> {
-        (self.encode_update)(update).map_err(encode_failed)
+        Ok((self.encode_update)(update)?)
     }
 
     /// The state record of a new checkpoint: the whole state when the chain of deltas has
@@ -70,7 +62,7 @@ impl<S: State> Persistence<S> {
     ) -> Result<StateRecord, GraphError> {
         if full || *depth + 1 >= FULL_SNAPSHOT_EVERY {
             *depth = 0;
-            let values = (self.encode_state)(state).map_err(encode_failed)?;
+            let values = (self.encode_state)(state)?;
             Ok(StateRecord::Full { values })
         } else {
             *depth += 1;
@@ -114,7 +106,7 @@ impl<S: State> Persistence<S> {
         let triggered = pending.triggered.iter().map(|&id| graph.name(id).to_string()).collect();
         let mut sends = Vec::with_capacity(pending.sends.len());
         for send in &pending.sends {
-            let payload = send.payload.to_json().map_err(encode_failed)?;
+            let payload = send.payload.to_json()?;
             sends.push(SendRecord { node: graph.name(send.node).to_string(), payload });
         }
         let joins = pending.joins.iter().map(|j| j.seen.clone()).collect();
@@ -182,7 +174,7 @@ impl<S: State> Persistence<S> {
         for destination in &command.goto {
             let payload = match destination {
                 Goto::Node(_) => None,
-                Goto::Send(send) => Some(send.payload.to_json().map_err(encode_failed)?),
+                Goto::Send(send) => Some(send.payload.to_json()?),
             };
             goto.push(GotoRecord { node: destination.target().to_owned(), payload });
         }
