@@ -413,12 +413,38 @@ pub(crate) fn storage(error: impl std::error::Error + Send + Sync + 'static) -> 
     CheckpointError::Storage(Box::new(error))
 }
 
-/// Reads a stored JSON body, naming the thread and checkpoint when it does not fit.
+/// Reads a stored JSON body, naming the thread and checkpoint when it does not fit. Bytes
+/// that are not UTF-8 or not JSON are corrupt, never a panic: `serde_json` checks both and
+/// bounds nesting.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     thread_id: &str,
     id: &str,
-    body: &str,
+    body: &[u8],
 ) -> Result<T, CheckpointError> {
-    serde_json::from_str(body).map_err(|e| corrupt(thread_id, id, e))
+    serde_json::from_slice(body).map_err(|e| corrupt(thread_id, id, e))
+}
+
+/// Reads a stored checkpoint body, which must name the id and thread it is stored under.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn decode_checkpoint(
+    thread_id: &str,
+    id: &str,
+    body: &[u8],
+) -> Result<Checkpoint, CheckpointError> {
+    let checkpoint: Checkpoint = decode(thread_id, id, body)?;
+    if checkpoint.id != id || checkpoint.thread_id != thread_id {
+        let found = format!(
+            "the stored record names checkpoint `{}` of thread `{}`",
+            checkpoint.id, checkpoint.thread_id
+        );
+        return Err(corrupt(thread_id, id, found));
+    }
+    Ok(checkpoint)
+}
+
+/// A thread whose latest checkpoint is not stored.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn latest_missing(thread_id: &str, id: &str) -> CheckpointError {
+    corrupt(thread_id, id, "the thread names it as its latest checkpoint, but it is not stored")
 }

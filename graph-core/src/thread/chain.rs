@@ -48,6 +48,23 @@ pub(crate) async fn load<S: State>(
     Ok(Some(Loaded { stored, state, pending, depth }))
 }
 
+/// Loads the checkpoint a run or an edit starts from (`id`, else the thread's latest), with
+/// the id of the thread's latest checkpoint, which the next save expects to still be latest.
+pub(crate) async fn load_base<S: State>(
+    persistence: &Persistence<S>,
+    graph: &GraphInner<S>,
+    thread_id: &str,
+    id: Option<&str>,
+) -> Result<(Option<Loaded<S>>, Option<String>), GraphError> {
+    if id.is_none() {
+        let base = load(persistence, graph, thread_id, None).await?;
+        let latest = base.as_ref().map(|b| b.stored.checkpoint.id.clone());
+        return Ok((base, latest));
+    }
+    let latest = persistence.saver.get(thread_id, None).await?.map(|s| s.checkpoint.id);
+    Ok((load(persistence, graph, thread_id, id).await?, latest))
+}
+
 /// Rebuilds the states of one thread's checkpoints.
 pub(crate) struct Chain<'a, S: State> {
     persistence: &'a Persistence<S>,

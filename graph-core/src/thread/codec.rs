@@ -95,7 +95,12 @@ impl<S: State> Persistence<S> {
             let update = (self.decode_update)(update.clone()).map_err(|e| bad(e.to_string()))?;
             updates.push((writer.as_str(), update));
         }
-        state.apply(updates).map_err(|e| bad(e.to_string()))
+        // Damaged writes may overflow a reducer (`add`) or upset a user's one: a panic here
+        // means the checkpoint is unusable, not that the process should stop.
+        match crate::error::catch_panic(|| state.apply(updates)) {
+            Ok(applied) => applied.map_err(|e| bad(e.to_string())),
+            Err(panic) => Err(bad(format!("applying its writes panicked: {panic}"))),
+        }
     }
 
     pub(crate) fn pending_to_record(

@@ -68,11 +68,10 @@ pub(crate) async fn update<S: State>(
     update: S::Update,
     as_node: Option<&str>,
 ) -> Result<String, GraphError> {
-    let latest = persistence.saver.get(thread_id, None).await?.map(|s| s.checkpoint.id);
-    let unknown = || GraphError::UnknownThread { thread_id: thread_id.to_owned() };
-    let base_id = config.checkpoint_id.clone().or_else(|| latest.clone()).ok_or_else(unknown)?;
-    let base =
-        chain::load(persistence, graph, thread_id, Some(&base_id)).await?.ok_or_else(unknown)?;
+    let asked = config.checkpoint_id.as_deref();
+    let (base, latest) = chain::load_base(persistence, graph, thread_id, asked).await?;
+    let base = base.ok_or_else(|| GraphError::UnknownThread { thread_id: thread_id.to_owned() })?;
+    let base_id = base.stored.checkpoint.id.clone();
     let node = match as_node {
         Some(name) => {
             Some(graph.id(name).ok_or_else(|| GraphError::UnknownNode { node: name.to_owned() })?)

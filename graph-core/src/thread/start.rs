@@ -61,12 +61,9 @@ impl<S: State> Start<S> {
             });
         };
         let thread_id = config.thread_id.clone().ok_or(GraphError::MissingThreadId)?;
-        let latest = persistence.saver.get(&thread_id, None).await?.map(|s| s.checkpoint.id);
-        let base_id = config.checkpoint_id.clone().or_else(|| latest.clone());
-        let base = match &base_id {
-            Some(id) => chain::load(persistence, graph, &thread_id, Some(id)).await?,
-            None => None,
-        };
+        let asked = config.checkpoint_id.as_deref();
+        let (base, latest) = chain::load_base(persistence, graph, &thread_id, asked).await?;
+        let base_id = base.as_ref().map(|b| b.stored.checkpoint.id.clone());
         let mut session = Session {
             persistence: Arc::clone(persistence),
             thread_id: Arc::from(thread_id.as_str()),
