@@ -83,7 +83,8 @@ pub(crate) async fn update<S: State>(
     let Loaded { mut state, mut pending, mut depth, stored } = base;
     state.apply([(writer.as_str(), update)]).map_err(GraphError::InvalidInput)?;
     if let Some(node) = node {
-        pregel::after_node(graph, node, &state, &mut pending)?;
+        let step = (stored.checkpoint.metadata.step + 1).max(0) as usize;
+        pregel::after_node(graph, node, &state, step, &mut pending)?;
     }
     let source = if Some(&base_id) == latest.as_ref() {
         CheckpointSource::Update

@@ -51,7 +51,7 @@ impl<S: State> Start<S> {
                 }
             };
             let mut pending = Pending::new(graph);
-            pregel::enter(graph, &state, &mut pending)?;
+            pregel::enter(graph, &state, 0, &mut pending)?;
             return Ok(Self {
                 state: Arc::new(state),
                 pending,
@@ -119,7 +119,7 @@ impl<S: State> Start<S> {
             }
         };
         let mut pending = Pending::new(graph);
-        pregel::enter(graph, &state, &mut pending)?;
+        pregel::enter(graph, &state, (base_step + 1).max(0) as usize, &mut pending)?;
         let source = match (&config.checkpoint_id, &session.latest) {
             (Some(from), latest) if Some(from) != latest.as_ref() => CheckpointSource::Fork,
             _ => CheckpointSource::Input,
