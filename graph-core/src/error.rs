@@ -229,11 +229,19 @@ pub enum GraphError {
     /// The graph has a checkpointer but the run names no thread.
     #[error("the graph has a checkpointer, so RunConfig::thread_id must name the thread")]
     MissingThreadId,
-    /// A resume was asked for, but the thread has nothing to resume.
-    #[error("thread {thread_id:?} has no checkpoint to resume from")]
+    /// A resume or an edit names a thread that has no checkpoint.
+    #[error("thread `{thread_id}` has no checkpoint: start it with an input (a state or an update) before resuming or editing it")]
+    UnknownThread {
+        /// The thread.
+        thread_id: String,
+    },
+    /// A resume was asked for, but the thread finished: nothing is left to run.
+    #[error("thread `{thread_id}` finished at checkpoint `{checkpoint_id}`, so there is nothing to resume: start a new run with an input, or replay an earlier checkpoint with RunConfig::checkpoint_id")]
     NothingToResume {
-        /// The thread, if any.
-        thread_id: Option<String>,
+        /// The thread.
+        thread_id: String,
+        /// The checkpoint the resume would have continued.
+        checkpoint_id: String,
     },
     /// A node name given at run time (such as `update_state`'s `as_node`) is not in the graph.
     #[error("`{node}` is not a node of the graph")]
@@ -242,8 +250,8 @@ pub enum GraphError {
         node: String,
     },
     /// The answers of a resume do not match the thread's pending interrupts.
-    #[error("invalid resume: {0}")]
-    InvalidResume(String),
+    #[error(transparent)]
+    InvalidResume(InvalidResume),
     /// The run was cancelled before it finished.
     #[error("the run was cancelled")]
     Cancelled,
@@ -307,6 +315,64 @@ impl fmt::Display for RouteRefusal {
             ),
         }
     }
+}
+
+/// A resume whose `Command` does not fit what the thread waits for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidResume {
+    /// No answer was given while interrupts wait for one.
+    #[error("thread `{thread_id}` waits for answers to interrupts {}: resume with Command::resume(answer), or Command::resume_by_id for several", ids(waiting))]
+    NoAnswer {
+        /// The thread.
+        thread_id: String,
+        /// The interrupts waiting, in the order they paused.
+        waiting: Vec<String>,
+    },
+    /// One answer was given while several interrupts wait.
+    #[error("thread `{thread_id}` waits for {} interrupts ({}), so one answer is ambiguous: answer each by id with Command::resume_by_id", waiting.len(), ids(waiting))]
+    OneAnswerForSeveral {
+        /// The thread.
+        thread_id: String,
+        /// The interrupts waiting, in the order they paused.
+        waiting: Vec<String>,
+    },
+    /// An answer was given, but no interrupt waits for one.
+    #[error(
+        "thread `{thread_id}` has no interrupt waiting for an answer: resume with Command::new()"
+    )]
+    NothingWaiting {
+        /// The thread.
+        thread_id: String,
+    },
+    /// An answer names an interrupt that is not waiting.
+    #[error(
+        "thread `{thread_id}` has no interrupt `{interrupt_id}` waiting; waiting: {}",
+        ids(waiting)
+    )]
+    UnknownInterrupt {
+        /// The thread.
+        thread_id: String,
+        /// The id the answer named.
+        interrupt_id: String,
+        /// The interrupts waiting, in the order they paused.
+        waiting: Vec<String>,
+    },
+    /// The `Command` given as input carries an update or destinations; as input it only
+    /// resumes.
+    #[error("a Command given as input to thread `{thread_id}` only resumes it: apply updates with update_state first, and route from nodes")]
+    UpdateOrGoto {
+        /// The thread.
+        thread_id: String,
+    },
+}
+
+/// Interrupt ids for a message: `` `a`, `b` ``, or `none`.
+fn ids(ids: &[String]) -> String {
+    if ids.is_empty() {
+        return "none".to_owned();
+    }
+    ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// User code that runs on a node's behalf, besides the node itself.
@@ -451,5 +517,11 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         message.clone()
     } else {
         "a panic with a non-string payload".to_owned()
+    }
+}
+
+impl From<InvalidResume> for GraphError {
+    fn from(error: InvalidResume) -> Self {
+        GraphError::InvalidResume(error)
     }
 }

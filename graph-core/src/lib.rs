@@ -68,11 +68,12 @@ mod graph;
 mod pregel;
 mod state;
 mod stream;
+mod thread;
 
 pub use config::{Durability, RunConfig};
 pub use error::{
-    BoxError, BuildError, Callback, GraphError, InvalidUpdate, NodeError, NodeFailure, RouteOrigin,
-    RouteRefusal,
+    BoxError, BuildError, Callback, GraphError, InvalidResume, InvalidUpdate, NodeError,
+    NodeFailure, RouteOrigin, RouteRefusal,
 };
 pub use graph::{
     Command, CompiledGraph, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
@@ -101,6 +102,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::graph::Answers;
     pub use crate::state::reducers;
+    pub use crate::state::written;
     pub use crate::state::{LastValue, RunInput};
     pub use serde;
 }

@@ -13,7 +13,7 @@ use graph_core::checkpoint::{
     SqliteSaver,
 };
 use graph_core::prelude::*;
-use graph_core::{Durability, Input, InterruptError};
+use graph_core::{Durability, Input, InterruptError, InvalidResume};
 use support::{visit, visited, Log, LogUpdate};
 
 /// The PostgreSQL server: `DATABASE_URL`, else the local one `scripts/test` makes sure of.
@@ -149,7 +149,27 @@ async fn interrupt_inspect_and_resume(saver: Arc<dyn Checkpointer>) {
 
     // A resume without an answer is refused while the question is open.
     let err = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap_err();
-    assert!(matches!(err, GraphError::InvalidResume(_)), "{err:?}");
+    let thread_id = config_thread(&config);
+    assert_eq!(
+        err.to_string(),
+        format!("thread `{thread_id}` waits for answers to interrupts `1:review#0`: resume with Command::resume(answer), or Command::resume_by_id for several")
+    );
+    let GraphError::InvalidResume(problem) = err else { panic!("{err:?}") };
+    let waiting = vec!["1:review#0".to_string()];
+    assert_eq!(problem, InvalidResume::NoAnswer { thread_id: thread_id.clone(), waiting });
+    // An answer to a question nobody asked is refused too.
+    let answers = [("1:other#0".to_string(), "yes")];
+    let err =
+        graph.invoke(Command::<Log>::resume_by_id(answers), config.clone()).await.unwrap_err();
+    let GraphError::InvalidResume(problem) = err else { panic!("{err:?}") };
+    assert_eq!(
+        problem,
+        InvalidResume::UnknownInterrupt {
+            thread_id: thread_id.clone(),
+            interrupt_id: "1:other#0".into(),
+            waiting: vec!["1:review#0".into()],
+        }
+    );
 
     let out = graph
         .invoke(Command::<Log>::resume("approved"), config.clone())
@@ -158,7 +178,18 @@ async fn interrupt_inspect_and_resume(saver: Arc<dyn Checkpointer>) {
         .into_state();
     assert_eq!(out.visited, visited(&["draft", "publish"]));
     assert_eq!(out.last.as_deref(), Some("approved"));
-    assert!(graph.get_state(&config).await.unwrap().unwrap().next.is_empty());
+    let finished = graph.get_state(&config).await.unwrap().unwrap();
+    assert!(finished.next.is_empty());
+
+    // The thread finished: a further resume, with or without an answer, has nothing to do.
+    for resume in [Command::<Log>::new(), Command::<Log>::resume("again")] {
+        let err = graph.invoke(resume, config.clone()).await.unwrap_err();
+        let GraphError::NothingToResume { thread_id: t, checkpoint_id } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!((t, checkpoint_id), (&thread_id, &finished.checkpoint_id));
+        assert_eq!(err.to_string(), format!("thread `{thread_id}` finished at checkpoint `{}`, so there is nothing to resume: start a new run with an input, or replay an earlier checkpoint with RunConfig::checkpoint_id", finished.checkpoint_id));
+    }
 }
 
 async fn several_interrupts_resume_by_id(saver: Arc<dyn Checkpointer>) {
@@ -183,7 +214,11 @@ async fn several_interrupts_resume_by_id(saver: Arc<dyn Checkpointer>) {
     assert_eq!(ids, ["0:finance#0", "0:legal#0"]);
 
     let err = graph.invoke(Command::<Log>::resume("yes"), config.clone()).await.unwrap_err();
-    assert!(matches!(err, GraphError::InvalidResume(ref why) if why.contains("by id")), "{err:?}");
+    let thread_id = config_thread(&config);
+    assert_eq!(err.to_string(), format!("thread `{thread_id}` waits for 2 interrupts (`0:finance#0`, `0:legal#0`), so one answer is ambiguous: answer each by id with Command::resume_by_id"));
+    let GraphError::InvalidResume(problem) = err else { panic!("{err:?}") };
+    let waiting = vec!["0:finance#0".to_string(), "0:legal#0".to_string()];
+    assert_eq!(problem, InvalidResume::OneAnswerForSeveral { thread_id, waiting });
 
     let answers = [("0:legal#0".to_string(), "ok"), ("0:finance#0".to_string(), "within budget")];
     let out =
@@ -379,8 +414,64 @@ async fn a_checkpointed_graph_needs_a_thread_id() {
     let graph = approval_graph().compile().unwrap().with_checkpointer(MemorySaver::new());
     let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
     assert!(matches!(err, GraphError::MissingThreadId));
-    let err = graph.invoke(Command::<Log>::new(), thread()).await.unwrap_err();
-    assert!(matches!(err, GraphError::NothingToResume { .. }));
+    let config = thread();
+    let thread_id = config_thread(&config);
+    let err = graph.invoke(Command::<Log>::new(), config.clone()).await.unwrap_err();
+    assert!(
+        matches!(&err, GraphError::UnknownThread { thread_id: t } if *t == thread_id),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), format!("thread `{thread_id}` has no checkpoint: start it with an input (a state or an update) before resuming or editing it"));
+    let edit = graph.update_state(&config, Log::update().n(1), None).await.unwrap_err();
+    assert!(
+        matches!(&edit, GraphError::UnknownThread { thread_id: t } if *t == thread_id),
+        "{edit:?}"
+    );
+    assert!(graph.get_state(&config).await.unwrap().is_none(), "a thread never run has no state");
+}
+
+#[tokio::test]
+async fn reading_or_resuming_a_thread_needs_a_checkpointer() {
+    let graph = approval_graph().compile().unwrap();
+    let config = thread();
+    let expect = |err: GraphError, needed: &str| {
+        assert_eq!(err.to_string(), format!("{needed} needs a checkpointer, and this graph has none: compile it and call `.with_checkpointer(..)`, for example with `MemorySaver::new()`"));
+        assert!(matches!(err, GraphError::NoCheckpointer { needed_for } if needed_for == needed));
+    };
+    expect(graph.get_state(&config).await.unwrap_err(), "get_state");
+    expect(graph.get_state_history(&config).await.unwrap_err(), "get_state_history");
+    expect(
+        graph.update_state(&config, Log::update().n(1), None).await.unwrap_err(),
+        "update_state",
+    );
+    expect(graph.invoke(Command::<Log>::new(), config).await.unwrap_err(), "resuming a thread");
+}
+
+#[tokio::test]
+async fn a_command_as_input_only_resumes() {
+    let graph = approval_graph().compile().unwrap().with_checkpointer(MemorySaver::new());
+    let config = thread();
+    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    let thread_id = config_thread(&config);
+    let with_update = Command::<Log>::new().update(Log::update().n(1));
+    let with_goto = Command::<Log>::new().goto("publish");
+    for command in [with_update, with_goto] {
+        let err = graph.invoke(command, config.clone()).await.unwrap_err();
+        let GraphError::InvalidResume(problem) = err else { panic!("{err:?}") };
+        assert_eq!(problem, InvalidResume::UpdateOrGoto { thread_id: thread_id.clone() });
+    }
+    // With no question open, an answer has nowhere to go.
+    let graph = StateGraph::<Log>::new()
+        .add_node("a", visit("a"))
+        .add_edge(START, "a")
+        .interrupt_before(["a"])
+        .compile()
+        .unwrap()
+        .with_checkpointer(MemorySaver::new());
+    graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    let err = graph.invoke(Command::<Log>::resume("yes"), config.clone()).await.unwrap_err();
+    let GraphError::InvalidResume(problem) = err else { panic!("{err:?}") };
+    assert_eq!(problem, InvalidResume::NothingWaiting { thread_id });
 }
 
 #[tokio::test]
@@ -535,4 +626,102 @@ async fn a_stream_reports_every_checkpoint() {
         .collect();
     let stored: Vec<&String> = history.iter().rev().map(|h| &h.checkpoint_id).collect();
     assert_eq!(announced, stored);
+}
+
+/// Scores: floats in a list, in an optional record, and as Send payloads.
+#[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Scores {
+    #[reducer(append)]
+    scores: Vec<f64>,
+    best: Option<Best>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Best {
+    score: f64,
+}
+
+fn non_finite(err: &GraphError) -> (String, f64) {
+    match err {
+        GraphError::Checkpoint(CheckpointError::NonFiniteFloat { path, value }) => {
+            (path.clone(), *value)
+        }
+        other => panic!("expected a non-finite float error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn non_finite_floats_fail_the_save_instead_of_changing() {
+    let scorer = |score: f64| {
+        move |_: Arc<Scores>| async move { Scores::update().best(Some(Best { score })) }
+    };
+    let graph = |score: f64| {
+        StateGraph::<Scores>::new()
+            .add_node("score", scorer(score))
+            .add_edge(START, "score")
+            .compile()
+            .unwrap()
+            .with_checkpointer(MemorySaver::new())
+    };
+
+    // The input state: nothing is saved, so the thread does not start.
+    let config = thread();
+    let input = Scores { scores: vec![0.5, 1.0, f64::NAN], best: None };
+    let err = graph(1.0).invoke(input, config.clone()).await.unwrap_err();
+    let (path, value) = non_finite(&err);
+    assert_eq!(path, "scores[2]");
+    assert!(value.is_nan());
+    assert!(err.to_string().starts_with("cannot save the non-finite float NaN at `scores[2]`"));
+
+    // A node's update: the run fails at that step; the thread keeps the step before.
+    let graph = graph(f64::INFINITY);
+    let err = graph.invoke(Scores::default(), config.clone()).await.unwrap_err();
+    assert_eq!(non_finite(&err), ("best.score".into(), f64::INFINITY));
+    let saved = graph.get_state(&config).await.unwrap().unwrap();
+    assert_eq!((saved.metadata.step, saved.values), (-1, Scores::default()));
+}
+
+#[tokio::test]
+async fn non_finite_send_payloads_and_interrupt_values_fail_too() {
+    let graph = StateGraph::<Scores>::new()
+        .add_node("plan", |_: Arc<Scores>| async { Scores::update() })
+        .add_node("score", |Input(score): Input<f64>| async move {
+            Scores::update().scores(vec![score])
+        })
+        .add_edge(START, "plan")
+        .add_conditional_edges(
+            "plan",
+            |_: &Scores| {
+                vec![
+                    graph_core::Send::new("score", 1.0),
+                    graph_core::Send::new("score", f64::NEG_INFINITY),
+                ]
+            },
+            ["score"],
+        )
+        .compile()
+        .unwrap()
+        .with_checkpointer(MemorySaver::new());
+    let err = graph.invoke(Scores::default(), thread()).await.unwrap_err();
+    assert_eq!(non_finite(&err), (".".into(), f64::NEG_INFINITY));
+
+    let graph = StateGraph::<Scores>::new()
+        .add_node("ask", |_: Arc<Scores>, ctx: NodeContext| async move {
+            let _: bool = ctx.interrupt(Best { score: f64::NAN })?;
+            Ok::<_, InterruptError>(Scores::update())
+        })
+        .add_edge(START, "ask")
+        .compile()
+        .unwrap()
+        .with_checkpointer(MemorySaver::new());
+    let err = graph.invoke(Scores::default(), thread()).await.unwrap_err();
+    let GraphError::NodeFailed { node, source, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(node, "ask");
+    match source.downcast_ref::<InterruptError>() {
+        Some(InterruptError::NonFiniteValue { id, path, value }) => {
+            assert_eq!((id.as_str(), path.as_str()), ("0:ask#0", "score"));
+            assert!(value.is_nan());
+        }
+        other => panic!("expected a non-finite interrupt value, got {other:?}"),
+    }
 }

@@ -5,6 +5,7 @@
 //! [`FULL_SNAPSHOT_EVERY`] steps it stores the whole state, so loading replays a bounded
 //! number of deltas and storage grows with what changed.
 
+mod finite;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub(crate) use finite::to_json;
 pub use memory::MemorySaver;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresSaver;
@@ -45,6 +47,7 @@ pub enum StateRecord {
 
 /// A `Send` waiting for the next step, with its serialized payload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SendRecord {
     /// The target node.
     pub node: String,
@@ -52,8 +55,16 @@ pub struct SendRecord {
     pub payload: Value,
 }
 
+impl SendRecord {
+    /// A Send to `node` carrying `payload`.
+    pub fn new(node: impl Into<String>, payload: Value) -> Self {
+        Self { node: node.into(), payload }
+    }
+}
+
 /// The work a checkpoint leaves for the next step.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PendingRecord {
     /// Nodes triggered for the next step (including deferred ones still waiting).
     pub triggered: Vec<String>,
@@ -61,6 +72,14 @@ pub struct PendingRecord {
     pub sends: Vec<SendRecord>,
     /// For each join, in declaration order, which sources have run since it last fired.
     pub joins: Vec<Vec<bool>>,
+}
+
+impl PendingRecord {
+    /// The work of a next step: triggered nodes, Sends in emission order, and for each join
+    /// the sources seen.
+    pub fn new(triggered: Vec<String>, sends: Vec<SendRecord>, joins: Vec<Vec<bool>>) -> Self {
+        Self { triggered, sends, joins }
+    }
 }
 
 /// Why a checkpoint was written.
@@ -80,6 +99,7 @@ pub enum CheckpointSource {
 
 /// What a checkpoint records about how it came to be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckpointMetadata {
     /// Why it was written.
     pub source: CheckpointSource,
@@ -89,8 +109,16 @@ pub struct CheckpointMetadata {
     pub writers: Vec<String>,
 }
 
+impl CheckpointMetadata {
+    /// Metadata of a checkpoint written for `source` after `step` by `writers`.
+    pub fn new(source: CheckpointSource, step: i64, writers: Vec<String>) -> Self {
+        Self { source, step, writers }
+    }
+}
+
 /// One saved checkpoint of a thread.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Checkpoint {
     /// Unique and ordered by creation time.
     pub id: String,
@@ -104,6 +132,20 @@ pub struct Checkpoint {
     pub pending: PendingRecord,
     /// How it came to be.
     pub metadata: CheckpointMetadata,
+}
+
+impl Checkpoint {
+    /// A checkpoint `id` of `thread_id`, following `parent_id`.
+    pub fn new(
+        id: impl Into<String>,
+        thread_id: impl Into<String>,
+        parent_id: Option<String>,
+        state: StateRecord,
+        pending: PendingRecord,
+        metadata: CheckpointMetadata,
+    ) -> Self {
+        Self { id: id.into(), thread_id: thread_id.into(), parent_id, state, pending, metadata }
+    }
 }
 
 /// Something a task left behind while the step after a checkpoint was running.
@@ -142,6 +184,7 @@ pub enum PendingWrite {
 
 /// A `Command` destination as saved in a pending write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GotoRecord {
     /// The node.
     pub node: String,
@@ -149,13 +192,28 @@ pub struct GotoRecord {
     pub payload: Option<Value>,
 }
 
-/// A checkpoint together with the writes saved against it.
+impl GotoRecord {
+    /// A destination: `node`, with a Send payload or `None` for a plain trigger.
+    pub fn new(node: impl Into<String>, payload: Option<Value>) -> Self {
+        Self { node: node.into(), payload }
+    }
+}
+
+/// A checkpoint together with the writes saved against it: what a [`Checkpointer`] loads.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct StoredCheckpoint {
     /// The checkpoint.
     pub checkpoint: Checkpoint,
     /// Writes of the step that followed it, in the order they were saved.
     pub writes: Vec<PendingWrite>,
+}
+
+impl StoredCheckpoint {
+    /// `checkpoint` with the `writes` saved against it, in the order they were saved.
+    pub fn new(checkpoint: Checkpoint, writes: Vec<PendingWrite>) -> Self {
+        Self { checkpoint, writes }
+    }
 }
 
 /// Why a checkpointer operation failed.
@@ -185,6 +243,17 @@ pub enum CheckpointError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A checkpoint's chain of parents cannot be followed back to a full snapshot: the
+    /// stored data is damaged.
+    #[error("checkpoint `{checkpoint_id}` of thread `{thread_id}` cannot be rebuilt: {problem}; the stored thread is damaged: load an earlier checkpoint with RunConfig::checkpoint_id, or delete the thread")]
+    CorruptChain {
+        /// The thread.
+        thread_id: String,
+        /// The checkpoint whose link is broken.
+        checkpoint_id: String,
+        /// What is wrong with the link.
+        problem: ChainProblem,
+    },
     /// A checkpoint that should exist does not.
     #[error("thread `{thread_id}` has no checkpoint `{checkpoint_id}`")]
     NotFound {
@@ -193,9 +262,54 @@ pub enum CheckpointError {
         /// The missing checkpoint.
         checkpoint_id: String,
     },
+    /// A value to save holds a NaN or an infinity, which JSON cannot represent: saving it
+    /// would change it silently.
+    #[error("cannot save the non-finite float {value} at `{path}`: checkpoints are JSON, which has no NaN or infinity; keep such values out of the state, its updates, Send payloads and interrupt values (for example as `Option<f64>`)")]
+    NonFiniteFloat {
+        /// Where it sits in the value, such as `scores[2]` or `best.score` (`.` for the
+        /// value itself).
+        path: String,
+        /// The float.
+        value: f64,
+    },
     /// The storage itself failed.
     #[error("checkpoint storage failed: {0}")]
     Storage(#[source] crate::error::BoxError),
+}
+
+/// What is wrong with a link of a checkpoint chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainProblem {
+    /// Following parents leads back to a checkpoint already passed.
+    #[error("its parents loop back to checkpoint `{back_to}`")]
+    Loop {
+        /// The checkpoint met twice.
+        back_to: String,
+    },
+    /// A delta checkpoint names a parent that is not stored.
+    #[error("its parent `{parent_id}` is missing")]
+    MissingParent {
+        /// The missing parent.
+        parent_id: String,
+    },
+    /// A delta checkpoint has no parent to apply its writes to.
+    #[error("it holds a delta but has no parent to apply it to")]
+    NoBase,
+    /// Its step number is outside `-1..=2^53`.
+    #[error("its step number {step} is out of range")]
+    StepOutOfRange {
+        /// The stored step.
+        step: i64,
+    },
+    /// The stored record belongs to another id or thread than the one it is stored under.
+    #[error("it is stored as checkpoint `{found_id}` of thread `{found_thread_id}`")]
+    Misfiled {
+        /// The thread the record names.
+        found_thread_id: String,
+        /// The id the record names.
+        found_id: String,
+    },
 }
 
 /// Where checkpoints live. Implementations: [`MemorySaver`], [`SqliteSaver`] (the embedded
@@ -299,12 +413,38 @@ pub(crate) fn storage(error: impl std::error::Error + Send + Sync + 'static) -> 
     CheckpointError::Storage(Box::new(error))
 }
 
-/// Reads a stored JSON body, naming the thread and checkpoint when it does not fit.
+/// Reads a stored JSON body, naming the thread and checkpoint when it does not fit. Bytes
+/// that are not UTF-8 or not JSON are corrupt, never a panic: `serde_json` checks both and
+/// bounds nesting.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     thread_id: &str,
     id: &str,
-    body: &str,
+    body: &[u8],
 ) -> Result<T, CheckpointError> {
-    serde_json::from_str(body).map_err(|e| corrupt(thread_id, id, e))
+    serde_json::from_slice(body).map_err(|e| corrupt(thread_id, id, e))
+}
+
+/// Reads a stored checkpoint body, which must name the id and thread it is stored under.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn decode_checkpoint(
+    thread_id: &str,
+    id: &str,
+    body: &[u8],
+) -> Result<Checkpoint, CheckpointError> {
+    let checkpoint: Checkpoint = decode(thread_id, id, body)?;
+    if checkpoint.id != id || checkpoint.thread_id != thread_id {
+        let found = format!(
+            "the stored record names checkpoint `{}` of thread `{}`",
+            checkpoint.id, checkpoint.thread_id
+        );
+        return Err(corrupt(thread_id, id, found));
+    }
+    Ok(checkpoint)
+}
+
+/// A thread whose latest checkpoint is not stored.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn latest_missing(thread_id: &str, id: &str) -> CheckpointError {
+    corrupt(thread_id, id, "the thread names it as its latest checkpoint, but it is not stored")
 }

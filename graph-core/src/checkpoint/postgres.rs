@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use tokio_postgres::{Client, NoTls};
 
 use super::{
-    decode, storage, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+    corrupt, decode, decode_checkpoint, latest_missing, storage, Checkpoint, CheckpointError,
+    Checkpointer, PendingWrite, StoredCheckpoint,
 };
 
 const SCHEMA: &str = "
@@ -63,7 +64,7 @@ impl PostgresSaver {
             .query_opt("SELECT latest FROM graph_threads WHERE thread_id = $1", &[&thread_id])
             .await
             .map_err(storage)?;
-        Ok(row.map(|row| row.get(0)))
+        row.map(|row| row.try_get(0).map_err(|e| corrupt(thread_id, "(latest)", e))).transpose()
     }
 }
 
@@ -133,10 +134,10 @@ impl Checkpointer for PostgresSaver {
         thread_id: &str,
         checkpoint_id: Option<&str>,
     ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
-        let id = match checkpoint_id {
-            Some(id) => id.to_owned(),
+        let (id, asked) = match checkpoint_id {
+            Some(id) => (id.to_owned(), true),
             None => match self.latest(thread_id).await? {
-                Some(id) => id,
+                Some(id) => (id, false),
                 None => return Ok(None),
             },
         };
@@ -148,8 +149,12 @@ impl Checkpointer for PostgresSaver {
             )
             .await
             .map_err(storage)?;
-        let Some(row) = row else { return Ok(None) };
-        let checkpoint: Checkpoint = decode(thread_id, &id, row.get(0))?;
+        let row = match row {
+            Some(row) => row,
+            None if asked => return Ok(None),
+            None => return Err(latest_missing(thread_id, &id)),
+        };
+        let checkpoint = decode_checkpoint(thread_id, &id, body(&row, 0, thread_id, &id)?)?;
         let rows = self
             .client
             .query(
@@ -158,8 +163,10 @@ impl Checkpointer for PostgresSaver {
             )
             .await
             .map_err(storage)?;
-        let writes =
-            rows.iter().map(|row| decode(thread_id, &id, row.get(0))).collect::<Result<_, _>>()?;
+        let writes = rows
+            .iter()
+            .map(|row| decode(thread_id, &id, body(row, 0, thread_id, &id)?))
+            .collect::<Result<_, _>>()?;
         Ok(Some(StoredCheckpoint { checkpoint, writes }))
     }
 
@@ -172,7 +179,12 @@ impl Checkpointer for PostgresSaver {
             )
             .await
             .map_err(storage)?;
-        rows.iter().map(|row| decode(thread_id, row.get(0), row.get(1))).collect()
+        rows.iter()
+            .map(|row| {
+                let id: &str = row.try_get(0).map_err(|e| corrupt(thread_id, "(unknown)", e))?;
+                decode_checkpoint(thread_id, id, body(row, 1, thread_id, id)?)
+            })
+            .collect()
     }
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
@@ -182,4 +194,15 @@ impl Checkpointer for PostgresSaver {
         }
         Ok(())
     }
+}
+
+/// A stored body as bytes; a column that is not text (after damage) is corrupt, not a panic.
+fn body<'r>(
+    row: &'r tokio_postgres::Row,
+    column: usize,
+    thread_id: &str,
+    id: &str,
+) -> Result<&'r [u8], CheckpointError> {
+    let text: &str = row.try_get(column).map_err(|e| corrupt(thread_id, id, e))?;
+    Ok(text.as_bytes())
 }

@@ -4,10 +4,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    decode, storage, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+    decode, decode_checkpoint, latest_missing, storage, Checkpoint, CheckpointError, Checkpointer,
+    PendingWrite, StoredCheckpoint,
 };
 
 const SCHEMA: &str = "
@@ -88,10 +90,21 @@ impl SqliteSaver {
 
 fn latest(conn: &Connection, thread_id: &str) -> Result<Option<String>, CheckpointError> {
     conn.query_row("SELECT latest FROM graph_threads WHERE thread_id = ?1", [thread_id], |row| {
-        row.get(0)
+        Ok(String::from_utf8_lossy(&bytes(row, 0)?).into_owned())
     })
     .optional()
     .map_err(storage)
+}
+
+/// A column's stored bytes, whatever type damage left in it: SQLite lets any column hold
+/// any type, so a body may come back as a blob or a number; decoding then reports it.
+fn bytes(row: &Row<'_>, column: usize) -> rusqlite::Result<Vec<u8>> {
+    Ok(match row.get_ref(column)? {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes.to_vec(),
+        ValueRef::Integer(number) => number.to_string().into_bytes(),
+        ValueRef::Real(number) => number.to_string().into_bytes(),
+        ValueRef::Null => b"null".to_vec(),
+    })
 }
 
 #[async_trait]
@@ -157,27 +170,32 @@ impl Checkpointer for SqliteSaver {
     ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
         let (thread_id, checkpoint_id) = (thread_id.to_owned(), checkpoint_id.map(str::to_owned));
         self.with(move |conn| {
-            let Some(id) = (match checkpoint_id {
-                Some(id) => Some(id),
-                None => latest(conn, &thread_id)?,
-            }) else {
-                return Ok(None);
+            let (id, asked) = match checkpoint_id {
+                Some(id) => (id, true),
+                None => match latest(conn, &thread_id)? {
+                    Some(id) => (id, false),
+                    None => return Ok(None),
+                },
             };
-            let body: Option<String> = conn
+            let body: Option<Vec<u8>> = conn
                 .query_row(
                     "SELECT body FROM graph_checkpoints WHERE thread_id = ?1 AND id = ?2",
                     params![thread_id, id],
-                    |row| row.get(0),
+                    |row| bytes(row, 0),
                 )
                 .optional()
                 .map_err(storage)?;
-            let Some(body) = body else { return Ok(None) };
-            let checkpoint: Checkpoint = decode(&thread_id, &id, &body)?;
+            let body = match body {
+                Some(body) => body,
+                None if asked => return Ok(None),
+                None => return Err(latest_missing(&thread_id, &id)),
+            };
+            let checkpoint = decode_checkpoint(&thread_id, &id, &body)?;
             let mut statement = conn
                 .prepare("SELECT body FROM graph_writes WHERE thread_id = ?1 AND checkpoint_id = ?2 ORDER BY seq")
                 .map_err(storage)?;
             let rows = statement
-                .query_map(params![thread_id, id], |row| row.get::<_, String>(0))
+                .query_map(params![thread_id, id], |row| bytes(row, 0))
                 .map_err(storage)?;
             let mut writes = Vec::new();
             for body in rows {
@@ -198,13 +216,13 @@ impl Checkpointer for SqliteSaver {
                 .map_err(storage)?;
             let rows = statement
                 .query_map([&thread_id], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                    Ok((String::from_utf8_lossy(&bytes(row, 0)?).into_owned(), bytes(row, 1)?))
                 })
                 .map_err(storage)?;
             let mut checkpoints = Vec::new();
             for row in rows {
                 let (id, body) = row.map_err(storage)?;
-                checkpoints.push(decode(&thread_id, &id, &body)?);
+                checkpoints.push(decode_checkpoint(&thread_id, &id, &body)?);
             }
             Ok(checkpoints)
         })

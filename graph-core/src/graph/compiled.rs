@@ -11,9 +11,10 @@ use super::draw::Topology;
 use super::{ErasedNode, ErrorHandler, RetryPolicy, Router, RunOutcome, StateGraph, END, START};
 use crate::config::RunConfig;
 use crate::error::GraphError;
-use crate::pregel::{self, Persistence, RunReport};
+use crate::pregel::{self, RunReport};
 use crate::state::{GraphInput, State};
 use crate::stream::{Emitter, RunStream, StreamMode};
+use crate::thread::Persistence;
 
 /// Index of a node; nodes are sorted by name, so index order is name order.
 pub(crate) type NodeId = usize;

@@ -1,24 +1,21 @@
 //! Inspecting and editing a checkpointed thread: its current state, its history, and
 //! edits that become new checkpoints.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{CompiledGraph, Interrupt};
-use crate::checkpoint::{
-    new_checkpoint_id, Checkpoint, CheckpointMetadata, CheckpointSource, Checkpointer,
-    PendingWrite, StateRecord,
-};
+use crate::checkpoint::{CheckpointMetadata, Checkpointer};
 use crate::config::RunConfig;
 use crate::error::GraphError;
-use crate::pregel::{algo_after_node, algo_upcoming, Loaded, Persistence, SavedWrites};
 use crate::state::State;
+use crate::thread::{self, Persistence};
 
 /// A thread's state at one checkpoint.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StateSnapshot<S> {
     /// The state.
     pub values: S,
@@ -46,12 +43,16 @@ impl<S: State> CompiledGraph<S> {
         self
     }
 
-    fn persistence<'a>(
+    /// The thread that reading or editing needs: the checkpointer and the thread id.
+    fn thread<'a>(
         &'a self,
         config: &'a RunConfig,
+        needed_for: &str,
     ) -> Result<(&'a Persistence<S>, &'a str), GraphError> {
-        let persistence =
-            self.persistence.as_deref().ok_or(GraphError::NothingToResume { thread_id: None })?;
+        let persistence = self
+            .persistence
+            .as_deref()
+            .ok_or_else(|| GraphError::NoCheckpointer { needed_for: needed_for.to_owned() })?;
         let thread_id = config.thread_id.as_deref().ok_or(GraphError::MissingThreadId)?;
         Ok((persistence, thread_id))
     }
@@ -62,27 +63,8 @@ impl<S: State> CompiledGraph<S> {
         &self,
         config: &RunConfig,
     ) -> Result<Option<StateSnapshot<S>>, GraphError> {
-        let (persistence, thread_id) = self.persistence(config)?;
-        let loaded =
-            persistence.load(&self.inner, thread_id, config.checkpoint_id.as_deref()).await?;
-        Ok(loaded.map(|loaded| {
-            let saved = SavedWrites::new(&loaded.stored.writes);
-            let interrupts = saved.interrupts.into_iter().map(|(_, interrupt)| interrupt).collect();
-            let next = algo_upcoming(&self.inner, &loaded.pending)
-                .iter()
-                .map(|&id| self.inner.name(id).to_string())
-                .collect();
-            let Loaded { stored, state, .. } = loaded;
-            let Checkpoint { id, parent_id, metadata, .. } = stored.checkpoint;
-            StateSnapshot {
-                values: state,
-                next,
-                interrupts,
-                checkpoint_id: id,
-                parent_id,
-                metadata,
-            }
-        }))
+        let (persistence, thread_id) = self.thread(config, "get_state")?;
+        thread::snapshot(&self.inner, persistence, thread_id, config).await
     }
 
     /// Every checkpoint of the thread, newest first, each with its state.
@@ -90,51 +72,8 @@ impl<S: State> CompiledGraph<S> {
         &self,
         config: &RunConfig,
     ) -> Result<Vec<StateSnapshot<S>>, GraphError> {
-        let (persistence, thread_id) = self.persistence(config)?;
-        let checkpoints = persistence.saver.list(thread_id).await?;
-        let by_id: HashMap<&str, &Checkpoint> =
-            checkpoints.iter().map(|c| (c.id.as_str(), c)).collect();
-        // Ids are ordered by creation, so parents come before children oldest-first.
-        let mut states: HashMap<&str, S> = HashMap::new();
-        let mut history = Vec::with_capacity(checkpoints.len());
-        for checkpoint in checkpoints.iter().rev() {
-            let state = match (&checkpoint.state, &checkpoint.parent_id) {
-                (StateRecord::Delta { .. }, Some(parent))
-                    if states.contains_key(parent.as_str()) =>
-                {
-                    let base = states[parent.as_str()].clone();
-                    persistence.replay_onto(thread_id, base, checkpoint)?
-                }
-                _ => {
-                    let mut chain = vec![checkpoint];
-                    while let (StateRecord::Delta { .. }, Some(parent)) =
-                        (&chain[chain.len() - 1].state, &chain[chain.len() - 1].parent_id)
-                    {
-                        match by_id.get(parent.as_str()) {
-                            Some(parent) => chain.push(parent),
-                            None => break,
-                        }
-                    }
-                    persistence.replay(thread_id, chain.into_iter().rev())?
-                }
-            };
-            let pending = persistence.pending_from_record(&self.inner, thread_id, checkpoint)?;
-            let next = algo_upcoming(&self.inner, &pending)
-                .iter()
-                .map(|&id| self.inner.name(id).to_string())
-                .collect();
-            history.push(StateSnapshot {
-                values: state.clone(),
-                next,
-                interrupts: Vec::new(),
-                checkpoint_id: checkpoint.id.clone(),
-                parent_id: checkpoint.parent_id.clone(),
-                metadata: checkpoint.metadata.clone(),
-            });
-            states.insert(&checkpoint.id, state);
-        }
-        history.reverse();
-        Ok(history)
+        let (persistence, thread_id) = self.thread(config, "get_state_history")?;
+        thread::history(&self.inner, persistence, thread_id).await
     }
 
     /// Edits the thread's state: applies `update` through the reducers as if written by
@@ -148,60 +87,7 @@ impl<S: State> CompiledGraph<S> {
         update: S::Update,
         as_node: Option<&str>,
     ) -> Result<String, GraphError> {
-        let (persistence, thread_id) = self.persistence(config)?;
-        let latest = persistence.saver.get(thread_id, None).await?.map(|s| s.checkpoint.id);
-        let base_id = config.checkpoint_id.clone().or_else(|| latest.clone());
-        let nothing = || GraphError::NothingToResume { thread_id: Some(thread_id.to_owned()) };
-        let base = match &base_id {
-            Some(id) => {
-                persistence.load(&self.inner, thread_id, Some(id)).await?.ok_or_else(nothing)?
-            }
-            None => return Err(nothing()),
-        };
-        let node = match as_node {
-            Some(name) => Some(
-                self.inner
-                    .id(name)
-                    .ok_or_else(|| GraphError::UnknownNode { node: name.to_owned() })?,
-            ),
-            None => None,
-        };
-        let writer = as_node.unwrap_or("__update__").to_owned();
-        let encoded = persistence.encode_update(&update)?;
-        let Loaded { mut state, mut pending, mut depth, stored } = base;
-        state.apply([(writer.as_str(), update)]).map_err(GraphError::InvalidInput)?;
-        if let Some(node) = node {
-            algo_after_node(&self.inner, node, &state, &mut pending)?;
-        }
-        let source =
-            if base_id == latest { CheckpointSource::Update } else { CheckpointSource::Fork };
-        let checkpoint = Checkpoint {
-            id: new_checkpoint_id(),
-            thread_id: thread_id.to_owned(),
-            parent_id: base_id,
-            state: persistence.state_record(
-                &state,
-                vec![(writer.clone(), encoded)],
-                &mut depth,
-                false,
-            )?,
-            pending: persistence.pending_to_record(&self.inner, &pending)?,
-            // A person's edit keeps the step, so the paused tasks keep their ids.
-            metadata: CheckpointMetadata {
-                source,
-                step: stored.checkpoint.metadata.step + i64::from(node.is_some()),
-                writers: vec![writer],
-            },
-        };
-        persistence.saver.put(&checkpoint, latest.as_deref()).await?;
-        if node.is_none() {
-            let open = stored.writes.iter().filter(|w| {
-                matches!(w, PendingWrite::Interrupt { .. } | PendingWrite::Resume { .. })
-            });
-            for write in open {
-                persistence.saver.put_write(thread_id, &checkpoint.id, write).await?;
-            }
-        }
-        Ok(checkpoint.id)
+        let (persistence, thread_id) = self.thread(config, "update_state")?;
+        thread::update(&self.inner, persistence, thread_id, config, update, as_node).await
     }
 }

@@ -25,6 +25,17 @@ pub enum InterruptError {
     /// resumed.
     #[error("paused for input (interrupt {})", .0.id)]
     Pause(Interrupt),
+    /// The value handed out holds a NaN or an infinity, which a checkpoint cannot save
+    /// (JSON has neither); the run fails instead of pausing with another value.
+    #[error("interrupt {id} cannot pause: its value holds the non-finite float {value} at `{path}`, which a checkpoint cannot save")]
+    NonFiniteValue {
+        /// The interrupt.
+        id: String,
+        /// Where the float sits in the value (`.` for the value itself).
+        path: String,
+        /// The float.
+        value: f64,
+    },
     /// The answer does not deserialize into the type the node asked for.
     #[error("the answer to interrupt {id} is not a valid `{expected}`: {reason}")]
     BadAnswer {

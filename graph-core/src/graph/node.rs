@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::command::Command;
 use super::interrupt::{Interrupt, InterruptError};
 use super::send::Payload;
+use crate::checkpoint::CheckpointError;
 use crate::error::BoxError;
 use crate::pregel::TaskId;
 use crate::state::State;
@@ -121,7 +122,13 @@ impl NodeContext {
                 })
             }
             None => {
-                let value = serde_json::to_value(value).unwrap_or_else(|e| e.to_string().into());
+                let value = match crate::checkpoint::to_json(&value) {
+                    Ok(value) => value,
+                    Err(CheckpointError::NonFiniteFloat { path, value }) => {
+                        return Err(InterruptError::NonFiniteValue { id, path, value })
+                    }
+                    Err(other) => other.to_string().into(),
+                };
                 Err(InterruptError::Pause(Interrupt { id, node: self.node.to_string(), value }))
             }
         }

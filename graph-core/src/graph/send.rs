@@ -79,7 +79,7 @@ pub(crate) trait Payload: Any + core::marker::Send {
     fn clone_payload(&self) -> Box<dyn Payload>;
     fn into_any(self: Box<Self>) -> Box<dyn Any + core::marker::Send>;
     fn as_any(&self) -> &dyn Any;
-    fn to_json(&self) -> serde_json::Result<serde_json::Value>;
+    fn to_json(&self) -> Result<serde_json::Value, crate::checkpoint::CheckpointError>;
 }
 
 impl<T: Any + Clone + Serialize + core::marker::Send> Payload for T {
@@ -95,8 +95,8 @@ impl<T: Any + Clone + Serialize + core::marker::Send> Payload for T {
         self
     }
 
-    fn to_json(&self) -> serde_json::Result<serde_json::Value> {
-        serde_json::to_value(self)
+    fn to_json(&self) -> Result<serde_json::Value, crate::checkpoint::CheckpointError> {
+        crate::checkpoint::to_json(self)
     }
 }
 

@@ -5,15 +5,14 @@
 
 mod algo;
 mod driver;
-mod persist;
 mod runner;
 
 use std::fmt;
 use std::sync::Arc;
 
-pub(crate) use algo::{after_node as algo_after_node, upcoming as algo_upcoming};
+pub(crate) use algo::{after_node, enter, upcoming, JoinProgress, Pending, PendingSend};
 pub(crate) use driver::run;
-pub(crate) use persist::{Loaded, Persistence, SavedWrites};
+pub(crate) use runner::TaskSaver;
 
 /// Where a task comes from within its superstep; with the step, it identifies the task.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

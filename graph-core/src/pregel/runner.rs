@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::algo::Task;
-use super::persist::Persistence;
 use super::TaskId;
 use crate::checkpoint::PendingWrite;
 use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
@@ -25,6 +24,7 @@ use crate::graph::{
 };
 use crate::state::State;
 use crate::stream::{Emitter, StreamEvent, StreamMode};
+use crate::thread::Persistence;
 
 /// What every task of a step shares.
 pub(crate) struct StepScope<'a, S: State> {

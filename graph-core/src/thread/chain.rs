@@ -1,0 +1,181 @@
+//! The one walk along a chain of delta checkpoints: from a checkpoint back to the last full
+//! snapshot, then forwards, applying each delta. Stored data may be damaged, so the walk
+//! checks every link and stops on a loop instead of following it forever.
+
+use std::collections::{HashMap, HashSet};
+
+use super::codec::Persistence;
+use crate::checkpoint::{ChainProblem, Checkpoint, CheckpointError, StateRecord, StoredCheckpoint};
+use crate::error::GraphError;
+use crate::graph::GraphInner;
+use crate::pregel::Pending;
+use crate::state::State;
+
+/// The highest step number a checkpoint may carry. Far beyond any real thread, it leaves
+/// room to count on without overflow, and stays exact for JSON readers that use doubles.
+pub(crate) const MAX_STEP: i64 = 1 << 53;
+
+/// A checkpoint rebuilt into runtime values.
+pub(crate) struct Loaded<S: State> {
+    pub(crate) stored: StoredCheckpoint,
+    pub(crate) state: S,
+    pub(crate) pending: Pending,
+    /// Delta checkpoints since the last full snapshot.
+    pub(crate) depth: i64,
+}
+
+/// Loads checkpoint `id` (or the thread's latest) and rebuilds its state and pending work;
+/// `None` when the thread has no checkpoint and none was asked for.
+pub(crate) async fn load<S: State>(
+    persistence: &Persistence<S>,
+    graph: &GraphInner<S>,
+    thread_id: &str,
+    id: Option<&str>,
+) -> Result<Option<Loaded<S>>, GraphError> {
+    let Some(stored) = persistence.saver.get(thread_id, id).await? else {
+        return match id {
+            Some(id) => Err(CheckpointError::NotFound {
+                thread_id: thread_id.into(),
+                checkpoint_id: id.into(),
+            }
+            .into()),
+            None => Ok(None),
+        };
+    };
+    check(thread_id, id.unwrap_or(&stored.checkpoint.id), &stored.checkpoint)?;
+    let (state, depth) = Chain::fetching(persistence, thread_id).state(&stored.checkpoint).await?;
+    let pending = persistence.pending_from_record(graph, thread_id, &stored.checkpoint)?;
+    Ok(Some(Loaded { stored, state, pending, depth }))
+}
+
+/// Loads the checkpoint a run or an edit starts from (`id`, else the thread's latest), with
+/// the id of the thread's latest checkpoint, which the next save expects to still be latest.
+pub(crate) async fn load_base<S: State>(
+    persistence: &Persistence<S>,
+    graph: &GraphInner<S>,
+    thread_id: &str,
+    id: Option<&str>,
+) -> Result<(Option<Loaded<S>>, Option<String>), GraphError> {
+    if id.is_none() {
+        let base = load(persistence, graph, thread_id, None).await?;
+        let latest = base.as_ref().map(|b| b.stored.checkpoint.id.clone());
+        return Ok((base, latest));
+    }
+    let latest = persistence.saver.get(thread_id, None).await?.map(|s| s.checkpoint.id);
+    Ok((load(persistence, graph, thread_id, id).await?, latest))
+}
+
+/// Rebuilds the states of one thread's checkpoints.
+pub(crate) struct Chain<'a, S: State> {
+    persistence: &'a Persistence<S>,
+    thread_id: &'a str,
+    /// Every checkpoint of the thread, by id, when its whole history was listed; otherwise
+    /// parents are fetched from the checkpointer one by one.
+    listed: Option<HashMap<&'a str, &'a Checkpoint>>,
+    /// States already rebuilt (with their depth), by checkpoint id, when listed.
+    rebuilt: HashMap<String, (S, i64)>,
+}
+
+impl<'a, S: State> Chain<'a, S> {
+    /// A walk that fetches each parent from the checkpointer.
+    pub(crate) fn fetching(persistence: &'a Persistence<S>, thread_id: &'a str) -> Self {
+        Self { persistence, thread_id, listed: None, rebuilt: HashMap::new() }
+    }
+
+    /// A walk over a thread's listed checkpoints, remembering every state it rebuilds so a
+    /// whole history costs one pass.
+    pub(crate) fn listed(
+        persistence: &'a Persistence<S>,
+        thread_id: &'a str,
+        checkpoints: &'a [Checkpoint],
+    ) -> Result<Self, GraphError> {
+        let mut by_id = HashMap::with_capacity(checkpoints.len());
+        for checkpoint in checkpoints {
+            check(thread_id, &checkpoint.id, checkpoint)?;
+            by_id.insert(checkpoint.id.as_str(), checkpoint);
+        }
+        Ok(Self { persistence, thread_id, listed: Some(by_id), rebuilt: HashMap::new() })
+    }
+
+    /// The state at `checkpoint`, with the number of deltas since the last full snapshot.
+    pub(crate) async fn state(&mut self, checkpoint: &Checkpoint) -> Result<(S, i64), GraphError> {
+        // Back to a full snapshot or a state already rebuilt; `parents` are newest first.
+        let mut parents: Vec<Checkpoint> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let (mut state, mut depth) = loop {
+            let current = parents.last().unwrap_or(checkpoint);
+            if !seen.insert(current.id.clone()) {
+                let back_to = current.id.clone();
+                return Err(self.broken(checkpoint, ChainProblem::Loop { back_to }));
+            }
+            let parent_id = match (&current.state, &current.parent_id) {
+                (StateRecord::Full { values }, _) => {
+                    break (self.persistence.decode_state(self.thread_id, current, values)?, 0)
+                }
+                (StateRecord::Delta { .. }, Some(parent_id)) => parent_id,
+                (StateRecord::Delta { .. }, None) => {
+                    return Err(self.broken(current, ChainProblem::NoBase))
+                }
+            };
+            if let Some((state, depth)) = self.rebuilt.get(parent_id) {
+                break (state.clone(), *depth);
+            }
+            let parent = self.fetch(current, parent_id).await?;
+            parents.push(parent);
+        };
+        // Forwards: every delta walked, oldest first; the full snapshot the walk stopped on
+        // is already `state`.
+        for checkpoint in parents.iter().rev().chain([checkpoint]) {
+            if let StateRecord::Delta { writes } = &checkpoint.state {
+                self.persistence.apply_delta(self.thread_id, checkpoint, writes, &mut state)?;
+                depth += 1;
+            }
+        }
+        if self.listed.is_some() {
+            self.rebuilt.insert(checkpoint.id.clone(), (state.clone(), depth));
+        }
+        Ok((state, depth))
+    }
+
+    /// The parent `id` of `child`.
+    async fn fetch(&self, child: &Checkpoint, id: &str) -> Result<Checkpoint, GraphError> {
+        let missing = || self.broken(child, ChainProblem::MissingParent { parent_id: id.into() });
+        match &self.listed {
+            Some(by_id) => by_id.get(id).map(|c| (*c).clone()).ok_or_else(missing),
+            None => {
+                let stored = self.persistence.saver.get(self.thread_id, Some(id)).await?;
+                let parent = stored.ok_or_else(missing)?.checkpoint;
+                check(self.thread_id, id, &parent)?;
+                Ok(parent)
+            }
+        }
+    }
+
+    fn broken(&self, checkpoint: &Checkpoint, problem: ChainProblem) -> GraphError {
+        broken(self.thread_id, &checkpoint.id, problem)
+    }
+}
+
+/// Checks that a stored checkpoint is the one asked for and carries a usable step.
+fn check(thread_id: &str, id: &str, checkpoint: &Checkpoint) -> Result<(), GraphError> {
+    if checkpoint.thread_id != thread_id || checkpoint.id != id {
+        let problem = ChainProblem::Misfiled {
+            found_thread_id: checkpoint.thread_id.clone(),
+            found_id: checkpoint.id.clone(),
+        };
+        return Err(broken(thread_id, id, problem));
+    }
+    let step = checkpoint.metadata.step;
+    if !(-1..=MAX_STEP).contains(&step) {
+        return Err(broken(thread_id, id, ChainProblem::StepOutOfRange { step }));
+    }
+    Ok(())
+}
+
+fn broken(thread_id: &str, checkpoint_id: &str, problem: ChainProblem) -> GraphError {
+    GraphError::Checkpoint(CheckpointError::CorruptChain {
+        thread_id: thread_id.to_owned(),
+        checkpoint_id: checkpoint_id.to_owned(),
+        problem,
+    })
+}

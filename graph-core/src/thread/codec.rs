@@ -1,0 +1,222 @@
+//! Between the runtime and a checkpointer: states, updates, pending work and task outputs
+//! as JSON records, and back.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::checkpoint::{
+    corrupt, to_json, Checkpoint, CheckpointError, Checkpointer, GotoRecord, PendingRecord,
+    PendingWrite, SendRecord, StateRecord, FULL_SNAPSHOT_EVERY,
+};
+use crate::error::GraphError;
+use crate::graph::{decode_payload, Command, Goto, GraphInner, InputKind, Payload};
+use crate::pregel::{JoinProgress, Pending, PendingSend};
+use crate::state::State;
+
+/// A checkpointer, with the functions that (de)serialize this graph's state and updates.
+pub(crate) struct Persistence<S: State> {
+    pub(crate) saver: Arc<dyn Checkpointer>,
+    encode_state: fn(&S) -> Result<Value, CheckpointError>,
+    decode_state: fn(Value) -> serde_json::Result<S>,
+    encode_update: fn(&S::Update) -> Result<Value, CheckpointError>,
+    decode_update: fn(Value) -> serde_json::Result<S::Update>,
+    decode_state_payload: fn(Value) -> serde_json::Result<Box<dyn Payload>>,
+}
+
+fn decode<T: DeserializeOwned>(value: Value) -> serde_json::Result<T> {
+    serde_json::from_value(value)
+}
+
+impl<S: State> Persistence<S> {
+    pub(crate) fn new(saver: Arc<dyn Checkpointer>) -> Self
+    where
+        S: Serialize + DeserializeOwned,
+        S::Update: Serialize + DeserializeOwned,
+    {
+        Self {
+            saver,
+            encode_state: to_json::<S>,
+            decode_state: decode::<S>,
+            encode_update: to_json::<S::Update>,
+            decode_update: decode::<S::Update>,
+            decode_state_payload: decode_payload::<S>,
+        }
+    }
+
+    pub(crate) fn encode_update(&self, update: &S::Update) -> Result<Value, GraphError> {
+        Ok((self.encode_update)(update)?)
+    }
+
+    /// The state record of a new checkpoint: the whole state when the chain of deltas has
+    /// grown long (or `full` is asked), else the step's writes.
+    pub(crate) fn state_record(
+        &self,
+        state: &S,
+        writes: Vec<(String, Value)>,
+        depth: &mut i64,
+        full: bool,
+    ) -> Result<StateRecord, GraphError> {
+        if full || *depth + 1 >= FULL_SNAPSHOT_EVERY {
+            *depth = 0;
+            let values = (self.encode_state)(state)?;
+            Ok(StateRecord::Full { values })
+        } else {
+            *depth += 1;
+            Ok(StateRecord::Delta { writes })
+        }
+    }
+
+    /// The state a full snapshot holds.
+    pub(crate) fn decode_state(
+        &self,
+        thread_id: &str,
+        checkpoint: &Checkpoint,
+        values: &Value,
+    ) -> Result<S, GraphError> {
+        (self.decode_state)(values.clone())
+            .map_err(|e| corrupt(thread_id, &checkpoint.id, e).into())
+    }
+
+    /// Applies a delta checkpoint's writes to its parent's state.
+    pub(crate) fn apply_delta(
+        &self,
+        thread_id: &str,
+        checkpoint: &Checkpoint,
+        writes: &[(String, Value)],
+        state: &mut S,
+    ) -> Result<(), GraphError> {
+        let bad = |reason: String| GraphError::from(corrupt(thread_id, &checkpoint.id, reason));
+        let mut updates = Vec::with_capacity(writes.len());
+        for (writer, update) in writes {
+            let update = (self.decode_update)(update.clone()).map_err(|e| bad(e.to_string()))?;
+            updates.push((writer.as_str(), update));
+        }
+        // Damaged writes may overflow a reducer (`add`) or upset a user's one: a panic here
+        // means the checkpoint is unusable, not that the process should stop.
+        match crate::error::catch_panic(|| state.apply(updates)) {
+            Ok(applied) => applied.map_err(|e| bad(e.to_string())),
+            Err(panic) => Err(bad(format!("applying its writes panicked: {panic}"))),
+        }
+    }
+
+    pub(crate) fn pending_to_record(
+        &self,
+        graph: &GraphInner<S>,
+        pending: &Pending,
+    ) -> Result<PendingRecord, GraphError> {
+        let triggered = pending.triggered.iter().map(|&id| graph.name(id).to_string()).collect();
+        let mut sends = Vec::with_capacity(pending.sends.len());
+        for send in &pending.sends {
+            let payload = send.payload.to_json()?;
+            sends.push(SendRecord { node: graph.name(send.node).to_string(), payload });
+        }
+        let joins = pending.joins.iter().map(|j| j.seen.clone()).collect();
+        Ok(PendingRecord { triggered, sends, joins })
+    }
+
+    pub(crate) fn pending_from_record(
+        &self,
+        graph: &GraphInner<S>,
+        thread_id: &str,
+        checkpoint: &Checkpoint,
+    ) -> Result<Pending, GraphError> {
+        let bad = |reason: String| GraphError::from(corrupt(thread_id, &checkpoint.id, reason));
+        let record = &checkpoint.pending;
+        let node = |name: &str| graph.id(name).ok_or_else(|| bad(format!("unknown node `{name}`")));
+        let mut pending = Pending::new(graph);
+        for name in &record.triggered {
+            pending.triggered.insert(node(name)?);
+        }
+        for send in &record.sends {
+            let id = node(&send.node)?;
+            let payload = self
+                .decode_payload(graph, id, send.payload.clone())
+                .map_err(|e| bad(e.to_string()))?;
+            pending.sends.push(PendingSend { node: id, payload });
+        }
+        if record.joins.len() != graph.joins.len() {
+            return Err(bad(format!(
+                "{} joins saved, the graph has {}",
+                record.joins.len(),
+                graph.joins.len()
+            )));
+        }
+        for (progress, seen) in pending.joins.iter_mut().zip(&record.joins) {
+            if seen.len() != progress.seen.len() {
+                return Err(bad("a join's sources changed".into()));
+            }
+            *progress =
+                JoinProgress { count: seen.iter().filter(|s| **s).count(), seen: seen.clone() };
+        }
+        Ok(pending)
+    }
+
+    /// Restores a Send payload for node `id`: its `Input<T>`, or a whole state.
+    fn decode_payload(
+        &self,
+        graph: &GraphInner<S>,
+        id: usize,
+        value: Value,
+    ) -> serde_json::Result<Box<dyn Payload>> {
+        match graph.nodes[id].func.decode {
+            Some(decode) => decode(value),
+            None => (self.decode_state_payload)(value),
+        }
+    }
+
+    /// A finished task's output as a pending write.
+    pub(crate) fn output_write(
+        &self,
+        task_id: &str,
+        command: &Command<S>,
+    ) -> Result<PendingWrite, GraphError> {
+        let update = command.update.as_ref().map(|u| self.encode_update(u)).transpose()?;
+        let mut goto = Vec::with_capacity(command.goto.len());
+        for destination in &command.goto {
+            let payload = match destination {
+                Goto::Node(_) => None,
+                Goto::Send(send) => Some(send.payload.to_json()?),
+            };
+            goto.push(GotoRecord { node: destination.target().to_owned(), payload });
+        }
+        Ok(PendingWrite::Output { task_id: task_id.to_owned(), update, goto })
+    }
+
+    /// Rebuilds a finished task's command from its pending write.
+    pub(crate) fn command_from_write(
+        &self,
+        graph: &GraphInner<S>,
+        thread_id: &str,
+        checkpoint_id: &str,
+        update: Option<Value>,
+        goto: Vec<GotoRecord>,
+    ) -> Result<Command<S>, GraphError> {
+        let bad = |reason: String| GraphError::from(corrupt(thread_id, checkpoint_id, reason));
+        let mut command = Command::new();
+        if let Some(update) = update {
+            command = command.update((self.decode_update)(update).map_err(|e| bad(e.to_string()))?);
+        }
+        for GotoRecord { node, payload } in goto {
+            let destination = match payload {
+                None => Goto::from(node),
+                Some(payload) => {
+                    let id =
+                        graph.id(&node).ok_or_else(|| bad(format!("unknown node `{node}`")))?;
+                    let payload =
+                        self.decode_payload(graph, id, payload).map_err(|e| bad(e.to_string()))?;
+                    let (type_id, type_name) = match graph.nodes[id].func.input {
+                        InputKind::State => (TypeId::of::<S>(), std::any::type_name::<S>()),
+                        InputKind::Payload { type_id, type_name } => (type_id, type_name),
+                    };
+                    Goto::Send(crate::graph::Send::restored(node, payload, type_id, type_name))
+                }
+            };
+            command = command.goto(destination);
+        }
+        Ok(command)
+    }
+}

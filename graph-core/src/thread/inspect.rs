@@ -1,0 +1,128 @@
+//! Reading and editing a thread: the state at a checkpoint, the whole history, and edits
+//! that become new checkpoints.
+
+use super::chain::{self, Chain, Loaded};
+use super::codec::Persistence;
+use super::writes::SavedWrites;
+use crate::checkpoint::{
+    new_checkpoint_id, Checkpoint, CheckpointMetadata, CheckpointSource, PendingWrite,
+};
+use crate::config::RunConfig;
+use crate::error::GraphError;
+use crate::graph::{GraphInner, StateSnapshot};
+use crate::pregel::{self, Pending};
+use crate::state::State;
+
+/// The thread's state at [`RunConfig::checkpoint_id`] or its latest checkpoint.
+pub(crate) async fn snapshot<S: State>(
+    graph: &GraphInner<S>,
+    persistence: &Persistence<S>,
+    thread_id: &str,
+    config: &RunConfig,
+) -> Result<Option<StateSnapshot<S>>, GraphError> {
+    let loaded =
+        chain::load(persistence, graph, thread_id, config.checkpoint_id.as_deref()).await?;
+    Ok(loaded.map(|loaded| {
+        let saved = SavedWrites::new(&loaded.stored.writes);
+        let interrupts = saved.interrupts.into_iter().map(|(_, interrupt)| interrupt).collect();
+        let next = next_nodes(graph, &loaded.pending);
+        let Loaded { stored, state, .. } = loaded;
+        let Checkpoint { id, parent_id, metadata, .. } = stored.checkpoint;
+        StateSnapshot { values: state, next, interrupts, checkpoint_id: id, parent_id, metadata }
+    }))
+}
+
+/// Every checkpoint of the thread, newest first, each with its state.
+pub(crate) async fn history<S: State>(
+    graph: &GraphInner<S>,
+    persistence: &Persistence<S>,
+    thread_id: &str,
+) -> Result<Vec<StateSnapshot<S>>, GraphError> {
+    let checkpoints = persistence.saver.list(thread_id).await?;
+    let mut chain = Chain::listed(persistence, thread_id, &checkpoints)?;
+    // Ids are ordered by creation, so oldest first every parent is rebuilt before its children.
+    let mut history = Vec::with_capacity(checkpoints.len());
+    for checkpoint in checkpoints.iter().rev() {
+        let (state, _) = chain.state(checkpoint).await?;
+        let pending = persistence.pending_from_record(graph, thread_id, checkpoint)?;
+        history.push(StateSnapshot {
+            values: state,
+            next: next_nodes(graph, &pending),
+            interrupts: Vec::new(),
+            checkpoint_id: checkpoint.id.clone(),
+            parent_id: checkpoint.parent_id.clone(),
+            metadata: checkpoint.metadata.clone(),
+        });
+    }
+    history.reverse();
+    Ok(history)
+}
+
+/// Applies `update` as written by `as_node` (or a person) to the thread's checkpoint and
+/// saves the result as a new checkpoint; returns its id.
+pub(crate) async fn update<S: State>(
+    graph: &GraphInner<S>,
+    persistence: &Persistence<S>,
+    thread_id: &str,
+    config: &RunConfig,
+    update: S::Update,
+    as_node: Option<&str>,
+) -> Result<String, GraphError> {
+    let asked = config.checkpoint_id.as_deref();
+    let (base, latest) = chain::load_base(persistence, graph, thread_id, asked).await?;
+    let base = base.ok_or_else(|| GraphError::UnknownThread { thread_id: thread_id.to_owned() })?;
+    let base_id = base.stored.checkpoint.id.clone();
+    let node = match as_node {
+        Some(name) => {
+            Some(graph.id(name).ok_or_else(|| GraphError::UnknownNode { node: name.to_owned() })?)
+        }
+        None => None,
+    };
+    let writer = as_node.unwrap_or("__update__").to_owned();
+    let encoded = persistence.encode_update(&update)?;
+    let Loaded { mut state, mut pending, mut depth, stored } = base;
+    state.apply([(writer.as_str(), update)]).map_err(GraphError::InvalidInput)?;
+    if let Some(node) = node {
+        let step = (stored.checkpoint.metadata.step + 1).max(0) as usize;
+        pregel::after_node(graph, node, &state, step, &mut pending)?;
+    }
+    let source = if Some(&base_id) == latest.as_ref() {
+        CheckpointSource::Update
+    } else {
+        CheckpointSource::Fork
+    };
+    let checkpoint = Checkpoint {
+        id: new_checkpoint_id(),
+        thread_id: thread_id.to_owned(),
+        parent_id: Some(base_id),
+        state: persistence.state_record(
+            &state,
+            vec![(writer.clone(), encoded)],
+            &mut depth,
+            false,
+        )?,
+        pending: persistence.pending_to_record(graph, &pending)?,
+        // A person's edit keeps the step, so the paused tasks keep their ids.
+        metadata: CheckpointMetadata {
+            source,
+            step: stored.checkpoint.metadata.step + i64::from(node.is_some()),
+            writers: vec![writer],
+        },
+    };
+    persistence.saver.put(&checkpoint, latest.as_deref()).await?;
+    if node.is_none() {
+        let open = stored
+            .writes
+            .iter()
+            .filter(|w| matches!(w, PendingWrite::Interrupt { .. } | PendingWrite::Resume { .. }));
+        for write in open {
+            persistence.saver.put_write(thread_id, &checkpoint.id, write).await?;
+        }
+    }
+    Ok(checkpoint.id)
+}
+
+/// The nodes the next step would run, in task order.
+fn next_nodes<S: State>(graph: &GraphInner<S>, pending: &Pending) -> Vec<String> {
+    pregel::upcoming(graph, pending).iter().map(|&id| graph.name(id).to_string()).collect()
+}

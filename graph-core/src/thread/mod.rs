@@ -1,0 +1,21 @@
+//! Threads: the checkpoints saved under one thread id, and everything that reads or writes
+//! them.
+//!
+//! - `start`: where a run begins, from an input or from a thread's checkpoint (a resume);
+//! - `session`: a run's checkpoints, written after every step;
+//! - `chain`: the one walk that rebuilds a checkpoint's state from its chain of deltas;
+//! - `codec`: runtime values as checkpoint records and back;
+//! - `writes`: what the tasks of a checkpoint's next step left behind;
+//! - `inspect`: reading and editing a thread (`get_state`, its history, `update_state`).
+
+mod chain;
+mod codec;
+mod inspect;
+mod session;
+mod start;
+mod writes;
+
+pub(crate) use codec::Persistence;
+pub(crate) use inspect::{history, snapshot, update};
+pub(crate) use session::{loop_metadata, stop, Session};
+pub(crate) use start::Start;

@@ -1,0 +1,157 @@
+//! A run's checkpoint session: it writes a checkpoint after every step under the run's
+//! thread, in order, with the durability the run asked for.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::codec::Persistence;
+use crate::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointSource, PendingRecord, StateRecord,
+};
+use crate::config::Durability;
+use crate::error::{panic_message, GraphError};
+use crate::pregel::TaskSaver;
+use crate::state::State;
+use crate::stream::{Emitter, StreamEvent, StreamMode};
+
+/// A checkpointed run's place in its thread.
+pub(crate) struct Session<S: State> {
+    pub(crate) persistence: Arc<Persistence<S>>,
+    pub(crate) thread_id: Arc<str>,
+    /// The checkpoint the next step starts from: its tasks save their writes against it.
+    pub(crate) head: Option<String>,
+    /// The thread's latest checkpoint as this run knows it, for optimistic concurrency.
+    pub(super) latest: Option<String>,
+    /// Delta checkpoints since the last full snapshot.
+    pub(super) depth: i64,
+    pub(crate) durability: Durability,
+    /// A checkpoint being saved in the background (`Durability::Async`).
+    pub(super) saving: Option<JoinHandle<Result<(), GraphError>>>,
+    /// Where `Checkpoints` events go.
+    pub(super) emitter: Emitter<S>,
+}
+
+impl<S: State> Session<S> {
+    pub(crate) fn task_saver(&self) -> Option<TaskSaver<S>> {
+        // With `Exit` durability nothing is saved until the run stops.
+        let checkpoint_id = self.head.as_deref().filter(|_| self.durability != Durability::Exit)?;
+        Some(TaskSaver {
+            persistence: Arc::clone(&self.persistence),
+            thread_id: Arc::clone(&self.thread_id),
+            checkpoint_id: Arc::from(checkpoint_id),
+        })
+    }
+
+    /// Saves the checkpoint after a step (unless durability is `Exit`).
+    pub(crate) async fn checkpoint(
+        &mut self,
+        state: &S,
+        writes: Vec<(String, serde_json::Value)>,
+        pending: PendingRecord,
+        metadata: CheckpointMetadata,
+    ) -> Result<(), GraphError> {
+        if self.durability == Durability::Exit {
+            return Ok(());
+        }
+        let record = self.persistence.state_record(state, writes, &mut self.depth, false)?;
+        self.put_record(record, pending, metadata).await
+    }
+
+    /// Writes a checkpoint after the current head and makes it the head.
+    pub(super) async fn put_record(
+        &mut self,
+        state: StateRecord,
+        pending: PendingRecord,
+        metadata: CheckpointMetadata,
+    ) -> Result<(), GraphError> {
+        let checkpoint = Checkpoint {
+            id: crate::checkpoint::new_checkpoint_id(),
+            thread_id: self.thread_id.to_string(),
+            parent_id: self.head.clone(),
+            state,
+            pending,
+            metadata,
+        };
+        let expected = self.latest.replace(checkpoint.id.clone());
+        self.head = Some(checkpoint.id.clone());
+        let announced =
+            self.emitter.wants(StreamMode::Checkpoints).then(|| StreamEvent::Checkpoint {
+                checkpoint_id: checkpoint.id.clone(),
+                parent_id: checkpoint.parent_id.clone(),
+                metadata: checkpoint.metadata.clone(),
+            });
+        // Saves stay in order: the previous one must land before the next is sent.
+        self.flush().await?;
+        let saver = Arc::clone(&self.persistence.saver);
+        let save = async move { Ok(saver.put(&checkpoint, expected.as_deref()).await?) };
+        match self.durability {
+            Durability::Async => self.saving = Some(tokio::spawn(save)),
+            _ => save.await?,
+        }
+        if let Some(event) = announced {
+            self.emitter.send(event).await;
+        }
+        Ok(())
+    }
+
+    /// Waits for a background save.
+    pub(super) async fn flush(&mut self) -> Result<(), GraphError> {
+        match self.saving.take() {
+            Some(saving) => match saving.await {
+                Ok(saved) => saved,
+                // A checkpointer that panics in a background save failed the save; only a
+                // runtime shutting down cancels it.
+                Err(error) if error.is_panic() => {
+                    let message = panic_message(&*error.into_panic());
+                    let reason = format!("the checkpointer panicked: {message}");
+                    Err(GraphError::Checkpoint(CheckpointError::Storage(reason.into())))
+                }
+                Err(_) => Err(GraphError::Cancelled),
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// At the end of a run (or a pause after a step): with `Exit` durability this is the
+    /// one save of the run; otherwise it waits for background saves.
+    pub(crate) async fn finish(
+        &mut self,
+        state: &S,
+        pending: PendingRecord,
+        step: i64,
+    ) -> Result<(), GraphError> {
+        if self.durability == Durability::Exit {
+            let record = self.persistence.state_record(state, Vec::new(), &mut self.depth, true)?;
+            self.durability = Durability::Sync;
+            self.put_record(record, pending, loop_metadata(step, Vec::new())).await?;
+        }
+        self.flush().await
+    }
+}
+
+/// Ends a run that stopped inside a step (pause, failure or timeout): with `Exit`
+/// durability, saves the state before the step with the step's work still pending.
+pub(crate) async fn stop<S: State, T>(
+    session: &mut Option<Session<S>>,
+    state: &S,
+    before: Option<PendingRecord>,
+    step: i64,
+    error: GraphError,
+) -> Result<T, GraphError> {
+    if let Some(session) = session {
+        if let Some(pending) = before {
+            let record =
+                session.persistence.state_record(state, Vec::new(), &mut session.depth, true)?;
+            session.durability = Durability::Sync;
+            session.put_record(record, pending, loop_metadata(step - 1, Vec::new())).await?;
+        }
+        session.flush().await?;
+    }
+    Err(error)
+}
+
+/// The metadata of a checkpoint written by the run loop.
+pub(crate) fn loop_metadata(step: i64, writers: Vec<String>) -> CheckpointMetadata {
+    CheckpointMetadata { source: CheckpointSource::Loop, step, writers }
+}

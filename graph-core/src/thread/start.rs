@@ -1,0 +1,178 @@
+//! Where a run begins: a fresh state, or a thread's checkpoint with its pending work,
+//! and for a resume, the answers to the pauses it left open.
+
+use std::sync::Arc;
+
+use super::chain;
+use super::codec::Persistence;
+use super::session::Session;
+use super::writes::SavedWrites;
+use crate::checkpoint::{CheckpointMetadata, CheckpointSource, PendingWrite};
+use crate::config::RunConfig;
+use crate::error::{GraphError, InvalidResume};
+use crate::graph::{Answers, GraphInner};
+use crate::pregel::{self, Pending};
+use crate::state::{RunInput, State};
+use crate::stream::Emitter;
+
+/// The writer name of a run's input update in checkpoints.
+const INPUT: &str = "__input__";
+
+/// Where a run begins: its state, pending work and first step, and the thread it saves to.
+pub(crate) struct Start<S: State> {
+    pub(crate) state: Arc<S>,
+    pub(crate) pending: Pending,
+    /// The step number of the first superstep (checkpointed threads continue their count).
+    pub(crate) step: i64,
+    pub(crate) session: Option<Session<S>>,
+    /// What the resumed step already finished, paused on, or got answers for.
+    pub(crate) resumed: Option<SavedWrites>,
+}
+
+impl<S: State> Start<S> {
+    pub(crate) async fn prepare(
+        graph: &GraphInner<S>,
+        persistence: Option<&Arc<Persistence<S>>>,
+        input: RunInput<S>,
+        config: &RunConfig,
+        emitter: &Emitter<S>,
+    ) -> Result<Self, GraphError> {
+        let Some(persistence) = persistence else {
+            let state = match input {
+                RunInput::State(state) => state,
+                RunInput::Update { update, default } => {
+                    let mut state = default();
+                    state.apply([(INPUT, update)]).map_err(GraphError::InvalidInput)?;
+                    state
+                }
+                RunInput::Resume { .. } => {
+                    let needed_for = "resuming a thread".to_owned();
+                    return Err(GraphError::NoCheckpointer { needed_for });
+                }
+            };
+            let mut pending = Pending::new(graph);
+            pregel::enter(graph, &state, 0, &mut pending)?;
+            return Ok(Self {
+                state: Arc::new(state),
+                pending,
+                step: 0,
+                session: None,
+                resumed: None,
+            });
+        };
+        let thread_id = config.thread_id.clone().ok_or(GraphError::MissingThreadId)?;
+        let asked = config.checkpoint_id.as_deref();
+        let (base, latest) = chain::load_base(persistence, graph, &thread_id, asked).await?;
+        let base_id = base.as_ref().map(|b| b.stored.checkpoint.id.clone());
+        let mut session = Session {
+            persistence: Arc::clone(persistence),
+            thread_id: Arc::from(thread_id.as_str()),
+            head: base_id.clone(),
+            latest,
+            depth: base.as_ref().map_or(0, |b| b.depth),
+            durability: config.durability,
+            saving: None,
+            emitter: emitter.clone(),
+        };
+
+        let base_step = base.as_ref().map_or(-2, |b| b.stored.checkpoint.metadata.step);
+        let (state, record) = match input {
+            RunInput::Resume { update, answers, gotos } => {
+                if gotos > 0 || update.is_some() {
+                    return Err(InvalidResume::UpdateOrGoto { thread_id }.into());
+                }
+                let base =
+                    base.ok_or_else(|| GraphError::UnknownThread { thread_id: thread_id.clone() })?;
+                if base.pending.is_empty() {
+                    let checkpoint_id = base.stored.checkpoint.id;
+                    return Err(GraphError::NothingToResume { thread_id, checkpoint_id });
+                }
+                let mut saved = SavedWrites::new(&base.stored.writes);
+                session.answer(&mut saved, answers).await?;
+                let step = base.stored.checkpoint.metadata.step + 1;
+                let (state, pending) = (Arc::new(base.state), base.pending);
+                return Ok(Self {
+                    state,
+                    pending,
+                    step,
+                    session: Some(session),
+                    resumed: Some(saved),
+                });
+            }
+            RunInput::State(state) => {
+                let record =
+                    persistence.state_record(&state, Vec::new(), &mut session.depth, true)?;
+                (state, record)
+            }
+            RunInput::Update { update, default } => {
+                let encoded = persistence.encode_update(&update)?;
+                let has_base = base.is_some();
+                let mut state = base.map_or_else(default, |b| b.state);
+                state.apply([(INPUT, update)]).map_err(GraphError::InvalidInput)?;
+                let record = persistence.state_record(
+                    &state,
+                    vec![(INPUT.to_owned(), encoded)],
+                    &mut session.depth,
+                    !has_base,
+                )?;
+                (state, record)
+            }
+        };
+        let mut pending = Pending::new(graph);
+        pregel::enter(graph, &state, (base_step + 1).max(0) as usize, &mut pending)?;
+        let source = match (&config.checkpoint_id, &session.latest) {
+            (Some(from), latest) if Some(from) != latest.as_ref() => CheckpointSource::Fork,
+            _ => CheckpointSource::Input,
+        };
+        let step = base_step + 1;
+        let metadata = CheckpointMetadata { source, step, writers: vec![INPUT.to_owned()] };
+        let next = persistence.pending_to_record(graph, &pending)?;
+        session.put_record(record, next, metadata).await?;
+        Ok(Self {
+            state: Arc::new(state),
+            pending,
+            step: step + 1,
+            session: Some(session),
+            resumed: None,
+        })
+    }
+}
+
+impl<S: State> Session<S> {
+    /// Records the answers of a resume against the resumed checkpoint.
+    async fn answer(
+        &mut self,
+        saved: &mut SavedWrites,
+        answers: Answers,
+    ) -> Result<(), GraphError> {
+        let thread_id = self.thread_id.to_string();
+        let waiting = saved.waiting();
+        let given: Vec<(String, serde_json::Value)> = match answers {
+            Answers::None if waiting.is_empty() => return Ok(()),
+            Answers::None => return Err(InvalidResume::NoAnswer { thread_id, waiting }.into()),
+            Answers::One(value) => match waiting.as_slice() {
+                [one] => vec![(one.clone(), value)],
+                [] => return Err(InvalidResume::NothingWaiting { thread_id }.into()),
+                _ => return Err(InvalidResume::OneAnswerForSeveral { thread_id, waiting }.into()),
+            },
+            Answers::ById(answers) => answers,
+        };
+        let saver = self.task_saver();
+        for (id, value) in given {
+            let Some((task_id, _)) = saved.interrupts.iter().find(|(_, i)| i.id == id) else {
+                let interrupt_id = id;
+                return Err(
+                    InvalidResume::UnknownInterrupt { thread_id, interrupt_id, waiting }.into()
+                );
+            };
+            let values = saved.answers.entry(task_id.clone()).or_default();
+            values.push(value);
+            let write = PendingWrite::Resume { task_id: task_id.clone(), values: values.clone() };
+            if let Some(saver) = &saver {
+                let checkpoint_id = &saver.checkpoint_id;
+                self.persistence.saver.put_write(&self.thread_id, checkpoint_id, &write).await?;
+            }
+        }
+        Ok(())
+    }
+}
