@@ -99,6 +99,7 @@ pub mod prelude {
 pub mod __private {
     pub use crate::graph::Answers;
     pub use crate::state::reducers;
+    pub use crate::state::written;
     pub use crate::state::{LastValue, RunInput};
     pub use serde;
 }

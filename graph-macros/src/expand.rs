@@ -79,7 +79,10 @@ fn expand(input: &Input<'_>) -> TokenStream {
         #vis struct #update #generics #where_clause {
             #(
                 #[doc = #field_docs]
-                #[serde(skip_serializing_if = "::core::option::Option::is_none")]
+                #[serde(
+                    skip_serializing_if = "::core::option::Option::is_none",
+                    with = "::graph_core::__private::written"
+                )]
                 #field_vis #idents: ::core::option::Option<#tys>,
             )*
         }
@@ -132,12 +135,14 @@ fn expand(input: &Input<'_>) -> TokenStream {
 
                 const FIELDS: &'static [::graph_core::Field] = &[#(#schema),*];
 
-                fn apply<'__w, __I>(
+                fn reduce<'__w, __I, __R>(
                     &mut self,
                     __writes: __I,
+                    __reduce: &mut __R,
                 ) -> ::core::result::Result<(), ::graph_core::InvalidUpdate>
                 where
                     __I: ::core::iter::IntoIterator<Item = (&'__w str, Self::Update)>,
+                    __R: ::graph_core::__private::reducers::Reduce<Self>,
                 {
                     #(#tracker_inits)*
                     for (__writer, __update) in __writes {
@@ -212,7 +217,8 @@ fn schema_entry(field: &Field<'_>) -> TokenStream {
     }
 }
 
-/// The loop body of `apply` for one field: merge the write, if any, through the reducer.
+/// The loop body of `reduce` for one field: merge the write, if any, through the reducer's
+/// method of `Reduce`, which reaches the field through a closure so an undo can find it again.
 /// Reducer calls carry the span of the reducer's name in the attribute, so a reducer that does
 /// not suit the field's type is reported there.
 fn write(field: &Field<'_>) -> TokenStream {
@@ -221,15 +227,18 @@ fn write(field: &Field<'_>) -> TokenStream {
     let merge = match &field.reducer {
         Reducer::LastValue => {
             let tracker = tracker(field);
-            quote!(#tracker.write(__writer, &mut self.#ident, __value);)
+            quote! {
+                #tracker.write(__writer);
+                __reduce.last_value(self, |__state| &mut __state.#ident, __value);
+            }
         }
         Reducer::Builtin(reducer) => quote_spanned! {reducer.span()=>
-            ::graph_core::__private::reducers::#reducer(&mut self.#ident, __value);
+            __reduce.#reducer(self, |__state| &mut __state.#ident, __value);
         },
         // The coercion turns a wrong signature into one "expected fn pointer" error.
         Reducer::With(path) => quote_spanned! {path.span()=>
-            let __reduce: fn(&mut #ty, #ty) = #path;
-            __reduce(&mut self.#ident, __value);
+            let __with: fn(&mut #ty, #ty) = #path;
+            __reduce.with(self, |__state| &mut __state.#ident, __value, __with);
         },
     };
     quote! {
@@ -239,7 +248,7 @@ fn write(field: &Field<'_>) -> TokenStream {
     }
 }
 
-/// The local that tracks the writers of a last-value field during `apply`.
+/// The local that tracks the writers of a last-value field during `reduce`.
 fn tracker(field: &Field<'_>) -> syn::Ident {
     format_ident!("__{}_writers", field.ident.unraw())
 }

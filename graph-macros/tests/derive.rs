@@ -300,3 +300,92 @@ fn generic_states_derive_too() {
     );
     assert_eq!(Generic::<u8>::FIELDS[0].ty, "Vec<T>");
 }
+
+fn keep_first(current: &mut Option<String>, new: Option<String>) {
+    if current.is_none() {
+        *current = new;
+    }
+}
+
+/// Every kind of field whose value can be `None`.
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Clearable<T>
+where
+    T: Clone + Send + Sync + 'static,
+{
+    plain: Option<u32>,
+    nested: Option<Option<u32>>,
+    #[reducer(overwrite)]
+    overwritten: Option<String>,
+    #[reducer(max)]
+    best: Option<u32>,
+    #[reducer(with = keep_first)]
+    first: Option<String>,
+    generic: Option<T>,
+}
+
+/// Through JSON and back.
+fn round_trip<U: Serialize + DeserializeOwned>(update: &U) -> (String, U) {
+    let json = serde_json::to_string(update).unwrap();
+    let back = serde_json::from_str(&json).unwrap();
+    (json, back)
+}
+
+#[test]
+fn writing_none_survives_serde_as_a_write() {
+    let cleared = Clearable::<u8>::update()
+        .plain(None)
+        .nested(None)
+        .overwritten(None)
+        .best(None)
+        .first(None)
+        .generic(None);
+    let (json, back) = round_trip(&cleared);
+    assert_eq!(
+        json,
+        r#"{"plain":null,"nested":null,"overwritten":null,"best":null,"first":null,"generic":null}"#
+    );
+    assert_eq!(back, cleared);
+    assert_eq!(back.plain, Some(None));
+    assert_eq!(back.generic, Some(None));
+}
+
+#[test]
+fn nested_options_keep_every_level_through_serde() {
+    // `Some(Some(None))` and `Some(None)` both print as `null`: the encoding tells a written
+    // field from an unwritten one, and serde's own `Option` decides the level below.
+    for nested in [None, Some(None), Some(Some(3))] {
+        let update = Clearable::<u8>::update().nested(nested);
+        let (_, back) = round_trip(&update);
+        let expected = if nested == Some(None) { Some(None) } else { Some(nested) };
+        assert_eq!(back.nested, expected, "writing {nested:?}");
+    }
+    let (json, back) = round_trip(&Clearable::<u8>::update().nested(Some(Some(3))));
+    assert_eq!((json.as_str(), back.nested), (r#"{"nested":3}"#, Some(Some(Some(3)))));
+}
+
+#[test]
+fn absent_keys_are_not_written_and_values_round_trip() {
+    let update = Clearable::<String>::update().plain(Some(7)).generic(Some("g".into()));
+    let (json, back) = round_trip(&update);
+    assert_eq!(json, r#"{"plain":7,"generic":"g"}"#);
+    assert_eq!(back, update);
+    let empty: ClearableUpdate<String> = serde_json::from_str("{}").unwrap();
+    assert_eq!(empty, Clearable::update());
+}
+
+#[test]
+fn a_decoded_clearing_update_clears_the_state() {
+    let mut state = Clearable::<u8> {
+        plain: Some(1),
+        nested: Some(Some(2)),
+        overwritten: Some("o".into()),
+        generic: Some(4),
+        ..Default::default()
+    };
+    let cleared =
+        Clearable::<u8>::update().plain(None).nested(None).overwritten(None).generic(None);
+    let (_, decoded) = round_trip(&cleared);
+    state.apply([("clear", decoded)]).unwrap();
+    assert_eq!(state, Clearable::default());
+}

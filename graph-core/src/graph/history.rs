@@ -171,7 +171,8 @@ impl<S: State> CompiledGraph<S> {
         let Loaded { mut state, mut pending, mut depth, stored } = base;
         state.apply([(writer.as_str(), update)]).map_err(GraphError::InvalidInput)?;
         if let Some(node) = node {
-            algo_after_node(&self.inner, node, &state, &mut pending)?;
+            let step = (stored.checkpoint.metadata.step + 1).max(0) as usize;
+            algo_after_node(&self.inner, node, &state, step, &mut pending)?;
         }
         let source =
             if base_id == latest { CheckpointSource::Update } else { CheckpointSource::Fork };

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::{TaskId, TaskPath};
-use crate::error::GraphError;
+use crate::error::{catch_panic, Callback, GraphError, InvalidUpdate};
 use crate::graph::{Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START};
 use crate::state::State;
 use crate::stream::RunWarning;
@@ -114,26 +114,29 @@ pub(crate) fn apply_step<S: State>(
         outputs.into_iter().map(|c| (c.update, c.goto)).unzip();
 
     // A router sees the snapshot plus its own task's update. With one task that is exactly
-    // the next state, so routing waits for the apply instead of cloning the state.
+    // the next state, so routing waits for the apply.
     let single = tasks.len() == 1;
     let mut routes: Vec<Vec<Vec<Goto>>> = Vec::with_capacity(tasks.len());
     if !single {
         for (task, update) in tasks.iter().zip(&updates) {
-            let branches = &graph.nodes[task.node].out.branches;
-            if branches.is_empty() {
-                routes.push(Vec::new());
-                continue;
-            }
-            // Cloning costs the size of the state, so only tasks that wrote pay for a view.
-            let route = |view: &S| branches.iter().map(|b| (b.router)(view)).collect();
-            match update {
-                None => routes.push(route(state)),
+            let out = &graph.nodes[task.node].out;
+            let name = &**graph.name(task.node);
+            let routed = match update {
+                _ if out.branches.is_empty() => Vec::new(),
+                None => route(out, name, step, state)?,
+                // The update is applied in place and undone after routing, at the cost of the
+                // update. `make_mut` copies the state only if a node kept the snapshot, and
+                // then just once: the apply below reuses the copy.
                 Some(update) => {
-                    let mut view = S::clone(state);
-                    view.apply([(&**graph.name(task.node), update.clone())]).map_err(invalid)?;
-                    routes.push(route(&view));
+                    let view = Arc::make_mut(state);
+                    let routed = catch_panic(|| {
+                        view.with_update(name, update, |view| route(out, name, step, view))
+                    })
+                    .map_err(|message| panicked(name, step, Callback::Reducer, message))?;
+                    routed.map_err(invalid)??
                 }
-            }
+            };
+            routes.push(routed);
         }
     }
 
@@ -141,11 +144,11 @@ pub(crate) fn apply_step<S: State>(
         .iter()
         .zip(updates)
         .filter_map(|(task, update)| Some((&**graph.name(task.node), update?)));
-    Arc::make_mut(state).apply(writes).map_err(invalid)?;
+    apply_guarded(Arc::make_mut(state), writes, step, invalid)?;
 
     if single {
-        let branches = &graph.nodes[tasks[0].node].out.branches;
-        routes.push(branches.iter().map(|b| (b.router)(state)).collect());
+        let name = graph.name(tasks[0].node);
+        routes.push(route(&graph.nodes[tasks[0].node].out, name, step, state)?);
     }
 
     for ((task, goto), routes) in tasks.iter().zip(gotos).zip(routes) {
@@ -155,26 +158,70 @@ pub(crate) fn apply_step<S: State>(
     Ok(())
 }
 
-/// Fires what leaves `node` as if it had just run and produced `state`: how
+/// Applies `writes` to `state` in order, as `State::apply` does, but a reducer that panics (a
+/// `with = path` function, or an `add` that overflows) fails with
+/// [`GraphError::CallbackPanicked`] naming the writer whose update it was merging, instead of
+/// unwinding. `invalid` turns conflicting writes into the caller's error.
+pub(crate) fn apply_guarded<'w, S: State>(
+    state: &mut S,
+    writes: impl IntoIterator<Item = (&'w str, S::Update)>,
+    step: usize,
+    invalid: impl FnOnce(InvalidUpdate) -> GraphError,
+) -> Result<(), GraphError> {
+    // `apply` merges each update before pulling the next, so the last writer pulled is the
+    // one being merged when a reducer panics.
+    let mut merging = "";
+    let applied =
+        catch_panic(|| state.apply(writes.into_iter().inspect(|&(writer, _)| merging = writer)));
+    match applied {
+        Ok(result) => result.map_err(invalid),
+        Err(message) => Err(panicked(merging, step, Callback::Reducer, message)),
+    }
+}
+
+/// Calls each router leaving `origin` on `view`; a router that panics fails with
+/// [`GraphError::CallbackPanicked`] naming `origin`.
+fn route<S: State>(
+    out: &Outgoing<S>,
+    origin: &str,
+    step: usize,
+    view: &S,
+) -> Result<Vec<Vec<Goto>>, GraphError> {
+    out.branches
+        .iter()
+        .map(|branch| {
+            catch_panic(|| (branch.router)(view))
+                .map_err(|message| panicked(origin, step, Callback::Router, message))
+        })
+        .collect()
+}
+
+fn panicked(node: &str, step: usize, callback: Callback, message: String) -> GraphError {
+    GraphError::CallbackPanicked { node: node.to_owned(), step, callback, message }
+}
+
+/// Fires what leaves `node` as if it had just run in `step` and produced `state`: how
 /// `update_state(as_node)` makes an edit count as that node's output.
 pub(crate) fn after_node<S: State>(
     graph: &GraphInner<S>,
     node: NodeId,
     state: &S,
+    step: usize,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let node = &graph.nodes[node];
-    let routes = node.out.branches.iter().map(|b| (b.router)(state)).collect();
+    let routes = route(&node.out, &node.name, step, state)?;
     fire(graph, &node.out, &node.name, Vec::new(), routes, pending)
 }
 
-/// Evaluates the edges and routers leaving `START` on the input state.
+/// Evaluates the edges and routers leaving `START` on the input state, before `step`.
 pub(crate) fn enter<S: State>(
     graph: &GraphInner<S>,
     state: &S,
+    step: usize,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
-    let routes = graph.entry.branches.iter().map(|b| (b.router)(state)).collect();
+    let routes = route(&graph.entry, START, step, state)?;
     fire(graph, &graph.entry, START, Vec::new(), routes, pending)
 }
 

@@ -237,7 +237,7 @@ impl<S: State> Start<S> {
                 }
             };
             let mut pending = Pending::new(graph);
-            algo::enter(graph, &state, &mut pending)?;
+            algo::enter(graph, &state, 0, &mut pending)?;
             return Ok(Self {
                 state: Arc::new(state),
                 pending,
@@ -306,7 +306,7 @@ impl<S: State> Start<S> {
             }
         };
         let mut pending = Pending::new(graph);
-        algo::enter(graph, &state, &mut pending)?;
+        algo::enter(graph, &state, (base_step + 1).max(0) as usize, &mut pending)?;
         let source = match (&config.checkpoint_id, &session.latest) {
             (Some(from), latest) if Some(from) != latest.as_ref() => CheckpointSource::Fork,
             _ => CheckpointSource::Input,

@@ -1,9 +1,14 @@
 //! The graph's state: the [`State`] trait that `#[derive(State)]` implements, its field schema,
 //! and the reducers that merge parallel updates.
 
+pub(crate) mod reduce;
 pub mod reducers;
+pub mod written;
+
+use std::panic::{self, AssertUnwindSafe};
 
 use crate::error::InvalidUpdate;
+use reduce::{Apply, Record, Reduce};
 
 /// A graph's state: a struct whose fields each merge updates through a reducer.
 ///
@@ -46,7 +51,57 @@ pub trait State: Clone + Send + Sync + 'static {
     /// [`InvalidUpdate::ConflictingWrites`] naming the field and every writer.
     fn apply<'w, I>(&mut self, writes: I) -> Result<(), InvalidUpdate>
     where
-        I: IntoIterator<Item = (&'w str, Self::Update)>;
+        I: IntoIterator<Item = (&'w str, Self::Update)>,
+    {
+        self.reduce(writes, &mut Apply)
+    }
+
+    /// Calls `read` on the state as it would be after `writer`'s `update`, without copying
+    /// the state: the update is applied in place, then undone exactly, even if `read` panics.
+    ///
+    /// Costs in proportion to the update, not to the state: a field without a reducer, or with
+    /// `overwrite`, `max` or `min`, swaps values back; `append` truncates to the old length;
+    /// `merge` and `union` restore the keys and elements they touched; `add` and a `with`
+    /// function restore a copy of the one field they wrote.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    ///
+    /// #[derive(State, Clone, Debug, Default, PartialEq)]
+    /// struct Chat {
+    ///     #[reducer(append)]
+    ///     messages: Vec<String>,
+    ///     topic: Option<String>,
+    /// }
+    ///
+    /// let mut state = Chat { messages: vec!["hi".into()], topic: None };
+    /// let update = Chat::update().messages(vec!["hello".into()]).topic(Some("rust".into()));
+    /// let seen = state.with_update("reply", &update, |view| view.clone()).unwrap();
+    /// assert_eq!(seen, Chat { messages: vec!["hi".into(), "hello".into()], topic: Some("rust".into()) });
+    /// assert_eq!(state, Chat { messages: vec!["hi".into()], topic: None });
+    /// ```
+    fn with_update<R>(
+        &mut self,
+        writer: &str,
+        update: &Self::Update,
+        read: impl FnOnce(&Self) -> R,
+    ) -> Result<R, InvalidUpdate> {
+        let mut journal = Record::new();
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.reduce([(writer, update.clone())], &mut journal).map(|()| read(self))
+        }));
+        journal.revert(self);
+        outcome.unwrap_or_else(|panic| panic::resume_unwind(panic))
+    }
+
+    /// Merges `writes` field by field through `reduce`, which either just merges or also
+    /// records how to undo. What the derive implements; call [`apply`](State::apply) or
+    /// [`with_update`](State::with_update) instead.
+    #[doc(hidden)]
+    fn reduce<'w, I, R>(&mut self, writes: I, reduce: &mut R) -> Result<(), InvalidUpdate>
+    where
+        I: IntoIterator<Item = (&'w str, Self::Update)>,
+        R: Reduce<Self>;
 
     /// Converts a whole state into an update that sets every field.
     fn into_update(self) -> Self::Update;
@@ -142,13 +197,12 @@ impl<'w> LastValue<'w> {
         Self { field, first: None, others: Vec::new() }
     }
 
-    /// Records a write by `writer` and stores `value`.
-    pub fn write<T>(&mut self, writer: &'w str, slot: &mut T, value: T) {
+    /// Records a write by `writer`.
+    pub fn write(&mut self, writer: &'w str) {
         match self.first {
             None => self.first = Some(writer),
             Some(_) => self.others.push(writer),
         }
-        *slot = value;
     }
 
     /// Fails if the field was written more than once.

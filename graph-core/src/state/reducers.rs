@@ -1,11 +1,17 @@
 //! The built-in reducers behind `#[reducer(...)]`, usable directly as plain functions.
 //!
 //! Each reducer merges one write into the current value. The traits name what a field type
-//! must support, so a reducer on an unsuitable type is a compile error that says why.
+//! must support, so a reducer on an unsuitable type is a compile error that says why. Besides
+//! merging, each trait can undo a merge at a cost in proportion to the write: a router reads the
+//! state with its own node's update applied in place, and the state then returns to exactly what
+//! it was.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash};
 use std::ops::AddAssign;
+
+#[doc(hidden)]
+pub use super::reduce::Reduce;
 
 /// A sequence that `#[reducer(append)]` extends.
 #[diagnostic::on_unimplemented(
@@ -14,11 +20,25 @@ use std::ops::AddAssign;
 pub trait Appendable {
     /// Appends `other` at the end of `self`.
     fn append_from(&mut self, other: Self);
+
+    /// The current length, which [`truncate_to`](Self::truncate_to) returns to.
+    fn mark(&self) -> usize;
+
+    /// Drops everything appended since [`mark`](Self::mark) returned `mark`.
+    fn truncate_to(&mut self, mark: usize);
 }
 
 impl<T> Appendable for Vec<T> {
     fn append_from(&mut self, mut other: Self) {
         self.append(&mut other);
+    }
+
+    fn mark(&self) -> usize {
+        self.len()
+    }
+
+    fn truncate_to(&mut self, mark: usize) {
+        self.truncate(mark);
     }
 }
 
@@ -26,11 +46,28 @@ impl<T> Appendable for VecDeque<T> {
     fn append_from(&mut self, mut other: Self) {
         self.append(&mut other);
     }
+
+    fn mark(&self) -> usize {
+        self.len()
+    }
+
+    fn truncate_to(&mut self, mark: usize) {
+        self.truncate(mark);
+    }
 }
 
 impl Appendable for String {
     fn append_from(&mut self, other: Self) {
         self.push_str(&other);
+    }
+
+    // In bytes: a mark always falls on a character boundary, since it was the end.
+    fn mark(&self) -> usize {
+        self.len()
+    }
+
+    fn truncate_to(&mut self, mark: usize) {
+        self.truncate(mark);
     }
 }
 
@@ -39,19 +76,59 @@ impl Appendable for String {
     message = "`#[reducer(merge)]` needs a map field such as `HashMap<K, V>` or `BTreeMap<K, V>`, not `{Self}`"
 )]
 pub trait Mergeable {
+    /// What undoing a merge needs: each key the merge wrote, with the value it replaced.
+    type Replaced;
+
     /// Inserts every entry of `other`, replacing existing keys.
     fn merge_from(&mut self, other: Self);
+
+    /// Like [`merge_from`](Self::merge_from), returning what [`unmerge`](Self::unmerge) needs.
+    fn merge_recorded(&mut self, other: Self) -> Self::Replaced;
+
+    /// Undoes a [`merge_recorded`](Self::merge_recorded): restores replaced values and removes
+    /// keys that were absent.
+    fn unmerge(&mut self, replaced: Self::Replaced);
 }
 
-impl<K: Eq + Hash, V, H: BuildHasher> Mergeable for HashMap<K, V, H> {
+impl<K: Eq + Hash + Clone, V, H: BuildHasher> Mergeable for HashMap<K, V, H> {
+    type Replaced = Vec<(K, Option<V>)>;
+
     fn merge_from(&mut self, other: Self) {
         self.extend(other);
     }
+
+    fn merge_recorded(&mut self, other: Self) -> Self::Replaced {
+        other.into_iter().map(|(key, value)| (key.clone(), self.insert(key, value))).collect()
+    }
+
+    fn unmerge(&mut self, replaced: Self::Replaced) {
+        for (key, old) in replaced {
+            match old {
+                Some(old) => self.insert(key, old),
+                None => self.remove(&key),
+            };
+        }
+    }
 }
 
-impl<K: Ord, V> Mergeable for BTreeMap<K, V> {
+impl<K: Ord + Clone, V> Mergeable for BTreeMap<K, V> {
+    type Replaced = Vec<(K, Option<V>)>;
+
     fn merge_from(&mut self, other: Self) {
         self.extend(other);
+    }
+
+    fn merge_recorded(&mut self, other: Self) -> Self::Replaced {
+        other.into_iter().map(|(key, value)| (key.clone(), self.insert(key, value))).collect()
+    }
+
+    fn unmerge(&mut self, replaced: Self::Replaced) {
+        for (key, old) in replaced {
+            match old {
+                Some(old) => self.insert(key, old),
+                None => self.remove(&key),
+            };
+        }
     }
 }
 
@@ -60,19 +137,66 @@ impl<K: Ord, V> Mergeable for BTreeMap<K, V> {
     message = "`#[reducer(union)]` needs a set field such as `HashSet<T>` or `BTreeSet<T>`, not `{Self}`"
 )]
 pub trait Unionable {
+    /// What undoing a union needs: the elements it inserted that were not there before.
+    type Inserted;
+
     /// Adds every element of `other`.
     fn union_from(&mut self, other: Self);
+
+    /// Like [`union_from`](Self::union_from), returning what [`ununion`](Self::ununion) needs.
+    fn union_recorded(&mut self, other: Self) -> Self::Inserted;
+
+    /// Undoes a [`union_recorded`](Self::union_recorded): removes the elements it inserted.
+    fn ununion(&mut self, inserted: Self::Inserted);
 }
 
-impl<T: Eq + Hash, H: BuildHasher> Unionable for HashSet<T, H> {
+impl<T: Eq + Hash + Clone, H: BuildHasher> Unionable for HashSet<T, H> {
+    type Inserted = Vec<T>;
+
     fn union_from(&mut self, other: Self) {
         self.extend(other);
     }
+
+    fn union_recorded(&mut self, other: Self) -> Self::Inserted {
+        let mut inserted = Vec::new();
+        for element in other {
+            if !self.contains(&element) {
+                self.insert(element.clone());
+                inserted.push(element);
+            }
+        }
+        inserted
+    }
+
+    fn ununion(&mut self, inserted: Self::Inserted) {
+        for element in inserted {
+            self.remove(&element);
+        }
+    }
 }
 
-impl<T: Ord> Unionable for BTreeSet<T> {
+impl<T: Ord + Clone> Unionable for BTreeSet<T> {
+    type Inserted = Vec<T>;
+
     fn union_from(&mut self, other: Self) {
         self.extend(other);
+    }
+
+    fn union_recorded(&mut self, other: Self) -> Self::Inserted {
+        let mut inserted = Vec::new();
+        for element in other {
+            if !self.contains(&element) {
+                self.insert(element.clone());
+                inserted.push(element);
+            }
+        }
+        inserted
+    }
+
+    fn ununion(&mut self, inserted: Self::Inserted) {
+        for element in inserted {
+            self.remove(&element);
+        }
     }
 }
 
