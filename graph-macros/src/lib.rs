@@ -9,7 +9,7 @@ mod expand;
 
 use proc_macro::TokenStream;
 
-/// Derives `graph_core::State` for a struct with named fields; see `graph_core::State`.
+#[doc = include_str!("../docs/derive-state.md")]
 #[proc_macro_derive(State, attributes(reducer))]
 pub fn derive_state(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

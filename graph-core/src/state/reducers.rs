@@ -320,4 +320,57 @@ mod tests {
         overwrite(&mut w, "b");
         assert_eq!(w, "b");
     }
+
+    #[test]
+    fn an_append_is_undone_by_truncating_to_the_mark() {
+        let mut v = vec![1];
+        let mark = v.mark();
+        v.append_from(vec![2, 3]);
+        v.truncate_to(mark);
+        assert_eq!(v, [1]);
+        let mut s = String::from("é");
+        let mark = s.mark();
+        s.append_from("ü!".into());
+        s.truncate_to(mark);
+        assert_eq!(s, "é");
+        let mut q = VecDeque::from([1]);
+        let mark = q.mark();
+        q.append_from(VecDeque::from([2]));
+        q.truncate_to(mark);
+        assert_eq!(q, [1]);
+    }
+
+    #[test]
+    fn a_merge_is_undone_by_restoring_replaced_values_and_removing_new_keys() {
+        let original = BTreeMap::from([("a", 1), ("b", 2)]);
+        let mut m = original.clone();
+        let replaced = m.merge_recorded(BTreeMap::from([("b", 20), ("c", 30)]));
+        assert_eq!(m, BTreeMap::from([("a", 1), ("b", 20), ("c", 30)]));
+        assert_eq!(replaced, [("b", Some(2)), ("c", None)]);
+        m.unmerge(replaced);
+        assert_eq!(m, original);
+
+        let original = HashMap::from([("a", 1)]);
+        let mut m = original.clone();
+        let replaced = m.merge_recorded(HashMap::from([("a", 10), ("z", 26)]));
+        m.unmerge(replaced);
+        assert_eq!(m, original);
+    }
+
+    #[test]
+    fn a_union_is_undone_by_removing_only_what_it_inserted() {
+        let original = BTreeSet::from([1, 2]);
+        let mut s = original.clone();
+        let inserted = s.union_recorded(BTreeSet::from([2, 3]));
+        assert_eq!(inserted, [3]);
+        s.ununion(inserted);
+        assert_eq!(s, original);
+
+        let original = HashSet::from([1]);
+        let mut s = original.clone();
+        let inserted = s.union_recorded(HashSet::from([1, 4]));
+        assert_eq!(inserted, [4]);
+        s.ununion(inserted);
+        assert_eq!(s, original);
+    }
 }
