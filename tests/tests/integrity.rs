@@ -116,8 +116,9 @@ async fn a_cleared_option_stays_cleared_live_in_get_state_and_on_resume(
     let paused =
         clearing_graph().interrupt_after(["clear"]).compile().unwrap().with_checkpointer(saver);
     let config = thread();
-    let err = paused.invoke(Draft::default(), config.clone()).await.unwrap_err();
-    assert_eq!(err.to_string(), "the run paused at after:clear");
+    let err =
+        paused.invoke(Draft::default(), config.clone()).await.unwrap().finished().unwrap_err();
+    assert_eq!(err.to_string(), "the run paused at after:clear; resume it with Command::resume");
     let snapshot = paused.get_state(&config).await.unwrap().unwrap();
     assert_eq!((snapshot.values, snapshot.next), (cleared(&[]), vec!["finish".to_owned()]));
 
@@ -388,8 +389,8 @@ async fn a_panicking_router_after_update_state_names_the_node_written_as() {
         .unwrap()
         .with_checkpointer(MemorySaver::new());
     let config = thread();
-    let err = graph.invoke(Every::default(), config.clone()).await.unwrap_err();
-    assert_eq!(err.to_string(), "the run paused at before:a");
+    let err = graph.invoke(Every::default(), config.clone()).await.unwrap().finished().unwrap_err();
+    assert_eq!(err.to_string(), "the run paused at before:a; resume it with Command::resume");
     let err = graph.update_state(&config, Every::update().total(1), Some("a")).await.unwrap_err();
     assert_eq!(callback_panicked(err), panicked("a", 0, Callback::Router, "no route"));
 }

@@ -213,6 +213,10 @@ async fn one_step(
     for event in events {
         match event {
             Ok(StreamEvent::Values { state, .. }) => live = Some((*state).clone()),
+            // The pause, as the error a caller expecting a finished run would see.
+            Ok(StreamEvent::Paused { interrupts, .. }) => {
+                return (live, GraphError::Interrupted { interrupts })
+            }
             Ok(other) => panic!("a paused run ends with its pause, got {other:?}"),
             Err(error) => return (live, error),
         }

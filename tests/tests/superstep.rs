@@ -321,10 +321,7 @@ async fn a_command_to_an_unknown_node_is_an_error() {
         .compile()
         .unwrap();
     let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "Command from `a` routed to `nowhere`, which is not a node of the graph"
-    );
+    assert_eq!(err.to_string(), "a Command from `a` routed to `nowhere`: no node has that name");
 }
 
 #[tokio::test]
@@ -341,7 +338,7 @@ async fn a_router_returning_an_undeclared_target_is_an_error() {
     assert!(matches!(&err, GraphError::InvalidRoute { target, .. } if target == "c"));
     assert_eq!(
         err.to_string(),
-        "router of `a` routed to `c`, which is not among its declared targets [b]"
+        "the router of `a` routed to `c`: it is not among the declared targets [b]; declare it in add_conditional_edges"
     );
     // END must be declared too.
     let graph = StateGraph::<Log>::new()
@@ -354,7 +351,7 @@ async fn a_router_returning_an_undeclared_target_is_an_error() {
     let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "router of `a` routed to `__end__`, which is not among its declared targets [b]"
+        "the router of `a` routed to `__end__`: it is not among the declared targets [b]; declare it in add_conditional_edges"
     );
 }
 
@@ -370,7 +367,7 @@ async fn routing_by_name_to_a_node_that_needs_a_payload_is_an_error() {
     let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "router of `a` routed to `w`, which is not a node that starts without a payload (it takes `Input<u8>`; use a Send)"
+        "the router of `a` routed to `w`: the node takes `Input<u8>`, so only a Send with a payload can start it"
     );
 }
 
