@@ -679,6 +679,12 @@ async fn non_finite_floats_fail_the_save_instead_of_changing() {
     assert_eq!(non_finite(&err), ("best.score".into(), f64::INFINITY));
     let saved = graph.get_state(&config).await.unwrap().unwrap();
     assert_eq!((saved.metadata.step, saved.values), (-1, Scores::default()));
+
+    // An edit through update_state.
+    let edit = Scores::update().scores(vec![f64::NEG_INFINITY]);
+    let err = graph.update_state(&config, edit, None).await.unwrap_err();
+    assert_eq!(non_finite(&err), ("scores[0]".into(), f64::NEG_INFINITY));
+    assert_eq!(graph.get_state_history(&config).await.unwrap().len(), 1, "nothing was saved");
 }
 
 #[tokio::test]

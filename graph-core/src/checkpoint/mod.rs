@@ -135,7 +135,26 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// A checkpoint `id` of `thread_id`, following `parent_id`.
+    /// A checkpoint `id` of `thread_id`, following `parent_id`. A checkpointer backend
+    /// builds records like this when it reads them back in its own format:
+    ///
+    /// ```
+    /// use graph_core::checkpoint::{
+    ///     Checkpoint, CheckpointMetadata, CheckpointSource, PendingRecord, StateRecord,
+    ///     StoredCheckpoint,
+    /// };
+    ///
+    /// let checkpoint = Checkpoint::new(
+    ///     "0001",
+    ///     "thread-1",
+    ///     None,
+    ///     StateRecord::Full { values: serde_json::json!({ "count": 1 }) },
+    ///     PendingRecord::new(vec!["next".into()], Vec::new(), Vec::new()),
+    ///     CheckpointMetadata::new(CheckpointSource::Input, -1, vec!["__input__".into()]),
+    /// );
+    /// let stored = StoredCheckpoint::new(checkpoint, Vec::new());
+    /// assert_eq!(stored.checkpoint.pending.triggered, ["next"]);
+    /// ```
     pub fn new(
         id: impl Into<String>,
         thread_id: impl Into<String>,

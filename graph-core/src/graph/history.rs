@@ -59,6 +59,11 @@ impl<S: State> CompiledGraph<S> {
 
     /// The thread's state at its latest checkpoint (or [`RunConfig::checkpoint_id`]), with
     /// what would run next and the pauses waiting; `None` for a thread never run.
+    ///
+    /// Fails with [`GraphError::NoCheckpointer`] on a graph without a checkpointer, and with
+    /// [`CheckpointError::Corrupt`](crate::checkpoint::CheckpointError::Corrupt) or
+    /// [`CheckpointError::CorruptChain`](crate::checkpoint::CheckpointError::CorruptChain)
+    /// when the stored thread is damaged.
     pub async fn get_state(
         &self,
         config: &RunConfig,
@@ -67,7 +72,8 @@ impl<S: State> CompiledGraph<S> {
         thread::snapshot(&self.inner, persistence, thread_id, config).await
     }
 
-    /// Every checkpoint of the thread, newest first, each with its state.
+    /// Every checkpoint of the thread, newest first, each with its state. Fails like
+    /// [`get_state`](Self::get_state).
     pub async fn get_state_history(
         &self,
         config: &RunConfig,
@@ -81,6 +87,9 @@ impl<S: State> CompiledGraph<S> {
     /// `None`: then what would run next stays as it was, and questions a paused node asked
     /// stay open for the resume. The edit is a new checkpoint, whose id is returned. Started
     /// from an older [`RunConfig::checkpoint_id`], it forks the thread.
+    ///
+    /// Fails with [`GraphError::UnknownThread`] for a thread never run, and otherwise like
+    /// [`get_state`](Self::get_state).
     pub async fn update_state(
         &self,
         config: &RunConfig,

@@ -30,6 +30,8 @@ pub(crate) struct Start<S: State> {
 }
 
 impl<S: State> Start<S> {
+    /// Turns a run's input into its start: a fresh state without a checkpointer; with one,
+    /// a new checkpoint on the thread, or for a resume, the thread's checkpoint and answers.
     pub(crate) async fn prepare(
         graph: &GraphInner<S>,
         persistence: Option<&Arc<Persistence<S>>>,
