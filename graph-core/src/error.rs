@@ -365,6 +365,15 @@ pub enum InvalidResume {
         /// The thread.
         thread_id: String,
     },
+    /// An answer cannot be saved as given (for example it holds a non-finite float), so a
+    /// later resume could not read back what this one was told.
+    #[error("an answer to thread `{thread_id}` cannot be saved: {reason}")]
+    UnsaveableAnswer {
+        /// The thread.
+        thread_id: String,
+        /// Why, naming the value's path.
+        reason: String,
+    },
 }
 
 /// Interrupt ids for a message: `` `a`, `b` ``, or `none`.

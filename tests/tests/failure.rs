@@ -194,3 +194,30 @@ async fn a_router_that_chooses_end_is_not_a_warning() {
     assert!(events.iter().all(|e| !matches!(e, Ok(StreamEvent::Warning { .. }))));
     assert!(matches!(events.last(), Some(Ok(StreamEvent::Done { .. }))));
 }
+
+fn keep_short(current: &mut String, update: String) {
+    assert!(update.len() < 10, "too long: {update}");
+    *current = update;
+}
+
+#[derive(State, Clone, Debug, Default)]
+struct Note {
+    #[reducer(with = keep_short)]
+    text: String,
+}
+
+#[tokio::test]
+async fn a_reducer_panicking_on_the_run_input_names_the_input() {
+    let graph = StateGraph::<Note>::new()
+        .add_node("read", |_: Arc<Note>| async {})
+        .add_edge(START, "read")
+        .compile()
+        .unwrap();
+    let input = Note::update().text("far too long for this field");
+    let err = graph.invoke(input, RunConfig::default()).await.unwrap_err();
+    assert!(
+        matches!(&err, GraphError::CallbackPanicked { node, step: 0, callback: Callback::Reducer, message }
+            if node == "__input__" && message == "too long: far too long for this field"),
+        "{err:?}"
+    );
+}

@@ -92,3 +92,23 @@ async fn static_interrupts_without_a_checkpointer_fail_before_any_node_runs() {
     );
     assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
 }
+
+#[tokio::test]
+async fn an_answer_that_cannot_be_saved_is_refused_before_anything_is_saved() {
+    let graph = builder().compile().unwrap().with_checkpointer(MemorySaver::new());
+    let config = RunConfig::default().thread_id("mail-3");
+    assert!(graph.invoke(Mail::default(), config.clone()).await.unwrap().is_paused());
+    let err = graph.invoke(Command::resume(f64::NAN), config.clone()).await.unwrap_err();
+    let GraphError::InvalidResume(graph_core::InvalidResume::UnsaveableAnswer {
+        thread_id,
+        reason,
+    }) = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(thread_id, "mail-3");
+    assert!(reason.starts_with("cannot save the non-finite float NaN at `.`"), "{reason}");
+    // The question is still open and a good answer goes through.
+    let outcome = graph.invoke(Command::resume(true), config).await.unwrap();
+    assert!(outcome.finished().unwrap().sent);
+}

@@ -45,8 +45,11 @@ impl<S: State> Command<S> {
     /// `Command::new()` as input resumes without an answer: after a failure, or after
     /// `interrupt_before`/`interrupt_after`. An update set on the command is applied first.
     pub fn resume(value: impl Serialize) -> Self {
-        let value = serde_json::to_value(value).unwrap_or_else(|e| e.to_string().into());
-        Self { answers: Answers::One(value), ..Self::new() }
+        let answers = match crate::checkpoint::to_json(&value) {
+            Ok(value) => Answers::One(value),
+            Err(error) => Answers::Unsaveable(error.to_string()),
+        };
+        Self { answers, ..Self::new() }
     }
 
     /// As a run's input: resumes the thread, answering several pending interrupts by id.
@@ -55,11 +58,16 @@ impl<S: State> Command<S> {
         I: IntoIterator<Item = (String, V)>,
         V: Serialize,
     {
-        let answers = answers
+        let answers: Result<Vec<_>, _> = answers
             .into_iter()
-            .map(|(id, v)| (id, serde_json::to_value(v).unwrap_or_else(|e| e.to_string().into())))
+            .map(|(id, value)| {
+                crate::checkpoint::to_json(&value)
+                    .map(|value| (id.clone(), value))
+                    .map_err(|error| format!("the answer to `{id}`: {error}"))
+            })
             .collect();
-        Self { answers: Answers::ById(answers), ..Self::new() }
+        let answers = answers.map_or_else(Answers::Unsaveable, Answers::ById);
+        Self { answers, ..Self::new() }
     }
 
     /// Sets the update to apply.

@@ -59,4 +59,6 @@ pub enum Answers {
     One(Value),
     /// Answer pending interrupts by id.
     ById(Vec<(String, Value)>),
+    /// An answer that cannot be saved (for example a non-finite float): why.
+    Unsaveable(String),
 }

@@ -10,7 +10,9 @@ mod runner;
 use std::fmt;
 use std::sync::Arc;
 
-pub(crate) use algo::{after_node, enter, upcoming, JoinProgress, Pending, PendingSend};
+pub(crate) use algo::{
+    after_node, apply_guarded, enter, upcoming, JoinProgress, Pending, PendingSend,
+};
 pub(crate) use driver::run;
 pub(crate) use runner::TaskSaver;
 

@@ -81,9 +81,9 @@ pub(crate) async fn update<S: State>(
     let writer = as_node.unwrap_or("__update__").to_owned();
     let encoded = persistence.encode_update(&update)?;
     let Loaded { mut state, mut pending, mut depth, stored } = base;
-    state.apply([(writer.as_str(), update)]).map_err(GraphError::InvalidInput)?;
+    let step = (stored.checkpoint.metadata.step + 1).max(0) as usize;
+    pregel::apply_guarded(&mut state, [(writer.as_str(), update)], step, GraphError::InvalidInput)?;
     if let Some(node) = node {
-        let step = (stored.checkpoint.metadata.step + 1).max(0) as usize;
         pregel::after_node(graph, node, &state, step, &mut pending)?;
     }
     let source = if Some(&base_id) == latest.as_ref() {

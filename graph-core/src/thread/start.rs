@@ -44,7 +44,12 @@ impl<S: State> Start<S> {
                 RunInput::State(state) => state,
                 RunInput::Update { update, default } => {
                     let mut state = default();
-                    state.apply([(INPUT, update)]).map_err(GraphError::InvalidInput)?;
+                    pregel::apply_guarded(
+                        &mut state,
+                        [(INPUT, update)],
+                        0,
+                        GraphError::InvalidInput,
+                    )?;
                     state
                 }
                 RunInput::Resume { .. } => {
@@ -110,7 +115,13 @@ impl<S: State> Start<S> {
                 let encoded = persistence.encode_update(&update)?;
                 let has_base = base.is_some();
                 let mut state = base.map_or_else(default, |b| b.state);
-                state.apply([(INPUT, update)]).map_err(GraphError::InvalidInput)?;
+                let step = (base_step + 1).max(0) as usize;
+                pregel::apply_guarded(
+                    &mut state,
+                    [(INPUT, update)],
+                    step,
+                    GraphError::InvalidInput,
+                )?;
                 let record = persistence.state_record(
                     &state,
                     vec![(INPUT.to_owned(), encoded)],
@@ -158,6 +169,9 @@ impl<S: State> Session<S> {
                 _ => return Err(InvalidResume::OneAnswerForSeveral { thread_id, waiting }.into()),
             },
             Answers::ById(answers) => answers,
+            Answers::Unsaveable(reason) => {
+                return Err(InvalidResume::UnsaveableAnswer { thread_id, reason }.into())
+            }
         };
         let saver = self.task_saver();
         for (id, value) in given {
