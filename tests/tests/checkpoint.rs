@@ -9,57 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graph_core::checkpoint::{
-    conformance, CheckpointError, CheckpointSource, Checkpointer, MemorySaver, PostgresSaver,
-    SqliteSaver,
+    conformance, CheckpointError, CheckpointSource, Checkpointer, MemorySaver, SqliteSaver,
 };
 use graph_core::prelude::*;
 use graph_core::{Durability, Input, InterruptError, InvalidResume};
+use support::backends::{on_every_backend, postgres, thread, unique};
 use support::{visit, visited, Log, LogUpdate};
-
-/// The PostgreSQL server: `DATABASE_URL`, else the local one `scripts/test` makes sure of.
-async fn postgres() -> PostgresSaver {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
-    PostgresSaver::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url:?} is required: {e}"))
-}
-
-fn sqlite() -> SqliteSaver {
-    let dir = std::env::temp_dir().join("graph-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{}.sqlite", unique("db")));
-    SqliteSaver::open(file).unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn thread() -> RunConfig {
-    RunConfig::default().thread_id(unique("thread"))
-}
-
-/// Declares one test per backend for each behaviour.
-macro_rules! on_every_backend {
-    ($($behaviour:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $behaviour() { super::$behaviour(std::sync::Arc::new(graph_core::checkpoint::MemorySaver::new())).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $behaviour() { super::$behaviour(std::sync::Arc::new(super::sqlite())).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $behaviour() { super::$behaviour(std::sync::Arc::new(super::postgres().await)).await })*
-        }
-    };
-}
 
 on_every_backend!(
     conformance_suite,

@@ -6,44 +6,18 @@
 mod support;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use graph_core::checkpoint::{
     ChainProblem, Checkpoint, CheckpointError, CheckpointMetadata, CheckpointSource, Checkpointer,
-    MemorySaver, PendingRecord, PostgresSaver, SqliteSaver, StateRecord,
+    MemorySaver, PendingRecord, SqliteSaver, StateRecord,
 };
 use graph_core::prelude::*;
 use proptest::prelude::*;
 use serde_json::json;
+use support::backends::{on_every_backend, postgres, postgres_url, sqlite_file, unique};
 use support::{visit, Log};
-
-const POSTGRES: &str = "host=127.0.0.1 user=postgres dbname=test";
-
-fn postgres_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| POSTGRES.into())
-}
-
-async fn postgres() -> PostgresSaver {
-    let url = postgres_url();
-    PostgresSaver::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url:?} is required: {e}"))
-}
-
-fn sqlite_file() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join("graph-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{}.sqlite", unique("corrupt")))
-}
-
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
 
 /// `a` then `b`: stored checkpoints below leave `b` to run.
 fn graph(saver: Arc<dyn Checkpointer>) -> CompiledGraph<Log> {
@@ -122,23 +96,6 @@ fn assert_same(err: &GraphError, expected: &CheckpointError) {
 
 fn chain_error(thread: &str, id: &str, problem: ChainProblem) -> CheckpointError {
     CheckpointError::CorruptChain { thread_id: thread.into(), checkpoint_id: id.into(), problem }
-}
-
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(std::sync::Arc::new(graph_core::checkpoint::MemorySaver::new())).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(std::sync::Arc::new(graph_core::checkpoint::SqliteSaver::open(super::sqlite_file()).unwrap())).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() { super::$case(std::sync::Arc::new(super::postgres().await)).await })*
-        }
-    };
 }
 
 on_every_backend!(

@@ -3,8 +3,9 @@
 //! step equals the state `get_state` reads back, which equals the state the resumed run
 //! starts from. A non-finite float is refused with a typed error instead of being changed.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -191,13 +192,6 @@ fn graph(
         .with_checkpointer(saver)
 }
 
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
 /// The state after the run's one step, and how the run ended.
 async fn one_step(
     graph: &CompiledGraph<Record>,
@@ -227,7 +221,7 @@ async fn one_step(
 async fn check(saver: Arc<dyn Checkpointer>, initial: Record, script: Vec<Step>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let graph = graph(Arc::new(script.clone()), Arc::clone(&seen), saver);
-    let config = RunConfig::default().thread_id(unique("roundtrip"));
+    let config = RunConfig::default().thread_id(support::backends::unique("roundtrip"));
     let mut before = initial.clone();
     let mut input = Some(initial);
     for (index, step) in script.iter().enumerate() {
@@ -311,14 +305,10 @@ fn memory_keeps_every_state() {
 
 #[test]
 fn sqlite_keeps_every_state() {
-    let dir = std::env::temp_dir().join("graph-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    run_cases(48, Backend::Sqlite(dir.join(format!("{}.sqlite", unique("roundtrip")))));
+    run_cases(48, Backend::Sqlite(support::backends::sqlite_file()));
 }
 
 #[test]
 fn postgres_keeps_every_state() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
-    run_cases(32, Backend::Postgres(url));
+    run_cases(32, Backend::Postgres(support::backends::postgres_url()));
 }

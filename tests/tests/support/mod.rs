@@ -1,5 +1,7 @@
 //! Shared test support: a state that records which nodes ran, and node builders.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports, unused_macros)]
+
+pub mod backends;
 
 use std::sync::Arc;
 use std::time::Duration;
