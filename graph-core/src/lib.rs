@@ -75,7 +75,7 @@ pub use error::{
     RouteRefusal,
 };
 pub use graph::{
-    Command, CompiledGraph, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
+    Command, CompiledGraph, Context, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
     NodeContext, NodeOptions, NodeOutput, RetryPolicy, RunOutcome, Send, StateGraph, StateSnapshot,
     END, START,
 };
@@ -91,8 +91,8 @@ pub use tokio_util::sync::CancellationToken;
 /// [`Send`] is left out so it never shadows `std::marker::Send`; write `graph_core::Send`.
 pub mod prelude {
     pub use crate::{
-        Command, CompiledGraph, GraphError, Input, NodeContext, NodeOptions, RunConfig, RunOutcome,
-        State, StateGraph, END, START,
+        Command, CompiledGraph, Context, GraphError, Input, NodeContext, NodeOptions, RunConfig,
+        RunOutcome, State, StateGraph, END, START,
     };
 }
 

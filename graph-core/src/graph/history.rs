@@ -34,7 +34,7 @@ pub struct StateSnapshot<S> {
     pub metadata: CheckpointMetadata,
 }
 
-impl<S: State> CompiledGraph<S> {
+impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// Saves checkpoints through `saver`: every run then needs
     /// [`RunConfig::thread_id`], and can be resumed, inspected, edited and replayed.
     pub fn with_checkpointer(mut self, saver: impl Checkpointer) -> Self
@@ -171,7 +171,8 @@ impl<S: State> CompiledGraph<S> {
         let Loaded { mut state, mut pending, mut depth, stored } = base;
         state.apply([(writer.as_str(), update)]).map_err(GraphError::InvalidInput)?;
         if let Some(node) = node {
-            algo_after_node(&self.inner, node, &state, &mut pending)?;
+            let context = self.erased_context();
+            algo_after_node(&self.inner, node, &state, &*context, &mut pending)?;
         }
         let source =
             if base_id == latest { CheckpointSource::Update } else { CheckpointSource::Fork };

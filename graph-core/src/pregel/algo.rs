@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use super::{TaskId, TaskPath};
 use crate::error::{GraphError, RouteOrigin, RouteRefusal};
-use crate::graph::{Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START};
+use crate::graph::{
+    AnyContext, Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START,
+};
 use crate::state::State;
 use crate::stream::RunWarning;
 
@@ -109,6 +111,7 @@ pub(crate) fn apply_step<S: State>(
     step: usize,
     tasks: &[Task],
     outputs: Vec<Command<S>>,
+    context: &AnyContext,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let invalid = |source| GraphError::InvalidUpdate { step, source };
@@ -127,7 +130,7 @@ pub(crate) fn apply_step<S: State>(
                 continue;
             }
             // Cloning costs the size of the state, so only tasks that wrote pay for a view.
-            let route = |view: &S| branches.iter().map(|b| (b.router)(view)).collect();
+            let route = |view: &S| branches.iter().map(|b| (b.router)(view, context)).collect();
             match update {
                 None => routes.push(route(state)),
                 Some(update) => {
@@ -147,7 +150,7 @@ pub(crate) fn apply_step<S: State>(
 
     if single {
         let branches = &graph.nodes[tasks[0].node].out.branches;
-        routes.push(branches.iter().map(|b| (b.router)(state)).collect());
+        routes.push(branches.iter().map(|b| (b.router)(state, context)).collect());
     }
 
     for ((task, goto), routes) in tasks.iter().zip(gotos).zip(routes) {
@@ -163,10 +166,11 @@ pub(crate) fn after_node<S: State>(
     graph: &GraphInner<S>,
     node: NodeId,
     state: &S,
+    context: &AnyContext,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let node = &graph.nodes[node];
-    let routes = node.out.branches.iter().map(|b| (b.router)(state)).collect();
+    let routes = node.out.branches.iter().map(|b| (b.router)(state, context)).collect();
     fire(graph, &node.out, &node.name, Vec::new(), routes, pending)
 }
 
@@ -174,9 +178,10 @@ pub(crate) fn after_node<S: State>(
 pub(crate) fn enter<S: State>(
     graph: &GraphInner<S>,
     state: &S,
+    context: &AnyContext,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
-    let routes = graph.entry.branches.iter().map(|b| (b.router)(state)).collect();
+    let routes = graph.entry.branches.iter().map(|b| (b.router)(state, context)).collect();
     fire(graph, &graph.entry, START, Vec::new(), routes, pending)
 }
 

@@ -18,7 +18,7 @@ use crate::checkpoint::{
 };
 use crate::config::{Durability, RunConfig};
 use crate::error::GraphError;
-use crate::graph::{Answers, Command, GraphInner, Interrupt, RunOutcome};
+use crate::graph::{Answers, Command, ErasedContext, GraphInner, Interrupt, RunOutcome};
 use crate::state::{RunInput, State};
 use crate::stream::{Emitter, RunWarning, StreamEvent, StreamMode};
 
@@ -29,6 +29,7 @@ const INPUT: &str = "__input__";
 pub(crate) async fn run<S: State>(
     graph: &Arc<GraphInner<S>>,
     persistence: Option<&Arc<Persistence<S>>>,
+    context: &ErasedContext,
     input: RunInput<S>,
     config: &RunConfig,
     emitter: Emitter<S>,
@@ -54,7 +55,7 @@ pub(crate) async fn run<S: State>(
     }
     let run = async {
         let Start { mut state, mut pending, mut step, mut session, mut resumed } =
-            Start::prepare(graph, persistence, input, config, &emitter).await?;
+            Start::prepare(graph, persistence, context, input, config, &emitter).await?;
         let no_answers = HashMap::new();
         let mut steps_run = 0;
         loop {
@@ -131,6 +132,7 @@ pub(crate) async fn run<S: State>(
                 limit: limit.as_ref(),
                 cancellation: &cancellation,
                 emitter: &emitter,
+                context,
                 run_started,
                 saver: saver.as_ref(),
                 answers: saved.as_ref().map_or(&no_answers, |s| &s.answers),
@@ -168,7 +170,16 @@ pub(crate) async fn run<S: State>(
                 None => Vec::new(),
             };
             step_span.in_scope(|| {
-                algo::apply_step(graph, &mut state, step as usize, &tasks, commands, &mut pending)
+                let step = step as usize;
+                algo::apply_step(
+                    graph,
+                    &mut state,
+                    step,
+                    &tasks,
+                    commands,
+                    &**context,
+                    &mut pending,
+                )
             })?;
             steps_run += 1;
             if emitter.wants(StreamMode::Values) {
@@ -229,6 +240,7 @@ impl<S: State> Start<S> {
     async fn prepare(
         graph: &GraphInner<S>,
         persistence: Option<&Arc<Persistence<S>>>,
+        context: &ErasedContext,
         input: RunInput<S>,
         config: &RunConfig,
         emitter: &Emitter<S>,
@@ -246,7 +258,7 @@ impl<S: State> Start<S> {
                 }
             };
             let mut pending = Pending::new(graph);
-            algo::enter(graph, &state, &mut pending)?;
+            algo::enter(graph, &state, &**context, &mut pending)?;
             return Ok(Self {
                 state: Arc::new(state),
                 pending,
@@ -315,7 +327,7 @@ impl<S: State> Start<S> {
             }
         };
         let mut pending = Pending::new(graph);
-        algo::enter(graph, &state, &mut pending)?;
+        algo::enter(graph, &state, &**context, &mut pending)?;
         let source = match (&config.checkpoint_id, &session.latest) {
             (Some(from), latest) if Some(from) != latest.as_ref() => CheckpointSource::Fork,
             _ => CheckpointSource::Input,
