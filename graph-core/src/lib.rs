@@ -48,6 +48,8 @@
 //! - **Runs**: [`CompiledGraph::invoke`] runs to completion in supersteps (described on
 //!   [`StateGraph`]); [`CompiledGraph::stream`] streams [`StreamEvent`]s; [`RunConfig`] sets
 //!   limits, timeouts, cancellation and the thread.
+//! - **Shared resources**: a graph's run context (`StateGraph<S, C>`) hands clients, pools and
+//!   configuration to nodes as a [`Context`] argument, and to routers and error handlers.
 //! - **Dynamic work**: [`Send`] starts one task per work item; [`Command`] routes at run time.
 //! - **Durability**: [`checkpoint`] savers (memory, SQLite, PostgreSQL) make runs resumable,
 //!   pausable ([`NodeContext::interrupt`]), inspectable and replayable.
