@@ -1,12 +1,16 @@
 //! The run-context example (`src/context.rs`) does what the book says.
 
+// ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
 use graph_core::prelude::*;
 use graph_examples::context::{self, Notice, Services};
 use graph_examples::llm::{ChatModel, ScriptedModel};
+// ANCHOR_END: uses
 
+// ANCHOR: run
+/// A scripted stand-in for a real model client.
 fn model() -> Arc<dyn ChatModel> {
     let model = ScriptedModel::new("", Duration::from_millis(100))
         .on("summarize", "the lift is closed on Monday")
@@ -15,6 +19,7 @@ fn model() -> Arc<dyn ChatModel> {
     Arc::new(model)
 }
 
+/// A site's services: a model client, its languages and its fallback text.
 fn services(languages: &[&str]) -> Services {
     Services {
         model: model(),
@@ -23,7 +28,6 @@ fn services(languages: &[&str]) -> Services {
     }
 }
 
-// ANCHOR: run
 async fn translate_for_two_sites() -> Result<String, GraphError> {
     let paris = context::graph(services(&["French", "German", "Welsh"])).expect("a valid graph");
     // Another site: the same graph with other settings, sharing the same model client.

@@ -274,8 +274,7 @@ fn payload_mismatch() -> BoxError {
 /// such as `fn(Arc<S>, Context<C>) -> R`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a node of a graph over `{S}` with context `{C}`",
-    note = "a node is an async fn taking `Arc<{S}>` (or `Input<T>` when started by Send), then optionally `NodeContext`, then optionally `Context<{C}>`, and returning the update type, a `Command`, `()`, or a `Result` of one of these",
-    note = "a closure given as a node must be callable many times: clone what it moves into its future inside the closure, or take the graph's `Context<{C}>` instead"
+    note = "a node is an async fn taking `Arc<{S}>` (or `Input<T>` when started by Send), then optionally `NodeContext`, then optionally `Context<{C}>`, and returning the update type, a `Command`, `()`, or a `Result` of one of these"
 )]
 pub trait IntoNode<S: State, C, M>: Send + Sync + 'static {
     #[doc(hidden)]
