@@ -205,6 +205,38 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
 
     /// A copy of this graph whose runs see `context` instead: per user or per request,
     /// sharing the nodes, the checkpointer and the concurrency limits with the original.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    /// use std::sync::Arc;
+    ///
+    /// struct User {
+    ///     name: String,
+    /// }
+    ///
+    /// #[derive(State, Clone, Default)]
+    /// struct Inbox {
+    ///     greeting: String,
+    /// }
+    ///
+    /// async fn greet(_: Arc<Inbox>, user: Context<User>) -> InboxUpdate {
+    ///     Inbox::update().greeting(format!("hello, {}", user.name))
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ada = StateGraph::<Inbox, User>::new()
+    ///     .add_node("greet", greet)
+    ///     .add_edge(START, "greet")
+    ///     .compile_with_context(User { name: "Ada".into() })?;
+    /// let grace = ada.with_context(User { name: "Grace".into() });
+    ///
+    /// let out = grace.invoke(Inbox::default(), RunConfig::default()).await?;
+    /// assert_eq!(out.finished()?.greeting, "hello, Grace");
+    /// assert_eq!(ada.context().name, "Ada");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_context(&self, context: C) -> Self {
         Self { context: Arc::new(context), ..self.clone() }
     }

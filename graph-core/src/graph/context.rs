@@ -64,6 +64,25 @@ impl<C: Send + Sync + 'static> Context<C> {
 }
 
 impl<C> Context<C> {
+    /// A context holding `context`, to call a node directly (in a unit test, say); runs of
+    /// a graph build it themselves.
+    ///
+    /// ```
+    /// use graph_core::Context;
+    ///
+    /// async fn shout(word: String, upper: Context<bool>) -> String {
+    ///     if *upper { word.to_uppercase() } else { word }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// assert_eq!(shout("hi".into(), Context::new(true)).await, "HI");
+    /// # }
+    /// ```
+    pub fn new(context: C) -> Self {
+        Self(Arc::new(context))
+    }
+
     /// The shared context, to keep beyond the node's call (for a spawned task).
     pub fn into_arc(self) -> Arc<C> {
         self.0

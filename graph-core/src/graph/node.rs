@@ -32,7 +32,8 @@ pub struct Input<T>(pub T);
 
 /// What a task knows about itself: its node, superstep, id and attempt.
 ///
-/// A node receives it by taking a `NodeContext` after its state or input argument.
+/// A node receives it by taking a `NodeContext` after its state or input argument. The
+/// graph's shared resources come separately, as a [`Context`] argument after this one.
 #[derive(Clone)]
 pub struct NodeContext {
     pub(crate) node: Arc<str>,
