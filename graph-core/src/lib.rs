@@ -48,6 +48,8 @@
 //! - **Runs**: [`CompiledGraph::invoke`] runs to completion in supersteps (described on
 //!   [`StateGraph`]); [`CompiledGraph::stream`] streams [`StreamEvent`]s; [`RunConfig`] sets
 //!   limits, timeouts, cancellation and the thread.
+//! - **Shared resources**: a graph's run context (`StateGraph<S, C>`) hands clients, pools and
+//!   configuration to nodes as a [`Context`] argument, and to routers and error handlers.
 //! - **Dynamic work**: [`Send`] starts one task per work item; [`Command`] routes at run time.
 //! - **Durability**: [`checkpoint`] savers (memory, SQLite, PostgreSQL) make runs resumable,
 //!   pausable ([`NodeContext::interrupt`]), inspectable and replayable.
@@ -76,7 +78,7 @@ pub use error::{
     NodeFailure, RouteOrigin, RouteRefusal,
 };
 pub use graph::{
-    Command, CompiledGraph, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
+    Command, CompiledGraph, Context, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
     NodeContext, NodeOptions, NodeOutput, RetryPolicy, RunOutcome, Send, StateGraph, StateSnapshot,
     END, START,
 };
@@ -92,8 +94,8 @@ pub use tokio_util::sync::CancellationToken;
 /// [`Send`] is left out so it never shadows `std::marker::Send`; write `graph_core::Send`.
 pub mod prelude {
     pub use crate::{
-        Command, CompiledGraph, GraphError, Input, NodeContext, NodeOptions, RunConfig, RunOutcome,
-        State, StateGraph, END, START,
+        Command, CompiledGraph, Context, GraphError, Input, NodeContext, NodeOptions, RunConfig,
+        RunOutcome, State, StateGraph, END, START,
     };
 }
 

@@ -5,6 +5,7 @@ pub mod agent_loop;
 pub mod approval;
 pub mod briefing;
 pub mod code_review;
+pub mod context;
 pub mod llm;
 pub mod report;
 pub mod research;

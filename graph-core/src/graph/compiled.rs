@@ -8,7 +8,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::draw::Topology;
-use super::{ErasedNode, ErrorHandler, RetryPolicy, Router, RunOutcome, StateGraph, END, START};
+use super::{
+    ErasedContext, ErasedNode, ErrorHandler, RetryPolicy, Router, RunOutcome, StateGraph, END,
+    START,
+};
 use crate::config::RunConfig;
 use crate::error::GraphError;
 use crate::pregel::{self, RunReport};
@@ -86,28 +89,36 @@ impl<S: State> GraphInner<S> {
 
 /// A validated graph, ready to run. Cheap to clone; one compiled graph serves any number of
 /// concurrent runs, each with its own state.
+///
+/// `C` is its run context (none by default), shared by every run; [`with_context`](Self::with_context)
+/// gives a copy running with another context value.
 #[must_use]
-pub struct CompiledGraph<S: State> {
+pub struct CompiledGraph<S: State, C = ()> {
     pub(super) inner: Arc<GraphInner<S>>,
     pub(super) persistence: Option<Arc<Persistence<S>>>,
+    pub(super) context: Arc<C>,
 }
 
-impl<S: State> Clone for CompiledGraph<S> {
+impl<S: State, C> Clone for CompiledGraph<S, C> {
     fn clone(&self) -> Self {
-        Self { inner: Arc::clone(&self.inner), persistence: self.persistence.clone() }
+        Self {
+            inner: Arc::clone(&self.inner),
+            persistence: self.persistence.clone(),
+            context: Arc::clone(&self.context),
+        }
     }
 }
 
-impl<S: State> std::fmt::Debug for CompiledGraph<S> {
+impl<S: State, C> std::fmt::Debug for CompiledGraph<S, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.inner.nodes.iter().map(|n| &*n.name).collect();
         f.debug_struct("CompiledGraph").field("nodes", &names).finish_non_exhaustive()
     }
 }
 
-impl<S: State> CompiledGraph<S> {
+impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// Resolves a validated builder into indices. Names were checked by `validate`.
-    pub(super) fn new(graph: StateGraph<S>) -> Self {
+    pub(super) fn new(graph: StateGraph<S, C>, context: Arc<C>) -> Self {
         let topology = Topology::of(&graph);
         let mut specs = graph.nodes;
         specs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -190,7 +201,55 @@ impl<S: State> CompiledGraph<S> {
             entry,
             joins,
         };
-        Self { inner: Arc::new(inner), persistence: None }
+        Self { inner: Arc::new(inner), persistence: None, context }
+    }
+
+    /// A copy of this graph whose runs see `context` instead: per user or per request,
+    /// sharing the nodes, the checkpointer and the concurrency limits with the original.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    /// use std::sync::Arc;
+    ///
+    /// struct User {
+    ///     name: String,
+    /// }
+    ///
+    /// #[derive(State, Clone, Default)]
+    /// struct Inbox {
+    ///     greeting: String,
+    /// }
+    ///
+    /// async fn greet(_: Arc<Inbox>, user: Context<User>) -> InboxUpdate {
+    ///     Inbox::update().greeting(format!("hello, {}", user.name))
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ada = StateGraph::<Inbox, User>::new()
+    ///     .add_node("greet", greet)
+    ///     .add_edge(START, "greet")
+    ///     .compile_with_context(User { name: "Ada".into() })?;
+    /// let grace = ada.with_context(User { name: "Grace".into() });
+    ///
+    /// let out = grace.invoke(Inbox::default(), RunConfig::default()).await?;
+    /// assert_eq!(out.finished()?.greeting, "hello, Grace");
+    /// assert_eq!(ada.context().name, "Ada");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_context(&self, context: C) -> Self {
+        Self { context: Arc::new(context), ..self.clone() }
+    }
+
+    /// The context the runs of this graph see.
+    pub fn context(&self) -> &C {
+        &self.context
+    }
+
+    /// The context as the runtime carries it.
+    pub(crate) fn erased_context(&self) -> ErasedContext {
+        Arc::clone(&self.context) as ErasedContext
     }
 
     /// The graph as a Mermaid flowchart: nodes, `START` and `END`, edges, joins (thick
@@ -214,8 +273,9 @@ impl<S: State> CompiledGraph<S> {
         config: RunConfig,
     ) -> Result<RunOutcome<S>, GraphError> {
         let input = input.into_input();
-        pregel::run(&self.inner, self.persistence.as_ref(), input, &config, Emitter::none(), None)
-            .await
+        let (graph, persistence, context) =
+            (&self.inner, self.persistence.as_ref(), self.erased_context());
+        pregel::run(graph, persistence, &context, input, &config, Emitter::none(), None).await
     }
 
     /// Runs the graph and streams its events in the modes of `config`
@@ -237,9 +297,10 @@ impl<S: State> CompiledGraph<S> {
         let emitter = Emitter::new(tx, &modes);
         let graph = Arc::clone(&self.inner);
         let persistence = self.persistence.clone();
+        let context = self.erased_context();
         let input = input.into_input();
         let run = async move {
-            pregel::run(&graph, persistence.as_ref(), input, &config, emitter, None).await
+            pregel::run(&graph, persistence.as_ref(), &context, input, &config, emitter, None).await
         };
         RunStream::new(Box::pin(run), rx)
     }
@@ -253,9 +314,11 @@ impl<S: State> CompiledGraph<S> {
     ) -> Result<RunReport<S>, GraphError> {
         let mut steps = Vec::new();
         let (graph, persistence) = (&self.inner, self.persistence.as_ref());
+        let context = self.erased_context();
         let input = input.into_input();
+        let emitter = Emitter::none();
         let outcome =
-            pregel::run(graph, persistence, input, &config, Emitter::none(), Some(&mut steps))
+            pregel::run(graph, persistence, &context, input, &config, emitter, Some(&mut steps))
                 .await?;
         Ok(RunReport { outcome, steps })
     }

@@ -16,7 +16,7 @@ pub(crate) struct Topology {
 }
 
 impl Topology {
-    pub(crate) fn of<S: State>(graph: &StateGraph<S>) -> Self {
+    pub(crate) fn of<S: State, C>(graph: &StateGraph<S, C>) -> Self {
         let nodes = graph
             .nodes
             .iter()

@@ -31,7 +31,7 @@ pub struct StateSnapshot<S> {
     pub metadata: CheckpointMetadata,
 }
 
-impl<S: State> CompiledGraph<S> {
+impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// Saves checkpoints through `saver`: every run then needs
     /// [`RunConfig::thread_id`], and can be resumed, inspected, edited and replayed.
     pub fn with_checkpointer(mut self, saver: impl Checkpointer) -> Self
@@ -97,6 +97,8 @@ impl<S: State> CompiledGraph<S> {
         as_node: Option<&str>,
     ) -> Result<String, GraphError> {
         let (persistence, thread_id) = self.thread(config, "update_state")?;
-        thread::update(&self.inner, persistence, thread_id, config, update, as_node).await
+        let context = self.erased_context();
+        thread::update(&self.inner, persistence, thread_id, config, &*context, update, as_node)
+            .await
     }
 }

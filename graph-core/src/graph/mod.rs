@@ -3,6 +3,7 @@
 
 mod command;
 mod compiled;
+mod context;
 mod draw;
 mod history;
 mod interrupt;
@@ -13,11 +14,14 @@ mod retry;
 mod send;
 mod validate;
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 pub use command::Command;
 pub use compiled::CompiledGraph;
 pub(crate) use compiled::{GraphInner, Node, Outgoing};
+pub use context::Context;
+pub(crate) use context::{AnyContext, ErasedContext};
 pub use history::StateSnapshot;
 pub use interrupt::Answers;
 pub use interrupt::{Interrupt, InterruptError};
@@ -40,8 +44,9 @@ pub const START: &str = "__start__";
 /// reaches `END`.
 pub const END: &str = "__end__";
 
-/// A router: a plain function of the state as its source node sees it.
-pub(crate) type Router<S> = Arc<dyn Fn(&S) -> Vec<Goto> + core::marker::Send + Sync>;
+/// A router: a plain function of the state as its source node sees it, and of the run's
+/// context.
+pub(crate) type Router<S> = Arc<dyn Fn(&S, &AnyContext) -> Vec<Goto> + core::marker::Send + Sync>;
 
 pub(crate) struct NodeSpec<S: State> {
     pub(crate) name: String,
@@ -56,6 +61,10 @@ pub(crate) struct BranchSpec<S> {
 }
 
 /// Builds a graph over the state `S`: nodes, edges, joins and conditional edges.
+///
+/// `C` is the graph's run context (none by default): shared clients, pools and configuration
+/// that nodes take as a [`Context<C>`] argument, routers and error handlers as `&C`. A graph
+/// with a context is compiled with [`compile_with_context`](Self::compile_with_context).
 ///
 /// Builder methods never fail; [`compile`](Self::compile) checks everything at once and
 /// returns a [`BuildError`] naming the node or edge at fault.
@@ -85,22 +94,23 @@ pub(crate) struct BranchSpec<S> {
 ///
 /// The run ends when a step plans no task, and fails with [`GraphError::RecursionLimit`](crate::GraphError::RecursionLimit) if it would need more supersteps than allowed.
 #[must_use]
-pub struct StateGraph<S: State> {
+pub struct StateGraph<S: State, C = ()> {
     pub(crate) nodes: Vec<NodeSpec<S>>,
     pub(crate) edges: Vec<(String, String)>,
     pub(crate) joins: Vec<(Vec<String>, String)>,
     pub(crate) branches: Vec<BranchSpec<S>>,
     pub(crate) interrupt_before: Vec<String>,
     pub(crate) interrupt_after: Vec<String>,
+    context: PhantomData<fn(&C)>,
 }
 
-impl<S: State> Default for StateGraph<S> {
+impl<S: State, C: core::marker::Send + Sync + 'static> Default for StateGraph<S, C> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<S: State> StateGraph<S> {
+impl<S: State, C: core::marker::Send + Sync + 'static> StateGraph<S, C> {
     /// An empty graph.
     pub fn new() -> Self {
         Self {
@@ -110,11 +120,12 @@ impl<S: State> StateGraph<S> {
             branches: Vec::new(),
             interrupt_before: Vec::new(),
             interrupt_after: Vec::new(),
+            context: PhantomData,
         }
     }
 
     /// Adds a node: a plain async function (see [`IntoNode`]).
-    pub fn add_node<M>(self, name: impl Into<String>, node: impl IntoNode<S, M>) -> Self {
+    pub fn add_node<M>(self, name: impl Into<String>, node: impl IntoNode<S, C, M>) -> Self {
         self.add_node_with(name, node, NodeOptions::new())
     }
 
@@ -122,9 +133,10 @@ impl<S: State> StateGraph<S> {
     pub fn add_node_with<M>(
         mut self,
         name: impl Into<String>,
-        node: impl IntoNode<S, M>,
-        options: NodeOptions<S>,
+        node: impl IntoNode<S, C, M>,
+        options: NodeOptions<S, C>,
     ) -> Self {
+        let options = options.erase();
         self.nodes.push(NodeSpec { name: name.into(), node: node.into_node(), options });
         self
     }
@@ -148,7 +160,7 @@ impl<S: State> StateGraph<S> {
     /// After `source` runs, `router` chooses among `targets` (node names, `END`, or
     /// [`Send`]s to those nodes).
     pub fn add_conditional_edges<F, R, I>(
-        mut self,
+        self,
         source: impl Into<String>,
         router: F,
         targets: I,
@@ -159,11 +171,73 @@ impl<S: State> StateGraph<S> {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.branches.push(BranchSpec {
-            source: source.into(),
-            router: Arc::new(move |state: &S| router(state).into_route()),
-            targets: targets.into_iter().map(Into::into).collect(),
+        let router: Router<S> =
+            Arc::new(move |state: &S, _: &AnyContext| router(state).into_route());
+        self.add_router(source.into(), router, targets)
+    }
+
+    /// Like [`add_conditional_edges`](Self::add_conditional_edges), for a router that also
+    /// reads the graph's run context, `&C`.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    /// use std::sync::Arc;
+    ///
+    /// struct Limits {
+    ///     max_turns: u32,
+    /// }
+    ///
+    /// #[derive(State, Clone, Default)]
+    /// struct Talk {
+    ///     #[reducer(add)]
+    ///     turns: u32,
+    /// }
+    ///
+    /// async fn speak(_: Arc<Talk>) -> TalkUpdate {
+    ///     Talk::update().turns(1)
+    /// }
+    ///
+    /// fn again(s: &Talk, limits: &Limits) -> &'static str {
+    ///     if s.turns < limits.max_turns { "speak" } else { END }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let graph = StateGraph::<Talk, Limits>::new()
+    ///     .add_node("speak", speak)
+    ///     .add_edge(START, "speak")
+    ///     .add_conditional_edges_with_context("speak", again, ["speak", END])
+    ///     .compile_with_context(Limits { max_turns: 3 })?;
+    /// let out = graph.invoke(Talk::default(), RunConfig::default()).await?;
+    /// assert_eq!(out.finished()?.turns, 3);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn add_conditional_edges_with_context<F, R, I>(
+        self,
+        source: impl Into<String>,
+        router: F,
+        targets: I,
+    ) -> Self
+    where
+        F: Fn(&S, &C) -> R + core::marker::Send + Sync + 'static,
+        R: IntoRoute,
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let router: Router<S> = Arc::new(move |state: &S, context: &AnyContext| {
+            router(state, context::typed(context)).into_route()
         });
+        self.add_router(source.into(), router, targets)
+    }
+
+    fn add_router<I>(mut self, source: String, router: Router<S>, targets: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let targets = targets.into_iter().map(Into::into).collect();
+        self.branches.push(BranchSpec { source, router, targets });
         self
     }
 
@@ -188,9 +262,17 @@ impl<S: State> StateGraph<S> {
         self
     }
 
+    /// Checks the graph and produces a runnable [`CompiledGraph`] whose runs all see
+    /// `context`. [`CompiledGraph::with_context`] gives a copy with another one.
+    pub fn compile_with_context(self, context: C) -> Result<CompiledGraph<S, C>, BuildError> {
+        validate::validate(&self)?;
+        Ok(CompiledGraph::new(self, Arc::new(context)))
+    }
+}
+
+impl<S: State> StateGraph<S> {
     /// Checks the graph and produces a runnable [`CompiledGraph`].
     pub fn compile(self) -> Result<CompiledGraph<S>, BuildError> {
-        validate::validate(&self)?;
-        Ok(CompiledGraph::new(self))
+        self.compile_with_context(())
     }
 }

@@ -2,7 +2,6 @@
 
 use std::any::{Any, TypeId};
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::command::Command;
+use super::context::{Context, ErasedContext};
 use super::interrupt::{Interrupt, InterruptError};
 use super::send::Payload;
 use crate::checkpoint::CheckpointError;
@@ -33,7 +33,8 @@ pub struct Input<T>(pub T);
 
 /// What a task knows about itself: its node, superstep, id and attempt.
 ///
-/// A node receives it by taking a `NodeContext` after its state or input argument.
+/// A node receives it by taking a `NodeContext` after its state or input argument. The
+/// graph's shared resources come separately, as a [`Context`] argument after this one.
 #[derive(Clone)]
 pub struct NodeContext {
     pub(crate) node: Arc<str>,
@@ -43,6 +44,8 @@ pub struct NodeContext {
     pub(crate) custom: Option<Arc<dyn CustomSink>>,
     /// Answers to this task's interrupts, when it has any.
     pub(crate) answers: Option<Arc<TaskAnswers>>,
+    /// The run's context, of the graph's context type.
+    pub(crate) context: ErasedContext,
 }
 
 /// The answers a task has received to its interrupts, and how many it has asked for in the
@@ -271,74 +274,59 @@ fn payload_mismatch() -> BoxError {
     "the task's input does not match the node's input type".into()
 }
 
-/// Turns a plain async function into a node of a graph over `S`.
+/// Turns a plain async function into a node of a graph over `S` whose run context is `C`.
 ///
-/// Implemented for functions taking `Arc<S>` or [`Input<T>`], optionally followed by a
-/// [`NodeContext`], and returning any [`NodeOutput`]. Users never implement it.
+/// Implemented for functions taking `Arc<S>` or [`Input<T>`], then optionally a
+/// [`NodeContext`], then optionally the graph's [`Context<C>`], and returning any
+/// [`NodeOutput`]. Users never implement it; the last parameter is the function's shape,
+/// such as `fn(Arc<S>, Context<C>) -> R`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a node of a graph over `{S}`",
-    note = "a node is an async fn taking `Arc<{S}>` (or `Input<T>` when started by Send), optionally followed by `NodeContext`, and returning the update type, a `Command`, `()`, or a `Result` of one of these"
+    message = "`{Self}` is not a node of a graph over `{S}` with context `{C}`",
+    note = "a node is an async fn taking `Arc<{S}>` (or `Input<T>` when started by Send), then optionally `NodeContext`, then optionally `Context<{C}>`, and returning the update type, a `Command`, `()`, or a `Result` of one of these"
 )]
-pub trait IntoNode<S: State, M>: Send + Sync + 'static {
+pub trait IntoNode<S: State, C, M>: Send + Sync + 'static {
     #[doc(hidden)]
     fn into_node(self) -> ErasedNode<S>;
 }
 
-/// Marker types telling the node signatures apart; never named by users.
-pub struct TakesState;
-/// Marker for nodes taking the state and a context.
-pub struct TakesStateAndContext;
-/// Marker for nodes taking a `Send` payload.
-pub struct TakesInput<T>(PhantomData<fn(T)>);
-/// Marker for nodes taking a `Send` payload and a context.
-pub struct TakesInputAndContext<T>(PhantomData<fn(T)>);
-
-impl<S, F, Fut, R> IntoNode<S, (TakesState, R)> for F
-where
-    S: State,
-    F: Fn(Arc<S>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: NodeOutput<S>,
-{
-    fn into_node(self) -> ErasedNode<S> {
-        ErasedNode::from_state_fn(move |state, _| self(state))
-    }
+/// One `IntoNode` impl per shape: `$first` is the state or input argument, `$erase` builds the
+/// erased node, `$call` calls the function from its first argument and the `NodeContext`.
+macro_rules! into_node {
+    ($([$($t:ident)?] fn($first:ty $(, $rest:ty)*) => $erase:ident |$f:ident, $a:ident, $ctx:ident| $call:expr;)*) => {$(
+        impl<S, C, $($t,)? F, Fut, R> IntoNode<S, C, fn($first $(, $rest)*) -> R> for F
+        where
+            S: State,
+            C: Send + Sync + 'static,
+            $($t: DeserializeOwned + Serialize + Clone + Send + 'static,)?
+            F: Fn($first $(, $rest)*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = R> + Send + 'static,
+            R: NodeOutput<S>,
+        {
+            fn into_node(self) -> ErasedNode<S> {
+                let $f = self;
+                ErasedNode::$erase(move |$a, $ctx: NodeContext| $call)
+            }
+        }
+    )*};
 }
 
-impl<S, F, Fut, R> IntoNode<S, (TakesStateAndContext, R)> for F
-where
-    S: State,
-    F: Fn(Arc<S>, NodeContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: NodeOutput<S>,
-{
-    fn into_node(self) -> ErasedNode<S> {
-        ErasedNode::from_state_fn(self)
-    }
-}
-
-impl<S, T, F, Fut, R> IntoNode<S, (TakesInput<T>, R)> for F
-where
-    S: State,
-    T: DeserializeOwned + Serialize + Clone + Send + 'static,
-    F: Fn(Input<T>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: NodeOutput<S>,
-{
-    fn into_node(self) -> ErasedNode<S> {
-        ErasedNode::from_input_fn(move |input, _| self(input))
-    }
-}
-
-impl<S, T, F, Fut, R> IntoNode<S, (TakesInputAndContext<T>, R)> for F
-where
-    S: State,
-    T: DeserializeOwned + Serialize + Clone + Send + 'static,
-    F: Fn(Input<T>, NodeContext) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = R> + Send + 'static,
-    R: NodeOutput<S>,
-{
-    fn into_node(self) -> ErasedNode<S> {
-        ErasedNode::from_input_fn(self)
-    }
+into_node! {
+    [] fn(Arc<S>) => from_state_fn |f, state, _ctx| f(state);
+    [] fn(Arc<S>, NodeContext) => from_state_fn |f, state, ctx| f(state, ctx);
+    [] fn(Arc<S>, Context<C>) => from_state_fn |f, state, ctx| {
+        f(state, Context::from_erased(&ctx.context))
+    };
+    [] fn(Arc<S>, NodeContext, Context<C>) => from_state_fn |f, state, ctx| {
+        let context = Context::from_erased(&ctx.context);
+        f(state, ctx, context)
+    };
+    [T] fn(Input<T>) => from_input_fn |f, input, _ctx| f(input);
+    [T] fn(Input<T>, NodeContext) => from_input_fn |f, input, ctx| f(input, ctx);
+    [T] fn(Input<T>, Context<C>) => from_input_fn |f, input, ctx| {
+        f(input, Context::from_erased(&ctx.context))
+    };
+    [T] fn(Input<T>, NodeContext, Context<C>) => from_input_fn |f, input, ctx| {
+        let context = Context::from_erased(&ctx.context);
+        f(input, ctx, context)
+    };
 }

@@ -2,17 +2,24 @@
 //! (concurrency cap, timeout, retries, error handler).
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::context::{self, AnyContext};
 use super::retry::RetryPolicy;
 use crate::error::NodeFailure;
 use crate::state::State;
 
-/// Turns a node's final failure into a state update, so the run goes on.
-pub(crate) type ErrorHandler<S> = Arc<dyn Fn(&NodeFailure) -> <S as State>::Update + Send + Sync>;
+/// Turns a node's final failure into a state update, so the run goes on; it may read the
+/// run's context.
+pub(crate) type ErrorHandler<S> =
+    Arc<dyn Fn(&NodeFailure, &AnyContext) -> <S as State>::Update + Send + Sync>;
 
 /// Options for one node, given to [`StateGraph::add_node_with`](crate::StateGraph::add_node_with).
+///
+/// `C` is the graph's run context type, which
+/// [`on_error_with_context`](Self::on_error_with_context) handlers read.
 ///
 /// ```
 /// use graph_core::prelude::*;
@@ -43,16 +50,17 @@ pub(crate) type ErrorHandler<S> = Arc<dyn Fn(&NodeFailure) -> <S as State>::Upda
 /// # let _ = graph;
 /// ```
 #[must_use]
-pub struct NodeOptions<S: State> {
+pub struct NodeOptions<S: State, C = ()> {
     pub(crate) defer: bool,
     pub(crate) destinations: Vec<String>,
     pub(crate) concurrency: Option<usize>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) on_error: Option<ErrorHandler<S>>,
+    context: PhantomData<fn(&C)>,
 }
 
-impl<S: State> Default for NodeOptions<S> {
+impl<S: State, C> Default for NodeOptions<S, C> {
     fn default() -> Self {
         Self {
             defer: false,
@@ -61,11 +69,12 @@ impl<S: State> Default for NodeOptions<S> {
             timeout: None,
             retry: None,
             on_error: None,
+            context: PhantomData,
         }
     }
 }
 
-impl<S: State> NodeOptions<S> {
+impl<S: State, C: Send + Sync + 'static> NodeOptions<S, C> {
     /// Default options: run as soon as triggered, once, without limits.
     pub fn new() -> Self {
         Self::default()
@@ -116,12 +125,73 @@ impl<S: State> NodeOptions<S> {
         mut self,
         handler: impl Fn(&NodeFailure) -> S::Update + Send + Sync + 'static,
     ) -> Self {
-        self.on_error = Some(Arc::new(handler));
+        self.on_error =
+            Some(Arc::new(move |failure: &NodeFailure, _: &AnyContext| handler(failure)));
         self
+    }
+
+    /// Like [`on_error`](Self::on_error), for a handler that also reads the graph's run
+    /// context, `&C`.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    /// use graph_core::NodeFailure;
+    /// use std::sync::Arc;
+    ///
+    /// struct Service {
+    ///     name: String,
+    /// }
+    ///
+    /// #[derive(State, Clone, Default)]
+    /// struct Report {
+    ///     #[reducer(append)]
+    ///     failures: Vec<String>,
+    /// }
+    ///
+    /// async fn fetch(_: Arc<Report>) -> Result<ReportUpdate, std::io::Error> {
+    ///     Err(std::io::Error::other("offline"))
+    /// }
+    ///
+    /// fn record(failure: &NodeFailure, service: &Service) -> ReportUpdate {
+    ///     Report::update().failures(vec![format!("{}: {}", service.name, failure.error)])
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let graph = StateGraph::<Report, Service>::new()
+    ///     .add_node_with("fetch", fetch, NodeOptions::new().on_error_with_context(record))
+    ///     .add_edge(START, "fetch")
+    ///     .compile_with_context(Service { name: "weather".into() })?;
+    /// let out = graph.invoke(Report::default(), RunConfig::default()).await?;
+    /// assert_eq!(out.finished()?.failures, ["weather: offline"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_error_with_context(
+        mut self,
+        handler: impl Fn(&NodeFailure, &C) -> S::Update + Send + Sync + 'static,
+    ) -> Self {
+        self.on_error = Some(Arc::new(move |failure: &NodeFailure, context: &AnyContext| {
+            handler(failure, context::typed(context))
+        }));
+        self
+    }
+
+    /// The options with the context type forgotten: the handler already erased it.
+    pub(crate) fn erase(self) -> NodeOptions<S> {
+        NodeOptions {
+            defer: self.defer,
+            destinations: self.destinations,
+            concurrency: self.concurrency,
+            timeout: self.timeout,
+            retry: self.retry,
+            on_error: self.on_error,
+            context: PhantomData,
+        }
     }
 }
 
-impl<S: State> fmt::Debug for NodeOptions<S> {
+impl<S: State, C> fmt::Debug for NodeOptions<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NodeOptions")
             .field("defer", &self.defer)

@@ -6,7 +6,7 @@ use super::{InputKind, StateGraph, END, START};
 use crate::error::BuildError;
 use crate::state::State;
 
-pub(crate) fn validate<S: State>(graph: &StateGraph<S>) -> Result<(), BuildError> {
+pub(crate) fn validate<S: State, C>(graph: &StateGraph<S, C>) -> Result<(), BuildError> {
     let mut inputs: HashMap<&str, InputKind> = HashMap::new();
     for spec in &graph.nodes {
         let name = spec.name.as_str();

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use super::{TaskId, TaskPath};
 use crate::error::{catch_panic, Callback, GraphError, InvalidUpdate, RouteOrigin, RouteRefusal};
-use crate::graph::{Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START};
+use crate::graph::{
+    AnyContext, Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START,
+};
 use crate::state::State;
 use crate::stream::RunWarning;
 
@@ -109,6 +111,7 @@ pub(crate) fn apply_step<S: State>(
     step: usize,
     tasks: &[Task],
     outputs: Vec<Command<S>>,
+    context: &AnyContext,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let invalid = |source| GraphError::InvalidUpdate { step, source };
@@ -125,14 +128,14 @@ pub(crate) fn apply_step<S: State>(
             let name = &**graph.name(task.node);
             let routed = match update {
                 _ if out.branches.is_empty() => Vec::new(),
-                None => route(out, name, step, state)?,
+                None => route(out, name, step, context, state)?,
                 // The update is applied in place and undone after routing, at the cost of the
                 // update. `make_mut` copies the state only if a node kept the snapshot, and
                 // then just once: the apply below reuses the copy.
                 Some(update) => {
                     let view = Arc::make_mut(state);
                     let routed = catch_panic(|| {
-                        view.with_update(name, update, |view| route(out, name, step, view))
+                        view.with_update(name, update, |view| route(out, name, step, context, view))
                     })
                     .map_err(|message| panicked(name, step, Callback::Reducer, message))?;
                     routed.map_err(invalid)??
@@ -150,7 +153,7 @@ pub(crate) fn apply_step<S: State>(
 
     if single {
         let name = graph.name(tasks[0].node);
-        routes.push(route(&graph.nodes[tasks[0].node].out, name, step, state)?);
+        routes.push(route(&graph.nodes[tasks[0].node].out, name, step, context, state)?);
     }
 
     for ((task, goto), routes) in tasks.iter().zip(gotos).zip(routes) {
@@ -187,12 +190,13 @@ fn route<S: State>(
     out: &Outgoing<S>,
     origin: &str,
     step: usize,
+    context: &AnyContext,
     view: &S,
 ) -> Result<Vec<Vec<Goto>>, GraphError> {
     out.branches
         .iter()
         .map(|branch| {
-            catch_panic(|| (branch.router)(view))
+            catch_panic(|| (branch.router)(view, context))
                 .map_err(|message| panicked(origin, step, Callback::Router, message))
         })
         .collect()
@@ -209,10 +213,11 @@ pub(crate) fn after_node<S: State>(
     node: NodeId,
     state: &S,
     step: usize,
+    context: &AnyContext,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let node = &graph.nodes[node];
-    let routes = route(&node.out, &node.name, step, state)?;
+    let routes = route(&node.out, &node.name, step, context, state)?;
     fire(graph, &node.out, &node.name, Vec::new(), routes, pending)
 }
 
@@ -221,9 +226,10 @@ pub(crate) fn enter<S: State>(
     graph: &GraphInner<S>,
     state: &S,
     step: usize,
+    context: &AnyContext,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
-    let routes = route(&graph.entry, START, step, state)?;
+    let routes = route(&graph.entry, START, step, context, state)?;
     fire(graph, &graph.entry, START, Vec::new(), routes, pending)
 }
 

@@ -13,7 +13,7 @@ use super::runner::{self, StepScope, TaskOutput};
 use super::{StepRecord, TaskRecord};
 use crate::config::{Durability, RunConfig};
 use crate::error::GraphError;
-use crate::graph::{Command, GraphInner, Interrupt, RunOutcome};
+use crate::graph::{Command, ErasedContext, GraphInner, Interrupt, RunOutcome};
 use crate::state::{RunInput, State};
 use crate::stream::{Emitter, RunWarning, StreamEvent, StreamMode};
 use crate::thread::{loop_metadata, stop, Persistence, Session, Start};
@@ -22,6 +22,7 @@ use crate::thread::{loop_metadata, stop, Persistence, Session, Start};
 pub(crate) async fn run<S: State>(
     graph: &Arc<GraphInner<S>>,
     persistence: Option<&Arc<Persistence<S>>>,
+    context: &ErasedContext,
     input: RunInput<S>,
     config: &RunConfig,
     emitter: Emitter<S>,
@@ -47,7 +48,7 @@ pub(crate) async fn run<S: State>(
     }
     let run = async {
         let Start { mut state, mut pending, mut step, mut session, mut resumed } =
-            Start::prepare(graph, persistence, input, config, &emitter).await?;
+            Start::prepare(graph, persistence, context, input, config, &emitter).await?;
         let no_answers = HashMap::new();
         let mut steps_run = 0;
         loop {
@@ -124,6 +125,7 @@ pub(crate) async fn run<S: State>(
                 limit: limit.as_ref(),
                 cancellation: &cancellation,
                 emitter: &emitter,
+                context,
                 run_started,
                 saver: saver.as_ref(),
                 answers: saved.as_ref().map_or(&no_answers, |s| &s.answers),
@@ -161,7 +163,16 @@ pub(crate) async fn run<S: State>(
                 None => Vec::new(),
             };
             step_span.in_scope(|| {
-                algo::apply_step(graph, &mut state, step as usize, &tasks, commands, &mut pending)
+                let step = step as usize;
+                algo::apply_step(
+                    graph,
+                    &mut state,
+                    step,
+                    &tasks,
+                    commands,
+                    &**context,
+                    &mut pending,
+                )
             })?;
             steps_run += 1;
             if emitter.wants(StreamMode::Values) {

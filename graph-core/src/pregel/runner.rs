@@ -20,7 +20,8 @@ use super::TaskId;
 use crate::checkpoint::PendingWrite;
 use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
 use crate::graph::{
-    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, TaskAnswers, TaskInput,
+    Command, ErasedContext, GraphInner, Interrupt, InterruptError, Node, NodeContext, TaskAnswers,
+    TaskInput,
 };
 use crate::state::State;
 use crate::stream::{Emitter, StreamEvent, StreamMode};
@@ -35,6 +36,8 @@ pub(crate) struct StepScope<'a, S: State> {
     pub(crate) limit: Option<&'a Arc<Semaphore>>,
     pub(crate) cancellation: &'a CancellationToken,
     pub(crate) emitter: &'a Emitter<S>,
+    /// The run's context, handed to every task.
+    pub(crate) context: &'a ErasedContext,
     /// When the run started, for the timeline.
     pub(crate) run_started: Instant,
     /// Where finished tasks save their outputs, when the run is checkpointed.
@@ -139,6 +142,7 @@ fn start<S: State>(
     let limit = scope.limit.cloned();
     let cancellation = scope.cancellation.clone();
     let emitter = scope.emitter.clone();
+    let context = Arc::clone(scope.context);
     let run_started = scope.run_started;
     let saver = scope.saver.cloned();
     // Answers exist only on the step a resume continues; skip formatting the id otherwise.
@@ -172,6 +176,7 @@ fn start<S: State>(
             cancellation,
             custom: None,
             answers: None,
+            context,
         };
         let input = match payload {
             None => TaskInput::State(state),
@@ -237,6 +242,7 @@ fn start<S: State>(
                 answers: (!answers.is_empty()).then(|| {
                     Arc::new(TaskAnswers { values: answers.clone(), asked: Default::default() })
                 }),
+                context: Arc::clone(&context),
             };
             let started = Instant::now();
             task_span.record("attempt", attempt);
@@ -298,7 +304,7 @@ fn start<S: State>(
                     attempt += 1;
                 }
                 (None, Some(handler)) => {
-                    let update = catch_panic(|| handler(&failure))
+                    let update = catch_panic(|| handler(&failure, &*context))
                         .map_err(|message| callback_panicked(Callback::ErrorHandler, message))?;
                     let command = Command::new().update(update);
                     if let Some(saver) = &saver {

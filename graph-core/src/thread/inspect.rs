@@ -9,7 +9,7 @@ use crate::checkpoint::{
 };
 use crate::config::RunConfig;
 use crate::error::GraphError;
-use crate::graph::{GraphInner, StateSnapshot};
+use crate::graph::{AnyContext, GraphInner, StateSnapshot};
 use crate::pregel::{self, Pending};
 use crate::state::State;
 
@@ -65,6 +65,7 @@ pub(crate) async fn update<S: State>(
     persistence: &Persistence<S>,
     thread_id: &str,
     config: &RunConfig,
+    context: &AnyContext,
     update: S::Update,
     as_node: Option<&str>,
 ) -> Result<String, GraphError> {
@@ -84,7 +85,7 @@ pub(crate) async fn update<S: State>(
     let step = (stored.checkpoint.metadata.step + 1).max(0) as usize;
     pregel::apply_guarded(&mut state, [(writer.as_str(), update)], step, GraphError::InvalidInput)?;
     if let Some(node) = node {
-        pregel::after_node(graph, node, &state, step, &mut pending)?;
+        pregel::after_node(graph, node, &state, step, context, &mut pending)?;
     }
     let source = if Some(&base_id) == latest.as_ref() {
         CheckpointSource::Update

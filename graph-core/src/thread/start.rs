@@ -10,7 +10,7 @@ use super::writes::SavedWrites;
 use crate::checkpoint::{CheckpointMetadata, CheckpointSource, PendingWrite};
 use crate::config::RunConfig;
 use crate::error::{GraphError, InvalidResume};
-use crate::graph::{Answers, GraphInner};
+use crate::graph::{Answers, ErasedContext, GraphInner};
 use crate::pregel::{self, Pending};
 use crate::state::{RunInput, State};
 use crate::stream::Emitter;
@@ -35,6 +35,7 @@ impl<S: State> Start<S> {
     pub(crate) async fn prepare(
         graph: &GraphInner<S>,
         persistence: Option<&Arc<Persistence<S>>>,
+        context: &ErasedContext,
         input: RunInput<S>,
         config: &RunConfig,
         emitter: &Emitter<S>,
@@ -58,7 +59,7 @@ impl<S: State> Start<S> {
                 }
             };
             let mut pending = Pending::new(graph);
-            pregel::enter(graph, &state, 0, &mut pending)?;
+            pregel::enter(graph, &state, 0, &**context, &mut pending)?;
             return Ok(Self {
                 state: Arc::new(state),
                 pending,
@@ -132,7 +133,8 @@ impl<S: State> Start<S> {
             }
         };
         let mut pending = Pending::new(graph);
-        pregel::enter(graph, &state, (base_step + 1).max(0) as usize, &mut pending)?;
+        let step = (base_step + 1).max(0) as usize;
+        pregel::enter(graph, &state, step, &**context, &mut pending)?;
         let source = match (&config.checkpoint_id, &session.latest) {
             (Some(from), latest) if Some(from) != latest.as_ref() => CheckpointSource::Fork,
             _ => CheckpointSource::Input,
