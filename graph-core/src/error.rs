@@ -500,7 +500,14 @@ impl fmt::Display for NodeFailure {
 impl From<NodeFailure> for GraphError {
     fn from(failure: NodeFailure) -> Self {
         let NodeFailure { node, step, attempt, error, .. } = failure;
-        match error {
+        error.into_graph_error(node, step, attempt)
+    }
+}
+
+impl NodeError {
+    /// The run's error for a node's final failure.
+    pub(crate) fn into_graph_error(self, node: String, step: usize, attempt: u32) -> GraphError {
+        match self {
             NodeError::Failed(source) => GraphError::NodeFailed { node, step, attempt, source },
             NodeError::TimedOut(timeout) => {
                 GraphError::NodeTimedOut { node, step, attempt, timeout }

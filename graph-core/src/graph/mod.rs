@@ -25,7 +25,7 @@ pub(crate) use context::{AnyContext, ErasedContext};
 pub use history::StateSnapshot;
 pub use interrupt::Answers;
 pub use interrupt::{Interrupt, InterruptError};
-pub(crate) use node::{decode_payload, TaskAnswers};
+pub(crate) use node::{decode_payload, RunShared, TaskAnswers};
 pub(crate) use node::{ErasedNode, InputKind, TaskInput};
 pub use node::{Input, IntoNode, NodeContext, NodeOutput};
 pub(crate) use options::ErrorHandler;

@@ -40,10 +40,17 @@ pub struct NodeContext {
     pub(crate) node: Arc<str>,
     pub(crate) task_id: TaskId,
     pub(crate) attempt: u32,
-    pub(crate) cancellation: CancellationToken,
+    /// What every task of the run shares (one allocation per run keeps each task small).
+    pub(crate) run: Arc<RunShared>,
     pub(crate) custom: Option<Arc<dyn CustomSink>>,
     /// Answers to this task's interrupts, when it has any.
     pub(crate) answers: Option<Arc<TaskAnswers>>,
+}
+
+/// What every task of one run shares.
+pub(crate) struct RunShared {
+    /// Cancelled when the run stops early.
+    pub(crate) cancellation: CancellationToken,
     /// The run's context, of the graph's context type.
     pub(crate) context: ErasedContext,
 }
@@ -140,7 +147,7 @@ impl NodeContext {
     /// Cancelled when the run stops early (a sibling failed, the run was cancelled or
     /// dropped), for work that should stop cooperatively, such as a spawned child task.
     pub fn cancellation_token(&self) -> &CancellationToken {
-        &self.cancellation
+        &self.run.cancellation
     }
 }
 
@@ -314,19 +321,19 @@ into_node! {
     [] fn(Arc<S>) => from_state_fn |f, state, _ctx| f(state);
     [] fn(Arc<S>, NodeContext) => from_state_fn |f, state, ctx| f(state, ctx);
     [] fn(Arc<S>, Context<C>) => from_state_fn |f, state, ctx| {
-        f(state, Context::from_erased(&ctx.context))
+        f(state, Context::from_erased(&ctx.run.context))
     };
     [] fn(Arc<S>, NodeContext, Context<C>) => from_state_fn |f, state, ctx| {
-        let context = Context::from_erased(&ctx.context);
+        let context = Context::from_erased(&ctx.run.context);
         f(state, ctx, context)
     };
     [T] fn(Input<T>) => from_input_fn |f, input, _ctx| f(input);
     [T] fn(Input<T>, NodeContext) => from_input_fn |f, input, ctx| f(input, ctx);
     [T] fn(Input<T>, Context<C>) => from_input_fn |f, input, ctx| {
-        f(input, Context::from_erased(&ctx.context))
+        f(input, Context::from_erased(&ctx.run.context))
     };
     [T] fn(Input<T>, NodeContext, Context<C>) => from_input_fn |f, input, ctx| {
-        let context = Context::from_erased(&ctx.context);
+        let context = Context::from_erased(&ctx.run.context);
         f(input, ctx, context)
     };
 }

@@ -13,7 +13,7 @@ use super::runner::{self, StepScope, TaskOutput};
 use super::{StepRecord, TaskRecord};
 use crate::config::{Durability, RunConfig};
 use crate::error::GraphError;
-use crate::graph::{Command, ErasedContext, GraphInner, Interrupt, RunOutcome};
+use crate::graph::{Command, ErasedContext, GraphInner, Interrupt, RunOutcome, RunShared};
 use crate::state::{RunInput, State};
 use crate::stream::{Emitter, RunWarning, StreamEvent, StreamMode};
 use crate::thread::{loop_metadata, stop, Persistence, Session, Start};
@@ -38,6 +38,8 @@ pub(crate) async fn run<S: State>(
     let cancellation =
         config.cancellation.as_ref().map_or_else(CancellationToken::new, |t| t.child_token());
     let _cancel_on_exit = cancellation.clone().drop_guard();
+    let shared =
+        Arc::new(RunShared { cancellation: cancellation.clone(), context: Arc::clone(context) });
     let limit = config.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
     let run_started = Instant::now();
 
@@ -123,9 +125,8 @@ pub(crate) async fn run<S: State>(
                 state: &state,
                 step: step as usize,
                 limit: limit.as_ref(),
-                cancellation: &cancellation,
                 emitter: &emitter,
-                context,
+                run: &shared,
                 run_started,
                 saver: saver.as_ref(),
                 answers: saved.as_ref().map_or(&no_answers, |s| &s.answers),

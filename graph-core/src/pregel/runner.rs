@@ -12,7 +12,6 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::algo::Task;
@@ -20,7 +19,7 @@ use super::TaskId;
 use crate::checkpoint::PendingWrite;
 use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
 use crate::graph::{
-    Command, ErasedContext, GraphInner, Interrupt, InterruptError, Node, NodeContext, TaskAnswers,
+    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, RunShared, TaskAnswers,
     TaskInput,
 };
 use crate::state::State;
@@ -34,10 +33,9 @@ pub(crate) struct StepScope<'a, S: State> {
     pub(crate) step: usize,
     /// The run-wide concurrency cap, if any.
     pub(crate) limit: Option<&'a Arc<Semaphore>>,
-    pub(crate) cancellation: &'a CancellationToken,
     pub(crate) emitter: &'a Emitter<S>,
-    /// The run's context, handed to every task.
-    pub(crate) context: &'a ErasedContext,
+    /// The run's cancellation and context, handed to every task.
+    pub(crate) run: &'a Arc<RunShared>,
     /// When the run started, for the timeline.
     pub(crate) run_started: Instant,
     /// Where finished tasks save their outputs, when the run is checkpointed.
@@ -97,31 +95,23 @@ pub(crate) async fn run_tasks<S: State>(
 
     let mut set = JoinSet::new();
     let mut slots = Vec::new();
-    let mut ids = HashMap::new();
-    let mut nodes = Vec::new();
     for (index, (task, slot)) in [first, second].into_iter().chain(todo).enumerate() {
-        nodes.push(task.node);
-        let handle = set.spawn(start(scope, task, false).map(move |outcome| (index, outcome)));
-        ids.insert(handle.id(), index);
+        // Node panics are caught inside the task; this also catches one from code around
+        // the node (a checkpointer saving its output), so it names the node rather than
+        // passing for a cancellation.
+        let node = task.node;
+        let guarded = AssertUnwindSafe(start(scope, task, false)).catch_unwind();
+        set.spawn(guarded.map(move |caught| (index, node, caught)));
         slots.push(slot);
     }
-    while let Some(joined) = set.join_next_with_id().await {
-        let (index, outcome) = match joined {
-            Ok((_, joined)) => joined,
-            // Node panics are caught inside the task; one escaping the task (from the
-            // runtime's own code around the node) still names the node.
-            Err(error) if error.is_panic() => {
-                let node = nodes[ids[&error.id()]];
-                let message = panic_message(&*error.into_panic());
-                return Err(GraphError::NodePanicked {
-                    node: scope.graph.name(node).to_string(),
-                    step: scope.step,
-                    attempt: 1,
-                    message: format!("{message} (outside the node's own code)"),
-                });
-            }
-            Err(_) => return Err(GraphError::Cancelled),
-        };
+    while let Some(joined) = set.join_next().await {
+        let (index, node, caught) = joined.map_err(|_| GraphError::Cancelled)?;
+        let outcome = caught.map_err(|panic| GraphError::NodePanicked {
+            node: scope.graph.name(node).to_string(),
+            step: scope.step,
+            attempt: 1,
+            message: format!("{} (outside the node's own code)", panic_message(&*panic)),
+        })?;
         *slots[index] = Some(outcome?);
     }
     Ok(())
@@ -140,9 +130,8 @@ fn start<S: State>(
     let graph = Arc::clone(scope.graph);
     let state = Arc::clone(scope.state);
     let limit = scope.limit.cloned();
-    let cancellation = scope.cancellation.clone();
     let emitter = scope.emitter.clone();
-    let context = Arc::clone(scope.context);
+    let run = Arc::clone(scope.run);
     let run_started = scope.run_started;
     let saver = scope.saver.cloned();
     // Answers exist only on the step a resume continues; skip formatting the id otherwise.
@@ -171,12 +160,11 @@ fn start<S: State>(
     if lean {
         let ctx = NodeContext {
             node: Arc::clone(&node.name),
-            task_id: task_id.clone(),
+            task_id,
             attempt: 1,
-            cancellation,
+            run,
             custom: None,
             answers: None,
-            context,
         };
         let input = match payload {
             None => TaskInput::State(state),
@@ -197,15 +185,8 @@ fn start<S: State>(
                 return Ok(TaskOutput::Paused(Box::new(interrupt)));
             }
             task_span.record("outcome", "error");
-            Err(NodeFailure {
-                node: node.name.to_string(),
-                task_id,
-                step,
-                attempt: 1,
-                error,
-                payload: None,
-            }
-            .into())
+            // No handler sees this failure, so the future keeps no task id for it.
+            Err(error.into_graph_error(node.name.to_string(), step, 1))
         };
         return Either::Left(once.instrument(span));
     }
@@ -237,12 +218,11 @@ fn start<S: State>(
                 node: Arc::clone(&node.name),
                 task_id: task_id.clone(),
                 attempt,
-                cancellation: cancellation.clone(),
+                run: Arc::clone(&run),
                 custom: custom.clone(),
                 answers: (!answers.is_empty()).then(|| {
                     Arc::new(TaskAnswers { values: answers.clone(), asked: Default::default() })
                 }),
-                context: Arc::clone(&context),
             };
             let started = Instant::now();
             task_span.record("attempt", attempt);
@@ -304,7 +284,7 @@ fn start<S: State>(
                     attempt += 1;
                 }
                 (None, Some(handler)) => {
-                    let update = catch_panic(|| handler(&failure, &*context))
+                    let update = catch_panic(|| handler(&failure, &*run.context))
                         .map_err(|message| callback_panicked(Callback::ErrorHandler, message))?;
                     let command = Command::new().update(update);
                     if let Some(saver) = &saver {
