@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use graph_core::checkpoint::{Checkpointer, MemorySaver};
+use graph_core::checkpoint::{CheckpointError, Checkpointer, MemorySaver};
 use graph_core::prelude::*;
 use graph_core::Callback;
 use proptest::prelude::*;
@@ -424,4 +424,29 @@ async fn a_router_sees_its_own_update_and_not_its_siblings() {
         .unwrap();
     let out = graph.invoke(Every::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.status, "[1, 2] Some(1) 2");
+}
+
+/// A review whose verdict is "not asked", "asked, no answer yet" or an answer.
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Review {
+    verdict: Option<Option<bool>>,
+}
+
+#[tokio::test]
+async fn a_some_none_that_json_would_turn_into_none_fails_the_save_by_name() {
+    let graph = StateGraph::<Review>::new()
+        .add_node("ask", |_: Arc<Review>| async { Review::update().verdict(Some(None)) })
+        .add_edge(START, "ask")
+        .compile()
+        .unwrap();
+    // Without a checkpointer nothing is saved, and the value is kept as written.
+    let live = graph.invoke(Review::default(), RunConfig::default()).await.unwrap();
+    assert_eq!(live.into_state().verdict, Some(None));
+
+    let saved = graph.with_checkpointer(MemorySaver::new());
+    let err = saved.invoke(Review::default(), thread()).await.unwrap_err();
+    assert!(
+        matches!(&err, GraphError::Checkpoint(CheckpointError::NullInSome { path }) if path == "verdict"),
+        "{err:?}"
+    );
 }

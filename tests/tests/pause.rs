@@ -112,3 +112,25 @@ async fn an_answer_that_cannot_be_saved_is_refused_before_anything_is_saved() {
     let outcome = graph.invoke(Command::resume(true), config).await.unwrap();
     assert!(outcome.finished().unwrap().sent);
 }
+
+#[tokio::test]
+async fn a_question_that_cannot_be_saved_fails_the_node_instead_of_pausing() {
+    async fn ask(_: Arc<Mail>, ctx: NodeContext) -> Result<MailUpdate, InterruptError> {
+        let _: bool = ctx.interrupt(Some(None::<u8>))?;
+        Ok(Mail::update())
+    }
+    let graph = StateGraph::<Mail>::new()
+        .add_node("ask", ask)
+        .add_edge(START, "ask")
+        .compile()
+        .unwrap()
+        .with_checkpointer(MemorySaver::new());
+    let config = RunConfig::default().thread_id("mail-4");
+    let err = graph.invoke(Mail::default(), config).await.unwrap_err();
+    let GraphError::NodeFailed { node, source, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(node, "ask");
+    assert!(
+        matches!(source.downcast_ref::<InterruptError>(), Some(InterruptError::Unsaveable { id, .. }) if id == "0:ask#0"),
+        "{source}"
+    );
+}

@@ -10,9 +10,16 @@ use super::CheckpointError;
 /// `value` as JSON, or [`CheckpointError::NonFiniteFloat`] naming where a NaN or an
 /// infinity sits. Costs one extra walk over the value, which allocates only on failure.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Value, CheckpointError> {
-    if let Err(Found::NonFinite { value, mut path }) = value.serialize(FiniteCheck) {
-        path.reverse();
-        return Err(CheckpointError::NonFiniteFloat { path: display(&path), value });
+    match value.serialize(FiniteCheck::default()) {
+        Err(Found::NonFinite { value, mut path }) => {
+            path.reverse();
+            return Err(CheckpointError::NonFiniteFloat { path: display(&path), value });
+        }
+        Err(Found::NullInSome { mut path }) => {
+            path.reverse();
+            return Err(CheckpointError::NullInSome { path: display(&path) });
+        }
+        _ => {}
     }
     // Any other failure of the value's own `Serialize` is reported by the encoding itself.
     serde_json::to_value(value).map_err(|error| CheckpointError::Storage(Box::new(error)))
@@ -57,6 +64,9 @@ fn dotted(out: &mut String, name: &str) {
 enum Found {
     /// A non-finite float, with its path built innermost first on the way out.
     NonFinite { value: f64, path: Vec<Segment> },
+    /// A `Some` of something JSON writes as `null` (`Some(None)`, `Some(())`), which reads
+    /// back as `None`.
+    NullInSome { path: Vec<Segment> },
     /// The value's `Serialize` implementation failed.
     Other,
 }
@@ -68,6 +78,10 @@ impl Found {
                 path.push(segment());
                 Found::NonFinite { value, path }
             }
+            Found::NullInSome { mut path } => {
+                path.push(segment());
+                Found::NullInSome { path }
+            }
             Found::Other => Found::Other,
         }
     }
@@ -77,6 +91,7 @@ impl std::fmt::Display for Found {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Found::NonFinite { value, .. } => write!(f, "non-finite float {value}"),
+            Found::NullInSome { .. } => f.write_str("a Some of a null"),
             Found::Other => f.write_str("the value failed to serialize"),
         }
     }
@@ -90,9 +105,23 @@ impl ser::Error for Found {
     }
 }
 
-/// A serializer that produces nothing and fails on the first non-finite float.
-#[derive(Clone, Copy)]
-struct FiniteCheck;
+/// A serializer that produces nothing and fails on the first non-finite float, or on the
+/// first `Some` of a value JSON writes as `null`.
+#[derive(Clone, Copy, Default)]
+struct FiniteCheck {
+    /// Directly inside a `Some` (newtype structs let it through), where a `null` is lossy.
+    in_some: bool,
+}
+
+impl FiniteCheck {
+    fn null(self) -> Result<(), Found> {
+        if self.in_some {
+            Err(Found::NullInSome { path: Vec::new() })
+        } else {
+            Ok(())
+        }
+    }
+}
 
 /// The state of a compound value being checked: the next position, and for enum variants
 /// the variant's name.
@@ -109,11 +138,15 @@ impl Compound {
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Found> {
         let index = self.next;
         self.next += 1;
-        value.serialize(FiniteCheck).map_err(|found| self.within(found, Segment::Index(index)))
+        value
+            .serialize(FiniteCheck::default())
+            .map_err(|found| self.within(found, Segment::Index(index)))
     }
 
     fn field<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) -> Result<(), Found> {
-        value.serialize(FiniteCheck).map_err(|found| self.within(found, Segment::Name(name)))
+        value
+            .serialize(FiniteCheck::default())
+            .map_err(|found| self.within(found, Segment::Name(name)))
     }
 
     fn within(&self, found: Found, segment: Segment) -> Found {
@@ -174,8 +207,11 @@ impl ser::Serializer for FiniteCheck {
         serialize_char(char),
         serialize_str(&str),
         serialize_bytes(&[u8]),
-        serialize_unit_struct(&'static str),
     );
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Found> {
+        self.null()
+    }
 
     fn serialize_f32(self, value: f32) -> Result<(), Found> {
         float(f64::from(value))
@@ -186,15 +222,15 @@ impl ser::Serializer for FiniteCheck {
     }
 
     fn serialize_none(self) -> Result<(), Found> {
-        Ok(())
+        self.null()
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Found> {
-        value.serialize(self)
+        value.serialize(FiniteCheck { in_some: true })
     }
 
     fn serialize_unit(self) -> Result<(), Found> {
-        Ok(())
+        self.null()
     }
 
     fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Found> {
@@ -216,7 +252,9 @@ impl ser::Serializer for FiniteCheck {
         variant: &'static str,
         value: &T,
     ) -> Result<(), Found> {
-        value.serialize(self).map_err(|found| found.within(|| Segment::Name(variant)))
+        value
+            .serialize(FiniteCheck::default())
+            .map_err(|found| found.within(|| Segment::Name(variant)))
     }
 
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound, Found> {
@@ -317,13 +355,15 @@ impl ser::SerializeMap for Compound {
     type Error = Found;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Found> {
-        key.serialize(FiniteCheck).map_err(|found| found.within(|| key_name(key)))
+        key.serialize(FiniteCheck::default()).map_err(|found| found.within(|| key_name(key)))
     }
 
     /// Reached only through `serialize_key` then `serialize_value`, which serde's own maps
     /// do not use; the key is gone by then.
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Found> {
-        value.serialize(FiniteCheck).map_err(|found| found.within(|| Segment::Key("?".into())))
+        value
+            .serialize(FiniteCheck::default())
+            .map_err(|found| found.within(|| Segment::Key("?".into())))
     }
 
     fn serialize_entry<K, V>(&mut self, key: &K, value: &V) -> Result<(), Found>
@@ -332,7 +372,7 @@ impl ser::SerializeMap for Compound {
         V: Serialize + ?Sized,
     {
         self.serialize_key(key)?;
-        value.serialize(FiniteCheck).map_err(|found| found.within(|| key_name(key)))
+        value.serialize(FiniteCheck::default()).map_err(|found| found.within(|| key_name(key)))
     }
 
     fn end(self) -> Result<(), Found> {
@@ -396,6 +436,47 @@ mod tests {
         match to_json(value) {
             Err(CheckpointError::NonFiniteFloat { path, value }) => (path, value),
             other => panic!("expected a non-finite float error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_some_of_a_null_is_named_by_path() {
+        #[derive(serde::Serialize)]
+        struct Unit;
+        #[derive(serde::Serialize)]
+        struct Wrapper(Option<u8>);
+        #[derive(serde::Serialize)]
+        struct Answer {
+            verdicts: Vec<Option<Option<bool>>>,
+        }
+        let null_in_some = |value: &dyn erased::Value| match value.check() {
+            Err(CheckpointError::NullInSome { path }) => path,
+            other => panic!("expected a NullInSome error, got {other:?}"),
+        };
+        let answer = Answer { verdicts: vec![Some(Some(true)), None, Some(None)] };
+        assert_eq!(null_in_some(&answer), "verdicts[2]");
+        assert_eq!(null_in_some(&Some(Wrapper(None))), ".");
+        assert_eq!(null_in_some(&Some(Unit)), ".");
+        assert_eq!(null_in_some(&Some(())), ".");
+        // A None inside a Some's own fields or items is not ambiguous.
+        let fine = Some(vec![None::<u8>]);
+        assert_eq!(to_json(&fine).unwrap(), serde_json::json!([null]));
+        assert_eq!(to_json(&Some(Wrapper(Some(1)))).unwrap(), serde_json::json!(1));
+    }
+
+    /// Lets the test above list values of different types.
+    mod erased {
+        use super::super::to_json;
+        use crate::checkpoint::CheckpointError;
+
+        pub(super) trait Value {
+            fn check(&self) -> Result<serde_json::Value, CheckpointError>;
+        }
+
+        impl<T: serde::Serialize> Value for T {
+            fn check(&self) -> Result<serde_json::Value, CheckpointError> {
+                to_json(self)
+            }
         }
     }
 

@@ -291,6 +291,14 @@ pub enum CheckpointError {
         /// The float.
         value: f64,
     },
+    /// A value to save holds `Some(None)` (or a `Some` of another value JSON writes as
+    /// `null`): it would read back as `None`, changing it silently.
+    #[error("cannot save `Some(None)` at `{path}`: checkpoints are JSON, where it reads back as `None`; use an enum or a struct instead of a nested Option")]
+    NullInSome {
+        /// Where it sits in the value, such as `answer` or `drafts[1].score` (`.` for the
+        /// value itself).
+        path: String,
+    },
     /// The storage itself failed.
     #[error("checkpoint storage failed: {0}")]
     Storage(#[source] crate::error::BoxError),

@@ -36,6 +36,16 @@ pub enum InterruptError {
         /// The float.
         value: f64,
     },
+    /// The value handed out cannot be saved as it is (it fails to serialize, or holds a
+    /// `Some(None)` that JSON would read back as `None`); the run fails instead of pausing
+    /// with another value.
+    #[error("interrupt {id} cannot pause: {reason}")]
+    Unsaveable {
+        /// The interrupt.
+        id: String,
+        /// Why its value cannot be saved.
+        reason: String,
+    },
     /// The answer does not deserialize into the type the node asked for.
     #[error("the answer to interrupt {id} is not a valid `{expected}`: {reason}")]
     BadAnswer {

@@ -137,7 +137,9 @@ impl NodeContext {
                     Err(CheckpointError::NonFiniteFloat { path, value }) => {
                         return Err(InterruptError::NonFiniteValue { id, path, value })
                     }
-                    Err(other) => other.to_string().into(),
+                    Err(other) => {
+                        return Err(InterruptError::Unsaveable { id, reason: other.to_string() })
+                    }
                 };
                 Err(InterruptError::Pause(Interrupt { id, node: self.node.to_string(), value }))
             }
