@@ -272,14 +272,7 @@ fn start<S: State>(
             };
             match (retry, &node.on_error) {
                 (Some(delay), _) => {
-                    events
-                        .end(
-                            attempt,
-                            started - run_started,
-                            elapsed,
-                            Some(failure.error.to_string()),
-                        )
-                        .await;
+                    events.end(attempt, started - run_started, elapsed, Some(&failure.error)).await;
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
@@ -293,26 +286,12 @@ fn start<S: State>(
                             .await?;
                     }
                     events.update(command.update.as_ref()).await;
-                    events
-                        .end(
-                            attempt,
-                            started - run_started,
-                            elapsed,
-                            Some(failure.error.to_string()),
-                        )
-                        .await;
+                    events.end(attempt, started - run_started, elapsed, Some(&failure.error)).await;
                     task_span.record("outcome", "handled error");
                     return Ok(TaskOutput::Done(command));
                 }
                 (None, None) => {
-                    events
-                        .end(
-                            attempt,
-                            started - run_started,
-                            elapsed,
-                            Some(failure.error.to_string()),
-                        )
-                        .await;
+                    events.end(attempt, started - run_started, elapsed, Some(&failure.error)).await;
                     task_span.record("outcome", "error");
                     return Err(failure.into());
                 }
@@ -351,10 +330,11 @@ impl<S: State> TaskEvents<'_, S> {
         attempt: u32,
         started_at: Duration,
         duration: Duration,
-        error: Option<String>,
+        error: Option<&NodeError>,
     ) {
         if self.emitter.wants(StreamMode::Tasks) {
             let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
+            let error = error.map(NodeError::to_string);
             let event =
                 StreamEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error };
             self.emitter.send(event).await;
