@@ -98,6 +98,16 @@ pub enum InvalidUpdate {
         /// Every writer, in task order.
         writers: Vec<String>,
     },
+    /// A field's `with` reducer refused a write (an `Err` from a reducer returning `Result`).
+    #[error("field `{field}` refused the write of `{writer}`: {reason}")]
+    Rejected {
+        /// The field.
+        field: &'static str,
+        /// The node (or input) that wrote it.
+        writer: String,
+        /// The reducer's error.
+        reason: String,
+    },
 }
 
 /// A failure while running a compiled graph.

@@ -79,8 +79,8 @@ pub use error::{
 };
 pub use graph::{
     Command, CompiledGraph, Context, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
-    NodeContext, NodeOptions, NodeOutput, RetryPolicy, RunOutcome, Send, StateGraph, StateSnapshot,
-    END, START,
+    NodeContext, NodeOptions, NodeOutput, RetryPolicy, ReturnedMessages, RunOutcome, Send,
+    StateGraph, StateSnapshot, END, START,
 };
 pub use graph_macros::State;
 pub use pregel::{RunReport, StepRecord, TaskId, TaskPath, TaskRecord};

@@ -222,6 +222,7 @@ fn schema_entry(field: &Field<'_>) -> TokenStream {
 /// Reducer calls carry the span of the reducer's name in the attribute, so a reducer that does
 /// not suit the field's type is reported there.
 fn write(field: &Field<'_>) -> TokenStream {
+    let name = field.ident.unraw().to_string();
     let ident = field.ident;
     let ty = field.ty;
     let merge = match &field.reducer {
@@ -237,8 +238,14 @@ fn write(field: &Field<'_>) -> TokenStream {
         },
         // The coercion turns a wrong signature into one "expected fn pointer" error.
         Reducer::With(path) => quote_spanned! {path.span()=>
-            let __with: fn(&mut #ty, #ty) = #path;
-            __reduce.with(self, |__state| &mut __state.#ident, __value, __with);
+            let __with: fn(&mut #ty, #ty) -> _ = #path;
+            __reduce
+                .with(self, |__state| &mut __state.#ident, __value, __with)
+                .map_err(|reason| ::graph_core::InvalidUpdate::Rejected {
+                    field: #name,
+                    writer: ::std::string::ToString::to_string(__writer),
+                    reason,
+                })?;
         },
     };
     quote! {

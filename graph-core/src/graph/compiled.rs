@@ -66,6 +66,7 @@ pub(crate) struct GraphInner<S: State> {
     pub(crate) by_name: HashMap<Arc<str>, NodeId>,
     pub(crate) entry: Outgoing<S>,
     pub(crate) joins: Vec<Join>,
+    pub(crate) returned_messages: Option<super::ReturnedMessages<S>>,
 }
 
 impl<S: State> GraphInner<S> {
@@ -200,6 +201,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             by_name,
             entry,
             joins,
+            returned_messages: graph.returned_messages,
         };
         Self { inner: Arc::new(inner), persistence: None, context }
     }

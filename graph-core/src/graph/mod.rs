@@ -46,6 +46,10 @@ pub const END: &str = "__end__";
 
 /// A router: a plain function of the state as its source node sees it, and of the run's
 /// context.
+/// Lists the messages in a node's update, as JSON, for
+/// [`StateGraph::stream_messages_from`].
+pub type ReturnedMessages<S> = fn(&<S as State>::Update) -> Vec<serde_json::Value>;
+
 pub(crate) type Router<S> = Arc<dyn Fn(&S, &AnyContext) -> Vec<Goto> + core::marker::Send + Sync>;
 
 pub(crate) struct NodeSpec<S: State> {
@@ -101,6 +105,7 @@ pub struct StateGraph<S: State, C = ()> {
     pub(crate) branches: Vec<BranchSpec<S>>,
     pub(crate) interrupt_before: Vec<String>,
     pub(crate) interrupt_after: Vec<String>,
+    pub(crate) returned_messages: Option<ReturnedMessages<S>>,
     context: PhantomData<fn(&C)>,
 }
 
@@ -120,6 +125,7 @@ impl<S: State, C: core::marker::Send + Sync + 'static> StateGraph<S, C> {
             branches: Vec::new(),
             interrupt_before: Vec::new(),
             interrupt_after: Vec::new(),
+            returned_messages: None,
             context: PhantomData,
         }
     }
@@ -259,6 +265,17 @@ impl<S: State, C: core::marker::Send + Sync + 'static> StateGraph<S, C> {
         I::Item: Into<String>,
     {
         self.interrupt_after.extend(nodes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Tells [`StreamMode::Messages`](crate::StreamMode::Messages) where a node's update keeps
+    /// its messages: when a task ends, each message `messages` finds in its update is sent
+    /// whole, unless the task already streamed it (a message with the same `id`).
+    ///
+    /// The agent layer's states provide this function; a graph without it streams only what
+    /// nodes send with [`NodeContext::send_message`](crate::NodeContext::send_message).
+    pub fn stream_messages_from(mut self, messages: ReturnedMessages<S>) -> Self {
+        self.returned_messages = Some(messages);
         self
     }
 

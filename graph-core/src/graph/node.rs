@@ -17,7 +17,7 @@ use crate::checkpoint::CheckpointError;
 use crate::error::BoxError;
 use crate::pregel::TaskId;
 use crate::state::State;
-use crate::stream::CustomSink;
+use crate::stream::TaskStream;
 
 /// The payload of a `Send`, handed to a node that takes `Input<T>`.
 ///
@@ -42,7 +42,8 @@ pub struct NodeContext {
     pub(crate) attempt: u32,
     /// What every task of the run shares (one allocation per run keeps each task small).
     pub(crate) run: Arc<RunShared>,
-    pub(crate) custom: Option<Arc<dyn CustomSink>>,
+    /// Where the task streams custom values and messages, when the stream wants them.
+    pub(crate) sink: Option<Arc<dyn TaskStream>>,
     /// Answers to this task's interrupts, when it has any.
     pub(crate) answers: Option<Arc<TaskAnswers>>,
 }
@@ -100,10 +101,30 @@ impl NodeContext {
     ///
     /// A value that cannot be serialized is sent as a string describing the error.
     pub async fn emit(&self, value: impl Serialize) {
-        if let Some(sink) = &self.custom {
+        if let Some(sink) = &self.sink {
             let value = serde_json::to_value(value)
                 .unwrap_or_else(|error| format!("unserializable custom value: {error}").into());
-            sink.emit(value).await;
+            sink.custom(value).await;
+        }
+    }
+
+    /// Whether the run's stream wants [`StreamMode::Messages`](crate::StreamMode::Messages):
+    /// a model client streams its answer chunk by chunk when it does, and makes one call
+    /// otherwise.
+    pub fn streams_messages(&self) -> bool {
+        self.sink.as_ref().is_some_and(|sink| sink.wants_messages())
+    }
+
+    /// Sends a message, or a chunk of one, to the run's stream as a
+    /// [`StreamEvent::Message`](crate::StreamEvent::Message), if the stream asked for
+    /// [`StreamMode::Messages`](crate::StreamMode::Messages); otherwise does nothing. Waits
+    /// while the stream's buffer is full.
+    ///
+    /// The value's `id` key, when it has one, marks the message as streamed: the task's
+    /// returned messages with that id are not sent again when it ends.
+    pub async fn send_message(&self, message: serde_json::Value) {
+        if let Some(sink) = &self.sink {
+            sink.message(message).await;
         }
     }
 

@@ -19,11 +19,11 @@ use super::TaskId;
 use crate::checkpoint::PendingWrite;
 use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
 use crate::graph::{
-    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, RunShared, TaskAnswers,
-    TaskInput,
+    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, ReturnedMessages, RunShared,
+    TaskAnswers, TaskInput,
 };
 use crate::state::State;
-use crate::stream::{Emitter, StreamEvent, StreamMode};
+use crate::stream::{Emitter, StreamEvent, StreamMode, TaskSink, TaskStream};
 use crate::thread::Persistence;
 
 /// What every task of a step shares.
@@ -163,7 +163,7 @@ fn start<S: State>(
             task_id,
             attempt: 1,
             run,
-            custom: None,
+            sink: None,
             answers: None,
         };
         let input = match payload {
@@ -198,9 +198,16 @@ fn start<S: State>(
             callback,
             message,
         };
-        let custom = emitter.custom_sink(&node.name, &task_id);
+        let sink = emitter.task_sink(&node.name, &task_id);
         let max_attempts = node.retry.as_ref().map_or(1, |policy| policy.max_attempts());
-        let events = TaskEvents { emitter: &emitter, node: &node.name, task_id: &task_id, step };
+        let events = TaskEvents {
+            emitter: &emitter,
+            node: &node.name,
+            task_id: &task_id,
+            step,
+            sink: sink.as_deref(),
+            returned_messages: graph.returned_messages,
+        };
         let mut attempt = 1;
         loop {
             let input = match payload.take() {
@@ -219,7 +226,7 @@ fn start<S: State>(
                 task_id: task_id.clone(),
                 attempt,
                 run: Arc::clone(&run),
-                custom: custom.clone(),
+                sink: sink.clone().map(|sink| sink as Arc<dyn TaskStream>),
                 answers: (!answers.is_empty()).then(|| {
                     Arc::new(TaskAnswers { values: answers.clone(), asked: Default::default() })
                 }),
@@ -307,6 +314,8 @@ struct TaskEvents<'a, S: State> {
     node: &'a Arc<str>,
     task_id: &'a TaskId,
     step: usize,
+    sink: Option<&'a TaskSink<S>>,
+    returned_messages: Option<ReturnedMessages<S>>,
 }
 
 impl<S: State> TaskEvents<'_, S> {
@@ -318,6 +327,13 @@ impl<S: State> TaskEvents<'_, S> {
     }
 
     async fn update(&self, update: Option<&S::Update>) {
+        if let (Some(sink), Some(messages), Some(update)) = (
+            self.sink.filter(|_| self.emitter.wants(StreamMode::Messages)),
+            self.returned_messages,
+            update,
+        ) {
+            sink.returned(messages(update)).await;
+        }
         if let (true, Some(update)) = (self.emitter.wants(StreamMode::Updates), update) {
             let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
             let update = update.clone();

@@ -58,14 +58,15 @@ pub trait Reduce<S> {
     );
     /// `#[reducer(overwrite)]`.
     fn overwrite<T: 'static>(&mut self, state: &mut S, field: fn(&mut S) -> &mut T, value: T);
-    /// `#[reducer(with = path)]`: `reduce` is the user's function.
-    fn with<T: Clone + 'static>(
+    /// `#[reducer(with = path)]`: `reduce` is the user's function; a function returning
+    /// `Result` may refuse the write, with the reason returned here.
+    fn with<T: Clone + 'static, R: ReducerResult>(
         &mut self,
         state: &mut S,
         field: fn(&mut S) -> &mut T,
         value: T,
-        reduce: fn(&mut T, T),
-    );
+        reduce: fn(&mut T, T) -> R,
+    ) -> Result<(), String>;
 }
 
 /// Merges and keeps nothing: [`State::apply`](super::State::apply).
@@ -134,14 +135,14 @@ impl<S> Reduce<S> for Apply {
         reducers::overwrite(field(state), value);
     }
 
-    fn with<T: Clone + 'static>(
+    fn with<T: Clone + 'static, R: ReducerResult>(
         &mut self,
         state: &mut S,
         field: fn(&mut S) -> &mut T,
         value: T,
-        reduce: fn(&mut T, T),
-    ) {
-        reduce(field(state), value);
+        reduce: fn(&mut T, T) -> R,
+    ) -> Result<(), String> {
+        reduce(field(state), value).into_reason()
     }
 }
 
@@ -258,15 +259,33 @@ impl<S: 'static> Reduce<S> for Record<S> {
     }
 
     // The user's function may do anything to the field, so only a copy of it undoes that.
-    fn with<T: Clone + 'static>(
+    fn with<T: Clone + 'static, R: ReducerResult>(
         &mut self,
         state: &mut S,
         field: fn(&mut S) -> &mut T,
         value: T,
-        reduce: fn(&mut T, T),
-    ) {
+        reduce: fn(&mut T, T) -> R,
+    ) -> Result<(), String> {
         let old = field(state).clone();
         self.push(move |state| *field(state) = old);
-        reduce(field(state), value);
+        reduce(field(state), value).into_reason()
+    }
+}
+
+/// What a `with` reducer returns: nothing, or a `Result` whose error refuses the write.
+pub trait ReducerResult {
+    /// The reason the write was refused, if it was.
+    fn into_reason(self) -> Result<(), String>;
+}
+
+impl ReducerResult for () {
+    fn into_reason(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: std::fmt::Display> ReducerResult for Result<(), E> {
+    fn into_reason(self) -> Result<(), String> {
+        self.map_err(|error| error.to_string())
     }
 }

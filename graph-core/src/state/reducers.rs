@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, Hash};
 use std::ops::AddAssign;
 
 #[doc(hidden)]
-pub use super::reduce::Reduce;
+pub use super::reduce::{Reduce, ReducerResult};
 
 /// A sequence that `#[reducer(append)]` extends.
 #[diagnostic::on_unimplemented(

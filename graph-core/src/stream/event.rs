@@ -23,6 +23,11 @@ pub enum StreamMode {
     Tasks,
     /// [`StreamEvent::Checkpoint`] for every checkpoint saved (with a checkpointer).
     Checkpoints,
+    /// [`StreamEvent::Message`]: each chunk a model streams inside a node (through
+    /// [`NodeContext::send_message`](crate::NodeContext::send_message)), and each message a
+    /// node returns without having streamed it (see
+    /// [`StateGraph::stream_messages_from`](crate::StateGraph::stream_messages_from)).
+    Messages,
     /// Every mode at once.
     Debug,
 }
@@ -35,6 +40,7 @@ impl StreamMode {
             StreamMode::Custom => 4,
             StreamMode::Tasks => 8,
             StreamMode::Checkpoints => 16,
+            StreamMode::Messages => 32,
             StreamMode::Debug => 0xff,
         }
     }
@@ -120,6 +126,18 @@ pub enum StreamEvent<S: State> {
         /// The value.
         value: serde_json::Value,
     },
+    /// A message, or a chunk of one, from a node: see [`StreamMode::Messages`]. Its JSON
+    /// form is the agent layer's; chunks of one message share its `id`.
+    Message {
+        /// The task's superstep.
+        step: usize,
+        /// The node that sent it.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// The message or chunk.
+        message: serde_json::Value,
+    },
     /// An attempt of a task started.
     TaskStart {
         /// The task's superstep.
@@ -200,6 +218,13 @@ where
                 .field("node", node)
                 .field("task_id", task_id)
                 .field("value", value)
+                .finish(),
+            StreamEvent::Message { step, node, task_id, message } => f
+                .debug_struct("Message")
+                .field("step", step)
+                .field("node", node)
+                .field("task_id", task_id)
+                .field("message", message)
                 .finish(),
             StreamEvent::TaskStart { step, node, task_id, attempt } => f
                 .debug_struct("TaskStart")

@@ -1,0 +1,129 @@
+//! Models: the [`ChatModel`] trait every provider adapter implements, the request it takes,
+//! and the chunks it streams.
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+use graph_core::BoxError;
+use serde::{Deserialize, Serialize};
+
+use crate::message::{AssistantMessage, Message, Usage};
+use crate::tool::ToolSpec;
+
+/// What a model is asked: the conversation, the tools it may call and, optionally, the shape
+/// of a structured answer.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ChatRequest<'a> {
+    /// Instructions that come before the conversation.
+    pub system: Option<&'a str>,
+    /// The conversation, oldest first.
+    pub messages: &'a [Message],
+    /// The tools the model may call.
+    pub tools: &'a [ToolSpec],
+    /// The JSON Schema the final answer must follow, if any.
+    pub response_format: Option<&'a ResponseFormat>,
+}
+
+impl<'a> ChatRequest<'a> {
+    /// A request to answer `messages`, with no tools.
+    pub fn new(messages: &'a [Message]) -> Self {
+        Self { system: None, messages, tools: &[], response_format: None }
+    }
+
+    /// The same request with a system prompt.
+    pub fn system(mut self, system: &'a str) -> Self {
+        self.system = Some(system);
+        self
+    }
+
+    /// The same request with `tools` the model may call.
+    pub fn tools(mut self, tools: &'a [ToolSpec]) -> Self {
+        self.tools = tools;
+        self
+    }
+
+    /// The same request asking for an answer shaped by `format`.
+    pub fn response_format(mut self, format: &'a ResponseFormat) -> Self {
+        self.response_format = Some(format);
+        self
+    }
+}
+
+/// The shape of a structured answer: a name and a JSON Schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseFormat {
+    /// The schema's name, as providers ask for one.
+    pub name: String,
+    /// The JSON Schema of the answer.
+    pub schema: serde_json::Value,
+}
+
+/// A piece of an assistant message as a model streams it: a text delta, tool-call deltas
+/// keyed by the call's index, and usage (usually on the last chunk).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessageChunk {
+    /// The id of the message the chunk belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Text to append.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub content: String,
+    /// Pieces of tool calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallChunk>,
+    /// Tokens used, when the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+/// A piece of one tool call: the call's id and name come first, its JSON arguments arrive as
+/// text in pieces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCallChunk {
+    /// Which call of the message this piece belongs to, from 0.
+    pub index: usize,
+    /// The call's id, on its first piece.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The tool's name, on its first piece.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Text to append to the arguments' JSON.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub args: String,
+}
+
+/// A language model: a conversation and tool specs in, an assistant message out.
+///
+/// Implement [`generate`](Self::generate); a model that can stream also implements
+/// [`stream`](Self::stream).
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    /// Answers the request with one whole message.
+    async fn generate(&self, request: ChatRequest<'_>) -> Result<AssistantMessage, BoxError>;
+
+    /// Answers the request chunk by chunk. By default, one chunk holding the whole answer.
+    fn stream<'a>(
+        &'a self,
+        request: ChatRequest<'a>,
+    ) -> BoxStream<'a, Result<MessageChunk, BoxError>> {
+        stream::once(async move { self.generate(request).await.map(MessageChunk::from) }).boxed()
+    }
+}
+
+impl From<AssistantMessage> for MessageChunk {
+    fn from(message: AssistantMessage) -> Self {
+        let tool_calls = message
+            .tool_calls
+            .into_iter()
+            .enumerate()
+            .map(|(index, call)| ToolCallChunk {
+                index,
+                id: Some(call.id),
+                name: Some(call.name),
+                args: call.args.to_string(),
+            })
+            .collect();
+        MessageChunk { id: message.id, content: message.content, tool_calls, usage: message.usage }
+    }
+}
