@@ -54,6 +54,8 @@ pub(crate) struct RunShared {
     pub(crate) cancellation: CancellationToken,
     /// The run's context, of the graph's context type.
     pub(crate) context: ErasedContext,
+    /// The last superstep the run may take, set once the run knows where it starts.
+    pub(crate) last_step: std::sync::OnceLock<usize>,
 }
 
 /// The answers a task has received to its interrupts, and how many it has asked for in the
@@ -93,6 +95,43 @@ impl NodeContext {
     /// The attempt number, counting from 1; above 1 when a retry policy runs it again.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// How many supersteps the run may still take under its
+    /// [`recursion_limit`](crate::RunConfig::recursion_limit), this one included: 1 in the
+    /// last step the run may take. An agent uses it to answer before the limit fails the run.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    ///
+    /// #[derive(State, Clone, Default)]
+    /// struct Budget {
+    ///     #[reducer(append)]
+    ///     left: Vec<usize>,
+    /// }
+    ///
+    /// async fn count(_: std::sync::Arc<Budget>, ctx: NodeContext) -> BudgetUpdate {
+    ///     Budget::update().left(vec![ctx.remaining_steps()])
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let graph = StateGraph::<Budget>::new()
+    ///     .add_node("a", count)
+    ///     .add_node("b", count)
+    ///     .add_edge(START, "a")
+    ///     .add_edge("a", "b")
+    ///     .compile()?;
+    /// let out = graph.invoke(Budget::default(), RunConfig::default().recursion_limit(5)).await?;
+    /// assert_eq!(out.finished()?.left, [5, 4]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn remaining_steps(&self) -> usize {
+        match self.run.last_step.get() {
+            Some(&last) => (last + 1).saturating_sub(self.step()),
+            None => 0,
+        }
     }
 
     /// Sends `value` to the run's stream as a [`StreamEvent::Custom`](crate::StreamEvent::Custom)

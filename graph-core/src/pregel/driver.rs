@@ -38,8 +38,11 @@ pub(crate) async fn run<S: State>(
     let cancellation =
         config.cancellation.as_ref().map_or_else(CancellationToken::new, |t| t.child_token());
     let _cancel_on_exit = cancellation.clone().drop_guard();
-    let shared =
-        Arc::new(RunShared { cancellation: cancellation.clone(), context: Arc::clone(context) });
+    let shared = Arc::new(RunShared {
+        cancellation: cancellation.clone(),
+        context: Arc::clone(context),
+        last_step: std::sync::OnceLock::new(),
+    });
     let limit = config.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
     let run_started = Instant::now();
 
@@ -52,6 +55,8 @@ pub(crate) async fn run<S: State>(
         let Start { mut state, mut pending, mut step, mut session, mut resumed } =
             Start::prepare(graph, persistence, context, input, config, &emitter).await?;
         let no_answers = HashMap::new();
+        let _ =
+            shared.last_step.set((step.max(0) as usize + config.recursion_limit).saturating_sub(1));
         let mut steps_run = 0;
         loop {
             let first = steps_run == 0;
