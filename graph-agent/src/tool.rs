@@ -294,9 +294,17 @@ impl<S: State> Toolbox<S> {
     {
         let spec = tool.spec();
         let tool: Arc<dyn ErasedTool<S>> = Arc::new(Erased { tool, spec });
-        match self.tools.iter().position(|t| t.spec().name == tool.spec().name) {
-            Some(index) => self.tools[index] = tool,
-            None => self.tools.push(tool),
+        self.merge(Toolbox { tools: vec![tool] })
+    }
+
+    /// The same toolbox with every tool of `other` added; a tool of the same name is
+    /// replaced.
+    pub fn merge(mut self, other: Toolbox<S>) -> Self {
+        for tool in other.tools {
+            match self.tools.iter().position(|t| t.spec().name == tool.spec().name) {
+                Some(index) => self.tools[index] = tool,
+                None => self.tools.push(tool),
+            }
         }
         self
     }
