@@ -20,3 +20,16 @@ pub use tool::{
     parameters_schema, IntoToolReply, Json, Tool, ToolContext, ToolOutput, ToolReply, ToolSpec,
     Toolbox,
 };
+pub use graph_macros::tool;
+mod graph_tool;
+pub use graph_tool::{GraphTool, GraphToolBuilder, GraphToolError};
+
+/// What the `#[tool]` macro's code needs; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::{Tool, ToolContext};
+    pub use async_trait::async_trait;
+    pub use graph_core::BoxError;
+    pub use schemars;
+    pub use serde;
+}
