@@ -58,6 +58,8 @@ pub(crate) fn expand(tool: &ToolFn<'_>) -> TokenStream {
             }
         }
     });
+    // Providers want `properties` even when a tool takes no arguments.
+    let empty = tool.args.is_empty().then(|| quote!(#[schemars(extend("properties" = {}))]));
     let serde_crate = format!("{}", quote!(::graph_agent::__private::serde));
     let schemars_crate = format!("{}", quote!(::graph_agent::__private::schemars));
 
@@ -79,6 +81,7 @@ pub(crate) fn expand(tool: &ToolFn<'_>) -> TokenStream {
             #[derive(#private::serde::Deserialize, #private::schemars::JsonSchema)]
             #[serde(crate = #serde_crate)]
             #[schemars(crate = #schemars_crate)]
+            #empty
             pub struct #args_ident {
                 #(#fields,)*
             }

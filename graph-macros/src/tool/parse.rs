@@ -212,7 +212,7 @@ pub(crate) fn describe(attrs: &[Attribute]) -> String {
     for attr in attrs.iter().filter(|attr| attr.path().is_ident("doc")) {
         if let syn::Meta::NameValue(meta) = &attr.meta {
             if let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(text), .. }) = &meta.value {
-                lines.extend(text.value().lines().map(|line| line.trim().to_owned()));
+                lines.extend(text.value().split('\n').map(|line| line.trim().to_owned()));
             }
         }
     }
