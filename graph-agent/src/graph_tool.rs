@@ -13,8 +13,9 @@ use serde::de::DeserializeOwned;
 use crate::{Tool, ToolContext};
 
 /// Runs the graph on an input, erased of the graph's context and input types.
-type Run<A, S> =
-    Arc<dyn Fn(A, RunConfig) -> BoxFuture<'static, Result<RunOutcome<S>, GraphError>> + Send + Sync>;
+type Run<A, S> = Arc<
+    dyn Fn(A, RunConfig) -> BoxFuture<'static, Result<RunOutcome<S>, GraphError>> + Send + Sync,
+>;
 
 /// A compiled graph called as a tool: the call's arguments become the sub-run's input, its
 /// final state becomes the tool's result.

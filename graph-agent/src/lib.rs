@@ -8,6 +8,7 @@ mod messages;
 mod model;
 mod tool;
 
+pub use graph_macros::tool;
 pub use message::{
     AssistantMessage, Message, RemoveMessage, SystemMessage, ToolCall, ToolMessage, ToolStatus,
     Usage, UserMessage, REMOVE_ALL_MESSAGES,
@@ -20,7 +21,6 @@ pub use tool::{
     parameters_schema, IntoToolReply, Json, Tool, ToolContext, ToolOutput, ToolReply, ToolSpec,
     Toolbox,
 };
-pub use graph_macros::tool;
 mod graph_tool;
 pub use graph_tool::{GraphTool, GraphToolBuilder, GraphToolError};
 

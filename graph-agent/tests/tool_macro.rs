@@ -165,8 +165,8 @@ async fn runs_with_typed_arguments() {
     .unwrap();
     assert_eq!(area.call(args, &ctx()).await.unwrap(), "6 ft2");
 
-    let args = serde_json::from_value(json!({"words": ["a", "b"], "tags": {"y": [1], "x": []}}))
-        .unwrap();
+    let args =
+        serde_json::from_value(json!({"words": ["a", "b"], "tags": {"y": [1], "x": []}})).unwrap();
     assert_eq!(tally.call(args, &ctx()).await.unwrap(), json!({"words": 2, "tags": ["x", "y"]}));
 
     let place = Place { name: "Home".into(), position: Position { lat: 1.5, lon: -2.0 } };

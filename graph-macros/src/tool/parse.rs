@@ -60,7 +60,10 @@ impl<'a> ToolFn<'a> {
         let sig = &function.sig;
 
         if sig.asyncness.is_none() {
-            push(&mut errors, syn::Error::new_spanned(sig.fn_token, "a tool must be an `async fn`"));
+            push(
+                &mut errors,
+                syn::Error::new_spanned(sig.fn_token, "a tool must be an `async fn`"),
+            );
         }
         if let Some(token) = &sig.unsafety {
             push(&mut errors, syn::Error::new_spanned(token, "a tool cannot be an `unsafe fn`"));
@@ -248,11 +251,11 @@ fn context_param(ty: &Type) -> Option<ContextParam> {
 
 fn is_context(ty: &Type) -> bool {
     match ty {
-        Type::Path(path) if path.qself.is_none() => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|segment| segment.ident == "ToolContext" && segment.arguments.is_none()),
+        Type::Path(path) if path.qself.is_none() => {
+            path.path.segments.last().is_some_and(|segment| {
+                segment.ident == "ToolContext" && segment.arguments.is_none()
+            })
+        }
         _ => false,
     }
 }
