@@ -88,6 +88,8 @@ impl<A, S: State, O> std::fmt::Debug for GraphTool<A, S, O> {
 
 impl<S: State> GraphTool<(), S, ()> {
     /// Starts a tool named `name`, described to the model as `description`, running `graph`.
+    // `new` starts the builder, so that building reads `GraphTool::new(..).input(..).output(..)`.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new<C: Send + Sync + 'static>(
         name: impl Into<String>,
         description: impl Into<String>,
