@@ -2,12 +2,21 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
-use graph_agent::{tool, Json, MessagesState, Tool, ToolContext, ToolOutput, Toolbox};
+use graph_core::{Command, StateGraph, END, START};
+
+// ANCHOR: uses
+use graph_agent::{
+    tool, HasMessages, Json, Message, MessagesState, Tool, ToolContext, ToolOutput, Toolbox,
+};
+use graph_core::BoxError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+// ANCHOR_END: uses
 
+// ANCHOR: weather
 /// Today's weather in a city.
 ///
 /// Answers in degrees Celsius,
@@ -21,6 +30,7 @@ async fn weather(
 ) -> String {
     format!("{city} in {} day(s): 21 C, sunny", days.unwrap_or(0))
 }
+// ANCHOR_END: weather
 
 #[derive(Debug)]
 struct DivideByZero;
@@ -33,6 +43,7 @@ impl fmt::Display for DivideByZero {
 
 impl std::error::Error for DivideByZero {}
 
+// ANCHOR: divide
 /// Divides `a` by `b`.
 #[tool(name = "divide", return_direct)]
 async fn divide_numbers(a: i64, b: i64, ctx: &ToolContext) -> Result<String, DivideByZero> {
@@ -41,7 +52,9 @@ async fn divide_numbers(a: i64, b: i64, ctx: &ToolContext) -> Result<String, Div
     }
     Ok(format!("{} (call {})", a / b, ctx.call_id()))
 }
+// ANCHOR_END: divide
 
+// ANCHOR: returns
 /// Echoes the call's id.
 #[tool]
 async fn call_id(ctx: ToolContext) -> ToolOutput {
@@ -69,6 +82,15 @@ struct Position {
 async fn save_place(place: Place) -> Json<Place> {
     Json(place)
 }
+
+/// Remembers the user's name: a `Command` updates the graph's state, and must hold the
+/// tool message answering the call.
+#[tool]
+async fn remember_name(name: String, ctx: &ToolContext) -> Command<MessagesState> {
+    let answer = Message::tool(ctx.call_id(), format!("Saved the name {name}."));
+    Command::new().update(MessagesState::add(vec![answer]))
+}
+// ANCHOR_END: returns
 
 /// A unit of length.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, JsonSchema)]
@@ -278,4 +300,84 @@ fn every_schema_is_an_object_with_properties() {
         assert!(!schema.contains_key("$schema") && !schema.contains_key("title"));
         assert!(!spec.parameters.to_string().contains("$ref"), "{}", spec.name);
     }
+}
+
+// ANCHOR: manual
+/// A tool whose name is known only at run time: it looks a key up in a fixed table.
+struct Lookup {
+    name: String,
+    table: BTreeMap<String, String>,
+}
+
+/// The arguments of [`Lookup`].
+#[derive(Deserialize, JsonSchema)]
+struct LookupArgs {
+    /// The key to look up.
+    key: String,
+}
+
+#[async_trait::async_trait]
+impl Tool for Lookup {
+    type Args = LookupArgs;
+    type Output = String;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn description(&self) -> &str {
+        "Looks a key up in the table."
+    }
+
+    async fn call(&self, args: LookupArgs, _ctx: &ToolContext) -> Result<String, BoxError> {
+        match self.table.get(&args.key) {
+            Some(value) => Ok(value.clone()),
+            None => Err(format!("no entry for `{}`", args.key).into()),
+        }
+    }
+}
+// ANCHOR_END: manual
+
+#[tokio::test]
+async fn a_hand_written_tool() {
+    let table = BTreeMap::from([("pi".to_owned(), "3.14".to_owned())]);
+    let lookup = Lookup { name: "constants".into(), table };
+    assert_eq!(lookup.call(LookupArgs { key: "pi".into() }, &ctx()).await.unwrap(), "3.14");
+    let error = lookup.call(LookupArgs { key: "e".into() }, &ctx()).await.unwrap_err();
+    assert_eq!(error.to_string(), "no entry for `e`");
+    assert_eq!(
+        lookup.parameters(),
+        json!({
+            "description": "The arguments of [`Lookup`].",
+            "type": "object",
+            "properties": {"key": {"type": "string", "description": "The key to look up."}},
+            "required": ["key"]
+        })
+    );
+}
+
+async fn remember(_state: Arc<MessagesState>) -> Result<Command<MessagesState>, BoxError> {
+    let args = serde_json::from_value(json!({"name": "Ada"}))?;
+    remember_name.call(args, &ToolContext::new("call-3")).await
+}
+
+#[tokio::test]
+async fn a_tool_returning_a_command_updates_the_state() {
+    let graph = StateGraph::<MessagesState>::new()
+        .add_node("remember", remember)
+        .add_edge(START, "remember")
+        .add_edge("remember", END)
+        .compile()
+        .unwrap();
+    let state = graph
+        .invoke(MessagesState::default(), graph_core::RunConfig::default())
+        .await
+        .unwrap()
+        .finished()
+        .unwrap();
+    let [Message::Tool(answer)] = state.messages.as_slice() else { panic!("{state:?}") };
+    assert_eq!(
+        (answer.tool_call_id.as_str(), answer.content.as_str()),
+        ("call-3", "Saved the name Ada.")
+    );
 }
