@@ -28,10 +28,19 @@ type Run<A, S> = Arc<
 /// ```
 /// use graph_agent::{GraphTool, Tool, ToolContext};
 /// use graph_core::{State, StateGraph, END, START};
+/// use schemars::JsonSchema;
+/// use serde::Deserialize;
 /// use std::sync::Arc;
 ///
 /// #[derive(State, Clone, Debug, Default)]
 /// struct Count {
+///     n: u32,
+/// }
+///
+/// /// What the model fills in.
+/// #[derive(Deserialize, JsonSchema)]
+/// struct Number {
+///     /// The number to double.
 ///     n: u32,
 /// }
 ///
@@ -48,10 +57,11 @@ type Run<A, S> = Arc<
 ///     .compile()?;
 ///
 /// let doubler = GraphTool::new("doubler", "Doubles a number.", graph)
-///     .input(|n: u32| Count::update().n(n))
+///     .input(|args: Number| Count::update().n(args.n))
 ///     .output(|state: &Count| state.n.to_string());
 ///
-/// assert_eq!(doubler.call(21, &ToolContext::new("call-1")).await?, "42");
+/// let args = serde_json::from_value(serde_json::json!({"n": 21}))?;
+/// assert_eq!(doubler.call(args, &ToolContext::new("call-1")).await?, "42");
 /// # Ok(())
 /// # }
 /// ```
@@ -134,7 +144,7 @@ impl<S: State, C: Send + Sync + 'static, F> GraphToolBuilder<S, C, F> {
 
     /// The sub-run's input for the call's arguments: an update of the graph's state (or a
     /// whole state). The argument type `A` is what the model fills in; its JSON Schema is
-    /// the tool's parameters.
+    /// the tool's parameters, so make it a struct: providers want an object schema.
     pub fn input<A, I, G>(self, input: G) -> GraphToolBuilder<S, C, G>
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,

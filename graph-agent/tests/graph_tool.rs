@@ -1,5 +1,6 @@
 //! A compiled graph called as a tool: input and output mapping, failures and pauses.
 
+// ANCHOR: uses
 use std::sync::Arc;
 
 use graph_agent::{
@@ -11,7 +12,9 @@ use graph_core::{GraphError, Interrupt, InterruptError};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
+// ANCHOR_END: uses
 
+// ANCHOR: graph_tool
 #[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Research {
     topic: String,
@@ -54,6 +57,7 @@ fn researcher() -> GraphTool<ResearchArgs, Research, ToolOutput> {
             ToolOutput::new(state.summary.clone()).with_artifact(json!(state.notes))
         })
 }
+// ANCHOR_END: graph_tool
 
 fn args<T: Tool>(_tool: &T, value: serde_json::Value) -> T::Args {
     match serde_json::from_value(value) {

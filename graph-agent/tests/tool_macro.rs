@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use graph_core::{Command, StateGraph, END, START};
+use graph_core::{StateGraph, END, START};
 
 // ANCHOR: uses
 use graph_agent::{
     tool, HasMessages, Json, Message, MessagesState, Tool, ToolContext, ToolOutput, Toolbox,
 };
-use graph_core::BoxError;
+use graph_core::{BoxError, Command};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
