@@ -129,11 +129,19 @@ impl<'a> ToolFn<'a> {
                 }
                 FnArg::Typed(typed) => typed,
             };
-            if index + 1 == count {
-                if let Some(kind) = context_param(&typed.ty) {
+            if let Some(kind) = context_param(&typed.ty) {
+                if index + 1 == count {
                     context = kind;
-                    continue;
+                } else {
+                    push(
+                        &mut errors,
+                        syn::Error::new_spanned(
+                            &typed.ty,
+                            "the `ToolContext` parameter must come last, after the tool's arguments",
+                        ),
+                    );
                 }
+                continue;
             }
             match &*typed.pat {
                 Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
