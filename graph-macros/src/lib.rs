@@ -6,6 +6,7 @@
 mod ast;
 mod attr;
 mod expand;
+mod tool;
 
 use proc_macro::TokenStream;
 
@@ -14,4 +15,11 @@ use proc_macro::TokenStream;
 pub fn derive_state(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     expand::derive(&input).into()
+}
+
+/// Turns a documented `async fn` into a tool: a unit struct of the same name implementing
+/// `graph_agent::Tool`. Use it through `graph_agent::tool`, which documents it.
+#[proc_macro_attribute]
+pub fn tool(args: TokenStream, item: TokenStream) -> TokenStream {
+    tool::tool(args.into(), item.into()).into()
 }

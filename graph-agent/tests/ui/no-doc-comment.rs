@@ -1,0 +1,8 @@
+use graph_agent::tool;
+
+#[tool]
+async fn hello(name: String) -> String {
+    format!("hello {name}")
+}
+
+fn main() {}

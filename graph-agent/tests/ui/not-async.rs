@@ -1,0 +1,9 @@
+use graph_agent::tool;
+
+/// Says hello.
+#[tool]
+fn hello(name: String) -> String {
+    format!("hello {name}")
+}
+
+fn main() {}
