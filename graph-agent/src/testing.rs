@@ -59,15 +59,11 @@ impl Turn {
         let mut pieces = Vec::new();
         let mut current = String::new();
         for ch in text.chars() {
-            if !ch.is_whitespace() && current.chars().last().is_some_and(|c| !c.is_whitespace())
-                || ch.is_whitespace()
-                || current.is_empty()
-            {
-                current.push(ch);
-            } else {
+            let word_ended = current.chars().last().is_some_and(|c| !c.is_whitespace());
+            if ch.is_whitespace() && word_ended {
                 pieces.push(std::mem::take(&mut current));
-                current.push(ch);
             }
+            current.push(ch);
         }
         if !current.is_empty() {
             pieces.push(current);
