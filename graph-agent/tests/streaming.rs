@@ -1,6 +1,7 @@
 //! Messages stream mode with models called inside nodes: exact chunk sequences, whole
 //! messages sent once, per-task ids in parallel, `generate` without the mode, stable ids.
 
+// ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +14,10 @@ use graph_agent::{
 use graph_core::prelude::*;
 use graph_core::{BoxError, StreamEvent, StreamMode};
 use serde_json::{json, Value};
+// ANCHOR_END: uses
 
 /// A graph whose node `chat` answers the conversation with `model`.
+// ANCHOR: graph
 fn chat(model: Arc<ScriptedModel>) -> CompiledGraph<MessagesState> {
     StateGraph::<MessagesState>::new()
         .add_node("chat", move |state: Arc<MessagesState>, ctx: NodeContext| {
@@ -29,6 +32,7 @@ fn chat(model: Arc<ScriptedModel>) -> CompiledGraph<MessagesState> {
         .compile()
         .unwrap()
 }
+// ANCHOR_END: graph
 
 /// The input conversation: one question with id `id`.
 fn asked(id: &str) -> MessagesState {
@@ -210,4 +214,36 @@ async fn the_answer_id_is_the_same_in_two_identical_runs_and_new_for_a_new_quest
     let first = run(question()).await;
     assert_eq!(run(question()).await, first);
     assert_ne!(run(asked("q2")).await, first);
+}
+
+// ANCHOR: print
+/// Writes the text of every chunk and message to `out` as it arrives.
+async fn print_tokens(
+    graph: &CompiledGraph<MessagesState>,
+    input: MessagesState,
+    out: &mut impl std::io::Write,
+) -> Result<(), BoxError> {
+    let mut events = graph.stream(input, RunConfig::default().stream_mode(StreamMode::Messages));
+    while let Some(event) = events.next().await {
+        if let Some(message) = StreamedMessage::from_event(&event?)? {
+            write!(out, "{}", message.text())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: print
+
+#[tokio::test(start_paused = true)]
+async fn printing_tokens_writes_the_answer_piece_by_piece() {
+    let model = Arc::new(
+        ScriptedModel::new()
+            .streamed_words("It is 3°C and cloudy in Oslo.")
+            .chunk_latency(Duration::from_millis(20)),
+    );
+    let mut out = Vec::new();
+    let start = tokio::time::Instant::now();
+    print_tokens(&chat(model), question(), &mut out).await.unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), "It is 3°C and cloudy in Oslo.");
+    assert_eq!(start.elapsed(), Duration::from_millis(7 * 20));
 }

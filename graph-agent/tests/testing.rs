@@ -115,3 +115,30 @@ async fn a_fake_tool_answers_fails_waits_and_counts_across_clones() {
         }
     );
 }
+
+#[tokio::test]
+async fn synthesis_combines_labelled_results_in_one_request() {
+    // ANCHOR: synthesize
+    use graph_agent::ChatModelExt;
+
+    let model = ScriptedModel::new().text("Oslo is cold (3°C) and the flight is on time.");
+    let weather = "3°C, cloudy";
+    let flight = "SK 4035 on time";
+    let answer = model
+        .synthesize(
+            "Write one sentence for a traveller.",
+            &[("weather", weather), ("flight", flight)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer, "Oslo is cold (3°C) and the flight is on time.");
+    let request = &model.requests()[0];
+    assert_eq!(request.system.as_deref(), Some("Write one sentence for a traveller."));
+    assert_eq!(
+        request.messages,
+        vec![Message::user(
+            "Combine the following results.\n\n## weather\n3°C, cloudy\n\n## flight\nSK 4035 on time"
+        )]
+    );
+    // ANCHOR_END: synthesize
+}
