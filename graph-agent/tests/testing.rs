@@ -119,7 +119,8 @@ async fn a_fake_tool_answers_fails_waits_and_counts_across_clones() {
 #[tokio::test]
 async fn synthesis_combines_labelled_results_in_one_request() {
     // ANCHOR: synthesize
-    use graph_agent::ChatModelExt;
+    use graph_agent::testing::ScriptedModel;
+    use graph_agent::{ChatModelExt, Message};
 
     let model = ScriptedModel::new().text("Oslo is cold (3°C) and the flight is on time.");
     let weather = "3°C, cloudy";
