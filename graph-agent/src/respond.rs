@@ -132,3 +132,24 @@ fn answer_id(scope: &[&str], request: &ChatRequest<'_>) -> String {
     parts.extend([last, content.as_str()]);
     derived_id(&parts)
 }
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::testing::ScriptedModel;
+
+    #[tokio::test]
+    async fn a_shared_model_behind_dyn_answers_with_a_stable_id() {
+        async fn ask(question_id: &str) -> AssistantMessage {
+            let model: Arc<dyn ChatModel> = Arc::new(ScriptedModel::new().text("hello"));
+            let messages = [Message::user("hi").with_id(question_id)];
+            model.respond_standalone(ChatRequest::new(&messages)).await.unwrap()
+        }
+        let a = ask("u1").await;
+        let b = ask("u1").await;
+        assert_eq!((a.content.as_str(), &a.id), ("hello", &b.id));
+        assert_ne!(ask("u2").await.id, a.id);
+    }
+}
