@@ -176,12 +176,27 @@ pub struct ScriptedModel {
     requests: Mutex<Vec<RecordedRequest>>,
     latency: Duration,
     chunk_latency: Duration,
+    unrecorded: bool,
+    cycles: bool,
 }
 
 impl ScriptedModel {
-    /// A model with an empty script and no latency.
+    /// A model with an empty script and no latency, recording its requests.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Stops recording requests (for benchmarks: recording copies each conversation).
+    /// [`requests`](Self::requests) is then empty; [`calls`](Self::calls) still counts.
+    pub fn without_recording(mut self) -> Self {
+        self.unrecorded = true;
+        self
+    }
+
+    /// Plays the script again from its first turn when it runs out, forever.
+    pub fn cycling(mut self) -> Self {
+        self.cycles = true;
+        self
     }
 
     /// Adds `turn` to the script.
@@ -240,18 +255,21 @@ impl ScriptedModel {
 
     /// Records `request` and takes the next turn.
     fn next(&self, kind: CallKind, request: &ChatRequest<'_>) -> Result<Turn, ScriptExhausted> {
-        self.requests.lock().expect("not poisoned").push(RecordedRequest {
-            kind,
-            system: request.system.map(str::to_owned),
-            messages: request.messages.to_vec(),
-            tools: request.tools.iter().map(|t| t.name.clone()).collect(),
-        });
+        if !self.unrecorded {
+            self.requests.lock().expect("not poisoned").push(RecordedRequest {
+                kind,
+                system: request.system.map(str::to_owned),
+                messages: request.messages.to_vec(),
+                tools: request.tools.iter().map(|t| t.name.clone()).collect(),
+            });
+        }
         let calls = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        self.turns
-            .lock()
-            .expect("not poisoned")
-            .pop_front()
-            .ok_or(ScriptExhausted { calls, turns: self.scripted })
+        let mut turns = self.turns.lock().expect("not poisoned");
+        let turn = turns.pop_front().ok_or(ScriptExhausted { calls, turns: self.scripted })?;
+        if self.cycles {
+            turns.push_back(turn.clone());
+        }
+        Ok(turn)
     }
 }
 

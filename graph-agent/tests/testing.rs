@@ -143,3 +143,14 @@ async fn synthesis_combines_labelled_results_in_one_request() {
     );
     // ANCHOR_END: synthesize
 }
+
+#[tokio::test]
+async fn a_cycling_unrecorded_script_plays_again_and_records_nothing() {
+    let model = ScriptedModel::new().text("a").text("b").cycling().without_recording();
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        answers.push(model.generate(ChatRequest::new(&[])).await.unwrap().content);
+    }
+    assert_eq!(answers, ["a", "b", "a", "b", "a"]);
+    assert_eq!((model.calls(), model.requests().len()), (5, 0));
+}
