@@ -30,7 +30,9 @@ pub trait ChatModelExt: ChatModel {
     ///
     /// The answer's id is chosen before the call, from the task's id and attempt, the id of
     /// the request's last message and the request itself, so the same run gives the same ids
-    /// and a conversation that goes on never reuses one. When the run's stream wants
+    /// and a conversation that goes on never reuses one. Two identical requests in one
+    /// attempt of a task would get the same id: number them with
+    /// [`respond_nth`](Self::respond_nth). When the run's stream wants
     /// [`StreamMode::Messages`](graph_core::StreamMode::Messages), the model is asked to
     /// [`stream`](ChatModel::stream) and every chunk is sent with that id as it arrives (the
     /// node then returns the message, which is not sent again); otherwise the model is asked
@@ -40,8 +42,21 @@ pub trait ChatModelExt: ChatModel {
         ctx: &NodeContext,
         request: ChatRequest<'_>,
     ) -> Result<AssistantMessage, BoxError> {
+        self.respond_nth(ctx, request, 0).await
+    }
+
+    /// Like [`respond`](Self::respond), for the `call`-th of several identical requests in
+    /// one task (asking the same question several times to vote, say): `call` goes into the
+    /// answer's id, so each answer gets its own. `respond` is `respond_nth(ctx, request, 0)`.
+    async fn respond_nth(
+        &self,
+        ctx: &NodeContext,
+        request: ChatRequest<'_>,
+        call: usize,
+    ) -> Result<AssistantMessage, BoxError> {
         let attempt = ctx.attempt().to_string();
-        let id = answer_id(&[&ctx.task_id().to_string(), &attempt], &request);
+        let call = call.to_string();
+        let id = answer_id(&[&ctx.task_id().to_string(), &attempt, &call], &request);
         if !ctx.streams_messages() {
             let mut answer = self.generate(request).await?;
             answer.id = Some(id);

@@ -247,3 +247,51 @@ async fn printing_tokens_writes_the_answer_piece_by_piece() {
     assert_eq!(String::from_utf8(out).unwrap(), "It is 3°C and cloudy in Oslo.");
     assert_eq!(start.elapsed(), Duration::from_millis(7 * 20));
 }
+
+#[tokio::test]
+async fn the_same_question_asked_twice_in_a_task_gets_two_ids_with_respond_nth() {
+    let model = Arc::new(ScriptedModel::new().text("yes").text("no"));
+    let graph = StateGraph::<MessagesState>::new()
+        .add_node("vote", move |state: Arc<MessagesState>, ctx: NodeContext| {
+            let model = Arc::clone(&model);
+            async move {
+                let mut answers = Vec::new();
+                for call in 0..2 {
+                    let request = ChatRequest::new(state.messages());
+                    answers.push(model.respond_nth(&ctx, request, call).await?.into());
+                }
+                Ok::<_, BoxError>(MessagesState::add(answers))
+            }
+        })
+        .add_edge(START, "vote")
+        .stream_messages_from(returned_messages::<MessagesState>)
+        .compile()
+        .unwrap();
+    let (events, state) = messages(&graph, question(), &[StreamMode::Messages]).await;
+    let contents: Vec<&str> = state.iter().map(Message::content).collect();
+    assert_eq!(contents, ["Weather in Oslo?", "yes", "no"]);
+    let ids: Vec<&str> = events.iter().map(|e| e[3]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(state.iter().map(|m| m.id().unwrap()).collect::<Vec<_>>()[1..], ids[..]);
+}
+
+#[tokio::test]
+async fn respond_is_the_first_numbered_call() {
+    let model = Arc::new(ScriptedModel::new().text("a").text("b"));
+    let graph = StateGraph::<MessagesState>::new()
+        .add_node("ask", move |state: Arc<MessagesState>, ctx: NodeContext| {
+            let model = Arc::clone(&model);
+            async move {
+                let first = model.respond(&ctx, ChatRequest::new(state.messages())).await?;
+                let again = model.respond_nth(&ctx, ChatRequest::new(state.messages()), 0).await?;
+                assert_eq!(first.id, again.id);
+                Ok::<_, BoxError>(MessagesState::add(vec![first.into()]))
+            }
+        })
+        .add_edge(START, "ask")
+        .compile()
+        .unwrap();
+    let outcome = graph.invoke(question(), RunConfig::default()).await.unwrap();
+    assert_eq!(outcome.finished().unwrap().messages[1].content(), "a");
+}
