@@ -3,9 +3,14 @@
 
 #![deny(missing_docs)]
 
+mod accumulate;
 mod message;
 mod messages;
 mod model;
+mod respond;
+mod stream;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod tool;
 
 /// Turns a documented `async fn` into a [`Tool`]: a unit struct of the same name.
@@ -50,6 +55,7 @@ mod tool;
 /// no doc comment, takes `self`, is generic or destructures a parameter; an unknown option;
 /// an argument type that is not `Deserialize` and `JsonSchema`.
 pub use graph_macros::tool;
+pub use accumulate::{ChunkAccumulator, ChunkError};
 pub use message::{
     AssistantMessage, Message, RemoveMessage, SystemMessage, ToolCall, ToolMessage, ToolStatus,
     Usage, UserMessage, REMOVE_ALL_MESSAGES,
@@ -58,6 +64,8 @@ pub use messages::{
     add_messages, HasMessages, Messages, MessagesState, MessagesStateUpdate, UnknownMessage,
 };
 pub use model::{ChatModel, ChatRequest, MessageChunk, ResponseFormat, ToolCallChunk};
+pub use respond::ChatModelExt;
+pub use stream::{returned_messages, StreamedMessage, StreamedPayload};
 pub use tool::{
     parameters_schema, IntoToolReply, Json, Tool, ToolContext, ToolOutput, ToolReply, ToolSpec,
     Toolbox,

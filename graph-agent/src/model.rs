@@ -127,3 +127,18 @@ impl From<AssistantMessage> for MessageChunk {
         MessageChunk { id: message.id, content: message.content, tool_calls, usage: message.usage }
     }
 }
+
+/// A shared model is a model: `Arc<dyn ChatModel>` can be kept in a run context and called.
+#[async_trait]
+impl<M: ChatModel + ?Sized> ChatModel for std::sync::Arc<M> {
+    async fn generate(&self, request: ChatRequest<'_>) -> Result<AssistantMessage, BoxError> {
+        (**self).generate(request).await
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: ChatRequest<'a>,
+    ) -> BoxStream<'a, Result<MessageChunk, BoxError>> {
+        (**self).stream(request)
+    }
+}

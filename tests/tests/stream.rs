@@ -270,3 +270,45 @@ async fn the_timeline_of_a_fan_out_shows_overlapping_bars() {
     insta::assert_snapshot!("fan_out_gantt", timeline.to_gantt());
     insta::assert_snapshot!("fan_out_table", timeline.to_table());
 }
+
+/// Messages mode with plain JSON values: what a node sends, then what it returns that it did
+/// not send (by `id`); nothing at all when the mode is off.
+#[tokio::test]
+async fn the_messages_mode_sends_values_and_returned_messages_once_each() {
+    fn returned(update: &LogUpdate) -> Vec<Value> {
+        update
+            .visited
+            .iter()
+            .flatten()
+            .map(|name| json!({ "id": name, "text": format!("returned {name}") }))
+            .collect()
+    }
+    let graph = StateGraph::<Log>::new()
+        .add_node("talk", |_: Arc<Log>, ctx: NodeContext| async move {
+            ctx.send_message(json!({ "id": "m1", "text": "Hel" })).await;
+            ctx.send_message(json!({ "id": "m1", "text": "lo" })).await;
+            ctx.send_message(json!({ "text": "no id" })).await;
+            Log::update().visited(vec!["m1".into(), "m2".into()])
+        })
+        .add_edge(START, "talk")
+        .stream_messages_from(returned)
+        .compile()
+        .unwrap();
+    let event = |message: Value| json!({ "event": "message", "step": 0, "node": "talk", "task_id": "0:talk", "message": message });
+    assert_eq!(
+        events(&graph, modes(&[StreamMode::Messages])).await,
+        vec![
+            event(json!({ "id": "m1", "text": "Hel" })),
+            event(json!({ "id": "m1", "text": "lo" })),
+            event(json!({ "text": "no id" })),
+            event(json!({ "id": "m2", "text": "returned m2" })),
+            json!({ "event": "done", "state": { "last": null, "n": 0, "visited": ["m1", "m2"] } }),
+        ]
+    );
+    let without: Vec<Value> = events(&graph, modes(&[StreamMode::Updates]))
+        .await
+        .into_iter()
+        .map(|e| e["event"].clone())
+        .collect();
+    assert_eq!(without, vec![json!("update"), json!("done")]);
+}

@@ -1,0 +1,170 @@
+//! Calling a model inside a node: [`ChatModelExt`], which streams the answer when the run's
+//! stream wants messages, and [`ChatModelExt::synthesize`], which combines parallel results.
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use graph_core::{BoxError, NodeContext};
+
+use crate::accumulate::ChunkAccumulator;
+use crate::message::{derived_id, AssistantMessage, Message};
+use crate::model::{ChatModel, ChatRequest};
+use crate::stream::StreamedMessage;
+
+/// What every [`ChatModel`] can do inside a graph (and out of one).
+///
+/// ```
+/// use graph_agent::testing::ScriptedModel;
+/// use graph_agent::{ChatModelExt, ChatRequest, Message};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let model = ScriptedModel::new().text("Paris.");
+/// let question = [Message::user("Capital of France?").with_id("q1")];
+/// let answer = model.respond_standalone(ChatRequest::new(&question)).await.unwrap();
+/// assert_eq!(answer.content, "Paris.");
+/// assert!(answer.id.is_some());
+/// # });
+/// ```
+#[async_trait]
+pub trait ChatModelExt: ChatModel {
+    /// Answers `request` from inside a node, with a deterministic id.
+    ///
+    /// The answer's id is chosen before the call, from the task's id and attempt, the id of
+    /// the request's last message and the request itself, so the same run gives the same ids
+    /// and a conversation that goes on never reuses one. Two identical requests in one
+    /// attempt of a task would get the same id: number them with
+    /// [`respond_nth`](Self::respond_nth). When the run's stream wants
+    /// [`StreamMode::Messages`](graph_core::StreamMode::Messages), the model is asked to
+    /// [`stream`](ChatModel::stream) and every chunk is sent with that id as it arrives (the
+    /// node then returns the message, which is not sent again); otherwise the model is asked
+    /// once with [`generate`](ChatModel::generate) and nothing is sent.
+    async fn respond(
+        &self,
+        ctx: &NodeContext,
+        request: ChatRequest<'_>,
+    ) -> Result<AssistantMessage, BoxError> {
+        self.respond_nth(ctx, request, 0).await
+    }
+
+    /// Like [`respond`](Self::respond), for the `call`-th of several identical requests in
+    /// one task (asking the same question several times to vote, say): `call` goes into the
+    /// answer's id, so each answer gets its own. `respond` is `respond_nth(ctx, request, 0)`.
+    async fn respond_nth(
+        &self,
+        ctx: &NodeContext,
+        request: ChatRequest<'_>,
+        call: usize,
+    ) -> Result<AssistantMessage, BoxError> {
+        let attempt = ctx.attempt().to_string();
+        let call = call.to_string();
+        let id = answer_id(&[&ctx.task_id().to_string(), &attempt, &call], &request);
+        if !ctx.streams_messages() {
+            let mut answer = self.generate(request).await?;
+            answer.id = Some(id);
+            return Ok(answer);
+        }
+        let mut chunks = self.stream(request);
+        let mut answer = ChunkAccumulator::new();
+        while let Some(chunk) = chunks.next().await {
+            let mut chunk = chunk?;
+            chunk.id = Some(id.clone());
+            answer.push(&chunk);
+            ctx.send_message(StreamedMessage::chunk_json(chunk)).await;
+        }
+        let mut answer = answer.finish()?;
+        answer.id = Some(id);
+        Ok(answer)
+    }
+
+    /// Answers `request` outside any graph: one [`generate`](ChatModel::generate) call, the
+    /// answer given a deterministic id from the request.
+    async fn respond_standalone(
+        &self,
+        request: ChatRequest<'_>,
+    ) -> Result<AssistantMessage, BoxError> {
+        let id = answer_id(&["standalone"], &request);
+        let mut answer = self.generate(request).await?;
+        answer.id = Some(id);
+        Ok(answer)
+    }
+
+    /// Combines labelled results into one answer: asks the model, with `instructions` as the
+    /// system prompt, one user message listing each part under its label, and returns the
+    /// answer's text.
+    ///
+    /// The message reads `Combine the following results.` then, for each part, a blank line,
+    /// `## label` and the text.
+    ///
+    /// ```
+    /// use graph_agent::testing::ScriptedModel;
+    /// use graph_agent::ChatModelExt;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let model = ScriptedModel::new().text("Both agree: 42.");
+    /// let answer = model
+    ///     .synthesize("Answer in one line.", &[("first", "42"), ("second", "forty-two")])
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(answer, "Both agree: 42.");
+    /// let asked = &model.requests()[0];
+    /// assert_eq!(asked.system.as_deref(), Some("Answer in one line."));
+    /// assert_eq!(
+    ///     asked.messages[0].content(),
+    ///     "Combine the following results.\n\n## first\n42\n\n## second\nforty-two"
+    /// );
+    /// # });
+    /// ```
+    async fn synthesize(
+        &self,
+        instructions: &str,
+        parts: &[(&str, &str)],
+    ) -> Result<String, BoxError> {
+        let mut prompt = String::from("Combine the following results.");
+        for (label, text) in parts {
+            prompt.push_str("\n\n## ");
+            prompt.push_str(label);
+            prompt.push('\n');
+            prompt.push_str(text);
+        }
+        let messages = [Message::user(prompt)];
+        let answer = self.generate(ChatRequest::new(&messages).system(instructions)).await?;
+        Ok(answer.content)
+    }
+}
+
+impl<M: ChatModel + ?Sized> ChatModelExt for M {}
+
+/// The id of the answer to `request`: `scope`, the last message's id and the request's
+/// content, so two different calls of one task get different ids.
+fn answer_id(scope: &[&str], request: &ChatRequest<'_>) -> String {
+    let last = request.messages.last().and_then(Message::id).unwrap_or("");
+    let content = serde_json::to_string(&(
+        request.system,
+        request.messages,
+        request.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+    ))
+    .unwrap_or_default();
+    let mut parts = scope.to_vec();
+    parts.extend([last, content.as_str()]);
+    derived_id(&parts)
+}
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::testing::ScriptedModel;
+
+    #[tokio::test]
+    async fn a_shared_model_behind_dyn_answers_with_a_stable_id() {
+        async fn ask(question_id: &str) -> AssistantMessage {
+            let model: Arc<dyn ChatModel> = Arc::new(ScriptedModel::new().text("hello"));
+            let messages = [Message::user("hi").with_id(question_id)];
+            model.respond_standalone(ChatRequest::new(&messages)).await.unwrap()
+        }
+        let a = ask("u1").await;
+        let b = ask("u1").await;
+        assert_eq!((a.content.as_str(), &a.id), ("hello", &b.id));
+        assert_ne!(ask("u2").await.id, a.id);
+    }
+}
