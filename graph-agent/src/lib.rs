@@ -7,6 +7,7 @@ mod message;
 mod messages;
 mod model;
 mod tool;
+mod tool_node;
 
 pub use message::{
     AssistantMessage, Message, RemoveMessage, SystemMessage, ToolCall, ToolMessage, ToolStatus,
@@ -19,4 +20,7 @@ pub use model::{ChatModel, ChatRequest, MessageChunk, ResponseFormat, ToolCallCh
 pub use tool::{
     parameters_schema, IntoToolReply, Json, Tool, ToolContext, ToolOutput, ToolReply, ToolSpec,
     Toolbox,
+};
+pub use tool_node::{
+    pending_tool_calls, route_tool_calls, tools_condition, ToolErrorPolicy, ToolNode, ToolNodeError,
 };
