@@ -108,7 +108,10 @@ impl<S: HasMessages> Clone for ToolNode<S> {
 
 impl<S: HasMessages> fmt::Debug for ToolNode<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ToolNode").field("tools", &self.tools).field("errors", &self.errors).finish()
+        f.debug_struct("ToolNode")
+            .field("tools", &self.tools)
+            .field("errors", &self.errors)
+            .finish()
     }
 }
 

@@ -72,7 +72,9 @@ impl ToolErrorPolicy {
     /// Every failure is answered with what `handler` makes of the call and the error: the
     /// tool's own error, or a [`ToolNodeError`] for invalid arguments and commands that do
     /// not answer their call.
-    pub fn handler(handler: impl Fn(&ToolCall, &BoxError) -> String + Send + Sync + 'static) -> Self {
+    pub fn handler(
+        handler: impl Fn(&ToolCall, &BoxError) -> String + Send + Sync + 'static,
+    ) -> Self {
         Self { kind: Kind::Handler(Arc::new(handler)) }
     }
 
