@@ -13,7 +13,7 @@ use graph_agent::{
 };
 use graph_core::checkpoint::{MemorySaver, SqliteSaver};
 use graph_core::prelude::*;
-use graph_core::BoxError;
+use graph_core::{BoxError, RetryPolicy};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
@@ -584,4 +584,61 @@ async fn whole_message_mode_returns_a_lone_command_and_refuses_one_among_others(
         err.to_string(),
         "node `tools` failed in step 0 (attempt 1): node `tools` found no assistant message whose tool calls it could run"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_runs_the_failed_call_again_alone() {
+    let (flights, hotels, weather) = (
+        Fake::new("flights", 150).failing(1, "the airline timed out"),
+        Fake::new("hotels", 50),
+        Fake::new("weather", 100),
+    );
+    let counters = [flights.counter(), hotels.counter(), weather.counter()];
+    let tools = Toolbox::new().with(flights).with(hotels).with(weather);
+    let retry = RetryPolicy::new(2).initial_interval(Duration::from_millis(10)).jitter(false);
+    let graph =
+        per_call_graph(ToolNode::new(tools), NodeOptions::new().retry(retry)).compile().unwrap();
+    let start = Instant::now();
+    let out = graph.invoke(asking(three_calls()), RunConfig::default()).await.unwrap();
+    // flights fails at 150 ms, waits 10 ms, and takes 150 ms again.
+    assert_eq!(start.elapsed(), Duration::from_millis(310));
+    assert_eq!(out.finished().unwrap().messages[2..], trip_answers());
+    let runs: Vec<usize> = counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+    assert_eq!(runs, [2, 1, 1]);
+}
+
+/// Finds records and keeps them, in full, beside the summary the model reads.
+struct Search;
+
+#[async_trait]
+impl Tool for Search {
+    type Args = CityArgs;
+    type Output = graph_agent::ToolOutput;
+
+    fn name(&self) -> &str {
+        "search"
+    }
+
+    fn description(&self) -> &str {
+        "Finds hotels."
+    }
+
+    async fn call(&self, args: CityArgs, _: &ToolContext) -> Result<Self::Output, BoxError> {
+        let records =
+            json!([{"hotel": "Sol", "city": args.city}, {"hotel": "Mar", "city": args.city}]);
+        Ok(graph_agent::ToolOutput::new("2 hotels found").with_artifact(records))
+    }
+}
+
+#[tokio::test]
+async fn an_output_artifact_lands_on_the_tool_message() {
+    let graph = per_call_graph(ToolNode::new(Toolbox::new().with(Search)), NodeOptions::new())
+        .compile()
+        .unwrap();
+    let calls = vec![call("c1", "search", json!({"city": "Faro"}))];
+    let out = graph.invoke(asking(calls), RunConfig::default()).await.unwrap();
+    let Message::Tool(expected) = answer("c1", "search", "2 hotels found") else { unreachable!() };
+    let records = json!([{"hotel": "Sol", "city": "Faro"}, {"hotel": "Mar", "city": "Faro"}]);
+    let expected = Message::Tool(ToolMessage { artifact: Some(records), ..expected });
+    assert_eq!(out.finished().unwrap().messages[2..], [expected]);
 }
