@@ -147,7 +147,8 @@ impl<S: HasMessages> ToolNode<S> {
     /// parallel (`NodeOptions::concurrency` caps how many), their answers merge in the
     /// order the router sent them, and a resume re-runs only the calls that did not finish.
     /// A tool's `Command` may `goto` other nodes: declare them with
-    /// [`NodeOptions::destinations`](graph_core::NodeOptions::destinations).
+    /// [`NodeOptions::destinations`](graph_core::NodeOptions::destinations). Its update
+    /// must answer the call with a tool message, which is written as the tool made it.
     pub fn per_call(
         self,
     ) -> impl Fn(Input<ToolCall>, NodeContext) -> BoxFuture<'static, Result<Command<S>, BoxError>>

@@ -49,7 +49,8 @@ pub fn pending_tool_calls<S: HasMessages>(state: &S) -> Vec<ToolCall> {
 
 /// A router for the per-call mode: one [`Send`] of the call to `tools` per
 /// [pending call](pending_tool_calls), in the model's order (so the answers land in that
-/// order); `otherwise` when none is pending (`END`, or back to the model).
+/// order); `otherwise` when none is pending (`END`, or back to the model): the model
+/// answered without calls, or every call already has its answer.
 ///
 /// Declare both targets: `.add_conditional_edges("agent", route_tool_calls("tools", END),
 /// ["tools", END])`.
