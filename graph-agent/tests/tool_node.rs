@@ -52,6 +52,7 @@ struct Fake {
     name: &'static str,
     latency: Duration,
     calls: Arc<AtomicUsize>,
+    done: Arc<AtomicUsize>,
     failures: Arc<AtomicUsize>,
     failure: &'static str,
 }
@@ -62,6 +63,7 @@ impl Fake {
             name,
             latency: Duration::from_millis(latency_ms),
             calls: Arc::default(),
+            done: Arc::default(),
             failures: Arc::default(),
             failure: "",
         }
@@ -76,6 +78,11 @@ impl Fake {
 
     fn counter(&self) -> Arc<AtomicUsize> {
         Arc::clone(&self.calls)
+    }
+
+    /// How many calls have succeeded.
+    fn successes(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.done)
     }
 }
 
@@ -100,6 +107,7 @@ impl Tool for Fake {
         if failing.is_ok() {
             return Err(self.failure.into());
         }
+        self.done.fetch_add(1, Ordering::SeqCst);
         Ok(format!("{}: {}", self.name, args.city))
     }
 }
@@ -435,6 +443,36 @@ async fn an_interrupt_inside_a_tool_pauses_the_run_whatever_the_policy() {
     assert_eq!(email_calls.load(Ordering::SeqCst), 2, "asked, then answered");
 }
 
+/// `flights`, failing its first call once every other tool has answered.
+struct FailsOnceAfter {
+    calls: Arc<AtomicUsize>,
+    others: Vec<Arc<AtomicUsize>>,
+}
+
+#[async_trait]
+impl Tool for FailsOnceAfter {
+    type Args = CityArgs;
+    type Output = String;
+
+    fn name(&self) -> &str {
+        "flights"
+    }
+
+    fn description(&self) -> &str {
+        "Fails once, last."
+    }
+
+    async fn call(&self, args: CityArgs, _: &ToolContext) -> Result<String, BoxError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            while self.others.iter().any(|done| done.load(Ordering::SeqCst) == 0) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            return Err("the airline timed out".into());
+        }
+        Ok(format!("flights: {}", args.city))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_on_sqlite_runs_only_the_call_that_failed() {
     let dir = std::env::temp_dir().join("graph-agent-tests");
@@ -442,13 +480,13 @@ async fn a_resume_on_sqlite_runs_only_the_call_that_failed() {
     let database = dir.join(format!("tool-node-{}.sqlite", std::process::id()));
     let _ = std::fs::remove_file(&database);
 
-    // `flights` fails once, after the two quick calls have finished and been saved.
-    let (flights, hotels, weather) = (
-        Fake::new("flights", 300).failing(1, "the airline timed out"),
-        Fake::new("hotels", 10),
-        Fake::new("weather", 20),
-    );
-    let counters = [flights.counter(), hotels.counter(), weather.counter()];
+    // `flights` fails once, after the two other calls have finished.
+    let (hotels, weather) = (Fake::new("hotels", 10), Fake::new("weather", 20));
+    let flights = FailsOnceAfter {
+        calls: Arc::default(),
+        others: vec![hotels.successes(), weather.successes()],
+    };
+    let counters = [Arc::clone(&flights.calls), hotels.counter(), weather.counter()];
     let tools = Toolbox::new().with(flights).with(hotels).with(weather);
     let node = ToolNode::new(tools);
     let thread = RunConfig::default().thread_id("trip");
