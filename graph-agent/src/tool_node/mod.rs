@@ -174,7 +174,8 @@ impl<S: HasMessages> ToolNode<S> {
     /// One task means one attempt for all calls: a retry or a resume runs them all again,
     /// the first failure (in call order) fails the task once every call has ended, and a
     /// tool's `Command` can only be returned when it answers the message's only pending
-    /// call ([`ToolNodeError::CommandAmongOthers`] otherwise). Prefer
+    /// call ([`ToolNodeError::CommandAmongOthers`] otherwise). Tools that pause share the
+    /// task's interrupts, so a resume re-runs every call of the message. Prefer
     /// [`per_call`](Self::per_call) unless the graph needs LangGraph's classic wiring.
     pub fn whole_message(
         self,
