@@ -12,7 +12,9 @@ mod stream;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod tool;
+mod tool_node;
 
+pub use accumulate::{ChunkAccumulator, ChunkError};
 /// Turns a documented `async fn` into a [`Tool`]: a unit struct of the same name.
 ///
 /// The tool's name is the function's (or `#[tool(name = "...")]`), its description the doc
@@ -55,7 +57,6 @@ mod tool;
 /// no doc comment, takes `self`, is generic or destructures a parameter; an unknown option;
 /// an argument type that is not `Deserialize` and `JsonSchema`.
 pub use graph_macros::tool;
-pub use accumulate::{ChunkAccumulator, ChunkError};
 pub use message::{
     AssistantMessage, Message, RemoveMessage, SystemMessage, ToolCall, ToolMessage, ToolStatus,
     Usage, UserMessage, REMOVE_ALL_MESSAGES,
@@ -82,3 +83,6 @@ pub mod __private {
     pub use schemars;
     pub use serde;
 }
+pub use tool_node::{
+    pending_tool_calls, route_tool_calls, tools_condition, ToolErrorPolicy, ToolNode, ToolNodeError,
+};

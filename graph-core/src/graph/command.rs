@@ -81,6 +81,26 @@ impl<S: State> Command<S> {
         self.goto.extend(route.into_route());
         self
     }
+
+    /// The update the command applies, if it has one: for code that checks a command before
+    /// passing it on (a tool's command must answer its call, say).
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    ///
+    /// #[derive(State, Clone, Default)]
+    /// struct Counter {
+    ///     #[reducer(add)]
+    ///     n: u32,
+    /// }
+    ///
+    /// let command = Command::<Counter>::new().update(Counter::update().n(2));
+    /// assert_eq!(command.update_ref().and_then(|u| u.n), Some(2));
+    /// assert!(Command::<Counter>::new().update_ref().is_none());
+    /// ```
+    pub fn update_ref(&self) -> Option<&S::Update> {
+        self.update.as_ref()
+    }
 }
 
 impl<S: State> GraphInput<S> for Command<S> {
