@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 mod accumulate;
+mod agent;
 mod message;
 mod messages;
 mod model;
@@ -15,6 +16,10 @@ mod tool;
 mod tool_node;
 
 pub use accumulate::{ChunkAccumulator, ChunkError};
+pub use agent::{
+    create_agent, nodes, AgentBuilder, AgentError, AgentState, AgentStateUpdate, ApprovalRequest,
+    ToolDecision, WrongDecisionCount, NEED_MORE_STEPS,
+};
 /// Turns a documented `async fn` into a [`Tool`]: a unit struct of the same name.
 ///
 /// The tool's name is the function's (or `#[tool(name = "...")]`), its description the doc

@@ -11,7 +11,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use graph_core::BoxError;
 
 use crate::message::{AssistantMessage, Message, ToolCall};
-use crate::model::{ChatModel, ChatRequest, MessageChunk, ToolCallChunk};
+use crate::model::{ChatModel, ChatRequest, MessageChunk, ResponseFormat, ToolCallChunk};
 use crate::tool::{Tool, ToolContext};
 
 /// One answer of a [`ScriptedModel`]: a message (text, tool calls or both) or an error, and
@@ -134,6 +134,8 @@ pub struct RecordedRequest {
     pub messages: Vec<Message>,
     /// The names of the tools offered.
     pub tools: Vec<String>,
+    /// The shape asked of a structured answer.
+    pub response_format: Option<ResponseFormat>,
 }
 
 /// The error of a [`ScriptedModel`] called more times than its script has turns.
@@ -261,6 +263,7 @@ impl ScriptedModel {
                 system: request.system.map(str::to_owned),
                 messages: request.messages.to_vec(),
                 tools: request.tools.iter().map(|t| t.name.clone()).collect(),
+                response_format: request.response_format.cloned(),
             });
         }
         let calls = self.calls.fetch_add(1, Ordering::SeqCst) + 1;

@@ -288,7 +288,7 @@ impl<S: State> Toolbox<S> {
     }
 
     /// The same toolbox with `tool`; a tool of the same name is replaced.
-    pub fn with<T: Tool>(mut self, tool: T) -> Self
+    pub fn with<T: Tool>(self, tool: T) -> Self
     where
         T::Output: IntoToolReply<S>,
     {

@@ -77,6 +77,7 @@ async fn every_request_is_recorded_and_errors_are_returned_in_turn() {
         system: Some("Be brief.".into()),
         messages: messages.to_vec(),
         tools: vec!["search".into()],
+        response_format: None,
     };
     assert_eq!(
         model.requests(),
