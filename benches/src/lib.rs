@@ -1,6 +1,8 @@
 //! The benchmark workloads, shared by the criterion benches, the LangGraph comparison
 //! binary and the regression guard, so all three measure the same graphs.
 
+pub mod agent;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -29,7 +29,8 @@ pub trait ChatModelExt: ChatModel {
     /// Answers `request` from inside a node, with a deterministic id.
     ///
     /// The answer's id is chosen before the call, from the task's id and attempt, the id of
-    /// the request's last message and the request itself, so the same run gives the same ids
+    /// the request's last message (its text when it has no id), the conversation's length and the
+    /// system prompt, so the same run gives the same ids
     /// and a conversation that goes on never reuses one. Two identical requests in one
     /// attempt of a task would get the same id: number them with
     /// [`respond_nth`](Self::respond_nth). When the run's stream wants
@@ -133,18 +134,18 @@ pub trait ChatModelExt: ChatModel {
 
 impl<M: ChatModel + ?Sized> ChatModelExt for M {}
 
-/// The id of the answer to `request`: `scope`, the last message's id and the request's
-/// content, so two different calls of one task get different ids.
+/// The id of the answer to `request`: `scope`, the conversation's length and its last
+/// message (its id, or its text when it has none), so calls of one task with different
+/// conversations get different ids, at a cost that does not grow with the history.
 fn answer_id(scope: &[&str], request: &ChatRequest<'_>) -> String {
-    let last = request.messages.last().and_then(Message::id).unwrap_or("");
-    let content = serde_json::to_string(&(
-        request.system,
-        request.messages,
-        request.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-    ))
-    .unwrap_or_default();
+    let last = request.messages.last();
+    let last = match last.and_then(Message::id) {
+        Some(id) => id,
+        None => last.map_or("", Message::content),
+    };
+    let length = request.messages.len().to_string();
     let mut parts = scope.to_vec();
-    parts.extend([last, content.as_str()]);
+    parts.extend([length.as_str(), last, request.system.unwrap_or("")]);
     derived_id(&parts)
 }
 

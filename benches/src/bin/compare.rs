@@ -6,8 +6,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use graph_benches::{
-    chain, fan_out, io_fan_out, loop_config, looping, map_reduce, runtime, sqlite_chain, Counter,
-    Items,
+    agent, chain, fan_out, io_fan_out, loop_config, looping, map_reduce, runtime, sqlite_chain,
+    Counter, Items,
 };
 use graph_core::RunConfig;
 
@@ -33,6 +33,12 @@ where
 fn main() {
     let rt = runtime();
     let mut results = BTreeMap::new();
+    // `compare agent` times only the agent loop.
+    if std::env::args().nth(1).as_deref() == Some("agent") {
+        agent_workloads(&rt, &mut results);
+        println!("{}", serde_json::to_string_pretty(&results).expect("numbers serialize"));
+        return;
+    }
     let (g, c) = (chain(1_000), RunConfig::default);
     results.insert("chain_1000", median(&rt, 21, |_| g.invoke(Counter::default(), c())));
     let g = looping(10_000);
@@ -60,6 +66,8 @@ fn main() {
         median(&rt, 5, |_| g.invoke(Items::default(), c().max_concurrency(20))),
     );
 
+    agent_workloads(&rt, &mut results);
+
     let dir = std::env::temp_dir().join(format!("graph-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let g = sqlite_chain(100, &dir.join("compare.sqlite"));
@@ -70,4 +78,30 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!("{}", serde_json::to_string_pretty(&results).expect("numbers serialize"));
+}
+
+/// The agent loop with the prebuilt agent, and the same loop on bare tokio.
+fn agent_workloads(rt: &tokio::runtime::Runtime, results: &mut BTreeMap<&'static str, f64>) {
+    for (name, turns) in [("agent_turns_1", 1), ("agent_turns_10", 10)] {
+        let g = agent::agent(turns);
+        results.insert(
+            name,
+            median(rt, 21, |_| async {
+                let out = g
+                    .invoke(agent::question(), RunConfig::default().recursion_limit(4 * turns + 10))
+                    .await?;
+                agent::check(&out.state().messages, turns);
+                Ok::<_, graph_core::GraphError>(())
+            }),
+        );
+    }
+    for (name, turns) in [("bare_tokio_agent_turns_1", 1), ("bare_tokio_agent_turns_10", 10)] {
+        results.insert(
+            name,
+            median(rt, 21, |_| async move {
+                agent::check(&agent::bare_agent(turns).await, turns);
+                Ok::<_, ()>(())
+            }),
+        );
+    }
 }

@@ -63,6 +63,13 @@ impl HasMessages for AgentState {
     }
 }
 
+/// A run of the agent can start from one message: it is added to the thread's conversation.
+impl graph_core::GraphInput<AgentState> for Message {
+    fn into_input(self) -> graph_core::__private::RunInput<AgentState> {
+        AgentState::add(vec![self]).into_input()
+    }
+}
+
 /// The node names of a prebuilt agent.
 pub mod nodes {
     /// Calls the model.
