@@ -13,20 +13,30 @@ fi
 echo "Building the Rust side (release)..." >&2
 (cd "$root" && cargo build --quiet --release -p graph-benches --bin compare --bin send_memory)
 echo "Running LangGraph..." >&2
-.venv/bin/python langgraph_bench.py "$@" > .langgraph.json
+.venv/bin/python langgraph_bench.py "$@" > .langgraph-graph.json
+.venv/bin/python agent_bench.py "$@" > .langgraph-agent.json
 echo "Running graph-core..." >&2
 "$root/target/release/compare" > .ours.json
 
 .venv/bin/python - <<'PY'
 import json
-theirs = json.load(open(".langgraph.json"))
+theirs = json.load(open(".langgraph-graph.json")) | json.load(open(".langgraph-agent.json"))
 ours = json.load(open(".ours.json"))
-print(f"{'workload':<20} {'LangGraph':>12} {'graph-core':>12} {'ratio':>9}")
+print(f"{'workload':<26} {'LangGraph':>12} {'graph-core':>12} {'ratio':>9}")
 for name in sorted(ours):
     o = ours[name]
     t = theirs.get(name)
     ratio = f"{t / o:8.0f}x" if t else "        -"
     their = f"{t * 1e3:10.2f}ms" if t else "           -"
-    print(f"{name:<20} {their} {o * 1e3:10.3f}ms {ratio}")
+    print(f"{name:<26} {their} {o * 1e3:10.3f}ms {ratio}")
+
+# The agent loop per turn: the step from 1 to 10 turns, so the question and the final
+# answer cancel out; ours also beside the same loop on bare tokio.
+def per_turn(results, prefix=""):
+    return (results[prefix + "agent_turns_10"] - results[prefix + "agent_turns_1"]) / 9
+lg, us, bare = per_turn(theirs), per_turn(ours), per_turn(ours, "bare_tokio_")
+print(f"agent turn (3 parallel tools): LangGraph {lg * 1e6:.0f} us, graph-agent {us * 1e6:.1f} us "
+      f"({lg / us:.0f}x), bare tokio {bare * 1e6:.1f} us; framework cost over bare tokio "
+      f"{(us - bare) * 1e6:.1f} us per turn, {(us - bare) * 1e6 / 3:.1f} us per tool call")
 PY
 "$root/target/release/send_memory" 2>/dev/null | grep -v '^dhat'
