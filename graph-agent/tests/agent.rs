@@ -357,7 +357,7 @@ async fn calls_left_unanswered_are_repaired_before_the_next_model_call() {
         .messages
         .iter()
         .map(|m| {
-            format!("{}", serde_json::to_value(m).unwrap()["role"].as_str().unwrap())
+            serde_json::to_value(m).unwrap()["role"].as_str().unwrap().to_owned()
                 + ": "
                 + m.content()
         })
