@@ -373,3 +373,53 @@ async fn calls_left_unanswered_are_repaired_before_the_next_model_call() {
     );
     assert_eq!(out.answer(), Some("Fine, I will not send it."));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_messages_stream_carries_each_chunk_and_each_tool_result_once() {
+    use futures::StreamExt;
+    use graph_agent::{StreamedMessage, StreamedPayload};
+    use graph_core::StreamMode;
+
+    let ms = Duration::from_millis;
+    let model = ScriptedModel::new()
+        .tool_calls([call("c1", "weather", json!({})), call("c2", "news", json!({}))])
+        .streamed_words("Sunny and calm.");
+    let agent = create_agent(model)
+        .tool(FakeTool::new("weather").latency(ms(30)).output("sunny"))
+        .tool(FakeTool::new("news").latency(ms(10)).output("calm"))
+        .compile()
+        .unwrap();
+    let config = RunConfig::default().stream_mode(StreamMode::Messages);
+    let mut events = agent.stream(Message::user("Today?"), config);
+    let mut seen = Vec::new();
+    let mut answer_ids = Vec::new();
+    while let Some(event) = events.next().await {
+        let Some(message) = StreamedMessage::from_event(&event.unwrap()).unwrap() else { continue };
+        let what = match &message.payload {
+            StreamedPayload::Chunk(chunk) => {
+                answer_ids.push(chunk.id.clone().unwrap());
+                let calls: Vec<&str> =
+                    chunk.tool_calls.iter().filter_map(|c| c.name.as_deref()).collect();
+                format!("chunk {:?} {calls:?}", chunk.content)
+            }
+            StreamedPayload::Message(m) => {
+                format!("{} {:?}", m.as_tool().unwrap().tool_call_id, m.content())
+            }
+        };
+        seen.push(format!("{} {} {what}", message.step, message.task_id));
+    }
+    assert_eq!(
+        seen,
+        [
+            r#"0 0:model chunk "" ["weather", "news"]"#,
+            r#"1 1:send#1 c2 "calm""#,
+            r#"1 1:send#0 c1 "sunny""#,
+            r#"2 2:model chunk "Sunny" []"#,
+            r#"2 2:model chunk " and" []"#,
+            r#"2 2:model chunk " calm." []"#,
+        ]
+    );
+    // One id for the first answer's chunk, another shared by the second answer's chunks.
+    assert_ne!(answer_ids[0], answer_ids[1]);
+    assert!(answer_ids[1..].iter().all(|id| *id == answer_ids[1]));
+}
