@@ -7,6 +7,7 @@ pub mod briefing;
 pub mod code_review;
 pub mod context;
 pub mod llm;
+pub mod react_agent;
 pub mod report;
 pub mod research;
 pub mod tool_calls;
