@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+// ANCHOR: uses
 use graph_agent::testing::{FakeTool, ScriptedModel};
 use graph_agent::{
     create_agent, tool, AgentError, AgentState, ApprovalRequest, Message, ToolCall, ToolDecision,
@@ -16,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::time::Instant;
+// ANCHOR_END: uses
 
 fn call(id: &str, name: &str, args: serde_json::Value) -> ToolCall {
     ToolCall::new(id, name, args)
@@ -93,6 +95,7 @@ async fn parallel_tool_calls_cost_the_slowest_and_land_in_call_order() {
 
 #[tokio::test]
 async fn a_tight_step_budget_ends_with_a_final_message_instead_of_an_error() {
+    // ANCHOR: budget
     let model = ScriptedModel::new()
         .tool_calls([call("c1", "weather", json!({}))])
         .tool_calls([call("c2", "weather", json!({}))])
@@ -118,8 +121,10 @@ async fn a_tight_step_budget_ends_with_a_final_message_instead_of_an_error() {
             &format!("assistant: {NEED_MORE_STEPS}")
         ]
     );
+    // ANCHOR_END: budget
 }
 
+// ANCHOR: return_direct
 /// Looks a city up; the agent answers with the result as it is.
 #[tool(return_direct)]
 async fn lookup(
@@ -128,9 +133,11 @@ async fn lookup(
 ) -> String {
     format!("{city}: 48.85N 2.35E")
 }
+// ANCHOR_END: return_direct
 
 #[tokio::test]
 async fn a_return_direct_tool_ends_the_run_with_its_result() {
+    // ANCHOR: return_direct_run
     let model =
         Arc::new(ScriptedModel::new().tool_calls([call("c1", "lookup", json!({"city": "Paris"}))]));
     let agent = create_agent(Arc::clone(&model)).tool(lookup).compile().unwrap();
@@ -145,16 +152,20 @@ async fn a_return_direct_tool_ends_the_run_with_its_result() {
         .unwrap();
     assert_eq!(out.answer(), Some("Paris: 48.85N 2.35E"));
     assert_eq!(model.calls(), 1);
+    // ANCHOR_END: return_direct_run
 }
 
+// ANCHOR: structured
 #[derive(Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 struct Forecast {
     city: String,
     celsius: i32,
 }
+// ANCHOR_END: structured
 
 #[tokio::test]
 async fn a_structured_answer_is_checked_and_stored() {
+    // ANCHOR: structured_run
     let model = Arc::new(ScriptedModel::new().text(r#"{"city": "Oslo", "celsius": 3}"#));
     let agent = create_agent(Arc::clone(&model)).response_format::<Forecast>().compile().unwrap();
     let out = agent
@@ -167,6 +178,7 @@ async fn a_structured_answer_is_checked_and_stored() {
         out.structured::<Forecast>().unwrap(),
         Some(Forecast { city: "Oslo".into(), celsius: 3 })
     );
+    // ANCHOR_END: structured_run
     let format = model.requests()[0].response_format.clone().unwrap();
     assert_eq!(format.name, "Forecast");
     assert_eq!(format.schema["required"], json!(["city", "celsius"]));
@@ -194,6 +206,7 @@ async fn a_structured_answer_that_does_not_match_fails_with_the_reason() {
     assert_eq!(content, r#"{"city": "Oslo"}"#);
 }
 
+// ANCHOR: approving_agent
 /// An agent whose `send_email` calls wait for approval; `search` runs freely.
 fn approving_agent(model: Arc<ScriptedModel>, sent: FakeTool) -> CompiledGraph<AgentState> {
     create_agent(model)
@@ -215,7 +228,9 @@ fn asks_to_email() -> Arc<ScriptedModel> {
             .text("Done."),
     )
 }
+// ANCHOR_END: approving_agent
 
+// ANCHOR: pause
 async fn pause(agent: &CompiledGraph<AgentState>, thread: &str) -> ApprovalRequest {
     let outcome = agent
         .invoke(
@@ -229,11 +244,13 @@ async fn pause(agent: &CompiledGraph<AgentState>, thread: &str) -> ApprovalReque
     assert_eq!(interrupt.node, "approval");
     serde_json::from_value(interrupt.value.clone()).unwrap()
 }
+// ANCHOR_END: pause
 
 #[tokio::test]
 async fn approval_pauses_before_the_calls_that_need_it_and_approve_runs_them() {
     let email = FakeTool::new("send_email").computed(|args| Ok(format!("sent to {}", args["to"])));
     let agent = approving_agent(asks_to_email(), email.clone());
+    // ANCHOR: approve
     let request = pause(&agent, "approve").await;
     assert_eq!(
         request,
@@ -250,6 +267,7 @@ async fn approval_pauses_before_the_calls_that_need_it_and_approve_runs_them() {
         .finished()
         .unwrap();
     assert_eq!(email.calls(), 1);
+    // ANCHOR_END: approve
     assert_eq!(
         transcript(&out)[2..],
         [r#"tool c1: found it"#, r#"tool c2: sent to "ada@example.com""#, "assistant: Done."]
@@ -261,6 +279,7 @@ async fn an_edit_runs_the_call_with_the_new_arguments() {
     let email = FakeTool::new("send_email").computed(|args| Ok(format!("sent to {}", args["to"])));
     let agent = approving_agent(asks_to_email(), email.clone());
     pause(&agent, "edit").await;
+    // ANCHOR: edit
     let edit = ToolDecision::Edit { args: json!({"to": "grace@example.com"}) };
     let out = agent
         .invoke(Command::resume(vec![edit]), RunConfig::default().thread_id("edit"))
@@ -268,6 +287,7 @@ async fn an_edit_runs_the_call_with_the_new_arguments() {
         .unwrap()
         .finished()
         .unwrap();
+    // ANCHOR_END: edit
     assert_eq!(
         transcript(&out),
         [
@@ -285,6 +305,7 @@ async fn a_rejection_answers_the_call_without_running_it() {
     let email = FakeTool::new("send_email").output("sent");
     let model = asks_to_email();
     let agent = approving_agent(Arc::clone(&model), email.clone());
+    // ANCHOR: reject
     pause(&agent, "reject").await;
     let out = agent
         .invoke(
@@ -304,6 +325,7 @@ async fn a_rejection_answers_the_call_without_running_it() {
         "User rejected the tool call for `send_email` with id c2. The tool was not executed. Do not retry this tool call unless the user explicitly requests it."
     );
     assert_eq!(transcript(&out)[3..], ["tool c1: found it", "assistant: Done."]);
+    // ANCHOR_END: reject
     // The model saw both answers.
     assert_eq!(model.requests()[1].messages.len(), 4);
 }
@@ -327,6 +349,7 @@ async fn the_wrong_number_of_decisions_is_refused() {
 
 #[tokio::test]
 async fn calls_left_unanswered_are_repaired_before_the_next_model_call() {
+    // ANCHOR: repair
     let model = Arc::new(
         ScriptedModel::new()
             .tool_calls([call("c1", "send_email", json!({"to": "ada@example.com"}))])
@@ -353,6 +376,7 @@ async fn calls_left_unanswered_are_repaired_before_the_next_model_call() {
         .finished()
         .unwrap();
     assert_eq!(email.calls(), 0);
+    // ANCHOR_END: repair
     let seen: Vec<String> = model.requests()[1]
         .messages
         .iter()

@@ -5,6 +5,7 @@
 //! run in a terminal (press Enter, or type another number of nights); otherwise it approves
 //! on its own. `-- --nights 3` answers with an edit instead of asking.
 
+// ANCHOR: uses
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,7 @@ use graph_core::checkpoint::SqliteSaver;
 use graph_core::prelude::*;
 use graph_core::{GraphInput, StreamEvent, StreamMode};
 use graph_examples::react_agent::{self, Narrator};
+// ANCHOR_END: uses
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -21,6 +23,7 @@ type BoxError = Box<dyn std::error::Error>;
 async fn main() -> Result<(), BoxError> {
     let database = std::path::Path::new("target").join("react-agent-demo.sqlite");
     std::fs::create_dir_all("target")?;
+    // ANCHOR: main
     let agent =
         react_agent::graph(react_agent::model()).with_checkpointer(SqliteSaver::open(&database)?);
     let thread = format!("trip-{}", SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis());
@@ -43,9 +46,11 @@ async fn main() -> Result<(), BoxError> {
     if done.is_some() {
         return Err("the agent asked for approval twice".into());
     }
+    // ANCHOR_END: main
     Ok(())
 }
 
+// ANCHOR: run
 /// Streams one run to the terminal; returns the approval request when the run paused.
 async fn run(
     agent: &CompiledGraph<AgentState>,
@@ -68,6 +73,7 @@ async fn run(
     }
     Ok(request)
 }
+// ANCHOR_END: run
 
 /// Shows the calls waiting for approval and asks for a decision on each: from the command
 /// line (`--nights N`), from the person at the terminal, or approving on our own.
