@@ -161,6 +161,7 @@ pub fn approval_request(outcome: &RunOutcome<AgentState>) -> Option<ApprovalRequ
     serde_json::from_value(interrupt.value.clone()).ok()
 }
 
+// ANCHOR: decision
 /// A person's reply to an approval prompt, as a decision on a `book_hotel` call: empty or
 /// `y` approves, a number books that many nights instead.
 pub fn decision(call: &ToolCall, reply: &str) -> Result<ToolDecision, String> {
@@ -174,6 +175,7 @@ pub fn decision(call: &ToolCall, reply: &str) -> Result<ToolDecision, String> {
     args["nights"] = json!(nights);
     Ok(ToolDecision::Edit { args })
 }
+// ANCHOR_END: decision
 
 /// A call of the model's last answer, as far as its chunks told.
 #[derive(Debug, Clone, Default)]

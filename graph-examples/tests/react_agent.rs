@@ -237,6 +237,7 @@ async fn an_edited_booking_replaces_the_call_in_place_and_runs_with_the_new_argu
 
 #[tokio::test(start_paused = true)]
 async fn three_lookups_cost_the_slowest_not_the_sum() {
+    // ANCHOR: timing
     let agent = react_agent::graph(react_agent::model()).with_checkpointer(MemorySaver::new());
     let started = Instant::now();
     let config = RunConfig::default().thread_id("timing");
@@ -245,6 +246,7 @@ async fn three_lookups_cost_the_slowest_not_the_sum() {
     // Without a token stream the model answers in one piece: two model calls and the
     // slowest lookup.
     assert_eq!(started.elapsed(), react_agent::MODEL_LATENCY * 2 + react_agent::FLIGHTS_LATENCY);
+    // ANCHOR_END: timing
 }
 
 #[tokio::test(start_paused = true)]
@@ -285,4 +287,22 @@ fn a_reply_to_the_prompt_approves_or_changes_the_nights() {
         react_agent::decision(&call, "maybe"),
         Err("`maybe` is neither yes nor a number of nights".to_owned())
     );
+}
+
+#[test]
+fn decisions_read_as_json_for_a_user_interface() {
+    let decisions = vec![
+        ToolDecision::Approve,
+        ToolDecision::Edit { args: json!({"nights": 3}) },
+        ToolDecision::Reject { message: Some("Not this one.".into()) },
+        ToolDecision::Reject { message: None },
+    ];
+    let as_json = json!([
+        {"type": "approve"},
+        {"type": "edit", "args": {"nights": 3}},
+        {"type": "reject", "message": "Not this one."},
+        {"type": "reject"},
+    ]);
+    assert_eq!(serde_json::to_value(&decisions).unwrap(), as_json);
+    assert_eq!(serde_json::from_value::<Vec<ToolDecision>>(as_json).unwrap(), decisions);
 }
