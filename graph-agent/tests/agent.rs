@@ -287,7 +287,6 @@ async fn an_edit_runs_the_call_with_the_new_arguments() {
         .unwrap()
         .finished()
         .unwrap();
-    // ANCHOR_END: edit
     assert_eq!(
         transcript(&out),
         [
@@ -298,6 +297,7 @@ async fn an_edit_runs_the_call_with_the_new_arguments() {
             "assistant: Done.",
         ]
     );
+    // ANCHOR_END: edit
 }
 
 #[tokio::test]
@@ -376,7 +376,6 @@ async fn calls_left_unanswered_are_repaired_before_the_next_model_call() {
         .finished()
         .unwrap();
     assert_eq!(email.calls(), 0);
-    // ANCHOR_END: repair
     let seen: Vec<String> = model.requests()[1]
         .messages
         .iter()
@@ -396,6 +395,7 @@ async fn calls_left_unanswered_are_repaired_before_the_next_model_call() {
         ]
     );
     assert_eq!(out.answer(), Some("Fine, I will not send it."));
+    // ANCHOR_END: repair
 }
 
 #[tokio::test(start_paused = true)]

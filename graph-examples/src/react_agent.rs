@@ -69,8 +69,9 @@ pub async fn hotels(
 ) -> String {
     tokio::time::sleep(HOTELS_LATENCY).await;
     format!(
-        "{city}, {nights} nights: Casa do Rio (Alfama, 9.1/10, €95 a night); \
-         Hotel Lumen (Baixa, 8.4/10, €120 a night)"
+        "{city}, {}: Casa do Rio (Alfama, 9.1/10, €95 a night); \
+         Hotel Lumen (Baixa, 8.4/10, €120 a night)",
+        count_nights(nights)
     )
 }
 
@@ -83,8 +84,12 @@ pub async fn book_hotel(
     nights: u32,
 ) -> String {
     tokio::time::sleep(BOOKING_LATENCY).await;
-    let night_word = if nights == 1 { "night" } else { "nights" };
-    format!("Booked {hotel} for {nights} {night_word}, from Friday.")
+    format!("Booked {hotel} for {}, from Friday.", count_nights(nights))
+}
+
+/// "1 night", "2 nights".
+fn count_nights(nights: u32) -> String {
+    format!("{nights} night{}", if nights == 1 { "" } else { "s" })
 }
 // ANCHOR_END: tools
 
@@ -195,12 +200,15 @@ pub struct Narrator {
     /// The calls of the model's last answer, in order: the `i`-th `Send` of the next tools
     /// step runs the `i`-th call still pending.
     asked: Vec<Asked>,
-    /// The answer whose words are being printed, if any.
-    speaking: Option<String>,
+    /// The id of the answer the model is streaming (or streamed last).
+    answer: Option<String>,
+    /// Whether a line of streamed words is open.
+    speaking: bool,
     /// The tool each running task runs, and its result once it came.
     running: HashMap<TaskId, (String, Option<String>)>,
-    /// The tool durations of the current tools step, and how long the step took.
+    /// The durations of the current tools step's calls.
     work: Vec<Duration>,
+    /// When the current tools step's first call started and its last one ended.
     span: (Option<Duration>, Duration),
 }
 
@@ -250,7 +258,7 @@ impl Narrator {
             StreamEvent::TaskEnd { node, task_id, duration, error, .. } => match &**node {
                 "model" => {
                     let mut out = String::new();
-                    if self.speaking.take().is_some() {
+                    if std::mem::take(&mut self.speaking) {
                         out.push('\n');
                     }
                     if let Some(error) = error {
@@ -279,7 +287,7 @@ impl Narrator {
             },
             StreamEvent::Paused { .. } | StreamEvent::Done { .. } => {
                 let mut out = self.tools_summary();
-                if self.speaking.take().is_some() {
+                if std::mem::take(&mut self.speaking) {
                     out.insert(0, '\n');
                 }
                 out
@@ -293,14 +301,15 @@ impl Narrator {
         let Ok(Some(streamed)) = StreamedMessage::from_event(event) else { return String::new() };
         match &streamed.payload {
             StreamedPayload::Chunk(chunk) => {
-                let id = chunk.id.clone().unwrap_or_default();
-                let mut out = String::new();
-                if self.speaking.as_deref() != Some(id.as_str()) {
+                if self.answer != chunk.id {
+                    // A new answer: its calls replace the last one's.
+                    self.answer.clone_from(&chunk.id);
                     self.asked.clear();
-                    if !chunk.content.is_empty() {
-                        out.push_str(&format!("{stamp}model       "));
-                        self.speaking = Some(id);
-                    }
+                }
+                let mut out = String::new();
+                if !self.speaking && !chunk.content.is_empty() {
+                    out.push_str(&format!("{stamp}model       "));
+                    self.speaking = true;
                 }
                 out.push_str(&chunk.content);
                 for call in &chunk.tool_calls {

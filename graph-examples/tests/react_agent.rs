@@ -306,3 +306,36 @@ fn decisions_read_as_json_for_a_user_interface() {
     assert_eq!(serde_json::to_value(&decisions).unwrap(), as_json);
     assert_eq!(serde_json::from_value::<Vec<ToolDecision>>(as_json).unwrap(), decisions);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_narrator_puts_together_calls_streamed_in_pieces() {
+    use graph_agent::testing::{ScriptedModel, Turn};
+    let calls = [
+        ToolCall::new("c1", "weather", json!({"city": "Porto", "day": "Sunday"})),
+        ToolCall::new("c2", "hotels", json!({"city": "Porto", "nights": 1})),
+    ];
+    let model = ScriptedModel::new()
+        .turn(Turn::tool_calls(calls).args_in_pieces_of(7))
+        .streamed_words("Sunny, and two hotels.");
+    let agent = react_agent::graph(model).with_checkpointer(MemorySaver::new());
+    let (mut narrator, mut labels) = (Narrator::new(), Labels::default());
+    let run = stream(&agent, Message::user("Porto?"), &mut narrator, &mut labels).await;
+    assert!(matches!(run.last, StreamEvent::Done { .. }));
+    assert_eq!(
+        run.narration,
+        [
+            "    0 ms  model       thinking…",
+            "    0 ms  model       calls weather, hotels at once",
+            r#"    0 ms  ▶ weather     {"city":"Porto","day":"Sunday"}"#,
+            r#"    0 ms  ▶ hotels      {"city":"Porto","nights":1}"#,
+            "  120 ms  ✓ weather      120 ms  Porto on Sunday: sunny, 24°C, a light breeze from the river",
+            "  200 ms  ✓ hotels       200 ms  Porto, 1 night: Casa do Rio (Alfama, 9.1/10, €95 a night); \
+             Hotel Lumen (Baixa, 8.4/10, €120 a night)",
+            "          320 ms of tool work done in 200 ms: the calls ran at once",
+            "  200 ms  model       thinking…",
+            "  200 ms  model       Sunny, and two hotels.",
+            "",
+        ]
+        .join("\n")
+    );
+}
