@@ -83,7 +83,7 @@ fn decide(request: &ApprovalRequest) -> Result<Vec<ToolDecision>, BoxError> {
     for call in &request.calls {
         println!("\n⏸  The agent wants to run {}: {}", call.name, call.args);
         let decision = if let Some(nights) = &nights {
-            println!("   --nights {nights}: booking {nights} nights instead");
+            println!("   --nights {nights}: edited to stay {nights} night(s)");
             react_agent::decision(call, nights)?
         } else if std::io::stdin().is_terminal() {
             ask(call)?
