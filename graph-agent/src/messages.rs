@@ -53,8 +53,9 @@ impl Messages {
                 let (before, rest) = self.items.split_at_mut(position);
                 let predecessor = before.last().and_then(Message::id).unwrap_or("");
                 let message = &mut rest[0];
-                if let Some(slot @ None) = message.id_slot() {
-                    *slot = Some(new_id(predecessor, position));
+                if message.id().is_none() {
+                    let id = new_id(predecessor, position, message.content());
+                    *message.id_slot().expect("not a removal: it has no id") = Some(id);
                 }
                 let id = message.id().unwrap_or_default().to_owned();
                 index.insert(id, position);
@@ -65,11 +66,12 @@ impl Messages {
     }
 }
 
-/// The id of a message that has none, from the id of the message before it and its position:
-/// the same on every run, unique within a list, and never the id of a message of an earlier
-/// turn (which a step counter would repeat when a thread without a checkpointer runs again).
-fn new_id(predecessor: &str, position: usize) -> String {
-    derived_id(&["message", predecessor, &position.to_string()])
+/// The id of a message that has none, from the id of the message before it, its position and
+/// its text: the same on every run, unique within a list, and never the id of a message of an
+/// earlier turn (which a step counter would repeat when a thread without a checkpointer runs
+/// again).
+fn new_id(predecessor: &str, position: usize, text: &str) -> String {
+    derived_id(&["message", predecessor, &position.to_string(), text])
 }
 
 impl std::ops::Deref for Messages {
@@ -152,8 +154,8 @@ pub struct UnknownMessage {
 /// Merges `update` into `messages` with LangGraph's rules; the reducer of a [`Messages`]
 /// field (`#[reducer(with = add_messages)]`).
 ///
-/// - A message without an id gets one, derived from the id of the message before it and its
-///   position, so runs, checkpoints and snapshots are reproducible.
+/// - A message without an id gets one, derived from the id of the message before it, its
+///   position and its text, so runs, checkpoints and snapshots are reproducible.
 /// - If the update holds [`Message::remove_all`], the list becomes exactly the messages
 ///   after the last such marker.
 /// - Otherwise the update is walked in order: a message whose id is in the list replaces it
@@ -199,9 +201,10 @@ pub fn add_messages(messages: &mut Messages, update: Messages) -> Result<(), Unk
     messages.indexed();
     let mut removed: HashSet<String> = HashSet::new();
     for (offset, mut message) in update.into_iter().enumerate() {
-        if let Some(slot @ None) = message.id_slot() {
+        if message.id().is_none() {
             let predecessor = messages.items.last().and_then(Message::id).unwrap_or("");
-            *slot = Some(new_id(predecessor, start + offset));
+            let id = new_id(predecessor, start + offset, message.content());
+            *message.id_slot().expect("not a removal: it has no id") = Some(id);
         }
         let id = message.id().unwrap_or_default().to_owned();
         let index = messages.index.as_mut().expect("indexed above");
