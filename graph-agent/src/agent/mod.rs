@@ -290,8 +290,11 @@ pub(crate) struct AgentShared {
     response_format: Option<Structured>,
     approval: Approval,
     /// One `Send` per pending call, or the end.
-    to_tools: Box<dyn Fn(&AgentState) -> Vec<graph_core::Goto> + Send + Sync>,
+    to_tools: Box<AgentRouter>,
 }
+
+/// A router of the agent's graph.
+type AgentRouter = dyn Fn(&AgentState) -> Vec<graph_core::Goto> + Send + Sync;
 
 /// The steps a tool call needs after the model step that makes it: the tools, then the model
 /// again (and the approval before the tools, when calls wait for one).
