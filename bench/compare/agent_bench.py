@@ -13,7 +13,7 @@ import time
 
 from langchain.agents import create_agent
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
 
@@ -66,6 +66,24 @@ class ScriptedModel(BaseChatModel):
         return self._generate(messages)
 
 
+async def bare_agent(turns):
+    """The same loop on bare asyncio: the model's answer logic, then the three tool
+    functions as concurrent tasks, results appended in call order."""
+    model = ScriptedModel(turns=turns)
+    tools = {t.name: t.func for t in (weather, flights, hotels)}
+    messages = [HumanMessage(content="Plan a trip to Paris")]
+
+    async def run(call):
+        return ToolMessage(content=tools[call["name"]](**call["args"]), tool_call_id=call["id"])
+
+    while True:
+        answer = model._answer(messages)
+        messages.append(answer)
+        if not answer.tool_calls:
+            return messages
+        messages.extend(await asyncio.gather(*(run(call) for call in answer.tool_calls)))
+
+
 async def median(runs, run):
     await run()  # warm-up
     times = []
@@ -88,6 +106,11 @@ async def main():
             assert len(out["messages"]) == 2 + 4 * turns, len(out["messages"])
 
         results[f"agent_turns_{turns}"] = await median(runs, run)
+
+        async def bare(turns=turns):
+            assert len(await bare_agent(turns)) == 2 + 4 * turns
+
+        results[f"bare_asyncio_agent_turns_{turns}"] = await median(runs, bare)
     print(json.dumps(results, indent=2, sort_keys=True))
 
 

@@ -34,9 +34,12 @@ for name in sorted(ours):
 # answer cancel out; ours also beside the same loop on bare tokio.
 def per_turn(results, prefix=""):
     return (results[prefix + "agent_turns_10"] - results[prefix + "agent_turns_1"]) / 9
-lg, us, bare = per_turn(theirs), per_turn(ours), per_turn(ours, "bare_tokio_")
-print(f"agent turn (3 parallel tools): LangGraph {lg * 1e6:.0f} us, graph-agent {us * 1e6:.1f} us "
-      f"({lg / us:.0f}x), bare tokio {bare * 1e6:.1f} us; framework cost over bare tokio "
-      f"{(us - bare) * 1e6:.1f} us per turn, {(us - bare) * 1e6 / 3:.1f} us per tool call")
+lg, us = per_turn(theirs), per_turn(ours)
+lg_bare, us_bare = per_turn(theirs, "bare_asyncio_"), per_turn(ours, "bare_tokio_")
+print(f"agent turn (3 parallel tools): LangGraph {lg * 1e6:.0f} us (bare asyncio {lg_bare * 1e6:.0f} us), "
+      f"graph-agent {us * 1e6:.1f} us (bare tokio {us_bare * 1e6:.1f} us): {lg / us:.0f}x per turn")
+print(f"framework time per turn: LangGraph {(lg - lg_bare) * 1e6:.0f} us, graph-agent "
+      f"{(us - us_bare) * 1e6:.1f} us ({(lg - lg_bare) / max(us - us_bare, 1e-9):.0f}x); "
+      f"per tool call {(us - us_bare) * 1e6 / 3:.1f} us")
 PY
 "$root/target/release/send_memory" 2>/dev/null | grep -v '^dhat'

@@ -23,6 +23,11 @@ fn call(id: &str, name: &str, args: serde_json::Value) -> ToolCall {
     ToolCall::new(id, name, args)
 }
 
+/// Asks `agent` one question on a fresh run and returns the finished state.
+async fn ask(agent: &CompiledGraph<AgentState>, question: &str) -> AgentState {
+    agent.invoke(Message::user(question), RunConfig::default()).await.unwrap().finished().unwrap()
+}
+
 /// The content of each message, prefixed by its role, for compact exact assertions.
 fn transcript(state: &AgentState) -> Vec<String> {
     state
@@ -64,15 +69,7 @@ async fn parallel_tool_calls_cost_the_slowest_and_land_in_call_order() {
         .compile()
         .unwrap();
     let started = Instant::now();
-    let out = agent
-        .invoke(
-            AgentState::update().messages(Message::user("Trip to Paris?").into()),
-            RunConfig::default(),
-        )
-        .await
-        .unwrap()
-        .finished()
-        .unwrap();
+    let out = ask(&agent, "Trip to Paris?").await;
     assert_eq!(started.elapsed(), ms(10 + 150 + 10));
     assert_eq!(
         transcript(&out),
@@ -104,10 +101,7 @@ async fn a_tight_step_budget_ends_with_a_final_message_instead_of_an_error() {
         create_agent(model).tool(FakeTool::new("weather").output("sunny")).compile().unwrap();
     // Steps: model, tools, model (budget answer).
     let out = agent
-        .invoke(
-            AgentState::update().messages(Message::user("Weather?").into()),
-            RunConfig::default().recursion_limit(4),
-        )
+        .invoke(Message::user("Weather?"), RunConfig::default().recursion_limit(4))
         .await
         .unwrap()
         .finished()
@@ -141,15 +135,7 @@ async fn a_return_direct_tool_ends_the_run_with_its_result() {
     let model =
         Arc::new(ScriptedModel::new().tool_calls([call("c1", "lookup", json!({"city": "Paris"}))]));
     let agent = create_agent(Arc::clone(&model)).tool(lookup).compile().unwrap();
-    let out = agent
-        .invoke(
-            AgentState::update().messages(Message::user("Where is Paris?").into()),
-            RunConfig::default(),
-        )
-        .await
-        .unwrap()
-        .finished()
-        .unwrap();
+    let out = ask(&agent, "Where is Paris?").await;
     assert_eq!(out.answer(), Some("Paris: 48.85N 2.35E"));
     assert_eq!(model.calls(), 1);
     // ANCHOR_END: return_direct_run
@@ -168,12 +154,7 @@ async fn a_structured_answer_is_checked_and_stored() {
     // ANCHOR: structured_run
     let model = Arc::new(ScriptedModel::new().text(r#"{"city": "Oslo", "celsius": 3}"#));
     let agent = create_agent(Arc::clone(&model)).response_format::<Forecast>().compile().unwrap();
-    let out = agent
-        .invoke(AgentState::update().messages(Message::user("Oslo?").into()), RunConfig::default())
-        .await
-        .unwrap()
-        .finished()
-        .unwrap();
+    let out = ask(&agent, "Oslo?").await;
     assert_eq!(
         out.structured::<Forecast>().unwrap(),
         Some(Forecast { city: "Oslo".into(), celsius: 3 })
@@ -190,10 +171,7 @@ async fn a_structured_answer_that_does_not_match_fails_with_the_reason() {
         .response_format::<Forecast>()
         .compile()
         .unwrap();
-    let error = agent
-        .invoke(AgentState::update().messages(Message::user("Oslo?").into()), RunConfig::default())
-        .await
-        .unwrap_err();
+    let error = agent.invoke(Message::user("Oslo?"), RunConfig::default()).await.unwrap_err();
     let GraphError::NodeFailed { node, source, .. } = error else { panic!("{error}") };
     assert_eq!(node, "model");
     let AgentError::StructuredResponse { format, reason, content } =
@@ -233,10 +211,7 @@ fn asks_to_email() -> Arc<ScriptedModel> {
 // ANCHOR: pause
 async fn pause(agent: &CompiledGraph<AgentState>, thread: &str) -> ApprovalRequest {
     let outcome = agent
-        .invoke(
-            AgentState::update().messages(Message::user("Email Ada").into()),
-            RunConfig::default().thread_id(thread),
-        )
+        .invoke(Message::user("Email Ada"), RunConfig::default().thread_id(thread))
         .await
         .unwrap();
     assert!(outcome.is_paused());
@@ -363,14 +338,11 @@ async fn calls_left_unanswered_are_repaired_before_the_next_model_call() {
         .unwrap()
         .with_checkpointer(MemorySaver::new());
     let config = || RunConfig::default().thread_id("repair");
-    let paused = agent
-        .invoke(AgentState::update().messages(Message::user("Email Ada").into()), config())
-        .await
-        .unwrap();
+    let paused = agent.invoke(Message::user("Email Ada"), config()).await.unwrap();
     assert!(paused.is_paused());
     // The person writes again instead of answering the approval.
     let out = agent
-        .invoke(AgentState::update().messages(Message::user("Actually, don't.").into()), config())
+        .invoke(Message::user("Actually, don't."), config())
         .await
         .unwrap()
         .finished()

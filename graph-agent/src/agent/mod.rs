@@ -218,6 +218,7 @@ impl AgentBuilder {
             system_prompt: self.system_prompt,
             response_format: self.response_format,
             approval: self.approval,
+            to_tools: Box::new(crate::route_tool_calls(nodes::TOOLS, END)),
         });
         let model_agent = Arc::clone(&agent);
         let route_agent = Arc::clone(&agent);
@@ -249,7 +250,7 @@ impl AgentBuilder {
                 )
                 .add_conditional_edges(
                     nodes::APPROVAL,
-                    |state: &AgentState| send_pending(state, nodes::MODEL),
+                    crate::route_tool_calls(nodes::TOOLS, nodes::MODEL),
                     [nodes::TOOLS, nodes::MODEL],
                 );
         } else {
@@ -288,7 +289,12 @@ pub(crate) struct AgentShared {
     system_prompt: Option<String>,
     response_format: Option<Structured>,
     approval: Approval,
+    /// One `Send` per pending call, or the end.
+    to_tools: Box<AgentRouter>,
 }
+
+/// A router of the agent's graph.
+type AgentRouter = dyn Fn(&AgentState) -> Vec<graph_core::Goto> + Send + Sync;
 
 /// The steps a tool call needs after the model step that makes it: the tools, then the model
 /// again (and the approval before the tools, when calls wait for one).
@@ -368,18 +374,5 @@ fn route_after_model(agent: &AgentShared, state: &AgentState) -> Vec<graph_core:
     if pending.iter().any(|call| agent.approval.needed_for(&call.name)) {
         return vec![nodes::APPROVAL.into()];
     }
-    send_pending(state, END)
-}
-
-/// One `Send` to the tool node per pending call, or `otherwise` when none is pending.
-fn send_pending(state: &AgentState, otherwise: &'static str) -> Vec<graph_core::Goto> {
-    let sends: Vec<graph_core::Goto> = crate::pending_tool_calls(state)
-        .into_iter()
-        .map(|call| graph_core::Send::new(nodes::TOOLS, call).into())
-        .collect();
-    if sends.is_empty() {
-        vec![otherwise.into()]
-    } else {
-        sends
-    }
+    (agent.to_tools)(state)
 }
