@@ -23,10 +23,12 @@ fn call(id: &str, name: &str, args: serde_json::Value) -> ToolCall {
     ToolCall::new(id, name, args)
 }
 
+// ANCHOR: ask
 /// Asks `agent` one question on a fresh run and returns the finished state.
 async fn ask(agent: &CompiledGraph<AgentState>, question: &str) -> AgentState {
     agent.invoke(Message::user(question), RunConfig::default()).await.unwrap().finished().unwrap()
 }
+// ANCHOR_END: ask
 
 /// The content of each message, prefixed by its role, for compact exact assertions.
 fn transcript(state: &AgentState) -> Vec<String> {
