@@ -88,6 +88,24 @@ pub trait ChatModelExt: ChatModel {
         Ok(answer)
     }
 
+    /// Asks one question outside any conversation: `prompt` as the only user message, the
+    /// answer's text back.
+    ///
+    /// ```
+    /// use graph_agent::testing::ScriptedModel;
+    /// use graph_agent::ChatModelExt;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let model = ScriptedModel::new().text("Paris.");
+    /// assert_eq!(model.ask("Capital of France?").await.unwrap(), "Paris.");
+    /// assert_eq!(model.requests()[0].messages[0].content(), "Capital of France?");
+    /// # });
+    /// ```
+    async fn ask(&self, prompt: &str) -> Result<String, BoxError> {
+        let messages = [Message::user(prompt)];
+        Ok(self.generate(ChatRequest::new(&messages)).await?.content)
+    }
+
     /// Combines labelled results into one answer: asks the model, with `instructions` as the
     /// system prompt, one user message listing each part under its label, and returns the
     /// answer's text.

@@ -180,6 +180,8 @@ pub struct ScriptedModel {
     chunk_latency: Duration,
     unrecorded: bool,
     cycles: bool,
+    /// Answers by what the last message says, tried before the script.
+    rules: Vec<(String, Turn)>,
 }
 
 impl ScriptedModel {
@@ -198,6 +200,26 @@ impl ScriptedModel {
     /// Plays the script again from its first turn when it runs out, forever.
     pub fn cycling(mut self) -> Self {
         self.cycles = true;
+        self
+    }
+
+    /// Answers `text` whenever the request's last message contains `key`, whatever the
+    /// script says: for calls made in parallel, whose order the script cannot know. The
+    /// first matching rule wins; a call no rule matches takes the script's next turn.
+    ///
+    /// ```
+    /// use graph_agent::testing::ScriptedModel;
+    /// use graph_agent::{ChatModelExt};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let model = ScriptedModel::new().on("French", "bonjour").on("German", "hallo").text("?").cycling();
+    /// assert_eq!(model.ask("say hello in German").await.unwrap(), "hallo");
+    /// assert_eq!(model.ask("say hello in French").await.unwrap(), "bonjour");
+    /// assert_eq!(model.ask("say hello in Welsh").await.unwrap(), "?");
+    /// # });
+    /// ```
+    pub fn on(mut self, key: impl Into<String>, text: impl Into<String>) -> Self {
+        self.rules.push((key.into(), Turn::text(text)));
         self
     }
 
@@ -267,6 +289,10 @@ impl ScriptedModel {
             });
         }
         let calls = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let said = request.messages.last().map_or("", Message::content);
+        if let Some((_, turn)) = self.rules.iter().find(|(key, _)| said.contains(key.as_str())) {
+            return Ok(turn.clone());
+        }
         let mut turns = self.turns.lock().expect("not poisoned");
         let turn = turns.pop_front().ok_or(ScriptExhausted { calls, turns: self.scripted })?;
         if self.cycles {
