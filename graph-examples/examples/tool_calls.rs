@@ -3,18 +3,19 @@
 
 use std::time::Instant;
 
+use graph_agent::Message;
 use graph_core::prelude::*;
-use graph_examples::tool_calls::{self, Turn};
+use graph_examples::tool_calls;
 
 #[tokio::main]
 async fn main() -> Result<(), GraphError> {
     let started = Instant::now();
-    let out = tool_calls::graph()
-        .invoke(Turn::update().request("Plan a trip to Lisbon"), RunConfig::default())
+    let out = tool_calls::graph(tool_calls::model())
+        .invoke(tool_calls::request(), RunConfig::default())
         .await?
         .finished()?;
-    for (index, result) in &out.results {
-        println!("call {index}: {result}");
+    for result in out.messages.iter().filter_map(Message::as_tool) {
+        println!("{}: {}", result.tool_call_id, result.content);
     }
     println!("{}\n{}", out.summary, out.translation);
     println!(

@@ -1,92 +1,93 @@
-//! Agent loop: a model decides between calling a tool and finishing, looping until done;
-//! the recursion limit stops a model that never finishes.
+//! Agent loop: a model calls tools (two at once) and reads their results, looping until it
+//! answers; the recursion limit stops a model that never does. The loop is built by hand from
+//! the agent layer's parts: `create_agent` builds the same loop, with a step budget.
 
 // ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
+use graph_agent::testing::ScriptedModel;
+use graph_agent::{
+    route_tool_calls, tool, ChatModel, ChatModelExt, ChatRequest, Message, MessagesState,
+    MessagesStateUpdate, ToolCall, ToolNode, Toolbox,
+};
 use graph_core::prelude::*;
 use graph_core::BoxError;
-use serde::{Deserialize, Serialize};
-
-use crate::llm::{ChatModel, FnTool, ScriptedModel, Tool};
+use serde_json::json;
 // ANCHOR_END: uses
 
-/// The conversation so far.
-#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Conversation {
-    /// The question.
-    pub question: String,
-    /// Every model decision and tool result, in order.
-    #[reducer(append)]
-    pub transcript: Vec<String>,
-    /// The model's last decision: `call <tool> <input>` or `finish <answer>`.
-    pub decision: String,
-    /// The final answer.
-    pub answer: String,
+/// The driving distance between two cities.
+#[tool]
+async fn distance(
+    /// Where from.
+    from: String,
+    /// Where to.
+    to: String,
+) -> String {
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    format!("{from} to {to}: 344 km")
 }
 
-/// A model that looks up two facts, then answers.
+/// Today's weather in a city.
+#[tool]
+async fn weather(
+    /// The city.
+    city: String,
+) -> String {
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    format!("{city}: sunny")
+}
+
+fn distance_call(id: &str) -> ToolCall {
+    ToolCall::new(id, "distance", json!({"from": "London", "to": "Paris"}))
+}
+
+fn weather_call(id: &str) -> ToolCall {
+    ToolCall::new(id, "weather", json!({"city": "Paris"}))
+}
+
+/// A model that looks up two facts at once, then answers.
 pub fn decisive_model() -> ScriptedModel {
-    ScriptedModel::new(
-        "finish Paris is 344 km from London, and it is sunny there.",
-        Duration::from_millis(20),
-    )
-    .on("step 0", "call distance London-Paris")
-    .on("step 1", "call weather Paris")
+    ScriptedModel::new()
+        .latency(Duration::from_millis(20))
+        .tool_calls([distance_call("call_1"), weather_call("call_2")])
+        .text("Paris is 344 km from London, and it is sunny there.")
 }
 
 /// A model that never stops calling tools.
 pub fn stubborn_model() -> ScriptedModel {
-    ScriptedModel::new("call weather Paris", Duration::from_millis(20))
+    ScriptedModel::new()
+        .latency(Duration::from_millis(20))
+        .tool_calls([weather_call("again")])
+        .cycling()
 }
 
 // ANCHOR: graph
-/// The agent graph: `agent` decides, `tools` acts, until the agent finishes.
-pub fn graph(model: ScriptedModel) -> CompiledGraph<Conversation> {
+/// The agent graph: `agent` asks the model, `tools` runs each call it makes, until it answers.
+pub fn graph(model: impl ChatModel + 'static) -> CompiledGraph<MessagesState> {
+    let tools = Toolbox::<MessagesState>::new().with(distance).with(weather);
+    let specs = tools.specs();
     let model = Arc::new(model);
-    let tools: Arc<Vec<FnTool>> = Arc::new(vec![
-        FnTool::new("distance", Duration::from_millis(30), |_| Ok("344 km".into())),
-        FnTool::new("weather", Duration::from_millis(30), |_| Ok("sunny".into())),
-    ]);
-    StateGraph::<Conversation>::new()
-        .add_node("agent", move |s: Arc<Conversation>| {
-            let model = Arc::clone(&model);
-            async move {
-                let calls = s.transcript.iter().filter(|t| t.starts_with("tool")).count();
-                let decision = model.complete(&format!("{} (step {calls})", s.question)).await?;
-                let mut update =
-                    Conversation::update().transcript(vec![format!("agent: {decision}")]);
-                if let Some(answer) = decision.strip_prefix("finish ") {
-                    update = update.answer(answer.to_owned());
-                }
-                Ok::<_, BoxError>(update.decision(decision))
-            }
-        })
-        .add_node("tools", move |s: Arc<Conversation>| {
-            let tools = Arc::clone(&tools);
-            async move {
-                let mut words = s.decision.splitn(3, ' ').skip(1);
-                let (name, input) =
-                    (words.next().unwrap_or_default(), words.next().unwrap_or_default());
-                let tool = tools
-                    .iter()
-                    .find(|t| t.name() == name)
-                    .ok_or_else(|| format!("no tool {name}"))?;
-                let result = tool.call(input).await?;
-                Ok::<_, BoxError>(
-                    Conversation::update().transcript(vec![format!("tool {name}: {result}")]),
-                )
-            }
-        })
+    let agent = move |s: Arc<MessagesState>, ctx: NodeContext| {
+        let (model, specs) = (Arc::clone(&model), specs.clone());
+        async move {
+            let answer = model.respond(&ctx, ChatRequest::new(&s.messages).tools(&specs)).await?;
+            Ok::<MessagesStateUpdate, BoxError>(MessagesState::update().message(answer))
+        }
+    };
+    StateGraph::<MessagesState>::new()
+        .add_node("agent", agent)
+        .add_node("tools", ToolNode::new(tools).per_call())
         .add_edge(START, "agent")
-        .add_conditional_edges(
-            "agent",
-            |s: &Conversation| if s.decision.starts_with("call ") { "tools" } else { END },
-            ["tools", END],
-        )
+        // One task per pending call, or the end once the model answers without calls.
+        .add_conditional_edges("agent", route_tool_calls("tools", END), ["tools", END])
         .add_edge("tools", "agent")
         .compile()
         .expect("the agent graph is valid")
 }
 // ANCHOR_END: graph
+
+/// The question the examples ask.
+pub fn question() -> Message {
+    Message::user("How far is Paris from London, and is it sunny?")
+}

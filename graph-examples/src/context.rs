@@ -8,7 +8,7 @@ use graph_core::prelude::*;
 use graph_core::{BoxError, BuildError, NodeFailure};
 use serde::{Deserialize, Serialize};
 
-use crate::llm::ChatModel;
+use graph_agent::{ChatModel, ChatModelExt};
 // ANCHOR_END: uses
 
 // ANCHOR: context
@@ -48,7 +48,7 @@ pub struct Job {
 
 // ANCHOR: nodes
 async fn summarize(s: Arc<Notice>, services: Context<Services>) -> Result<NoticeUpdate, BoxError> {
-    let summary = services.model.complete(&format!("summarize: {}", s.text)).await?;
+    let summary = services.model.ask(&format!("summarize: {}", s.text)).await?;
     Ok(Notice::update().summary(summary))
 }
 
@@ -62,7 +62,7 @@ async fn translate(
     services: Context<Services>,
 ) -> Result<NoticeUpdate, BoxError> {
     let prompt = format!("translate to {}: {}", job.language, job.text);
-    let text = services.model.complete(&prompt).await?;
+    let text = services.model.ask(&prompt).await?;
     if text.is_empty() {
         return Err(format!("no model speaks {}", job.language).into());
     }

@@ -6,7 +6,6 @@ pub mod approval;
 pub mod briefing;
 pub mod code_review;
 pub mod context;
-pub mod llm;
 pub mod react_agent;
 pub mod report;
 pub mod research;

@@ -9,7 +9,8 @@ use graph_core::prelude::*;
 use graph_core::{BoxError, Input};
 use serde::{Deserialize, Serialize};
 
-use crate::llm::{ChatModel, ScriptedModel};
+use graph_agent::testing::ScriptedModel;
+use graph_agent::ChatModelExt;
 // ANCHOR_END: uses
 
 /// A section the planner asks for.
@@ -48,17 +49,17 @@ pub struct Report {
 /// The report graph: plan, one worker per section, synthesize.
 pub fn graph() -> CompiledGraph<Report> {
     let planner = Arc::new(
-        ScriptedModel::new("Overview", Duration::from_millis(50))
+        ScriptedModel::new()
+            .latency(Duration::from_millis(50))
             .on("sections", "Why supersteps\nReducers at fan-in\nWhen not to parallelise"),
     );
-    let writer = Arc::new(ScriptedModel::new("", Duration::ZERO));
+    let writer = Arc::new(ScriptedModel::new().text("").cycling());
     StateGraph::<Report>::new()
         .add_node("plan", move |s: Arc<Report>| {
             let planner = Arc::clone(&planner);
             async move {
-                let outline = planner
-                    .complete(&format!("List the sections of a report on {}", s.topic))
-                    .await?;
+                let outline =
+                    planner.ask(&format!("List the sections of a report on {}", s.topic)).await?;
                 let sections = outline
                     .lines()
                     .enumerate()
@@ -72,7 +73,7 @@ pub fn graph() -> CompiledGraph<Report> {
             async move {
                 // Later sections are shorter, so workers finish in reverse order.
                 tokio::time::sleep(Duration::from_millis(300 - 100 * section.index as u64)).await;
-                let _ = writer.complete(&section.title).await?;
+                let _ = writer.ask(&section.title).await?;
                 let text =
                     format!("## {}\n{} explained in a paragraph.", section.title, section.title);
                 Ok::<_, BoxError>(

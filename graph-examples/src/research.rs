@@ -1,6 +1,6 @@
 //! Research agents: each topic is researched by its own sub-agent (a compiled graph run
-//! inside a node), all in parallel; the summaries are combined. Ten one-second jobs take
-//! about one second.
+//! inside a node), all in parallel; a model combines the summaries into one answer. Ten
+//! one-second jobs take about one second.
 
 // ANCHOR: uses
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use graph_core::prelude::*;
 use graph_core::{BoxError, Input};
 use serde::{Deserialize, Serialize};
 
-use crate::llm::{ChatModel, ScriptedModel};
+use graph_agent::testing::ScriptedModel;
+use graph_agent::ChatModelExt;
 // ANCHOR_END: uses
 
 /// A sub-agent's state: one topic, searched then summarized.
@@ -41,7 +42,7 @@ pub const SEARCH_TIME: Duration = Duration::from_secs(1);
 
 /// The sub-agent: search (one second), then summarize.
 pub fn sub_agent() -> CompiledGraph<Inquiry> {
-    let model = Arc::new(ScriptedModel::new("a short summary", Duration::ZERO));
+    let model = Arc::new(ScriptedModel::new().text("a short summary").cycling());
     StateGraph::<Inquiry>::new()
         .add_node("search", |s: Arc<Inquiry>| async move {
             tokio::time::sleep(SEARCH_TIME).await;
@@ -50,7 +51,7 @@ pub fn sub_agent() -> CompiledGraph<Inquiry> {
         .add_node("summarize", move |s: Arc<Inquiry>| {
             let model = Arc::clone(&model);
             async move {
-                let _ = model.complete(&s.findings).await?;
+                let _ = model.ask(&s.findings).await?;
                 Ok::<_, BoxError>(Inquiry::update().summary(format!("{}: {}", s.topic, s.findings)))
             }
         })
@@ -61,9 +62,12 @@ pub fn sub_agent() -> CompiledGraph<Inquiry> {
 }
 
 // ANCHOR: graph
-/// The research graph: one sub-agent per topic, then combine.
+/// The research graph: one sub-agent per topic, then a model combines their summaries.
 pub fn graph() -> CompiledGraph<Research> {
     let agent = sub_agent();
+    let editor = Arc::new(
+        ScriptedModel::new().text("Across ten topics, three sources each agree: ship it."),
+    );
     StateGraph::<Research>::new()
         .add_node("dispatch", |_: Arc<Research>| async {})
         .add_node("research", move |Input(topic): Input<String>| {
@@ -76,12 +80,18 @@ pub fn graph() -> CompiledGraph<Research> {
                 Ok::<_, GraphError>(Research::update().summaries(vec![inquiry.summary]))
             }
         })
-        .add_node("combine", |s: Arc<Research>| async move {
-            Research::update().answer(format!(
-                "{} topics researched:\n{}",
-                s.summaries.len(),
-                s.summaries.join("\n")
-            ))
+        .add_node("combine", move |s: Arc<Research>| {
+            let editor = Arc::clone(&editor);
+            async move {
+                let parts: Vec<(&str, &str)> = s
+                    .topics
+                    .iter()
+                    .map(String::as_str)
+                    .zip(s.summaries.iter().map(String::as_str))
+                    .collect();
+                let answer = editor.synthesize("Answer in one sentence.", &parts).await?;
+                Ok::<_, BoxError>(Research::update().answer(answer))
+            }
         })
         .add_edge(START, "dispatch")
         .add_conditional_edges(

@@ -9,7 +9,8 @@ use graph_core::aggregate::{best_by, majority};
 use graph_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::llm::{ChatModel, ScriptedModel};
+use graph_agent::testing::ScriptedModel;
+use graph_agent::ChatModelExt;
 // ANCHOR_END: uses
 
 /// One voter's answer.
@@ -50,13 +51,14 @@ const VOTERS: [(&str, &str, f64, u64); 5] = [
 pub fn graph() -> CompiledGraph<Poll> {
     let mut graph = StateGraph::<Poll>::new();
     for (voter, label, score, latency) in VOTERS {
-        let model = Arc::new(ScriptedModel::new(label, Duration::from_millis(latency)));
+        let latency = Duration::from_millis(latency);
+        let model = Arc::new(ScriptedModel::new().latency(latency).text(label).cycling());
         graph = graph
             .add_node(voter, move |s: Arc<Poll>| {
                 let model = Arc::clone(&model);
                 async move {
                     let label =
-                        model.complete(&format!("Classify the sentiment of: {}", s.text)).await?;
+                        model.ask(&format!("Classify the sentiment of: {}", s.text)).await?;
                     let ballot = Ballot { voter: voter.to_owned(), label, score };
                     Ok::<_, graph_core::BoxError>(Poll::update().ballots(vec![ballot]))
                 }

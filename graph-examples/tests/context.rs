@@ -4,18 +4,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use graph_agent::testing::ScriptedModel;
+use graph_agent::ChatModel;
 use graph_core::prelude::*;
 use graph_examples::context::{self, Notice, Services};
-use graph_examples::llm::{ChatModel, ScriptedModel};
 // ANCHOR_END: uses
 
 // ANCHOR: run
 /// A scripted stand-in for a real model client.
 fn model() -> Arc<dyn ChatModel> {
-    let model = ScriptedModel::new("", Duration::from_millis(100))
+    let model = ScriptedModel::new()
+        .latency(Duration::from_millis(100))
         .on("summarize", "the lift is closed on Monday")
         .on("French", "l'ascenseur est fermé lundi")
-        .on("German", "der Aufzug ist am Montag geschlossen");
+        .on("German", "der Aufzug ist am Montag geschlossen")
+        .text("")
+        .cycling();
     Arc::new(model)
 }
 

@@ -123,17 +123,18 @@ async fn code_review_keeps_partial_results_or_fails_fast() {
 
 #[tokio::test(start_paused = true)]
 async fn tool_calls_run_two_at_a_time_and_return_in_call_order() {
-    let graph = tool_calls::graph();
-    let (updates, state, elapsed) = run(
-        &graph,
-        tool_calls::Turn::update().request("Plan a trip to Lisbon"),
-        RunConfig::default(),
-    )
-    .await;
+    let graph = tool_calls::graph(tool_calls::model());
+    let (updates, state, elapsed) = run(&graph, tool_calls::request(), RunConfig::default()).await;
     let state = state.unwrap();
     // Five 100 ms calls, two at a time: three waves; then summarize and translate (50 ms each).
     assert_eq!(elapsed, Duration::from_millis(400));
-    assert_eq!(state.results.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+    let answered: Vec<&str> = state
+        .messages
+        .iter()
+        .filter_map(|m| m.as_tool())
+        .map(|t| t.tool_call_id.as_str())
+        .collect();
+    assert_eq!(answered, ["call_0", "call_1", "call_2", "call_3", "call_4"]);
     assert!(state.translation.starts_with("[fr] In short: Lisbon: 18°C"));
     insta::assert_json_snapshot!("tool_calls_state", state);
     insta::assert_json_snapshot!("tool_calls_updates", updates);
@@ -185,20 +186,21 @@ async fn approval_pauses_for_a_person_who_edits_and_approves() {
 #[tokio::test(start_paused = true)]
 async fn the_agent_loops_until_done_and_the_limit_stops_a_stubborn_one() {
     let graph = agent_loop::graph(agent_loop::decisive_model());
-    let question = || {
-        agent_loop::Conversation::update()
-            .question("How far is Paris from London, and is it sunny?")
-    };
-    let (updates, state, _) = run(&graph, question(), RunConfig::default()).await;
+    let (updates, state, elapsed) = run(&graph, agent_loop::question(), RunConfig::default()).await;
     let state = state.unwrap();
-    assert_eq!(state.answer, "Paris is 344 km from London, and it is sunny there.");
+    // Two model calls of 20 ms around two 30 ms tools that run at once.
+    assert_eq!(elapsed, Duration::from_millis(20 + 30 + 20));
+    assert_eq!(
+        state.messages.last().unwrap().content(),
+        "Paris is 344 km from London, and it is sunny there."
+    );
     insta::assert_json_snapshot!("agent_loop_state", state);
     insta::assert_json_snapshot!("agent_loop_updates", updates);
     insta::assert_snapshot!("agent_loop_mermaid", graph.draw_mermaid());
 
     let stubborn = agent_loop::graph(agent_loop::stubborn_model());
     let (_, outcome, _) =
-        run(&stubborn, question(), RunConfig::default().recursion_limit(10)).await;
+        run(&stubborn, agent_loop::question(), RunConfig::default().recursion_limit(10)).await;
     assert_eq!(
         outcome.unwrap_err(),
         "recursion limit of 10 supersteps reached; nodes still pending: agent"
