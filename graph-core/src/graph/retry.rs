@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::NodeError;
 
 type RetryIf = Arc<dyn Fn(&NodeError) -> bool + Send + Sync>;
+type WaitHint = Arc<dyn Fn(&NodeError) -> Option<Duration> + Send + Sync>;
 
 /// When and how a failed node is run again.
 ///
@@ -37,6 +38,7 @@ pub struct RetryPolicy {
     max_interval: Duration,
     jitter: bool,
     retry_if: RetryIf,
+    wait_hint: Option<WaitHint>,
 }
 
 impl Default for RetryPolicy {
@@ -56,6 +58,7 @@ impl RetryPolicy {
             max_interval: Duration::from_secs(128),
             jitter: true,
             retry_if: Arc::new(|error| !matches!(error, NodeError::Panicked(_))),
+            wait_hint: None,
         }
     }
 
@@ -92,6 +95,28 @@ impl RetryPolicy {
         self
     }
 
+    /// Waits as long as `hint` says after the failures it knows (a server's `Retry-After`,
+    /// say) instead of the backoff, at most `max_interval` and without jitter; `None` keeps
+    /// the backoff.
+    ///
+    /// ```
+    /// use graph_core::{NodeError, RetryPolicy};
+    /// use std::time::Duration;
+    ///
+    /// let policy = RetryPolicy::new(3).wait_hint(|error| match error {
+    ///     NodeError::Failed(e) if e.to_string() == "busy" => Some(Duration::from_secs(2)),
+    ///     _ => None,
+    /// });
+    /// # let _ = policy;
+    /// ```
+    pub fn wait_hint(
+        mut self,
+        hint: impl Fn(&NodeError) -> Option<Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.wait_hint = Some(Arc::new(hint));
+        self
+    }
+
     /// The attempts allowed in all.
     pub fn max_attempts(&self) -> u32 {
         self.max_attempts
@@ -108,6 +133,9 @@ impl RetryPolicy {
     pub(crate) fn next_delay(&self, attempt: u32, error: &NodeError) -> Option<Duration> {
         if attempt >= self.max_attempts || !(self.retry_if)(error) {
             return None;
+        }
+        if let Some(wait) = self.wait_hint.as_ref().and_then(|hint| hint(error)) {
+            return Some(wait.min(self.max_interval));
         }
         let delay = self.delay_after(attempt);
         Some(if self.jitter { delay.mul_f64(0.5 + fastrand::f64() / 2.0) } else { delay })
