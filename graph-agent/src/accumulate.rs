@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::message::{AssistantMessage, ToolCall, Usage};
+use crate::message::{AssistantMessage, StopReason, ToolCall, Usage};
 use crate::model::MessageChunk;
 
 /// Merges the chunks of one streamed answer into the whole message: text deltas are
 /// concatenated, tool-call pieces are grouped by their index (the id and name come from the
 /// first piece that has them, the argument text is concatenated and read as JSON at the end),
-/// and usage is summed.
+/// usage is summed, and the last stop reason given wins.
 ///
 /// ```
 /// use graph_agent::{ChunkAccumulator, MessageChunk, ToolCallChunk};
@@ -40,6 +40,7 @@ pub struct ChunkAccumulator {
     content: String,
     calls: BTreeMap<usize, PartialCall>,
     usage: Option<Usage>,
+    stop_reason: Option<StopReason>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -109,6 +110,9 @@ impl ChunkAccumulator {
         if let Some(usage) = chunk.usage {
             self.usage = Some(self.usage.map_or(usage, |sum| sum + usage));
         }
+        if chunk.stop_reason.is_some() {
+            self.stop_reason.clone_from(&chunk.stop_reason);
+        }
     }
 
     /// The text so far.
@@ -148,6 +152,7 @@ impl ChunkAccumulator {
             content: self.content,
             tool_calls,
             usage: self.usage,
+            stop_reason: self.stop_reason,
         })
     }
 }
@@ -171,7 +176,7 @@ mod tests {
     }
 
     #[test]
-    fn interleaved_calls_are_grouped_by_index_and_usage_is_summed() {
+    fn interleaved_calls_are_grouped_by_index_usage_is_summed_and_the_stop_reason_kept() {
         let mut acc = ChunkAccumulator::new();
         acc.push(&MessageChunk {
             id: Some("m".into()),
@@ -186,6 +191,7 @@ mod tests {
             id: Some("ignored".into()),
             content: "!".into(),
             usage: Some(Usage { input_tokens: 0, output_tokens: 7 }),
+            stop_reason: Some(StopReason::ToolCalls),
             ..Default::default()
         });
         let message = acc.finish().unwrap();
@@ -200,6 +206,7 @@ mod tests {
                     ToolCall::new("c2", "time", json!({})),
                 ],
                 usage: Some(Usage { input_tokens: 10, output_tokens: 7 }),
+                stop_reason: Some(StopReason::ToolCalls),
             }
         );
     }

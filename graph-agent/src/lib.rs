@@ -63,8 +63,8 @@ pub use agent::{
 /// an argument type that is not `Deserialize` and `JsonSchema`.
 pub use graph_macros::tool;
 pub use message::{
-    AssistantMessage, Message, RemoveMessage, SystemMessage, ToolCall, ToolMessage, ToolStatus,
-    Usage, UserMessage, REMOVE_ALL_MESSAGES,
+    AssistantMessage, Message, RemoveMessage, StopReason, SystemMessage, ToolCall, ToolMessage,
+    ToolStatus, Usage, UserMessage, REMOVE_ALL_MESSAGES,
 };
 pub use messages::{
     add_messages, HasMessages, Messages, MessagesState, MessagesStateUpdate, UnknownMessage,

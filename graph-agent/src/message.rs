@@ -85,6 +85,26 @@ pub struct AssistantMessage {
     /// Tokens the call used, when the provider says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Why the model stopped, when the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
+}
+
+/// Why a model stopped writing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StopReason {
+    /// It finished its answer (or hit a stop sequence).
+    EndTurn,
+    /// It asks for tool calls.
+    ToolCalls,
+    /// It ran out of output tokens: the answer is cut.
+    MaxTokens,
+    /// The provider's content filter cut the answer.
+    ContentFilter,
+    /// A reason this crate does not know, as the provider named it.
+    Other(String),
 }
 
 /// A tool's result, answering the tool call with id `tool_call_id`.

@@ -6,7 +6,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use graph_core::BoxError;
 use serde::{Deserialize, Serialize};
 
-use crate::message::{AssistantMessage, Message, Usage};
+use crate::message::{AssistantMessage, Message, StopReason, Usage};
 use crate::tool::ToolSpec;
 
 /// What a model is asked: the conversation, the tools it may call and, optionally, the shape
@@ -74,6 +74,9 @@ pub struct MessageChunk {
     /// Tokens used, when the provider says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Why the model stopped, on the last chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
 }
 
 /// A piece of one tool call: the call's id and name come first, its JSON arguments arrive as
@@ -124,7 +127,13 @@ impl From<AssistantMessage> for MessageChunk {
                 args: call.args.to_string(),
             })
             .collect();
-        MessageChunk { id: message.id, content: message.content, tool_calls, usage: message.usage }
+        MessageChunk {
+            id: message.id,
+            content: message.content,
+            tool_calls,
+            usage: message.usage,
+            stop_reason: message.stop_reason,
+        }
     }
 }
 

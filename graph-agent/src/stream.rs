@@ -158,6 +158,7 @@ mod tests {
                 args: "{".into(),
             }],
             usage: None,
+            stop_reason: None,
         };
         let json = StreamedMessage::chunk_json(chunk.clone());
         assert_eq!(

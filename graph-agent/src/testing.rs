@@ -107,8 +107,9 @@ impl Turn {
                 });
             }
         }
-        if let (Some(usage), Some(last)) = (answer.usage, chunks.last_mut()) {
-            last.usage = Some(usage);
+        if let Some(last) = chunks.last_mut() {
+            last.usage = answer.usage;
+            last.stop_reason.clone_from(&answer.stop_reason);
         }
         chunks
     }
