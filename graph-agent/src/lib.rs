@@ -69,7 +69,7 @@ pub use message::{
 pub use messages::{
     add_messages, HasMessages, Messages, MessagesState, MessagesStateUpdate, UnknownMessage,
 };
-pub use model::{ChatModel, ChatRequest, MessageChunk, ResponseFormat, ToolCallChunk};
+pub use model::{ChatModel, ChatRequest, MessageChunk, ModelInfo, ResponseFormat, ToolCallChunk};
 pub use respond::ChatModelExt;
 pub use stream::{returned_messages, StreamedMessage, StreamedPayload};
 pub use tool::{

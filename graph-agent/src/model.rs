@@ -96,12 +96,26 @@ pub struct ToolCallChunk {
     pub args: String,
 }
 
+/// Which model answers: the provider's name and the model's, as traces and logs show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ModelInfo<'a> {
+    /// The provider, as OpenTelemetry's `gen_ai.provider.name` spells it (`openai`, say).
+    pub provider: &'a str,
+    /// The model's name as the provider knows it.
+    pub model: &'a str,
+}
+
 /// A language model: a conversation and tool specs in, an assistant message out.
 ///
 /// Implement [`generate`](Self::generate); a model that can stream also implements
-/// [`stream`](Self::stream).
+/// [`stream`](Self::stream), and a provider's adapter names itself with [`info`](Self::info).
 #[async_trait]
 pub trait ChatModel: Send + Sync {
+    /// The provider and model, for traces. By default both are `unknown`.
+    fn info(&self) -> ModelInfo<'_> {
+        ModelInfo { provider: "unknown", model: "unknown" }
+    }
+
     /// Answers the request with one whole message.
     async fn generate(&self, request: ChatRequest<'_>) -> Result<AssistantMessage, BoxError>;
 
@@ -140,6 +154,10 @@ impl From<AssistantMessage> for MessageChunk {
 /// A shared model is a model: `Arc<dyn ChatModel>` can be kept in a run context and called.
 #[async_trait]
 impl<M: ChatModel + ?Sized> ChatModel for std::sync::Arc<M> {
+    fn info(&self) -> ModelInfo<'_> {
+        (**self).info()
+    }
+
     async fn generate(&self, request: ChatRequest<'_>) -> Result<AssistantMessage, BoxError> {
         (**self).generate(request).await
     }
