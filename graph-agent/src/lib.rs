@@ -10,6 +10,7 @@ mod messages;
 mod model;
 mod respond;
 mod stream;
+mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod tool;
