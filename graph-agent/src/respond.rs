@@ -62,21 +62,24 @@ pub trait ChatModelExt: ChatModel {
         let attempt = ctx.attempt().to_string();
         let call = call.to_string();
         let id = answer_id(&[&ctx.task_id().to_string(), &attempt, &call], &request);
-        traced(self.info(), async {
-            if !ctx.streams_messages() {
-                return self.generate(request).await;
+        traced(
+            self.info(),
+            async {
+                if !ctx.streams_messages() {
+                    return self.generate(request).await;
+                }
+                let mut chunks = self.stream(request);
+                let mut answer = ChunkAccumulator::new();
+                while let Some(chunk) = chunks.next().await {
+                    let mut chunk = chunk?;
+                    chunk.id = Some(id.clone());
+                    answer.push(&chunk);
+                    ctx.send_message(StreamedMessage::chunk_json(chunk)).await;
+                }
+                Ok(answer.finish()?)
             }
-            let mut chunks = self.stream(request);
-            let mut answer = ChunkAccumulator::new();
-            while let Some(chunk) = chunks.next().await {
-                let mut chunk = chunk?;
-                chunk.id = Some(id.clone());
-                answer.push(&chunk);
-                ctx.send_message(StreamedMessage::chunk_json(chunk)).await;
-            }
-            Ok(answer.finish()?)
-        }
-        .map_ok(|answer| AssistantMessage { id: Some(id.clone()), ..answer }))
+            .map_ok(|answer| AssistantMessage { id: Some(id.clone()), ..answer }),
+        )
         .await
     }
 
@@ -87,7 +90,8 @@ pub trait ChatModelExt: ChatModel {
         request: ChatRequest<'_>,
     ) -> Result<AssistantMessage, BoxError> {
         let id = answer_id(&["standalone"], &request);
-        let answer = self.generate(request).map_ok(|answer| AssistantMessage { id: Some(id), ..answer });
+        let answer =
+            self.generate(request).map_ok(|answer| AssistantMessage { id: Some(id), ..answer });
         traced(self.info(), answer).await
     }
 
