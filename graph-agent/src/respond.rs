@@ -62,23 +62,23 @@ pub trait ChatModelExt: ChatModel {
         let attempt = ctx.attempt().to_string();
         let call = call.to_string();
         let id = answer_id(&[&ctx.task_id().to_string(), &attempt, &call], &request);
+        let answer = async {
+            if !ctx.streams_messages() {
+                return self.generate(request).await;
+            }
+            let mut chunks = self.stream(request);
+            let mut answer = ChunkAccumulator::new();
+            while let Some(chunk) = chunks.next().await {
+                let mut chunk = chunk?;
+                chunk.id = Some(id.clone());
+                answer.push(&chunk);
+                ctx.send_message(StreamedMessage::chunk_json(chunk)).await;
+            }
+            Ok(answer.finish()?)
+        };
         traced(
             self.info(),
-            async {
-                if !ctx.streams_messages() {
-                    return self.generate(request).await;
-                }
-                let mut chunks = self.stream(request);
-                let mut answer = ChunkAccumulator::new();
-                while let Some(chunk) = chunks.next().await {
-                    let mut chunk = chunk?;
-                    chunk.id = Some(id.clone());
-                    answer.push(&chunk);
-                    ctx.send_message(StreamedMessage::chunk_json(chunk)).await;
-                }
-                Ok(answer.finish()?)
-            }
-            .map_ok(|answer| AssistantMessage { id: Some(id.clone()), ..answer }),
+            answer.map_ok(|answer| AssistantMessage { id: Some(id.clone()), ..answer }),
         )
         .await
     }
