@@ -107,7 +107,7 @@ pub(crate) fn decode_completion(
         content: choice.message.content.or(choice.message.refusal).unwrap_or_default(),
         tool_calls,
         usage: completion.usage.map(Usage::from),
-        stop_reason: choice.finish_reason.as_deref().map(stop_reason),
+        stop_reason: choice.finish_reason.as_deref().filter(|r| !r.is_empty()).map(stop_reason),
         ..Default::default()
     })
 }

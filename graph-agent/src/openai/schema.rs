@@ -77,9 +77,10 @@ pub(crate) fn clean(schema: &Value, dialect: SchemaDialect) -> CleanSchema {
 const STRICT_FORMATS: [&str; 9] =
     ["date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"];
 
-/// Rewrites `schema` for strict mode; `false` when strict mode cannot express it.
+/// Rewrites `schema` for strict mode; `false` when strict mode cannot express it (its root
+/// must be an object).
 fn make_strict(schema: &mut Value) -> bool {
-    let mut expressible = true;
+    let mut expressible = schema.as_object().is_some_and(is_object_schema);
     for_each_schema(schema, &mut |node| {
         node.remove("default");
         if node.get("format").and_then(Value::as_str).is_some_and(|f| !STRICT_FORMATS.contains(&f))
@@ -458,6 +459,15 @@ mod tests {
             tags: std::collections::BTreeMap<String, String>,
         }
         let schema = parameters_schema::<Tags>();
+        assert_eq!(
+            clean(&schema, SchemaDialect::OpenAiStrict),
+            CleanSchema { schema: schema.clone(), strict: None }
+        );
+    }
+
+    #[test]
+    fn a_schema_whose_root_is_not_an_object_cannot_be_strict() {
+        let schema = json!({"type": "string", "format": "uint32"});
         assert_eq!(
             clean(&schema, SchemaDialect::OpenAiStrict),
             CleanSchema { schema: schema.clone(), strict: None }

@@ -140,7 +140,8 @@ impl StreamDecoder {
                     args: function.and_then(|f| f.arguments).unwrap_or_default(),
                 });
             }
-            if let Some(reason) = choice.finish_reason {
+            // Some servers send an empty reason on chunks that are not the last.
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty()) {
                 self.finished = true;
                 chunk.stop_reason = Some(stop_reason(&reason));
             }
@@ -223,12 +224,15 @@ mod tests {
     fn repeated_running_usage_is_sent_once_at_the_end() {
         let mut decoder = StreamDecoder::new("vllm");
         let events = [
-            r#"{"id":"v","choices":[{"delta":{"content":"Hi"}}],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#,
+            r#"{"id":"v","choices":[{"delta":{"content":"Hi"},"finish_reason":""}],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#,
             r#"{"id":"v","choices":[{"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#,
             "[DONE]",
         ];
         let chunks: Vec<_> = events.iter().filter_map(|e| decoder.decode(e).unwrap()).collect();
         assert_eq!(chunks.len(), 2);
+        // An empty finish reason is no reason.
+        assert_eq!(chunks[0].stop_reason, None);
+        assert_eq!(chunks[1].stop_reason, Some(StopReason::EndTurn));
         assert!(decoder.is_done());
         assert_eq!(
             decoder.finish().unwrap(),
