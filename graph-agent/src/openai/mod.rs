@@ -113,8 +113,8 @@ impl OpenAiModel {
 
     /// How long to wait. For [`generate`](ChatModel::generate), the whole request: sending,
     /// the answer and its body. For [`stream`](ChatModel::stream), until the response's
-    /// headers arrive, then again between any two pieces of the body: a long answer that
-    /// keeps streaming never times out. Ten minutes by default.
+    /// headers arrive, then again for each event of the stream (the time between two
+    /// events): a long answer that keeps streaming never times out. Ten minutes by default.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
