@@ -8,6 +8,9 @@ mod agent;
 mod message;
 mod messages;
 mod model;
+mod model_error;
+#[cfg(feature = "openai")]
+mod openai;
 mod respond;
 mod stream;
 mod telemetry;
@@ -71,6 +74,9 @@ pub use messages::{
     add_messages, HasMessages, Messages, MessagesState, MessagesStateUpdate, UnknownMessage,
 };
 pub use model::{ChatModel, ChatRequest, MessageChunk, ModelInfo, ResponseFormat, ToolCallChunk};
+pub use model_error::ModelError;
+#[cfg(feature = "openai")]
+pub use openai::{OpenAiModel, SchemaDialect};
 pub use respond::ChatModelExt;
 pub use stream::{returned_messages, StreamedMessage, StreamedPayload};
 pub use tool::{
