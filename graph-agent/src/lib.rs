@@ -5,6 +5,8 @@
 
 mod accumulate;
 mod agent;
+#[cfg(feature = "openai")]
+mod config;
 mod message;
 mod messages;
 mod model;
@@ -24,6 +26,8 @@ pub use agent::{
     create_agent, nodes, AgentBuilder, AgentError, AgentState, AgentStateUpdate, ApprovalRequest,
     ToolDecision, WrongDecisionCount, NEED_MORE_STEPS,
 };
+#[cfg(feature = "openai")]
+pub use config::{init_model, ModelConfigError, ModelSpec, PROVIDERS};
 /// Turns a documented `async fn` into a [`Tool`]: a unit struct of the same name.
 ///
 /// The tool's name is the function's (or `#[tool(name = "...")]`), its description the doc

@@ -120,6 +120,20 @@ impl ModelError {
         )
     }
 
+    /// A short, stable name of the failure's kind (`rate_limited`, `timeout`...): what
+    /// traces record as `error.type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelError::BadRequest { .. } => "bad_request",
+            ModelError::Unauthorized { .. } => "unauthorized",
+            ModelError::RateLimited { .. } => "rate_limited",
+            ModelError::Server { .. } => "server_error",
+            ModelError::Timeout { .. } => "timeout",
+            ModelError::Connection { .. } => "connection",
+            ModelError::InvalidResponse { .. } => "invalid_response",
+        }
+    }
+
     /// How long the provider asked to wait before the next attempt.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

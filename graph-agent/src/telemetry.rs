@@ -84,7 +84,8 @@ fn finish_reason(reason: &StopReason) -> &str {
     }
 }
 
-/// A low-cardinality name for a failed model call.
-fn error_type(_error: &(dyn std::error::Error + 'static)) -> &'static str {
-    "_OTHER"
+/// A low-cardinality name for a failed model call: a provider's typed error names its
+/// kind, anything else is `_OTHER`, as the conventions ask.
+fn error_type(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    crate::ModelError::in_error(error).map_or("_OTHER", crate::ModelError::kind)
 }
