@@ -40,6 +40,8 @@ const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 /// reads the whole answer, [`stream`](ChatModel::stream) reads server-sent events and asks
 /// for token usage at the end. Failures are [`ModelError`]s (inside the boxed error): the
 /// model never retries by itself; give the node calling it [`ModelError::retry_policy`].
+/// `parallel_tool_calls` is never sent, so the provider's default applies (OpenAI allows
+/// parallel calls); `max_tokens` is sent as `max_completion_tokens`.
 ///
 /// The builder reads no environment variables; a `Debug` print never shows the key.
 ///
