@@ -1,6 +1,7 @@
 //! `ModelError::retry_policy` in a graph, on tokio's paused clock: a rate-limited model is
 //! called again after exactly the wait it asked for; a rejected request is not retried.
 
+// ANCHOR: uses
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use graph_agent::{
 use graph_core::prelude::*;
 use graph_core::{BoxError, GraphError, NodeOptions};
 use tokio::time::Instant;
+// ANCHOR_END: uses
 
 /// A model that answers with `script`, one entry per call, and notes when it was called.
 struct Flaky {
@@ -49,7 +51,9 @@ fn chat(model: Arc<Flaky>) -> CompiledGraph<MessagesState> {
                     Ok::<_, BoxError>(MessagesState::add(vec![answer.into()]))
                 }
             },
+            // ANCHOR: policy
             NodeOptions::new().retry(ModelError::retry_policy(3)),
+            // ANCHOR_END: policy
         )
         .add_edge(START, "chat")
         .compile()

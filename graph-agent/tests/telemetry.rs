@@ -1,6 +1,7 @@
 //! Model and tool calls reach an OpenTelemetry exporter through `tracing-opentelemetry` as
 //! GenAI spans: names, kinds and attributes as the conventions spell them.
 
+// ANCHOR: uses
 use std::sync::Arc;
 
 use graph_agent::testing::{FakeTool, ScriptedModel, Turn};
@@ -13,6 +14,7 @@ use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
+// ANCHOR_END: uses
 
 /// The exported spans whose name starts with `chat` or `execute_tool`, in the order they
 /// ended, each as its name, kind, status and GenAI attributes (sorted).
@@ -47,10 +49,13 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn model_and_tool_calls_are_exported_as_genai_spans() {
+    // ANCHOR: exporter
+    // Any exporter works the same way; this one keeps the spans for the test to read.
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("travel-agent"));
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    // ANCHOR_END: exporter
 
     let calls = vec![
         ToolCall::new("c1", "weather", json!({"city": "Oslo"})),
