@@ -5,6 +5,8 @@
 
 mod accumulate;
 mod agent;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod message;
 mod messages;
 mod model;
