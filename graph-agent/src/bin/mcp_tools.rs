@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{schemars, tool, tool_handler, tool_router, ServerHandler, ServiceExt};
@@ -70,10 +70,7 @@ struct TravelTools {
 impl TravelTools {
     /// Converts an amount between currencies at fixed rates.
     #[tool(description = "Converts an amount of money from one currency to another.")]
-    fn convert_currency(
-        &self,
-        Parameters(args): Parameters<Conversion>,
-    ) -> Result<String, String> {
+    fn convert_currency(&self, Parameters(args): Parameters<Conversion>) -> Result<String, String> {
         let rate = |code: &str| {
             EUROS_PER_UNIT.iter().find(|(known, _)| *known == code).map(|(_, rate)| *rate)
         };
@@ -128,6 +125,7 @@ impl TravelTools {
 impl ServerHandler for TravelTools {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("mcp-tools", env!("CARGO_PKG_VERSION")))
     }
 }
 

@@ -14,6 +14,8 @@ use rmcp::model::{
     JsonObject,
 };
 use rmcp::service::{RoleClient, RunningService, ServiceError};
+use rmcp::transport::common::client_side_sse::ExponentialBackoff;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::ServiceExt;
 use tokio::process::Command;
@@ -73,7 +75,10 @@ impl ChildCommand {
         Self {
             program: command.get_program().to_owned(),
             args: command.get_args().map(ToOwned::to_owned).collect(),
-            envs: command.get_envs().map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned))).collect(),
+            envs: command
+                .get_envs()
+                .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+                .collect(),
             current_dir: command.get_current_dir().map(ToOwned::to_owned),
         }
     }
@@ -234,16 +239,14 @@ impl McpClient {
                 Transport::Http(url) => {
                     #[cfg(feature = "mcp-rustls")]
                     install_ring_provider();
-                    let transport = StreamableHttpClientTransport::from_uri(Arc::clone(url));
+                    let transport = StreamableHttpClientTransport::from_config(http_config(url));
                     info.serve(transport).await.map_err(|error| connect(error.into()))
                 }
             }
         };
         match tokio::time::timeout(self.timeout, opening).await {
             Ok(opened) => opened,
-            Err(_) => {
-                Err(connect(format!("no handshake within {:?}", self.timeout).into()))
-            }
+            Err(_) => Err(connect(format!("no handshake within {:?}", self.timeout).into())),
         }
     }
 
@@ -280,6 +283,17 @@ impl McpClient {
             *slot = None;
         }
     }
+}
+
+/// The HTTP transport's settings: a response stream that breaks is resumed three times
+/// within two seconds, not forever, so that a server gone mid-call is reported as such.
+fn http_config(url: &Arc<str>) -> StreamableHttpClientTransportConfig {
+    let mut retry = ExponentialBackoff::default();
+    retry.max_times = Some(3);
+    retry.base_duration = Duration::from_millis(250);
+    let mut config = StreamableHttpClientTransportConfig::with_uri(Arc::clone(url));
+    config.retry_config = Arc::new(retry);
+    config
 }
 
 /// Makes rustls use ring, unless the program chose a provider already: the HTTP client is
