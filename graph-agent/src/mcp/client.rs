@@ -187,9 +187,8 @@ impl McpClient {
     /// connects again.
     pub async fn close(&self) {
         let session = self.session.lock().await.take();
-        if let Some(session) = session.and_then(|session| Arc::into_inner(session)) {
-            let mut session = session;
-            // A session still used by a call in flight closes when that call ends.
+        // A session still used by a call in flight closes when that call ends.
+        if let Some(mut session) = session.and_then(Arc::into_inner) {
             let _ = session.close_with_timeout(self.timeout).await;
         }
     }
