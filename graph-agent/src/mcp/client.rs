@@ -298,6 +298,9 @@ fn http_config(url: &Arc<str>) -> StreamableHttpClientTransportConfig {
 /// Makes rustls use ring, unless the program chose a provider already: the HTTP client is
 /// built without one so that no C toolchain beyond a compiler is needed.
 #[cfg(feature = "mcp-rustls")]
+// rustls deprecates ring's provider for lacking post-quantum key exchange; aws-lc-rs has it
+// but needs cmake to build. A program wanting it installs it first, and this does nothing.
+#[allow(deprecated)]
 fn install_ring_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another thread installing a provider is fine.
