@@ -10,8 +10,12 @@ pub mod mcp;
 mod message;
 mod messages;
 mod model;
+mod model_error;
+#[cfg(feature = "openai")]
+mod openai;
 mod respond;
 mod stream;
+mod telemetry;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod tool;
@@ -72,6 +76,9 @@ pub use messages::{
     add_messages, HasMessages, Messages, MessagesState, MessagesStateUpdate, UnknownMessage,
 };
 pub use model::{ChatModel, ChatRequest, MessageChunk, ModelInfo, ResponseFormat, ToolCallChunk};
+pub use model_error::ModelError;
+#[cfg(feature = "openai")]
+pub use openai::{OpenAiModel, SchemaDialect};
 pub use respond::ChatModelExt;
 pub use stream::{returned_messages, StreamedMessage, StreamedPayload};
 pub use tool::{

@@ -2,13 +2,17 @@
 //! stream wants messages, and [`ChatModelExt::synthesize`], which combines parallel results.
 
 use async_trait::async_trait;
-use futures::StreamExt;
+use std::future::Future;
+
+use futures::{StreamExt, TryFutureExt};
 use graph_core::{BoxError, NodeContext};
 
 use crate::accumulate::ChunkAccumulator;
 use crate::message::{derived_id, AssistantMessage, Message};
-use crate::model::{ChatModel, ChatRequest};
+use crate::model::{ChatModel, ChatRequest, ModelInfo};
 use crate::stream::StreamedMessage;
+use crate::telemetry;
+use tracing::Instrument;
 
 /// What every [`ChatModel`] can do inside a graph (and out of one).
 ///
@@ -58,22 +62,25 @@ pub trait ChatModelExt: ChatModel {
         let attempt = ctx.attempt().to_string();
         let call = call.to_string();
         let id = answer_id(&[&ctx.task_id().to_string(), &attempt, &call], &request);
-        if !ctx.streams_messages() {
-            let mut answer = self.generate(request).await?;
-            answer.id = Some(id);
-            return Ok(answer);
-        }
-        let mut chunks = self.stream(request);
-        let mut answer = ChunkAccumulator::new();
-        while let Some(chunk) = chunks.next().await {
-            let mut chunk = chunk?;
-            chunk.id = Some(id.clone());
-            answer.push(&chunk);
-            ctx.send_message(StreamedMessage::chunk_json(chunk)).await;
-        }
-        let mut answer = answer.finish()?;
-        answer.id = Some(id);
-        Ok(answer)
+        let answer = async {
+            if !ctx.streams_messages() {
+                return self.generate(request).await;
+            }
+            let mut chunks = self.stream(request);
+            let mut answer = ChunkAccumulator::new();
+            while let Some(chunk) = chunks.next().await {
+                let mut chunk = chunk?;
+                chunk.id = Some(id.clone());
+                answer.push(&chunk);
+                ctx.send_message(StreamedMessage::chunk_json(chunk)).await;
+            }
+            Ok(answer.finish()?)
+        };
+        traced(
+            self.info(),
+            answer.map_ok(|answer| AssistantMessage { id: Some(id.clone()), ..answer }),
+        )
+        .await
     }
 
     /// Answers `request` outside any graph: one [`generate`](ChatModel::generate) call, the
@@ -83,9 +90,9 @@ pub trait ChatModelExt: ChatModel {
         request: ChatRequest<'_>,
     ) -> Result<AssistantMessage, BoxError> {
         let id = answer_id(&["standalone"], &request);
-        let mut answer = self.generate(request).await?;
-        answer.id = Some(id);
-        Ok(answer)
+        let answer =
+            self.generate(request).map_ok(|answer| AssistantMessage { id: Some(id), ..answer });
+        traced(self.info(), answer).await
     }
 
     /// Asks one question outside any conversation: `prompt` as the only user message, the
@@ -103,7 +110,7 @@ pub trait ChatModelExt: ChatModel {
     /// ```
     async fn ask(&self, prompt: &str) -> Result<String, BoxError> {
         let messages = [Message::user(prompt)];
-        Ok(self.generate(ChatRequest::new(&messages)).await?.content)
+        Ok(traced(self.info(), self.generate(ChatRequest::new(&messages))).await?.content)
     }
 
     /// Combines labelled results into one answer: asks the model, with `instructions` as the
@@ -145,12 +152,23 @@ pub trait ChatModelExt: ChatModel {
             prompt.push_str(text);
         }
         let messages = [Message::user(prompt)];
-        let answer = self.generate(ChatRequest::new(&messages).system(instructions)).await?;
-        Ok(answer.content)
+        let request = ChatRequest::new(&messages).system(instructions);
+        Ok(traced(self.info(), self.generate(request)).await?.content)
     }
 }
 
 impl<M: ChatModel + ?Sized> ChatModelExt for M {}
+
+/// Runs one model call inside its GenAI span and records the answer there.
+async fn traced(
+    model: ModelInfo<'_>,
+    call: impl Future<Output = Result<AssistantMessage, BoxError>>,
+) -> Result<AssistantMessage, BoxError> {
+    let span = telemetry::chat_span(model);
+    let answer = call.instrument(span.clone()).await;
+    telemetry::record_answer(&span, &answer);
+    answer
+}
 
 /// The id of the answer to `request`: `scope`, the conversation's length and its last
 /// message (its id, or its text when it has none), so calls of one task with different

@@ -11,7 +11,9 @@ use futures::stream::{self, BoxStream, StreamExt};
 use graph_core::BoxError;
 
 use crate::message::{AssistantMessage, Message, ToolCall};
-use crate::model::{ChatModel, ChatRequest, MessageChunk, ResponseFormat, ToolCallChunk};
+use crate::model::{
+    ChatModel, ChatRequest, MessageChunk, ModelInfo, ResponseFormat, ToolCallChunk,
+};
 use crate::tool::{Tool, ToolContext};
 
 /// One answer of a [`ScriptedModel`]: a message (text, tool calls or both) or an error, and
@@ -183,6 +185,8 @@ pub struct ScriptedModel {
     cycles: bool,
     /// Answers by what the last message says, tried before the script.
     rules: Vec<(String, Turn)>,
+    /// The model's name in traces; `scripted` when empty.
+    name: String,
 }
 
 impl ScriptedModel {
@@ -195,6 +199,12 @@ impl ScriptedModel {
     /// [`requests`](Self::requests) is then empty; [`calls`](Self::calls) still counts.
     pub fn without_recording(mut self) -> Self {
         self.unrecorded = true;
+        self
+    }
+
+    /// Names the model `name` in traces (provider `scripted`); `scripted` by default.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
         self
     }
 
@@ -311,6 +321,11 @@ async fn wait(latency: Duration) {
 
 #[async_trait]
 impl ChatModel for ScriptedModel {
+    fn info(&self) -> ModelInfo<'_> {
+        let model = if self.name.is_empty() { "scripted" } else { &self.name };
+        ModelInfo { provider: "scripted", model }
+    }
+
     async fn generate(&self, request: ChatRequest<'_>) -> Result<AssistantMessage, BoxError> {
         let turn = self.next(CallKind::Generate, &request);
         wait(self.latency).await;

@@ -313,3 +313,13 @@ async fn http_a_server_gone_mid_call_is_a_typed_error_and_a_restarted_one_is_rea
     assert_eq!(call(&sleep, json!({"ms": 1})).await.unwrap(), ToolOutput::new("slept"));
     client.close().await;
 }
+
+#[tokio::test]
+async fn https_goes_over_rustls_and_a_failed_handshake_is_a_connect_error() {
+    // A plain HTTP server cannot complete a TLS handshake.
+    let server = HttpServer::start("127.0.0.1:0").await;
+    let url = server.url.replace("http://", "https://");
+    let client = McpClient::http(&url).named("travel").timeout(Duration::from_secs(10));
+    let error = client.tools().await.unwrap_err();
+    assert!(matches!(&error, McpError::Connect { server, .. } if server == "travel"), "{error:?}");
+}

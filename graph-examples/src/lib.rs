@@ -1,6 +1,7 @@
 //! Runnable example graphs, one per pattern. Each module exposes `graph()`, used both by its
 //! example binary (`cargo run -p graph-examples --example <name>`) and by the snapshot tests.
 
+pub mod agent_demo;
 pub mod agent_loop;
 pub mod approval;
 pub mod briefing;

@@ -167,15 +167,12 @@ async fn the_max_interval_caps_the_backoff() {
 async fn a_wait_hint_replaces_the_backoff_for_the_failures_it_knows() {
     let attempts = Arc::default();
     // The hint asks for 1 s after every failure; max_interval caps it at 800 ms.
-    let policy = exact_backoff(3).max_interval(800 * MS).wait_hint(|error| {
-        matches!(error, NodeError::Failed(_)).then_some(Duration::from_secs(1))
-    });
+    let policy = exact_backoff(3)
+        .max_interval(800 * MS)
+        .wait_hint(|error| matches!(error, NodeError::Failed(_)).then_some(Duration::from_secs(1)));
     let graph = flaky(2, Arc::clone(&attempts), NodeOptions::new().retry(policy));
     graph.invoke(Work::default(), RunConfig::default()).await.unwrap().into_state();
-    assert_eq!(
-        *attempts.lock().unwrap(),
-        [(1, Duration::ZERO), (2, 800 * MS), (3, 1600 * MS)]
-    );
+    assert_eq!(*attempts.lock().unwrap(), [(1, Duration::ZERO), (2, 800 * MS), (3, 1600 * MS)]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -21,6 +21,7 @@ use crate::message::{AssistantMessage, Message};
 use crate::messages::{add_messages, HasMessages, Messages};
 use crate::model::{ChatModel, ChatRequest, ResponseFormat};
 use crate::tool::{IntoToolReply, Tool, Toolbox};
+use crate::tool_node::ToolErrorPolicy;
 
 /// The final answer a model gives when the run has too few steps left to use its tools and
 /// answer after them (LangGraph's wording).
@@ -109,6 +110,8 @@ pub fn create_agent(model: impl ChatModel + 'static) -> AgentBuilder {
         response_format: None,
         approval: Approval::None,
         tool_options: NodeOptions::new(),
+        tool_errors: ToolErrorPolicy::default(),
+        model_options: NodeOptions::new(),
     }
 }
 
@@ -146,6 +149,8 @@ pub struct AgentBuilder {
     response_format: Option<Structured>,
     approval: Approval,
     tool_options: NodeOptions<AgentState>,
+    tool_errors: ToolErrorPolicy,
+    model_options: NodeOptions<AgentState>,
 }
 
 impl AgentBuilder {
@@ -208,6 +213,22 @@ impl AgentBuilder {
         self
     }
 
+    /// What a failed tool call becomes: by default the run fails
+    /// ([`ToolErrorPolicy::propagate`]); [`ToolErrorPolicy::catch_all`] answers the model with
+    /// an error tool message instead, so it can try another way.
+    pub fn tool_errors(mut self, policy: ToolErrorPolicy) -> Self {
+        self.tool_errors = policy;
+        self
+    }
+
+    /// Options of the model node: retries (a provider's
+    /// [`ModelError::retry_policy`](crate::ModelError::retry_policy) retries rate limits and
+    /// server errors and honours `Retry-After`), a timeout.
+    pub fn model_options(mut self, options: NodeOptions<AgentState>) -> Self {
+        self.model_options = options;
+        self
+    }
+
     /// The agent's graph, to extend before compiling it.
     pub fn graph(self) -> StateGraph<AgentState> {
         let approves = !matches!(self.approval, Approval::None);
@@ -223,13 +244,19 @@ impl AgentBuilder {
         let model_agent = Arc::clone(&agent);
         let route_agent = Arc::clone(&agent);
         let mut graph = StateGraph::<AgentState>::new()
-            .add_node(nodes::MODEL, move |state: Arc<AgentState>, ctx: NodeContext| {
-                let agent = Arc::clone(&model_agent);
-                async move { call_model(&agent, &state, &ctx).await }
-            })
+            .add_node_with(
+                nodes::MODEL,
+                move |state: Arc<AgentState>, ctx: NodeContext| {
+                    let agent = Arc::clone(&model_agent);
+                    async move { call_model(&agent, &state, &ctx).await }
+                },
+                self.model_options,
+            )
             .add_node_with(
                 nodes::TOOLS,
-                crate::ToolNode::new(agent.tools.clone()).per_call(),
+                crate::ToolNode::new(agent.tools.clone())
+                    .handle_errors(self.tool_errors)
+                    .per_call(),
                 self.tool_options,
             )
             .add_edge(START, nodes::MODEL)

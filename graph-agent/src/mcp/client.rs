@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use graph_core::State;
+use graph_core::{BoxError, State};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
     JsonObject,
@@ -124,7 +124,7 @@ impl McpClient {
     /// A client of the streamable HTTP server at `url` (such as `http://127.0.0.1:8000/mcp`),
     /// named after the URL.
     ///
-    /// Plain `http` always works; `https` needs the `mcp-rustls` feature.
+    /// `https` goes over rustls, trusting the system's certificates.
     pub fn http(url: impl Into<String>) -> Self {
         let url: Arc<str> = url.into().into();
         Self::with_transport(url.clone(), Transport::Http(url))
@@ -224,7 +224,7 @@ impl McpClient {
             ClientCapabilities::default(),
             Implementation::new("graph-agent", env!("CARGO_PKG_VERSION")),
         );
-        let connect = |source: graph_core::BoxError| McpError::Connect {
+        let connect = |source: BoxError| McpError::Connect {
             server: self.server.to_string(),
             source,
         };
@@ -236,9 +236,9 @@ impl McpClient {
                     info.serve(child).await.map_err(|error| connect(error.into()))
                 }
                 Transport::Http(url) => {
-                    #[cfg(feature = "mcp-rustls")]
-                    install_ring_provider();
-                    let transport = StreamableHttpClientTransport::from_config(http_config(url));
+                    let client = http_client().map_err(connect)?;
+                    let transport =
+                        StreamableHttpClientTransport::with_client(client, http_config(url));
                     info.serve(transport).await.map_err(|error| connect(error.into()))
                 }
             }
@@ -295,15 +295,25 @@ fn http_config(url: &Arc<str>) -> StreamableHttpClientTransportConfig {
     config
 }
 
-/// Makes rustls use ring, unless the program chose a provider already: the HTTP client is
-/// built without one so that no C toolchain beyond a compiler is needed.
-#[cfg(feature = "mcp-rustls")]
-// rustls deprecates ring's provider for lacking post-quantum key exchange; aws-lc-rs has it
-// but needs cmake to build. A program wanting it installs it first, and this does nothing.
-#[allow(deprecated)]
-fn install_ring_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another thread installing a provider is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
+/// An HTTP client over rustls with the ring provider and the system's certificates. It
+/// follows no redirects: `rmcp` reports one as an error rather than send the session's
+/// headers to another location.
+fn http_client() -> Result<reqwest::Client, BoxError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    // ring rather than aws-lc-rs, which needs cmake to build; ring lacks only the
+    // post-quantum key exchange, hence the deprecation.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        // As `rmcp` does: reusing a connection whose last answer was not read to the end
+        // stalls on delayed acknowledgements.
+        .pool_max_idle_per_host(0)
+        .build()?;
+    Ok(client)
 }

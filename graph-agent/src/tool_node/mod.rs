@@ -18,7 +18,9 @@ pub use route::{pending_tool_calls, route_tool_calls, tools_condition};
 
 use crate::message::{Message, ToolCall, ToolMessage, ToolStatus};
 use crate::messages::HasMessages;
+use crate::telemetry;
 use crate::tool::{CallError, ToolContext, ToolOutput, ToolReply, Toolbox};
+use tracing::Instrument;
 
 /// Runs tool calls with a [`Toolbox`] and answers each with a tool message: LangGraph's
 /// `ToolNode`.
@@ -214,8 +216,24 @@ impl<S: HasMessages> ToolNode<S> {
         }
     }
 
-    /// Runs `call` and answers it, as the error policy says when it fails.
+    /// Runs `call` inside its GenAI span and answers it.
     async fn run(&self, call: ToolCall, ctx: NodeContext) -> Result<Answer<S>, BoxError> {
+        let span = telemetry::tool_span(&call.name, &call.id);
+        let answer = self.answer(call, ctx).instrument(span.clone()).await;
+        match &answer {
+            Err(error) if error.downcast_ref::<InterruptError>().is_none() => {
+                telemetry::record_error(&span, "tool_error");
+            }
+            Ok(Answer::Message(Message::Tool(message))) if message.status == ToolStatus::Error => {
+                telemetry::record_error(&span, "tool_error");
+            }
+            _ => {}
+        }
+        answer
+    }
+
+    /// Runs `call` and answers it, as the error policy says when it fails.
+    async fn answer(&self, call: ToolCall, ctx: NodeContext) -> Result<Answer<S>, BoxError> {
         let Some(tool) = self.tools.get(&call.name) else {
             let content = policy::unknown_tool(&call.name, &self.tools.names());
             return Ok(Answer::Message(error_message(&call, content)));
