@@ -224,10 +224,8 @@ impl McpClient {
             ClientCapabilities::default(),
             Implementation::new("graph-agent", env!("CARGO_PKG_VERSION")),
         );
-        let connect = |source: BoxError| McpError::Connect {
-            server: self.server.to_string(),
-            source,
-        };
+        let connect =
+            |source: BoxError| McpError::Connect { server: self.server.to_string(), source };
         let opening = async {
             match &*self.transport {
                 Transport::Spawn(command) => {
