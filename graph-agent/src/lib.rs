@@ -7,6 +7,8 @@ mod accumulate;
 mod agent;
 #[cfg(feature = "openai")]
 mod config;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod message;
 mod messages;
 mod model;

@@ -147,7 +147,7 @@ pub enum ToolStatus {
 }
 
 impl ToolStatus {
-    fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         *self == ToolStatus::Success
     }
 }

@@ -10,6 +10,8 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::message::ToolStatus;
+
 /// What a model is told about a tool: its name, what it does and the JSON Schema of its
 /// arguments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,12 +128,22 @@ pub struct ToolOutput {
     pub content: String,
     /// What the model does not see, kept on the [`ToolMessage`](crate::ToolMessage).
     pub artifact: Option<serde_json::Value>,
+    /// Whether the tool succeeded: an error result reaches the model as an error tool
+    /// message, and no error policy applies, since the tool itself worded it for the model.
+    #[serde(default, skip_serializing_if = "ToolStatus::is_success")]
+    pub status: ToolStatus,
 }
 
 impl ToolOutput {
     /// A result the model reads as `content`.
     pub fn new(content: impl Into<String>) -> Self {
-        Self { content: content.into(), artifact: None }
+        Self { content: content.into(), artifact: None, status: ToolStatus::Success }
+    }
+
+    /// A failure the model reads as `content`, answered with an error tool message (an MCP
+    /// server's `isError` result, say) instead of failing the call.
+    pub fn error(content: impl Into<String>) -> Self {
+        Self { content: content.into(), artifact: None, status: ToolStatus::Error }
     }
 
     /// The same result with `artifact` for the program.

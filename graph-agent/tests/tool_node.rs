@@ -680,3 +680,31 @@ async fn an_output_artifact_lands_on_the_tool_message() {
     let expected = Message::Tool(ToolMessage { artifact: Some(records), ..expected });
     assert_eq!(out.finished().unwrap().messages[2..], [expected]);
 }
+
+/// A tool that words its own failure for the model.
+struct Refusing;
+
+#[async_trait]
+impl Tool for Refusing {
+    type Args = CityArgs;
+    type Output = graph_agent::ToolOutput;
+    fn name(&self) -> &str {
+        "refusing"
+    }
+    fn description(&self) -> &str {
+        "Knows no city."
+    }
+    async fn call(&self, args: CityArgs, _: &ToolContext) -> Result<Self::Output, BoxError> {
+        Ok(graph_agent::ToolOutput::error(format!("unknown city `{}`", args.city)))
+    }
+}
+
+#[tokio::test]
+async fn an_error_output_is_an_error_answer_whatever_the_policy() {
+    let node = ToolNode::new(Toolbox::new().with(Refusing));
+    let graph = per_call_graph(node, NodeOptions::new()).compile().unwrap();
+    let call = ToolCall::new("c1", "refusing", json!({"city": "Atlantis"}));
+    let out = graph.invoke(asking(vec![call]), RunConfig::default()).await.unwrap();
+    let state = out.finished().unwrap();
+    assert_eq!(state.messages[2..], [error_answer("c1", "refusing", "unknown city `Atlantis`")]);
+}

@@ -268,14 +268,14 @@ impl<S: HasMessages> ToolNode<S> {
     }
 }
 
-/// The answer of a call that succeeded.
+/// The answer of a call that returned, with the status the tool gave it.
 fn answer(call: &ToolCall, output: ToolOutput) -> Message {
     Message::Tool(ToolMessage {
         id: None,
         name: Some(call.name.clone()),
         content: output.content,
         tool_call_id: call.id.clone(),
-        status: ToolStatus::Success,
+        status: output.status,
         artifact: output.artifact,
     })
 }

@@ -26,7 +26,9 @@ type Handler = Arc<dyn Fn(&ToolCall, &BoxError) -> String + Send + Sync>;
 /// | [`message`](Self::message) | the fixed text | the fixed text |
 /// | [`handler`](Self::handler) | the function's text | the function's text |
 ///
-/// Error answers are tool messages with `status: error`. A tool returning a `Command`
+/// Error answers are tool messages with `status: error`. A tool that returns
+/// [`ToolOutput::error`](crate::ToolOutput::error) has not failed: it worded the error for
+/// the model, which reads it as an error answer whatever the policy. A tool returning a `Command`
 /// without a tool message for its call counts as a failure
 /// ([`ToolNodeError::MissingToolMessage`]).
 ///
