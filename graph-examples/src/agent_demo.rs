@@ -70,6 +70,21 @@ pub fn choose(args: &[String], env: impl Fn(&str) -> Option<String>) -> Brain {
     Brain::Scripted
 }
 
+/// The model `scripts/fetch-local-model` puts in its cache (`GRAPH_MODEL_CACHE`, by default
+/// `~/.cache/graph-models`), if it is there.
+pub fn cached_local_model() -> Option<PathBuf> {
+    let cache = std::env::var_os("GRAPH_MODEL_CACHE").map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/graph-models"))
+    })?;
+    let mut models: Vec<PathBuf> = std::fs::read_dir(cache.join("smollm2"))
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "gguf"))
+        .collect();
+    models.sort();
+    models.into_iter().next()
+}
+
 /// The line the demo prints when no model is configured.
 pub const NO_MODEL: &str = "No model configured (set OPENAI_API_KEY, OPENAI_BASE_URL, \
      ANTHROPIC_API_KEY, GEMINI_API_KEY or GRAPH_MODEL, or pass --local): running on the \

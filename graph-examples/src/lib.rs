@@ -12,4 +12,5 @@ pub mod report;
 pub mod research;
 pub mod tool_calls;
 pub mod tour;
+pub mod travel_mcp;
 pub mod voting;

@@ -1,10 +1,6 @@
-//! `mcp-tools`: a small MCP server with tools for a travel agent, built on `rmcp`'s server side.
-//!
-//! ```text
-//! mcp-tools                      serve over stdio
-//! mcp-tools --http 127.0.0.1:0   serve streamable HTTP; the first line of stdout is the URL
-//! mcp-tools --test-tools         also serve `crash` and `sleep`, for testing clients
-//! ```
+//! A small MCP server with tools for a travel agent, built on `rmcp`'s server side:
+//! `convert_currency` and `local_time`. The `mcp-tools` binary serves it, and the
+//! `react_agent` demo runs it as its own child process.
 //!
 //! Every answer is deterministic: rates and time zones come from fixed tables.
 
@@ -17,7 +13,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{schemars, tool, tool_handler, tool_router, ServerHandler, ServiceExt};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use graph_core::BoxError;
 
 /// Euros per unit of each currency, a fixed table so that answers never change.
 const EUROS_PER_UNIT: [(&str, f64); 5] =
@@ -147,46 +143,30 @@ fn parse_time(text: &str) -> Option<i32> {
         .then_some(hours * 60 + minutes)
 }
 
-/// What the command line asks for.
-struct Options {
-    http: Option<String>,
+/// Serves the travel tools over stdio until the client leaves; `test_tools` adds `crash`
+/// and `sleep`.
+pub async fn serve_stdio(test_tools: bool) -> Result<(), BoxError> {
+    TravelTools::new(test_tools).serve(rmcp::transport::stdio()).await?.waiting().await?;
+    Ok(())
+}
+
+/// Serves the travel tools over streamable HTTP at `/mcp` on `address`, calling `bound`
+/// with the URL once listening (so port 0 can be used).
+pub async fn serve_http(
+    address: &str,
     test_tools: bool,
-}
-
-fn parse_options() -> Result<Options, BoxError> {
-    let mut options = Options { http: None, test_tools: false };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--http" => options.http = Some(args.next().ok_or("--http needs an address")?),
-            "--test-tools" => options.test_tools = true,
-            other => return Err(format!("unknown argument `{other}`").into()),
-        }
-    }
-    Ok(options)
-}
-
-#[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let options = parse_options()?;
-    let server = TravelTools::new(options.test_tools);
-    match options.http {
-        None => {
-            server.serve(rmcp::transport::stdio()).await?.waiting().await?;
-        }
-        Some(address) => {
-            let service: StreamableHttpService<TravelTools, LocalSessionManager> =
-                StreamableHttpService::new(
-                    move || Ok(server.clone()),
-                    Default::default(),
-                    StreamableHttpServerConfig::default(),
-                );
-            let router = axum::Router::new().nest_service("/mcp", service);
-            let listener = tokio::net::TcpListener::bind(&address).await?;
-            // The first line of stdout is the URL, so that `--http 127.0.0.1:0` can be used.
-            println!("http://{}/mcp", listener.local_addr()?);
-            axum::serve(listener, router).await?;
-        }
-    }
+    bound: impl FnOnce(&str),
+) -> Result<(), BoxError> {
+    let server = TravelTools::new(test_tools);
+    let service: StreamableHttpService<TravelTools, LocalSessionManager> =
+        StreamableHttpService::new(
+            move || Ok(server.clone()),
+            Default::default(),
+            StreamableHttpServerConfig::default(),
+        );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    bound(&format!("http://{}/mcp", listener.local_addr()?));
+    axum::serve(listener, router).await?;
     Ok(())
 }

@@ -1,8 +1,6 @@
-//! MCP tools against the workspace's `mcp-tools` server, run as a real child process over
-//! stdio and over streamable HTTP on loopback: listing, calls, tool errors, a server that
+//! `graph_agent::mcp` against this crate's `mcp-tools` server, run as a real child process
+//! over stdio and over streamable HTTP on loopback: listing, calls, tool errors, a server that
 //! dies mid-call, timeouts and reconnection.
-
-#![cfg(feature = "mcp")]
 
 use std::process::Stdio;
 use std::time::Duration;
