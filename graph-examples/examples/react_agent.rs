@@ -37,8 +37,13 @@ async fn main() -> Result<(), BoxError> {
         // The MCP server this demo starts as its child process: this same program.
         return travel_mcp::serve_stdio(false).await;
     }
-    let database = std::path::Path::new("target").join("react-agent-demo.sqlite");
-    std::fs::create_dir_all("target")?;
+    let database = match args.iter().position(|a| a == "--db") {
+        Some(at) => std::path::PathBuf::from(args.get(at + 1).ok_or("--db needs a path")?),
+        None => std::path::Path::new("target").join("react-agent-demo.sqlite"),
+    };
+    if let Some(dir) = database.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     // ANCHOR: main
     let model = model(&args)?;
     // The currency tool lives on an MCP server, run as a child process over stdio.

@@ -4,26 +4,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The example binary, which `cargo test` builds next to this test's own binary.
+mod support;
+
+/// The example binary.
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
-    let binary = profile.join("examples").join(format!("approval{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&binary).and_then(|m| m.modified());
-    let built = built.unwrap_or_else(|_| {
-        panic!("{} is missing: `cargo test` (without `--test`) builds it", binary.display())
-    });
-    // `cargo test --test approval_cli` alone does not rebuild examples: refuse a stale one.
-    for source in ["examples/approval.rs", "src/approval.rs"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
-        let changed = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap();
-        assert!(
-            changed <= built,
-            "{} is older than {source}: run `cargo build -p graph-examples --example approval`",
-            binary.display()
-        );
-    }
-    binary
+    support::example("approval", &["examples/approval.rs", "src/approval.rs"])
 }
 
 /// A fresh checkpoint file for one test, removed (with its WAL files) when dropped.
