@@ -7,6 +7,8 @@ mod accumulate;
 mod agent;
 #[cfg(feature = "openai")]
 mod config;
+#[cfg(any(feature = "openai", feature = "mcp"))]
+mod http;
 #[cfg(feature = "mcp")]
 pub mod mcp;
 mod message;

@@ -16,9 +16,12 @@ use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 // ANCHOR_END: uses
 
+/// A span as the test compares it: name, kind, status and GenAI attributes (sorted).
+type Exported = (String, SpanKind, Status, Vec<(String, String)>);
+
 /// The exported spans whose name starts with `chat` or `execute_tool`, in the order they
-/// ended, each as its name, kind, status and GenAI attributes (sorted).
-fn genai_spans(spans: Vec<SpanData>) -> Vec<(String, SpanKind, Status, Vec<(String, String)>)> {
+/// ended.
+fn genai_spans(spans: Vec<SpanData>) -> Vec<Exported> {
     spans
         .into_iter()
         .filter(|span| span.name.starts_with("chat") || span.name.starts_with("execute_tool"))

@@ -293,21 +293,10 @@ fn http_config(url: &Arc<str>) -> StreamableHttpClientTransportConfig {
     config
 }
 
-/// An HTTP client over rustls with the ring provider and the system's certificates. It
-/// follows no redirects: `rmcp` reports one as an error rather than send the session's
-/// headers to another location.
+/// The HTTP client. It follows no redirects: `rmcp` reports one as an error rather than
+/// send the session's headers to another location.
 fn http_client() -> Result<reqwest::Client, BoxError> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    // ring rather than aws-lc-rs, which needs cmake to build; ring lacks only the
-    // post-quantum key exchange, hence the deprecation.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_platform_verifier()?
-        .with_no_client_auth();
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+    let client = crate::http::client_builder()?
         .redirect(reqwest::redirect::Policy::none())
         // As `rmcp` does: reusing a connection whose last answer was not read to the end
         // stalls on delayed acknowledgements.

@@ -205,20 +205,9 @@ impl OpenAiModel {
     }
 }
 
-/// An HTTP client over rustls with the ring provider and the system's certificates.
+/// The adapter's HTTP client.
 fn http_client() -> Result<reqwest::Client, String> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    // ring rather than aws-lc-rs, which needs cmake to build; ring lacks only the
-    // post-quantum key exchange, hence the deprecation.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|builder| builder.with_platform_verifier())
-        .map_err(|e| format!("could not set up TLS: {e}"))?
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+    crate::http::client_builder()?
         .build()
         .map_err(|e| format!("could not build the HTTP client: {e}"))
 }
