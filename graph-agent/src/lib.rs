@@ -5,6 +5,8 @@
 
 mod accumulate;
 mod agent;
+#[cfg(feature = "local")]
+pub mod local;
 mod message;
 mod messages;
 mod model;
