@@ -53,7 +53,7 @@ pub(crate) fn answer_schema(
     };
     let answer = if parallel {
         format!(
-            r#"{{"anyOf":[{call},{{"type":"array","items":{call},"minItems":1,"maxItems":{MAX_PARALLEL_CALLS}}}]"#
+            r#"{{"anyOf":[{call},{{"type":"array","items":{call},"minItems":1,"maxItems":{MAX_PARALLEL_CALLS}}}]}}"#
         )
     } else {
         call
