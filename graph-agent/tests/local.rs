@@ -103,7 +103,7 @@ async fn a_forced_tool_choice_yields_one_well_formed_call_to_the_named_tool() {
     assert!(call.id.starts_with("call_") && call.id.ends_with("_0"), "{}", call.id);
     assert_schema_valid(&call.args, &tools[0].parameters);
     // The arguments deserialize into the tool's own argument type.
-    serde_json::from_value::<<weather as Tool<MessagesState>>::Args>(call.args.clone())
+    serde_json::from_value::<<weather as Tool>::Args>(call.args.clone())
         .expect("the tool's arguments");
     assert!(!call.args["city"].as_str().unwrap().is_empty());
     let usage = message.usage.unwrap();
