@@ -144,7 +144,9 @@ async fn a_short_answer_streams_in_pieces_with_usage_on_the_last_chunk() {
     assert!(usage.input_tokens > 5);
     assert!((1..=24).contains(&usage.output_tokens), "{usage:?}");
     assert!(matches!(last.stop_reason, Some(StopReason::EndTurn | StopReason::MaxTokens)));
-    assert!(chunks[..chunks.len() - 1].iter().all(|c| c.usage.is_none() && c.tool_calls.is_empty()));
+    assert!(chunks[..chunks.len() - 1]
+        .iter()
+        .all(|c| c.usage.is_none() && c.tool_calls.is_empty()));
 
     let mut whole = ChunkAccumulator::new();
     chunks.iter().for_each(|chunk| whole.push(chunk));
@@ -246,6 +248,23 @@ async fn speed() {
             first.as_secs_f64() * 1000.0,
             usage.output_tokens,
             total.as_secs_f64(),
+        );
+    }
+    let tools = tools();
+    let forced = model.max_tokens(256).tool_choice(ToolChoice::Named("weather".into()));
+    let messages = [Message::user("What is the weather like in Paris?")];
+    for run in 1..=3 {
+        let start = Instant::now();
+        let message = answer(&forced, ChatRequest::new(&messages).tools(&tools)).await;
+        println!(
+            "forced call {run}: {:.2} s, {} tokens: {:?}",
+            start.elapsed().as_secs_f64(),
+            message.usage.unwrap().output_tokens,
+            message
+                .tool_calls
+                .iter()
+                .map(|c| format!("{}({})", c.name, c.args))
+                .collect::<Vec<_>>()
         );
     }
 }

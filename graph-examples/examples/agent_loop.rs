@@ -29,7 +29,8 @@ async fn main() {
 async fn run_local() {
     let path = std::env::var_os("GRAPH_LOCAL_MODEL")
         .expect("set GRAPH_LOCAL_MODEL: export GRAPH_LOCAL_MODEL=\"$(scripts/fetch-local-model)\"");
-    let model = graph_agent::local::LocalModel::load(path).expect("the model loads").max_tokens(128);
+    let model =
+        graph_agent::local::LocalModel::load(path).expect("the model loads").max_tokens(128);
     let graph = agent_loop::graph(model);
     print_run(graph.invoke(agent_loop::question(), RunConfig::default().recursion_limit(10)).await);
 }

@@ -102,7 +102,10 @@ mod tests {
             AnswerMode::AnyTool
         );
         let after = called();
-        assert_eq!(ToolChoice::Auto.mode(&ChatRequest::new(&after).tools(&tools)), AnswerMode::Text);
+        assert_eq!(
+            ToolChoice::Auto.mode(&ChatRequest::new(&after).tools(&tools)),
+            AnswerMode::Text
+        );
         let mut next_turn = called();
         next_turn.push(Message::user("And in Oslo?"));
         assert_eq!(

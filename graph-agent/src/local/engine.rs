@@ -72,8 +72,10 @@ impl Engine {
     /// Loads the GGUF file at `path`.
     pub(crate) fn load(path: &Path) -> Result<Self, LocalModelError> {
         let backend = backend()?;
-        let load_error =
-            |source: Box<dyn std::error::Error + Send + Sync>| LocalModelError::Load { path: path.to_owned(), source };
+        let load_error = |source: Box<dyn std::error::Error + Send + Sync>| LocalModelError::Load {
+            path: path.to_owned(),
+            source,
+        };
         if !path.is_file() {
             return Err(load_error("no such file".into()));
         }
@@ -95,7 +97,9 @@ impl Engine {
             .map(|turn| LlamaChatMessage::new(turn.role.to_owned(), turn.content.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| template_error(&e))?;
-        self.model.apply_chat_template(&self.template, &messages, true).map_err(|e| template_error(&e))
+        self.model
+            .apply_chat_template(&self.template, &messages, true)
+            .map_err(|e| template_error(&e))
     }
 
     /// Generates the answer to `prompt`, constrained by the GBNF `grammar` if given, and
@@ -171,7 +175,11 @@ impl Engine {
     }
 
     /// Greedy at temperature 0 (deterministic), else seeded sampling; behind the grammar if any.
-    fn sampler(&self, grammar: Option<&str>, settings: Settings) -> Result<LlamaSampler, LocalModelError> {
+    fn sampler(
+        &self,
+        grammar: Option<&str>,
+        settings: Settings,
+    ) -> Result<LlamaSampler, LocalModelError> {
         let mut samplers = Vec::new();
         if let Some(grammar) = grammar {
             samplers.push(

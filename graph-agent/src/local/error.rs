@@ -47,7 +47,9 @@ pub enum LocalModelError {
     #[error("could not render the conversation with the model's chat template: {0}")]
     Template(String),
     /// The model ran out of tokens in the middle of a tool call.
-    #[error("the answer hit the limit of {max_tokens} tokens in the middle of a tool call: {text}")]
+    #[error(
+        "the answer hit the limit of {max_tokens} tokens in the middle of a tool call: {text}"
+    )]
     TruncatedToolCall {
         /// The token limit.
         max_tokens: u32,

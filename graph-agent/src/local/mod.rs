@@ -132,8 +132,8 @@ impl LocalModel {
         self
     }
 
-    /// Whether a tool-call answer may be a JSON array of calls (at most eight) instead of one
-    /// call. On by default.
+    /// Whether a tool-call answer may be a JSON array of calls instead of one call: at most
+    /// one call per offered tool (and eight), repeated identical calls dropped. On by default.
     #[must_use]
     pub fn parallel_tool_calls(mut self, allowed: bool) -> Self {
         self.parallel_tool_calls = allowed;
@@ -232,7 +232,9 @@ impl Answer {
                 self.text.push_str(&piece);
                 return Ok(None);
             }
-            Event::Piece(content) => return Ok(Some(MessageChunk { content, ..Default::default() })),
+            Event::Piece(content) => {
+                return Ok(Some(MessageChunk { content, ..Default::default() }))
+            }
             Event::Finished { prompt_tokens, generated_tokens, hit_max_tokens } => (
                 Usage { input_tokens: prompt_tokens, output_tokens: generated_tokens },
                 hit_max_tokens,
@@ -246,7 +248,9 @@ impl Answer {
         };
         if hit_max_tokens {
             let text = std::mem::take(&mut self.text);
-            return Err(LocalModelError::TruncatedToolCall { max_tokens: self.max_tokens, text }.into());
+            return Err(
+                LocalModelError::TruncatedToolCall { max_tokens: self.max_tokens, text }.into()
+            );
         }
         let calls = tool_grammar::parse_calls(&self.text, tools)?;
         last.tool_calls = calls

@@ -63,8 +63,7 @@ fn system_text(system: Option<&str>, tools: &[ToolSpec]) -> String {
          to call several, a JSON array of such objects.\n<tools>\n",
     );
     for tool in tools {
-        let spec =
-            json!({"name": tool.name, "description": tool.description, "parameters": tool.parameters});
+        let spec = json!({"name": tool.name, "description": tool.description, "parameters": tool.parameters});
         text.push_str(&spec.to_string());
         text.push('\n');
     }
@@ -76,9 +75,7 @@ fn system_text(system: Option<&str>, tools: &[ToolSpec]) -> String {
 fn calls_json(calls: &[ToolCall]) -> String {
     let objects: Vec<_> = calls
         .iter()
-        .map(|call| {
-            format!("{{\"name\":{},\"arguments\":{}}}", json!(call.name), call.args)
-        })
+        .map(|call| format!("{{\"name\":{},\"arguments\":{}}}", json!(call.name), call.args))
         .collect();
     match objects.as_slice() {
         [one] => one.clone(),

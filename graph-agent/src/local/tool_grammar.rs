@@ -11,8 +11,9 @@ use super::choice::AnswerMode;
 use super::error::LocalModelError;
 use crate::tool::ToolSpec;
 
-/// At most this many calls in one answer: a tiny model can repeat itself until the token
-/// limit, and an array that cannot close would end in a truncated call.
+/// At most this many calls in one answer, and never more than the tools offered: a tiny model
+/// that starts an array tends to repeat its first call until the array can hold no more.
+/// (Repeated identical calls are dropped when the answer is read.)
 pub(crate) const MAX_PARALLEL_CALLS: usize = 8;
 
 /// The JSON Schema of an answer in `mode` (`None` for text), as text with `name` before
@@ -51,14 +52,19 @@ pub(crate) fn answer_schema(
         [one] => one.clone(),
         _ => format!(r#"{{"anyOf":[{}]}}"#, calls.join(",")),
     };
-    let answer = if parallel {
+    let max_calls = offered.len().min(MAX_PARALLEL_CALLS);
+    let answer = if parallel && max_calls > 1 {
         format!(
-            r#"{{"anyOf":[{call},{{"type":"array","items":{call},"minItems":1,"maxItems":{MAX_PARALLEL_CALLS}}}]}}"#
+            r#"{{"anyOf":[{call},{{"type":"array","items":{call},"minItems":1,"maxItems":{max_calls}}}]}}"#
         )
     } else {
         call
     };
-    let defs = if defs.is_empty() { String::new() } else { format!(r#","$defs":{}"#, Value::Object(defs)) };
+    let defs = if defs.is_empty() {
+        String::new()
+    } else {
+        format!(r#","$defs":{}"#, Value::Object(defs))
+    };
     // `answer` is an object's text; open it to add the definitions.
     Ok(Some(format!("{}{defs}}}", &answer[..answer.len() - 1])))
 }
@@ -69,34 +75,43 @@ pub(crate) fn grammar(schema: &str) -> Result<String, LocalModelError> {
     llama_cpp_2::json_schema_to_grammar(schema).map_err(|e| LocalModelError::Grammar(e.to_string()))
 }
 
-/// The calls in a constrained answer, as (tool name, arguments) pairs in order.
+/// The calls in a constrained answer, as (tool name, arguments) pairs in order; a call that
+/// repeats an earlier one (same tool, same arguments) is dropped.
 pub(crate) fn parse_calls(
     text: &str,
     tools: &[ToolSpec],
 ) -> Result<Vec<(String, Value)>, LocalModelError> {
-    let invalid = |reason: String| LocalModelError::InvalidToolCall { reason, text: text.to_owned() };
+    let invalid =
+        |reason: String| LocalModelError::InvalidToolCall { reason, text: text.to_owned() };
     let value: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
     let calls = match value {
         Value::Array(calls) => calls,
         call => vec![call],
     };
-    calls
-        .into_iter()
-        .map(|call| {
-            let Value::Object(mut call) = call else {
-                return Err(invalid("a call is not an object".into()));
-            };
-            let name = match call.remove("name") {
-                Some(Value::String(name)) if tools.iter().any(|t| t.name == name) => name,
-                Some(Value::String(name)) => return Err(invalid(format!("no tool is named `{name}`"))),
-                _ => return Err(invalid("a call has no tool name".into())),
-            };
-            match call.remove("arguments") {
-                Some(arguments @ Value::Object(_)) => Ok((name, arguments)),
-                _ => Err(invalid(format!("the call of `{name}` has no arguments object"))),
-            }
-        })
-        .collect()
+    let mut read: Vec<(String, Value)> = Vec::with_capacity(calls.len());
+    for call in calls {
+        let call = read_call(call, tools).map_err(invalid)?;
+        if !read.contains(&call) {
+            read.push(call);
+        }
+    }
+    Ok(read)
+}
+
+/// One call's tool name and arguments.
+fn read_call(call: Value, tools: &[ToolSpec]) -> Result<(String, Value), String> {
+    let Value::Object(mut call) = call else {
+        return Err("a call is not an object".into());
+    };
+    let name = match call.remove("name") {
+        Some(Value::String(name)) if tools.iter().any(|t| t.name == name) => name,
+        Some(Value::String(name)) => return Err(format!("no tool is named `{name}`")),
+        _ => return Err("a call has no tool name".into()),
+    };
+    match call.remove("arguments") {
+        Some(arguments @ Value::Object(_)) => Ok((name, arguments)),
+        _ => Err(format!("the call of `{name}` has no arguments object")),
+    }
 }
 
 #[cfg(test)]
@@ -125,9 +140,8 @@ mod tests {
 
     #[test]
     fn the_schema_names_the_tool_first_and_hoists_definitions() {
-        let schema = answer_schema(&AnswerMode::Tool("weather".into()), &tools(), false)
-            .unwrap()
-            .unwrap();
+        let schema =
+            answer_schema(&AnswerMode::Tool("weather".into()), &tools(), false).unwrap().unwrap();
         assert_eq!(
             schema,
             r##"{"type":"object","properties":{"name":{"const":"weather"},"arguments":{"properties":{"city":{"type":"string"},"unit":{"$ref":"#/$defs/Unit"}},"required":["city"],"type":"object"}},"required":["name","arguments"],"$defs":{"Unit":{"enum":["C","F"]}}}"##
@@ -143,9 +157,10 @@ mod tests {
         let one = &value["anyOf"][0];
         assert_eq!(one["anyOf"].as_array().unwrap().len(), 2);
         assert_eq!(one["anyOf"][1]["properties"]["name"], json!({"const": "time"}));
+        // At most one call per offered tool.
         assert_eq!(
             value["anyOf"][1],
-            json!({"type": "array", "items": one, "minItems": 1, "maxItems": MAX_PARALLEL_CALLS})
+            json!({"type": "array", "items": one, "minItems": 1, "maxItems": 2})
         );
         assert_eq!(value["$defs"], json!({"Unit": {"enum": ["C", "F"]}}));
     }
@@ -174,7 +189,8 @@ mod tests {
     #[test]
     fn calls_are_read_from_an_object_or_an_array() {
         assert_eq!(
-            parse_calls(r#"{"name": "weather", "arguments": {"city": "Paris"}}"#, &tools()).unwrap(),
+            parse_calls(r#"{"name": "weather", "arguments": {"city": "Paris"}}"#, &tools())
+                .unwrap(),
             vec![("weather".to_owned(), json!({"city": "Paris"}))]
         );
         assert_eq!(
@@ -184,6 +200,14 @@ mod tests {
             )
             .unwrap(),
             vec![("weather".to_owned(), json!({"city": "Oslo"})), ("time".to_owned(), json!({}))]
+        );
+        assert_eq!(
+            parse_calls(
+                r#"[{"name": "time", "arguments": {}}, {"name": "time", "arguments": {}}]"#,
+                &tools()
+            )
+            .unwrap(),
+            vec![("time".to_owned(), json!({}))]
         );
         let error = parse_calls(r#"{"name": "search", "arguments": {}}"#, &tools()).unwrap_err();
         assert_eq!(
