@@ -11,6 +11,8 @@ mod config;
 mod http;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+#[cfg(feature = "local")]
+pub mod local;
 mod message;
 mod messages;
 mod model;

@@ -102,7 +102,7 @@ fn model(args: &[String]) -> Result<Arc<dyn ChatModel>, BoxError> {
 }
 // ANCHOR_END: model
 
-#[cfg(any())]
+#[cfg(feature = "local")]
 fn local_model(path: Option<std::path::PathBuf>) -> Result<Arc<dyn ChatModel>, BoxError> {
     let path = path.or_else(agent_demo::cached_local_model).ok_or(
         "--local needs a model file: run scripts/fetch-local-model (or pass --local PATH)",
@@ -111,7 +111,7 @@ fn local_model(path: Option<std::path::PathBuf>) -> Result<Arc<dyn ChatModel>, B
     Ok(Arc::new(graph_agent::local::LocalModel::load(path)?))
 }
 
-#[cfg(all())]
+#[cfg(not(feature = "local"))]
 fn local_model(_: Option<std::path::PathBuf>) -> Result<Arc<dyn ChatModel>, BoxError> {
     Err("--local needs the local feature: cargo run -p graph-examples --features local --example react_agent -- --local".into())
 }
