@@ -9,10 +9,10 @@ mod agent;
 mod config;
 #[cfg(any(feature = "openai", feature = "mcp"))]
 mod http;
-#[cfg(feature = "mcp")]
-pub mod mcp;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod message;
 mod messages;
 mod model;

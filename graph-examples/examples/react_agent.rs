@@ -18,11 +18,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use graph_agent::mcp::McpClient;
 use graph_agent::{
-    init_model, AgentState, ApprovalRequest, ChatModel, Message, ToolDecision, ToolErrorPolicy,
+    init_model, AgentState, ApprovalRequest, ChatModel, Message, ModelError, ToolDecision,
+    ToolErrorPolicy,
 };
 use graph_core::checkpoint::SqliteSaver;
 use graph_core::prelude::*;
-use graph_core::{GraphInput, StreamEvent, StreamMode, Timeline};
+use graph_core::{GraphInput, NodeOptions, StreamEvent, StreamMode, Timeline};
 use graph_examples::agent_demo::{self, Brain};
 use graph_examples::react_agent::{self, Narrator};
 use graph_examples::travel_mcp;
@@ -46,6 +47,7 @@ async fn main() -> Result<(), BoxError> {
     }
     // ANCHOR: main
     let model = model(&args)?;
+    // ANCHOR: mcp
     // The currency tool lives on an MCP server, run as a child process over stdio.
     let mut server = tokio::process::Command::new(std::env::current_exe()?);
     server.arg("--mcp-server");
@@ -54,7 +56,11 @@ async fn main() -> Result<(), BoxError> {
     println!("MCP server travel-mcp (a child process) offers {:?}", mcp_tools);
     let agent = react_agent::agent(model)
         .tools(mcp_tools)
+        // ANCHOR_END: mcp
+        // A failed tool call is an error message the model can read, not the end of the run;
+        // a rate-limited model is asked again when the provider says.
         .tool_errors(ToolErrorPolicy::catch_all())
+        .model_options(NodeOptions::new().retry(ModelError::retry_policy(4)))
         .compile()?
         .with_checkpointer(SqliteSaver::open(&database)?);
     let thread = format!("trip-{}", SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis());
@@ -66,17 +72,13 @@ async fn main() -> Result<(), BoxError> {
     println!("you: {}\n", agent_demo::QUESTION);
     let mut narrator = Narrator::new();
     let question = Message::user(agent_demo::QUESTION);
-    let paused = run(&agent, question, config.clone(), &mut narrator).await?;
-    let Some(request) = paused else {
-        return Err("the agent answered without asking to book".into());
-    };
-
-    let decisions = decide(&request)?;
-    narrator.decided(&request, &decisions);
-    println!("\nresuming thread {thread} from {}\n", database.display());
-    let done = run(&agent, Command::resume(decisions), config, &mut narrator).await?;
-    if done.is_some() {
-        return Err("the agent asked for approval twice".into());
+    let mut paused = run(&agent, question, config.clone(), &mut narrator).await?;
+    // A real model may book more than once, or not at all: answer every approval it asks for.
+    while let Some(request) = paused {
+        let decisions = decide(&request)?;
+        narrator.decided(&request, &decisions);
+        println!("\nresuming thread {thread} from {}\n", database.display());
+        paused = run(&agent, Command::resume(decisions), config.clone(), &mut narrator).await?;
     }
     // ANCHOR_END: main
     mcp.close().await;
