@@ -222,7 +222,7 @@ async fn a_tool_call_cut_by_the_token_limit_is_an_error() {
     let LocalModelError::TruncatedToolCall { max_tokens: 3, text } = *error else {
         panic!("{error}")
     };
-    assert!(text.starts_with('{') && text.contains("name"), "{text}");
+    assert!(text.starts_with('{'), "{text}");
 }
 
 #[test]
