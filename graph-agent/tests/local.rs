@@ -212,6 +212,19 @@ async fn mistakes_in_the_request_are_errors_before_any_inference() {
     );
 }
 
+#[tokio::test]
+async fn a_tool_call_cut_by_the_token_limit_is_an_error() {
+    let tools = tools();
+    let model = model().tool_choice(ToolChoice::Named("clock".into())).max_tokens(3);
+    let messages = [Message::user("What time is it in Tokyo?")];
+    let error = model.generate(ChatRequest::new(&messages).tools(&tools)).await.unwrap_err();
+    let error = error.downcast::<LocalModelError>().unwrap();
+    let LocalModelError::TruncatedToolCall { max_tokens: 3, text } = *error else {
+        panic!("{error}")
+    };
+    assert!(text.starts_with('{'), "{text}");
+}
+
 #[test]
 fn the_model_names_itself_by_its_file() {
     let model = model();
