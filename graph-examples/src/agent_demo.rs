@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use graph_agent::testing::{ScriptedModel, Turn};
-use graph_agent::{AssistantMessage, ToolCall};
+use graph_agent::testing::ScriptedModel;
+use graph_agent::ToolCall;
 use serde_json::json;
 
-use crate::react_agent::{CHUNK_LATENCY, MODEL_LATENCY};
+use crate::react_agent;
 
 /// What the traveller asks: the `react_agent` question, with a budget in pounds.
 pub const QUESTION: &str = "Plan me a weekend in Lisbon: I fly from London on Friday, I want \
@@ -93,36 +93,13 @@ pub const NO_MODEL: &str = "No model configured (set OPENAI_API_KEY, OPENAI_BASE
 /// The scripted model: four lookups at once (one of them on the MCP server), a booking to
 /// approve, then the answer, streamed word by word.
 pub fn scripted_model() -> ScriptedModel {
-    let lookups = [
-        ToolCall::new("call_weather", "weather", json!({"city": "Lisbon", "day": "Saturday"})),
-        ToolCall::new(
-            "call_flights",
-            "flights",
-            json!({"from": "London", "to": "Lisbon", "day": "Friday"}),
-        ),
-        ToolCall::new("call_hotels", "hotels", json!({"city": "Lisbon", "nights": 2})),
-        ToolCall::new(
-            "call_budget",
-            "convert_currency",
-            json!({"amount": 400, "from": "GBP", "to": "EUR"}),
-        ),
-    ];
-    let booking = AssistantMessage {
-        content: PROPOSAL.into(),
-        tool_calls: vec![ToolCall::new(
-            "call_booking",
-            "book_hotel",
-            json!({"hotel": "Casa do Rio", "nights": 2}),
-        )],
-        ..Default::default()
-    };
-    ScriptedModel::new()
-        .named("travel-script")
-        .latency(MODEL_LATENCY)
-        .chunk_latency(CHUNK_LATENCY)
-        .tool_calls(lookups)
-        .turn(Turn::message(booking).words())
-        .streamed_words(ANSWER)
+    let mut lookups = react_agent::lookups();
+    lookups.push(ToolCall::new(
+        "call_budget",
+        "convert_currency",
+        json!({"amount": 400, "from": "GBP", "to": "EUR"}),
+    ));
+    react_agent::scripted(lookups, PROPOSAL, ANSWER).named("travel-script")
 }
 
 #[cfg(test)]

@@ -110,7 +110,12 @@ pub const ANSWER: &str = "Your Lisbon weekend is ready. Saturday will be sunny a
 /// The scripted model: three lookups at once, a booking to approve, then the answer, each
 /// streamed chunk by chunk after `MODEL_LATENCY`, one chunk every `CHUNK_LATENCY`.
 pub fn model() -> ScriptedModel {
-    let lookups = [
+    scripted(lookups(), PROPOSAL, ANSWER)
+}
+
+/// The weather, flights and hotels lookups the scripted model asks for.
+pub fn lookups() -> Vec<ToolCall> {
+    vec![
         ToolCall::new("call_weather", "weather", json!({"city": "Lisbon", "day": "Saturday"})),
         ToolCall::new(
             "call_flights",
@@ -118,9 +123,14 @@ pub fn model() -> ScriptedModel {
             json!({"from": "London", "to": "Lisbon", "day": "Friday"}),
         ),
         ToolCall::new("call_hotels", "hotels", json!({"city": "Lisbon", "nights": 2})),
-    ];
+    ]
+}
+
+/// A scripted model at the example's pace: `lookups` at once, then `proposal` with a
+/// two-night booking of Casa do Rio, then `answer`, streamed word by word.
+pub fn scripted(lookups: Vec<ToolCall>, proposal: &str, answer: &str) -> ScriptedModel {
     let booking = AssistantMessage {
-        content: PROPOSAL.into(),
+        content: proposal.into(),
         tool_calls: vec![ToolCall::new(
             "call_booking",
             "book_hotel",
@@ -133,7 +143,7 @@ pub fn model() -> ScriptedModel {
         .chunk_latency(CHUNK_LATENCY)
         .tool_calls(lookups)
         .turn(Turn::message(booking).words())
-        .streamed_words(ANSWER)
+        .streamed_words(answer)
 }
 // ANCHOR_END: model
 
