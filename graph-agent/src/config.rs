@@ -211,7 +211,7 @@ impl fmt::Debug for ModelSpec {
             .field("provider", &self.provider())
             .field("model", &self.model)
             .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
