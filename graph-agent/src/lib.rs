@@ -1,5 +1,10 @@
 //! Agents for graph-core: messages and the `add_messages` reducer, tools, a node that runs
 //! tool calls in parallel, a prebuilt agent, and models that stream their answers.
+//!
+//! Cargo features: `openai` (`OpenAiModel`, `init_model`: any OpenAI-compatible
+//! provider), `mcp` (`mcp::McpClient`: the tools of MCP servers), `local` (`local::LocalModel`:
+//! a GGUF model in-process through llama.cpp), and `test-util` (`testing`: a scripted model and
+//! fake tools).
 
 #![deny(missing_docs)]
 

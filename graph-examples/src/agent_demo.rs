@@ -1,4 +1,4 @@
-//! The agent demo: the travel agent of [`react_agent`](crate::react_agent) with its native
+//! The agent demo: the travel agent of [`react_agent`] with its native
 //! tools and the tools of an MCP server run as a child process, on a real model when one is
 //! configured and on a scripted one otherwise.
 
