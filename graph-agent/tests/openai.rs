@@ -380,13 +380,7 @@ async fn error_statuses_become_the_matching_model_errors() {
     let messages = [Message::user("Hi")];
     for (response, expected) in cases {
         let server = server(response).await;
-        let model = model(&server);
-        let error = model.generate(ChatRequest::new(&messages)).await.unwrap_err();
-        assert_eq!(model_error(&error), expected);
-        // Streaming fails the same way, as its only item.
-        let streamed: Vec<_> = model.stream(ChatRequest::new(&messages)).collect().await;
-        assert_eq!(streamed.len(), 1);
-        assert_eq!(model_error(streamed[0].as_ref().unwrap_err()), expected);
+        fails_both_ways(&model(&server), &messages, &expected).await;
     }
 }
 
@@ -487,11 +481,17 @@ async fn a_slow_server_times_out() {
     let messages = [Message::user("Hi")];
     let expected =
         ModelError::Timeout { provider: "openai".into(), after: Duration::from_millis(100) };
-    let error = model.generate(ChatRequest::new(&messages)).await.unwrap_err();
-    assert_eq!(model_error(&error), expected);
-    let streamed: Vec<_> = model.stream(ChatRequest::new(&messages)).collect().await;
+    fails_both_ways(&model, &messages, &expected).await;
+}
+
+/// Asks `model` both ways: `generate` fails with `expected`, and so does `stream`, as its
+/// only item.
+async fn fails_both_ways(model: &OpenAiModel, messages: &[Message], expected: &ModelError) {
+    let error = model.generate(ChatRequest::new(messages)).await.unwrap_err();
+    assert_eq!(&model_error(&error), expected);
+    let streamed: Vec<_> = model.stream(ChatRequest::new(messages)).collect().await;
     assert_eq!(streamed.len(), 1);
-    assert_eq!(model_error(streamed[0].as_ref().unwrap_err()), expected);
+    assert_eq!(&model_error(streamed[0].as_ref().unwrap_err()), expected);
 }
 
 #[tokio::test]
