@@ -67,6 +67,12 @@ fn expand(input: &Input<'_>) -> TokenStream {
         quote!(let mut #tracker = ::graph_core::__private::LastValue::new(#name);)
     });
     let writes = fields.iter().map(write);
+    let last_values: Vec<_> = fields
+        .iter()
+        .filter(|field| matches!(field.reducer, Reducer::LastValue))
+        .map(|field| field.ident)
+        .collect();
+    let seen: Vec<_> = last_values.iter().map(|ident| format_ident!("__{}_seen", ident.unraw())).collect();
 
     quote! {
         #[doc = #type_doc]
@@ -150,6 +156,20 @@ fn expand(input: &Input<'_>) -> TokenStream {
                     }
                     #(#tracker_idents.finish()?;)*
                     ::core::result::Result::Ok(())
+                }
+
+                fn keep_last_writes(__updates: &mut [Self::Update]) {
+                    #(let mut #seen = false;)*
+                    for __update in __updates.iter_mut().rev() {
+                        #(
+                            if __update.#last_values.is_some() {
+                                if #seen {
+                                    __update.#last_values = ::core::option::Option::None;
+                                }
+                                #seen = true;
+                            }
+                        )*
+                    }
                 }
 
                 fn into_update(self) -> Self::Update {

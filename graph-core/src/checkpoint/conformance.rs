@@ -108,6 +108,7 @@ async fn pending_writes<C: Checkpointer>(saver: &C, thread: &str) {
         PendingWrite::Output {
             task_id: "0:a".into(),
             update: Some(json!({ "items": [3] })),
+            more: vec![json!({ "items": [4] })],
             goto: vec![GotoRecord { node: "w".into(), payload: Some(json!(7)) }],
         },
         PendingWrite::Interrupt {

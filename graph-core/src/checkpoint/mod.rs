@@ -178,6 +178,10 @@ pub enum PendingWrite {
         task_id: String,
         /// The serialized update, if any.
         update: Option<Value>,
+        /// Further updates of the task, applied after `update` in order: the writes of a
+        /// subgraph, which reach its parent one by one.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        more: Vec<Value>,
         /// `Command` destinations: node names, or Sends with their payloads.
         goto: Vec<GotoRecord>,
     },

@@ -29,6 +29,9 @@ use crate::state::{GraphInput, RunInput, State};
 #[must_use]
 pub struct Command<S: State> {
     pub(crate) update: Option<S::Update>,
+    /// Further updates of the same task, applied after `update` in order: a subgraph's
+    /// writes, which reach the parent one by one.
+    pub(crate) more: Vec<S::Update>,
     pub(crate) goto: Vec<Goto>,
     pub(crate) answers: Answers,
 }
@@ -36,7 +39,7 @@ pub struct Command<S: State> {
 impl<S: State> Command<S> {
     /// A command with no update and no destinations.
     pub fn new() -> Self {
-        Self { update: None, goto: Vec::new(), answers: Answers::None }
+        Self { update: None, more: Vec::new(), goto: Vec::new(), answers: Answers::None }
     }
 
     /// As a run's input: resumes the thread, answering its one pending interrupt with
@@ -100,6 +103,11 @@ impl<S: State> Command<S> {
     /// ```
     pub fn update_ref(&self) -> Option<&S::Update> {
         self.update.as_ref()
+    }
+
+    /// Every update of the command, in the order they apply.
+    pub(crate) fn updates(&self) -> impl Iterator<Item = &S::Update> {
+        self.update.iter().chain(&self.more)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::{catch_panic, Callback, GraphError, InvalidUpdate, RouteOrigin
 use crate::graph::{
     AnyContext, Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START,
 };
-use crate::state::State;
+use crate::state::{with_updates, State};
 use crate::stream::RunWarning;
 
 type NodeId = usize;
@@ -116,7 +116,7 @@ pub(crate) fn apply_step<S: State>(
 ) -> Result<(), GraphError> {
     let invalid = |source| GraphError::InvalidUpdate { step, source };
     let (updates, gotos): (Vec<_>, Vec<_>) =
-        outputs.into_iter().map(|c| (c.update, c.goto)).unzip();
+        outputs.into_iter().map(|c| ((c.update, c.more), c.goto)).unzip();
 
     // A router sees the snapshot plus its own task's update. With one task that is exactly
     // the next state, so routing waits for the apply.
@@ -128,14 +128,16 @@ pub(crate) fn apply_step<S: State>(
             let name = &**graph.name(task.node);
             let routed = match update {
                 _ if out.branches.is_empty() => Vec::new(),
-                None => route(out, name, step, context, state)?,
+                (None, more) if more.is_empty() => route(out, name, step, context, state)?,
                 // The update is applied in place and undone after routing, at the cost of the
                 // update. `make_mut` copies the state only if a node kept the snapshot, and
                 // then just once: the apply below reuses the copy.
-                Some(update) => {
+                (first, more) => {
                     let view = Arc::make_mut(state);
                     let routed = catch_panic(|| {
-                        view.with_update(name, update, |view| route(out, name, step, context, view))
+                        with_updates(view, name, first.iter().chain(more), |view| {
+                            route(out, name, step, context, view)
+                        })
                     })
                     .map_err(|message| panicked(name, step, Callback::Reducer, message))?;
                     routed.map_err(invalid)??
@@ -145,10 +147,10 @@ pub(crate) fn apply_step<S: State>(
         }
     }
 
-    let writes = tasks
-        .iter()
-        .zip(updates)
-        .filter_map(|(task, update)| Some((&**graph.name(task.node), update?)));
+    let writes = tasks.iter().zip(updates).flat_map(|(task, (first, more))| {
+        let name = &**graph.name(task.node);
+        first.into_iter().chain(more).map(move |update| (name, update))
+    });
     apply_guarded(Arc::make_mut(state), writes, step, invalid)?;
 
     if single {

@@ -110,13 +110,12 @@ pub(crate) async fn run<S: State>(
             let mut outputs: Vec<Option<TaskOutput<S>>> = tasks.iter().map(|_| None).collect();
             if let (Some(saved), Some(session)) = (&saved, &session) {
                 for (task, slot) in tasks.iter().zip(&mut outputs) {
-                    if let Some((update, goto)) = saved.outputs.get(&task.id.to_string()) {
+                    if let Some(output) = saved.outputs.get(&task.id.to_string()) {
                         let command = session.persistence.command_from_write(
                             graph,
                             &session.thread_id,
                             session.head.as_deref().unwrap_or_default(),
-                            update.clone(),
-                            goto.clone(),
+                            output.clone(),
                         )?;
                         *slot = Some(TaskOutput::Done(command));
                     }
@@ -279,7 +278,7 @@ fn split<S: State>(outputs: Vec<Option<TaskOutput<S>>>) -> (Vec<Command<S>>, Vec
     for output in outputs.into_iter().flatten() {
         match output {
             TaskOutput::Done(command) => commands.push(command),
-            TaskOutput::Paused(interrupt) => paused.push(*interrupt),
+            TaskOutput::Paused(interrupts) => paused.extend(interrupts),
         }
     }
     (commands, paused)
@@ -294,7 +293,7 @@ fn encode_writes<S: State>(
 ) -> Result<Vec<(String, serde_json::Value)>, GraphError> {
     let mut writes = Vec::new();
     for (task, command) in tasks.iter().zip(commands) {
-        if let Some(update) = &command.update {
+        for update in command.updates() {
             writes.push((graph.name(task.node).to_string(), persistence.encode_update(update)?));
         }
     }

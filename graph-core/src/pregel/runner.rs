@@ -72,8 +72,9 @@ impl<S: State> TaskSaver<S> {
 pub(crate) enum TaskOutput<S: State> {
     /// It returned a command.
     Done(Command<S>),
-    /// It paused on `NodeContext::interrupt`.
-    Paused(Box<Interrupt>),
+    /// It paused on `NodeContext::interrupt`, or its subgraph paused (with every pause of
+    /// the subgraph's step).
+    Paused(Vec<Interrupt>),
 }
 
 /// Runs every task of the step whose output slot is still empty, filling the slots.
@@ -180,9 +181,9 @@ fn start<S: State>(
                 }
                 Err(error) => error,
             };
-            if let Some(interrupt) = paused(&error) {
+            if let Some(interrupts) = paused(&error) {
                 task_span.record("outcome", "paused");
-                return Ok(TaskOutput::Paused(Box::new(interrupt)));
+                return Ok(TaskOutput::Paused(interrupts));
             }
             task_span.record("outcome", "error");
             // No handler sees this failure, so the future keeps no task id for it.
@@ -241,26 +242,28 @@ fn start<S: State>(
                             .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
                             .await?;
                     }
-                    events.update(command.update.as_ref()).await;
+                    events.update(command.update.as_ref(), &command.more).await;
                     events.end(attempt, started - run_started, started.elapsed(), None).await;
                     task_span.record("outcome", "ok");
                     return Ok(TaskOutput::Done(command));
                 }
                 Err(error) => error,
             };
-            if let Some(interrupt) = paused(&error) {
+            if let Some(interrupts) = paused(&error) {
                 if let Some(saver) = &saver {
-                    let write = PendingWrite::Interrupt {
-                        task_id: task_id.to_string(),
-                        interrupt_id: interrupt.id.clone(),
-                        node: interrupt.node.clone(),
-                        value: interrupt.value.clone(),
-                    };
-                    saver.put(&write).await?;
+                    for interrupt in &interrupts {
+                        let write = PendingWrite::Interrupt {
+                            task_id: task_id.to_string(),
+                            interrupt_id: interrupt.id.clone(),
+                            node: interrupt.node.clone(),
+                            value: interrupt.value.clone(),
+                        };
+                        saver.put(&write).await?;
+                    }
                 }
                 events.end(attempt, started - run_started, started.elapsed(), None).await;
                 task_span.record("outcome", "paused");
-                return Ok(TaskOutput::Paused(Box::new(interrupt)));
+                return Ok(TaskOutput::Paused(interrupts));
             }
             tracing::warn!(attempt, %error, "task attempt failed");
             let elapsed = started.elapsed();
@@ -292,7 +295,7 @@ fn start<S: State>(
                             .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
                             .await?;
                     }
-                    events.update(command.update.as_ref()).await;
+                    events.update(command.update.as_ref(), &command.more).await;
                     events.end(attempt, started - run_started, elapsed, Some(&failure.error)).await;
                     task_span.record("outcome", "handled error");
                     return Ok(TaskOutput::Done(command));
@@ -326,18 +329,21 @@ impl<S: State> TaskEvents<'_, S> {
         }
     }
 
-    async fn update(&self, update: Option<&S::Update>) {
-        if let (Some(sink), Some(messages), Some(update)) = (
-            self.sink.filter(|_| self.emitter.wants(StreamMode::Messages)),
-            self.returned_messages,
-            update,
-        ) {
-            sink.returned(messages(update)).await;
-        }
-        if let (true, Some(update)) = (self.emitter.wants(StreamMode::Updates), update) {
-            let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
-            let update = update.clone();
-            self.emitter.send(StreamEvent::Update { step, node, task_id, update }).await;
+    /// Sends the task's updates (a subgraph's writes one by one) and the messages in them.
+    async fn update(&self, first: Option<&S::Update>, more: &[S::Update]) {
+        for update in first.into_iter().chain(more) {
+            if let (Some(sink), Some(messages)) = (
+                self.sink.filter(|_| self.emitter.wants(StreamMode::Messages)),
+                self.returned_messages,
+            ) {
+                sink.returned(messages(update)).await;
+            }
+            if self.emitter.wants(StreamMode::Updates) {
+                let (step, node, task_id) =
+                    (self.step, Arc::clone(self.node), self.task_id.clone());
+                let update = update.clone();
+                self.emitter.send(StreamEvent::Update { step, node, task_id, update }).await;
+            }
         }
     }
 
@@ -392,13 +398,15 @@ async fn run_attempt<S: State>(
     }
 }
 
-/// The pause inside a failed attempt, if the node stopped on `NodeContext::interrupt`.
-fn paused(error: &NodeError) -> Option<Interrupt> {
-    match error {
-        NodeError::Failed(source) => match source.downcast_ref::<InterruptError>() {
-            Some(InterruptError::Pause(interrupt)) => Some(interrupt.clone()),
-            _ => None,
-        },
+/// The pauses inside a failed attempt, if the node stopped on `NodeContext::interrupt` or
+/// its subgraph paused.
+fn paused(error: &NodeError) -> Option<Vec<Interrupt>> {
+    let NodeError::Failed(source) = error else { return None };
+    if let Some(InterruptError::Pause(interrupt)) = source.downcast_ref::<InterruptError>() {
+        return Some(vec![interrupt.clone()]);
+    }
+    match source.downcast_ref::<GraphError>() {
+        Some(GraphError::Interrupted { interrupts }) => Some(interrupts.clone()),
         _ => None,
     }
 }

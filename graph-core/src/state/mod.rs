@@ -86,12 +86,7 @@ pub trait State: Clone + Send + Sync + 'static {
         update: &Self::Update,
         read: impl FnOnce(&Self) -> R,
     ) -> Result<R, InvalidUpdate> {
-        let mut journal = Record::new();
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            self.reduce([(writer, update.clone())], &mut journal).map(|()| read(self))
-        }));
-        journal.revert(self);
-        outcome.unwrap_or_else(|panic| panic::resume_unwind(panic))
+        with_updates(self, writer, [update], read)
     }
 
     /// Merges `writes` field by field through `reduce`, which either just merges or also
@@ -103,8 +98,30 @@ pub trait State: Clone + Send + Sync + 'static {
         I: IntoIterator<Item = (&'w str, Self::Update)>,
         R: Reduce<Self>;
 
+    /// Clears, in updates written one after another (a subgraph's steps), every write of a
+    /// field without a reducer but the last, so that all of them can be applied as the
+    /// writes of one superstep with the same result. What the derive implements.
+    #[doc(hidden)]
+    fn keep_last_writes(updates: &mut [Self::Update]);
+
     /// Converts a whole state into an update that sets every field.
     fn into_update(self) -> Self::Update;
+}
+
+/// [`State::with_update`] for several updates of one writer, applied in order.
+pub(crate) fn with_updates<'u, S: State, R>(
+    state: &mut S,
+    writer: &str,
+    updates: impl IntoIterator<Item = &'u S::Update>,
+    read: impl FnOnce(&S) -> R,
+) -> Result<R, InvalidUpdate> {
+    let mut journal = Record::new();
+    let writes = updates.into_iter().map(|update| (writer, update.clone()));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        state.reduce(writes, &mut journal).map(|()| read(state))
+    }));
+    journal.revert(state);
+    outcome.unwrap_or_else(|panic| panic::resume_unwind(panic))
 }
 
 /// Describes one field of a [`State`]: its name, reducer and type, as written in the source.

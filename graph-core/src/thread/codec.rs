@@ -16,6 +16,7 @@ use crate::error::GraphError;
 use crate::graph::{decode_payload, Command, Goto, GraphInner, InputKind, Payload};
 use crate::pregel::{JoinProgress, Pending, PendingSend};
 use crate::state::State;
+use super::writes::SavedOutput;
 
 /// A checkpointer, with the functions that (de)serialize this graph's state and updates.
 pub(crate) struct Persistence<S: State> {
@@ -175,6 +176,7 @@ impl<S: State> Persistence<S> {
         command: &Command<S>,
     ) -> Result<PendingWrite, GraphError> {
         let update = command.update.as_ref().map(|u| self.encode_update(u)).transpose()?;
+        let more = command.more.iter().map(|u| self.encode_update(u)).collect::<Result<_, _>>()?;
         let mut goto = Vec::with_capacity(command.goto.len());
         for destination in &command.goto {
             let payload = match destination {
@@ -183,7 +185,7 @@ impl<S: State> Persistence<S> {
             };
             goto.push(GotoRecord { node: destination.target().to_owned(), payload });
         }
-        Ok(PendingWrite::Output { task_id: task_id.to_owned(), update, goto })
+        Ok(PendingWrite::Output { task_id: task_id.to_owned(), update, more, goto })
     }
 
     /// Rebuilds a finished task's command from its pending write.
@@ -192,14 +194,15 @@ impl<S: State> Persistence<S> {
         graph: &GraphInner<S>,
         thread_id: &str,
         checkpoint_id: &str,
-        update: Option<Value>,
-        goto: Vec<GotoRecord>,
+        SavedOutput { update, more, goto }: SavedOutput,
     ) -> Result<Command<S>, GraphError> {
         let bad = |reason: String| GraphError::from(corrupt(thread_id, checkpoint_id, reason));
+        let decode = |update| (self.decode_update)(update).map_err(|e| bad(e.to_string()));
         let mut command = Command::new();
         if let Some(update) = update {
-            command = command.update((self.decode_update)(update).map_err(|e| bad(e.to_string()))?);
+            command = command.update(decode(update)?);
         }
+        command.more = more.into_iter().map(decode).collect::<Result<_, _>>()?;
         for GotoRecord { node, payload } in goto {
             let destination = match payload {
                 None => Goto::from(node),

@@ -8,10 +8,18 @@ use serde_json::Value;
 use crate::checkpoint::{GotoRecord, PendingWrite};
 use crate::graph::Interrupt;
 
+/// A finished task's output, as saved.
+#[derive(Clone)]
+pub(crate) struct SavedOutput {
+    pub(crate) update: Option<Value>,
+    pub(crate) more: Vec<Value>,
+    pub(crate) goto: Vec<GotoRecord>,
+}
+
 /// The tasks of a checkpoint's next step that already finished, paused or got answers.
 #[derive(Default)]
 pub(crate) struct SavedWrites {
-    pub(crate) outputs: HashMap<String, (Option<Value>, Vec<GotoRecord>)>,
+    pub(crate) outputs: HashMap<String, SavedOutput>,
     /// Pauses not yet answered, in task order.
     pub(crate) interrupts: Vec<(String, Interrupt)>,
     pub(crate) answers: HashMap<String, Vec<Value>>,
@@ -23,8 +31,10 @@ impl SavedWrites {
         let mut paused = Vec::new();
         for write in writes {
             match write {
-                PendingWrite::Output { task_id, update, goto } => {
-                    saved.outputs.insert(task_id.clone(), (update.clone(), goto.clone()));
+                PendingWrite::Output { task_id, update, more, goto } => {
+                    let output =
+                        SavedOutput { update: update.clone(), more: more.clone(), goto: goto.clone() };
+                    saved.outputs.insert(task_id.clone(), output);
                 }
                 PendingWrite::Interrupt { task_id, interrupt_id, node, value } => {
                     let interrupt = Interrupt {
