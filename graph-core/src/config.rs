@@ -1,9 +1,12 @@
 //! Per-run settings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::pregel::Namespace;
 use crate::stream::StreamMode;
 
 /// Settings for one run of a compiled graph.
@@ -38,6 +41,23 @@ pub struct RunConfig {
     pub thread_id: Option<String>,
     pub(crate) checkpoint_id: Option<String>,
     pub(crate) durability: Durability,
+    /// Set on a subgraph's run: how it sits inside its parent run.
+    pub(crate) parent: Option<ParentLink>,
+}
+
+/// What a subgraph's run takes from the run whose task called it.
+#[derive(Debug, Clone)]
+pub(crate) struct ParentLink {
+    /// The root run's concurrency limit, shared by every subgraph run under it.
+    pub(crate) limit: Option<Arc<Semaphore>>,
+    /// Where the run sits.
+    pub(crate) namespace: Namespace,
+    /// Marks every checkpoint of one subgraph call, to tell it from other calls on the
+    /// same thread.
+    pub(crate) invocation: Arc<str>,
+    /// Every checkpoint stores its step's writes (no periodic full snapshot), so the writes
+    /// of the whole call can be read back after a pause or a crash.
+    pub(crate) keep_writes: bool,
 }
 
 /// When checkpoints are written.
@@ -67,6 +87,7 @@ impl Default for RunConfig {
             thread_id: None,
             checkpoint_id: None,
             durability: Durability::Sync,
+            parent: None,
         }
     }
 }

@@ -80,12 +80,14 @@ pub use error::{
 pub use graph::{
     Command, CompiledGraph, Context, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
     NodeContext, NodeOptions, NodeOutput, RetryPolicy, ReturnedMessages, RunOutcome, Send,
-    StateGraph, StateSnapshot, END, START,
+    StateGraph, StateSnapshot, Subgraph, SubgraphCheckpoints, END, START,
 };
 pub use graph_macros::State;
-pub use pregel::{RunReport, StepRecord, TaskId, TaskPath, TaskRecord};
+pub use pregel::{Namespace, RunReport, StepRecord, TaskId, TaskPath, TaskRecord};
 pub use state::{reducers, Field, GraphInput, ReducerKind, State};
-pub use stream::{RunStream, RunWarning, StreamEvent, StreamMode, Timeline, TimelineEntry};
+pub use stream::{
+    RunStream, RunWarning, StreamEvent, StreamMode, SubgraphEvent, Timeline, TimelineEntry,
+};
 /// Cancels a run from outside; see [`RunConfig::cancellation_token`].
 pub use tokio_util::sync::CancellationToken;
 

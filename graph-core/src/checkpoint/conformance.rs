@@ -43,6 +43,7 @@ pub fn sample(thread: &str, parent: Option<&Checkpoint>, step: i64) -> Checkpoin
             source: if parent.is_none() { CheckpointSource::Input } else { CheckpointSource::Loop },
             step,
             writers: vec!["worker".into()],
+            invocation: None,
         },
     }
 }

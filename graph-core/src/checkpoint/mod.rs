@@ -107,12 +107,16 @@ pub struct CheckpointMetadata {
     pub step: i64,
     /// The nodes whose updates it applied, in task order.
     pub writers: Vec<String>,
+    /// On a subgraph's checkpoint: the call that wrote it, as `checkpoint/task`, the parent
+    /// checkpoint and task the call ran in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<String>,
 }
 
 impl CheckpointMetadata {
     /// Metadata of a checkpoint written for `source` after `step` by `writers`.
     pub fn new(source: CheckpointSource, step: i64, writers: Vec<String>) -> Self {
-        Self { source, step, writers }
+        Self { source, step, writers, invocation: None }
     }
 }
 
@@ -202,6 +206,16 @@ pub enum PendingWrite {
         task_id: String,
         /// Its answers.
         values: Vec<Value>,
+    },
+    /// An answer to a pause inside a subgraph task's subgraph: the task hands it on to its
+    /// subgraph when it runs again.
+    Answer {
+        /// The subgraph task's id.
+        task_id: String,
+        /// The pause's whole id, its namespace first.
+        interrupt_id: String,
+        /// The answer.
+        value: Value,
     },
 }
 

@@ -56,7 +56,7 @@ pub(crate) struct Join {
 }
 
 pub(crate) struct GraphInner<S: State> {
-    pub(crate) topology: Topology,
+    pub(crate) topology: Arc<Topology>,
     /// By node id: pause before / after the node runs.
     pub(crate) interrupt_before: Vec<bool>,
     pub(crate) interrupt_after: Vec<bool>,
@@ -120,7 +120,7 @@ impl<S: State, C> std::fmt::Debug for CompiledGraph<S, C> {
 impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// Resolves a validated builder into indices. Names were checked by `validate`.
     pub(super) fn new(graph: StateGraph<S, C>, context: Arc<C>) -> Self {
-        let topology = Topology::of(&graph);
+        let topology = Arc::new(Topology::of(&graph));
         let mut specs = graph.nodes;
         specs.sort_by(|a, b| a.name.cmp(&b.name));
         let by_name: HashMap<Arc<str>, NodeId> = specs
@@ -277,7 +277,8 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         let input = input.into_input();
         let (graph, persistence, context) =
             (&self.inner, self.persistence.as_ref(), self.erased_context());
-        pregel::run(graph, persistence, &context, input, &config, Emitter::none(), None).await
+        let records = pregel::Records::none();
+        pregel::run(graph, persistence, &context, input, &config, Emitter::none(), records).await
     }
 
     /// Runs the graph and streams its events in the modes of `config`
@@ -302,7 +303,8 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         let context = self.erased_context();
         let input = input.into_input();
         let run = async move {
-            pregel::run(&graph, persistence.as_ref(), &context, input, &config, emitter, None).await
+            let (persistence, records) = (persistence.as_ref(), pregel::Records::none());
+            pregel::run(&graph, persistence, &context, input, &config, emitter, records).await
         };
         RunStream::new(Box::pin(run), rx)
     }
@@ -319,9 +321,9 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         let context = self.erased_context();
         let input = input.into_input();
         let emitter = Emitter::none();
+        let records = pregel::Records { steps: Some(&mut steps), writes: None };
         let outcome =
-            pregel::run(graph, persistence, &context, input, &config, emitter, Some(&mut steps))
-                .await?;
+            pregel::run(graph, persistence, &context, input, &config, emitter, records).await?;
         Ok(RunReport { outcome, steps })
     }
 }

@@ -71,4 +71,8 @@ pub enum Answers {
     ById(Vec<(String, Value)>),
     /// An answer that cannot be saved (for example a non-finite float): why.
     Unsaveable(String),
+    /// A subgraph task handing its subgraph the answers its parent received, by id within
+    /// the subgraph: those already handed on before are skipped, and pauses left without an
+    /// answer simply pause again.
+    Deliver(Vec<(String, Value)>),
 }

@@ -12,6 +12,7 @@ mod options;
 mod outcome;
 mod retry;
 mod send;
+mod subgraph;
 mod validate;
 
 use std::marker::PhantomData;
@@ -25,7 +26,7 @@ pub(crate) use context::{AnyContext, ErasedContext};
 pub use history::StateSnapshot;
 pub use interrupt::Answers;
 pub use interrupt::{Interrupt, InterruptError};
-pub(crate) use node::{decode_payload, RunShared, TaskAnswers};
+pub(crate) use node::{decode_payload, Inherit, RunShared, TaskAnswers};
 pub(crate) use node::{ErasedNode, InputKind, TaskInput};
 pub use node::{Input, IntoNode, NodeContext, NodeOutput};
 pub(crate) use options::ErrorHandler;
@@ -34,6 +35,8 @@ pub use outcome::RunOutcome;
 pub use retry::RetryPolicy;
 pub(crate) use send::Payload;
 pub use send::{Goto, IntoRoute, Send};
+pub(crate) use subgraph::SubgraphPaused;
+pub use subgraph::{Subgraph, SubgraphCheckpoints};
 
 use crate::error::BuildError;
 use crate::state::State;
@@ -145,6 +148,14 @@ impl<S: State, C: core::marker::Send + Sync + 'static> StateGraph<S, C> {
         let options = options.erase();
         self.nodes.push(NodeSpec { name: name.into(), node: node.into_node(), options });
         self
+    }
+
+    /// Adds a node that runs a whole compiled graph inside this one (see [`Subgraph`]): a
+    /// graph over this graph's state as it is, or a [`Subgraph`] built with
+    /// [`mapped`](Subgraph::mapped) or [`for_each`](Subgraph::for_each) for a graph with its
+    /// own state. Give it [`NodeOptions`] with [`add_node_with`](Self::add_node_with).
+    pub fn add_subgraph(self, name: impl Into<String>, subgraph: impl Into<Subgraph<S>>) -> Self {
+        self.add_node(name, subgraph.into())
     }
 
     /// Runs `to` in the step after `from` has run.

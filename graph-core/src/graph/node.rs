@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::Command;
 use super::context::{Context, ErasedContext};
+use super::draw::Topology;
 use super::interrupt::{Interrupt, InterruptError};
 use super::send::Payload;
 use crate::checkpoint::CheckpointError;
@@ -46,6 +47,8 @@ pub struct NodeContext {
     pub(crate) sink: Option<Arc<dyn TaskStream>>,
     /// Answers to this task's interrupts, when it has any.
     pub(crate) answers: Option<Arc<TaskAnswers>>,
+    /// The checkpoint the task's step started from, in a checkpointed run.
+    pub(crate) head: Option<Arc<str>>,
 }
 
 /// What every task of one run shares.
@@ -56,6 +59,20 @@ pub(crate) struct RunShared {
     pub(crate) context: ErasedContext,
     /// The last superstep the run may take, set once the run knows where it starts.
     pub(crate) last_step: std::sync::OnceLock<usize>,
+    /// What a subgraph run called by one of the run's tasks inherits.
+    pub(crate) inherit: Inherit,
+}
+
+/// What a run hands down to the subgraph runs its tasks call.
+pub(crate) struct Inherit {
+    /// The run's settings: limits, timeouts, durability, its thread and namespace.
+    pub(crate) config: crate::RunConfig,
+    /// The run-wide concurrency limit, shared with subgraph runs.
+    pub(crate) limit: Option<Arc<tokio::sync::Semaphore>>,
+    /// Where the run saves checkpoints, if it does.
+    pub(crate) saver: Option<Arc<dyn crate::checkpoint::Checkpointer>>,
+    /// Where the run streams, if it does.
+    pub(crate) stream: Option<crate::stream::StreamLink>,
 }
 
 /// The answers a task has received to its interrupts, and how many it has asked for in the
@@ -64,6 +81,8 @@ pub(crate) struct RunShared {
 pub(crate) struct TaskAnswers {
     pub(crate) values: Vec<serde_json::Value>,
     pub(crate) asked: std::sync::atomic::AtomicUsize,
+    /// For a subgraph's task: answers to its subgraph's pauses, by id within the subgraph.
+    pub(crate) by_id: Vec<(String, serde_json::Value)>,
 }
 
 impl std::fmt::Debug for NodeContext {
@@ -267,7 +286,7 @@ pub(crate) enum InputKind {
     Payload { type_id: TypeId, type_name: &'static str },
 }
 
-type CallFn<S> = dyn Fn(TaskInput<S>, NodeContext) -> NodeFuture<S> + Send + Sync;
+pub(crate) type CallFn<S> = dyn Fn(TaskInput<S>, NodeContext) -> NodeFuture<S> + Send + Sync;
 
 /// A node with its signature erased.
 pub struct ErasedNode<S: State> {
@@ -275,6 +294,8 @@ pub struct ErasedNode<S: State> {
     pub(crate) input: InputKind,
     /// Restores a saved `Send` payload for nodes taking `Input<T>`.
     pub(crate) decode: Option<DecodeFn>,
+    /// A subgraph's shape, when the node runs one.
+    pub(crate) subgraph: Option<Arc<Topology>>,
 }
 
 /// Restores a `Send` payload of a node's input type from a checkpoint.
@@ -289,6 +310,21 @@ pub(crate) fn decode_payload<T: DeserializeOwned + Serialize + Clone + Send + 's
 impl<S: State> ErasedNode<S> {
     pub(crate) fn call(&self, input: TaskInput<S>, ctx: NodeContext) -> NodeFuture<S> {
         (self.call)(input, ctx)
+    }
+
+    /// A node from its parts: how to call it, what it takes, and the subgraph it runs.
+    pub(crate) fn new(
+        call: Box<CallFn<S>>,
+        input: InputKind,
+        decode: Option<DecodeFn>,
+        subgraph: Option<Arc<Topology>>,
+    ) -> Self {
+        Self { call, input, decode, subgraph }
+    }
+
+    /// Whether the node runs a subgraph.
+    pub(crate) fn is_subgraph(&self) -> bool {
+        self.subgraph.is_some()
     }
 
     fn from_state_fn<F, Fut, R>(f: F) -> Self
@@ -309,7 +345,7 @@ impl<S: State> ErasedNode<S> {
             let fut = f(state, ctx);
             Box::pin(async move { fut.await.into_command() })
         };
-        Self { call: Box::new(call), input: InputKind::State, decode: None }
+        Self::new(Box::new(call), InputKind::State, None, None)
     }
 
     fn from_input_fn<T, F, Fut, R>(f: F) -> Self
@@ -334,7 +370,7 @@ impl<S: State> ErasedNode<S> {
             type_id: TypeId::of::<T>(),
             type_name: std::any::type_name::<T>(),
         };
-        Self { call: Box::new(call), input, decode: Some(decode_payload::<T>) }
+        Self::new(Box::new(call), input, Some(decode_payload::<T>), None)
     }
 }
 

@@ -13,12 +13,26 @@ use super::runner::{self, StepScope, TaskOutput};
 use super::{StepRecord, TaskRecord};
 use crate::config::{Durability, RunConfig};
 use crate::error::GraphError;
-use crate::graph::{Command, ErasedContext, GraphInner, Interrupt, RunOutcome, RunShared};
+use crate::graph::{Command, ErasedContext, GraphInner, Inherit, Interrupt, RunOutcome, RunShared};
 use crate::state::{RunInput, State};
 use crate::stream::{Emitter, RunWarning, StreamEvent, StreamMode};
 use crate::thread::{loop_metadata, stop, Persistence, Session, Start};
 
-/// Runs a graph until no task is left, recording each step if asked.
+/// What a run records beyond its outcome, when asked.
+pub(crate) struct Records<'a, S: State> {
+    /// The tasks of every superstep.
+    pub(crate) steps: Option<&'a mut Vec<StepRecord>>,
+    /// Every update the run applies, in order: a shared-state subgraph's writes.
+    pub(crate) writes: Option<&'a mut Vec<S::Update>>,
+}
+
+impl<S: State> Records<'_, S> {
+    pub(crate) fn none() -> Self {
+        Self { steps: None, writes: None }
+    }
+}
+
+/// Runs a graph until no task is left, recording what `records` asks for.
 pub(crate) async fn run<S: State>(
     graph: &Arc<GraphInner<S>>,
     persistence: Option<&Arc<Persistence<S>>>,
@@ -26,8 +40,9 @@ pub(crate) async fn run<S: State>(
     input: RunInput<S>,
     config: &RunConfig,
     emitter: Emitter<S>,
-    mut record: Option<&mut Vec<StepRecord>>,
+    records: Records<'_, S>,
 ) -> Result<RunOutcome<S>, GraphError> {
+    let Records { steps: mut record, writes: mut applied } = records;
     let span = tracing::info_span!(
         "run",
         nodes = graph.nodes.len(),
@@ -38,12 +53,22 @@ pub(crate) async fn run<S: State>(
     let cancellation =
         config.cancellation.as_ref().map_or_else(CancellationToken::new, |t| t.child_token());
     let _cancel_on_exit = cancellation.clone().drop_guard();
+    // A subgraph's run shares its root run's limit.
+    let limit = match &config.parent {
+        Some(parent) => parent.limit.clone(),
+        None => config.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
+    };
     let shared = Arc::new(RunShared {
         cancellation: cancellation.clone(),
         context: Arc::clone(context),
         last_step: std::sync::OnceLock::new(),
+        inherit: Inherit {
+            config: config.clone(),
+            limit: limit.clone(),
+            saver: persistence.map(|p| Arc::clone(&p.saver)),
+            stream: emitter.link(),
+        },
     });
-    let limit = config.max_concurrency.map(|n| Arc::new(Semaphore::new(n)));
     let run_started = Instant::now();
 
     if persistence.is_none() {
@@ -54,7 +79,7 @@ pub(crate) async fn run<S: State>(
     let run = async {
         let Start { mut state, mut pending, mut step, mut session, mut resumed } =
             Start::prepare(graph, persistence, context, input, config, &emitter).await?;
-        let no_answers = HashMap::new();
+        let (no_answers, no_child_answers) = (HashMap::new(), HashMap::new());
         let _ =
             shared.last_step.set((step.max(0) as usize + config.recursion_limit).saturating_sub(1));
         let mut steps_run = 0;
@@ -134,6 +159,8 @@ pub(crate) async fn run<S: State>(
                 run_started,
                 saver: saver.as_ref(),
                 answers: saved.as_ref().map_or(&no_answers, |s| &s.answers),
+                child_answers: saved.as_ref().map_or(&no_child_answers, |s| &s.child_answers),
+                head: session.as_ref().and_then(|s| s.head.as_deref()).map(Arc::from),
             };
             let running =
                 runner::run_tasks(&scope, &mut tasks, &mut outputs).instrument(step_span.clone());
@@ -167,6 +194,9 @@ pub(crate) async fn run<S: State>(
                 Some(session) => encode_writes(&session.persistence, graph, &tasks, &commands)?,
                 None => Vec::new(),
             };
+            if let Some(applied) = applied.as_deref_mut() {
+                applied.extend(commands.iter().flat_map(Command::updates).cloned());
+            }
             step_span.in_scope(|| {
                 let step = step as usize;
                 algo::apply_step(

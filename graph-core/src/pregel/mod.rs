@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub(crate) use algo::{
     after_node, apply_guarded, enter, upcoming, JoinProgress, Pending, PendingSend,
 };
-pub(crate) use driver::run;
+pub(crate) use driver::{run, Records};
 pub(crate) use runner::TaskSaver;
 
 /// Where a task comes from within its superstep; with the step, it identifies the task.
@@ -62,6 +62,52 @@ impl fmt::Display for TaskId {
             TaskPath::Pull(node) => write!(f, "{}:{node}", self.step),
             TaskPath::Push(index) => write!(f, "{}:send#{index}", self.step),
         }
+    }
+}
+
+/// Where a run sits among subgraphs: the subgraph tasks from the root run down to it, each
+/// written `node:task_id`. The root run's namespace is empty.
+///
+/// Displayed (and serialized) with `|` between levels, such as
+/// `research:1:send#0|writer:0:writer`; an interrupt raised inside a subgraph carries its
+/// namespace in front of its id, the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Namespace(Vec<String>);
+
+impl Namespace {
+    /// The root run's namespace.
+    pub fn root() -> Self {
+        Self::default()
+    }
+
+    /// Whether this is the root run's namespace.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The subgraph tasks from the root down, each `node:task_id`.
+    pub fn segments(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The namespace of a subgraph run by `node`'s task `task_id` in this run.
+    pub(crate) fn child(&self, segment: String) -> Self {
+        let mut segments = self.0.clone();
+        segments.push(segment);
+        Self(segments)
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("|"))
+    }
+}
+
+/// Serialized as its display form.
+impl serde::Serialize for Namespace {
+    fn serialize<Ser: serde::Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        serializer.collect_str(self)
     }
 }
 

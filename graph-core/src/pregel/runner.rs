@@ -20,7 +20,7 @@ use crate::checkpoint::PendingWrite;
 use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
 use crate::graph::{
     Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, ReturnedMessages, RunShared,
-    TaskAnswers, TaskInput,
+    SubgraphPaused, TaskAnswers, TaskInput,
 };
 use crate::state::State;
 use crate::stream::{Emitter, StreamEvent, StreamMode, TaskSink, TaskStream};
@@ -42,6 +42,10 @@ pub(crate) struct StepScope<'a, S: State> {
     pub(crate) saver: Option<&'a TaskSaver<S>>,
     /// Answers to the interrupts of tasks resumed in this step, by task id.
     pub(crate) answers: &'a HashMap<String, Vec<Value>>,
+    /// Answers to pauses inside the subgraphs of subgraph tasks, by task id.
+    pub(crate) child_answers: &'a HashMap<String, Vec<(String, Value)>>,
+    /// The checkpoint the step starts from, in a checkpointed run.
+    pub(crate) head: Option<Arc<str>>,
 }
 
 /// Saves task outputs and pauses against the checkpoint the step started from.
@@ -136,11 +140,14 @@ fn start<S: State>(
     let run_started = scope.run_started;
     let saver = scope.saver.cloned();
     // Answers exist only on the step a resume continues; skip formatting the id otherwise.
-    let answers = if scope.answers.is_empty() {
-        Vec::new()
+    let (answers, by_id) = if scope.answers.is_empty() && scope.child_answers.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
-        scope.answers.get(&task.id.to_string()).cloned().unwrap_or_default()
+        let id = task.id.to_string();
+        let answers = scope.answers.get(&id).cloned().unwrap_or_default();
+        (answers, scope.child_answers.get(&id).cloned().unwrap_or_default())
     };
+    let head = scope.head.clone();
     let (step, node_id, task_id, mut payload) =
         (scope.step, task.node, task.id.clone(), task.payload.take());
     let span = tracing::info_span!(
@@ -157,6 +164,8 @@ fn start<S: State>(
     let lean = node.retry.is_none()
         && node.on_error.is_none()
         && saver.is_none()
+        && answers.is_empty()
+        && by_id.is_empty()
         && !emitter.is_streaming();
     if lean {
         let ctx = NodeContext {
@@ -166,6 +175,7 @@ fn start<S: State>(
             run,
             sink: None,
             answers: None,
+            head,
         };
         let input = match payload {
             None => TaskInput::State(state),
@@ -228,9 +238,14 @@ fn start<S: State>(
                 attempt,
                 run: Arc::clone(&run),
                 sink: sink.clone().map(|sink| sink as Arc<dyn TaskStream>),
-                answers: (!answers.is_empty()).then(|| {
-                    Arc::new(TaskAnswers { values: answers.clone(), asked: Default::default() })
+                answers: (!answers.is_empty() || !by_id.is_empty()).then(|| {
+                    Arc::new(TaskAnswers {
+                        values: answers.clone(),
+                        asked: Default::default(),
+                        by_id: by_id.clone(),
+                    })
                 }),
+                head: head.clone(),
             };
             let started = Instant::now();
             task_span.record("attempt", attempt);
@@ -377,7 +392,9 @@ async fn run_attempt<S: State>(
         Some(limit) => limit.acquire().await.ok(),
         None => None,
     };
-    let _run_permit = match run_limit {
+    // A subgraph's task holds no run-wide permit: its subgraph's tasks take them, and
+    // holding one while they wait could deadlock a run limited to one task.
+    let _run_permit = match run_limit.filter(|_| !node.func.is_subgraph()) {
         Some(limit) => limit.acquire().await.ok(),
         None => None,
     };
@@ -405,8 +422,5 @@ fn paused(error: &NodeError) -> Option<Vec<Interrupt>> {
     if let Some(InterruptError::Pause(interrupt)) = source.downcast_ref::<InterruptError>() {
         return Some(vec![interrupt.clone()]);
     }
-    match source.downcast_ref::<GraphError>() {
-        Some(GraphError::Interrupted { interrupts }) => Some(interrupts.clone()),
-        _ => None,
-    }
+    source.downcast_ref::<SubgraphPaused>().map(|paused| paused.interrupts.clone())
 }

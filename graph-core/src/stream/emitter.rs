@@ -6,19 +6,64 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
-use super::{StreamEvent, StreamMode};
-use crate::pregel::TaskId;
+use super::{StreamEvent, StreamMode, SubgraphEvent};
+use crate::pregel::{Namespace, TaskId};
 use crate::state::State;
 
 /// Sends a run's events to its stream, if it has one, in the modes asked for.
 pub(crate) struct Emitter<S: State> {
-    tx: Option<mpsc::Sender<StreamEvent<S>>>,
+    tx: Option<Sink<S>>,
     modes: u8,
 }
 
 impl<S: State> Clone for Emitter<S> {
     fn clone(&self) -> Self {
         Self { tx: self.tx.clone(), modes: self.modes }
+    }
+}
+
+/// Where a run's events go: its own stream, or, for a subgraph's run, the root run's stream.
+enum Sink<S: State> {
+    Channel(mpsc::Sender<StreamEvent<S>>),
+    Forward(Arc<Forward<S>>),
+}
+
+impl<S: State> Clone for Sink<S> {
+    fn clone(&self) -> Self {
+        match self {
+            Sink::Channel(tx) => Sink::Channel(tx.clone()),
+            Sink::Forward(forward) => Sink::Forward(Arc::clone(forward)),
+        }
+    }
+}
+
+/// A subgraph run's way to the root stream: its namespace, and how its state and updates
+/// become JSON.
+struct Forward<S: State> {
+    root: Arc<dyn RootSink>,
+    namespace: Namespace,
+    state: fn(&S) -> serde_json::Value,
+    update: fn(&S::Update) -> serde_json::Value,
+}
+
+/// Where a run streams, with its state type erased: the root stream and the modes.
+#[derive(Clone)]
+pub(crate) struct StreamLink {
+    root: Arc<dyn RootSink>,
+    modes: u8,
+}
+
+/// The root run's stream, with its state type erased: what every subgraph run, however deep,
+/// sends its events to.
+pub(crate) trait RootSink: Send + Sync {
+    fn send(&self, namespace: Namespace, event: SubgraphEvent) -> BoxFuture<'_, ()>;
+}
+
+impl<S: State> RootSink for mpsc::Sender<StreamEvent<S>> {
+    fn send(&self, namespace: Namespace, event: SubgraphEvent) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = mpsc::Sender::send(self, StreamEvent::Subgraph { namespace, event }).await;
+        })
     }
 }
 
@@ -29,7 +74,31 @@ impl<S: State> Emitter<S> {
     }
 
     pub(crate) fn new(tx: mpsc::Sender<StreamEvent<S>>, modes: &[StreamMode]) -> Self {
-        Self { tx: Some(tx), modes: modes.iter().fold(0, |bits, mode| bits | mode.bit()) }
+        let modes = modes.iter().fold(0, |bits, mode| bits | mode.bit());
+        Self { tx: Some(Sink::Channel(tx)), modes }
+    }
+
+    /// Where this run streams, for the subgraph runs its tasks call.
+    pub(crate) fn link(&self) -> Option<StreamLink> {
+        let root: Arc<dyn RootSink> = match self.tx.as_ref()? {
+            Sink::Channel(tx) => Arc::new(tx.clone()),
+            Sink::Forward(forward) => Arc::clone(&forward.root),
+        };
+        Some(StreamLink { root, modes: self.modes })
+    }
+
+    /// The emitter of a subgraph run under `namespace`, sending to the root stream in the
+    /// modes of its parent's, without `Messages` unless `messages`.
+    pub(crate) fn subgraph(
+        link: &StreamLink,
+        namespace: Namespace,
+        messages: bool,
+        state: fn(&S) -> serde_json::Value,
+        update: fn(&S::Update) -> serde_json::Value,
+    ) -> Self {
+        let modes = if messages { link.modes } else { link.modes & !StreamMode::Messages.bit() };
+        let forward = Forward { root: Arc::clone(&link.root), namespace, state, update };
+        Emitter { tx: Some(Sink::Forward(Arc::new(forward))), modes }
     }
 
     pub(crate) fn wants(&self, mode: StreamMode) -> bool {
@@ -43,9 +112,17 @@ impl<S: State> Emitter<S> {
 
     /// Sends `event`, waiting while the buffer is full: a slow consumer slows the run.
     pub(crate) async fn send(&self, event: StreamEvent<S>) {
-        if let Some(tx) = &self.tx {
+        match &self.tx {
             // A closed channel means the stream was dropped, and the run with it.
-            let _ = tx.send(event).await;
+            Some(Sink::Channel(tx)) => {
+                let _ = tx.send(event).await;
+            }
+            Some(Sink::Forward(forward)) => {
+                if let Some(event) = SubgraphEvent::of(event, forward.state, forward.update) {
+                    forward.root.send(forward.namespace.clone(), event).await;
+                }
+            }
+            None => {}
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::pregel::TaskId;
+use crate::pregel::{Namespace, TaskId};
 use crate::state::State;
 
 /// Which events a stream carries. Several modes can be combined.
@@ -180,6 +180,17 @@ pub enum StreamEvent<S: State> {
         /// What happened.
         warning: RunWarning,
     },
+    /// An event of a subgraph run, in the same modes as the root run's own (its model
+    /// messages too, unless the subgraph was added with
+    /// [`Subgraph::stream_messages(false)`](crate::Subgraph::stream_messages)).
+    Subgraph {
+        /// The subgraph run it comes from.
+        namespace: Namespace,
+        /// The event, with the subgraph's state and updates as JSON (`data` in JSON, where
+        /// `event` names the variant).
+        #[serde(rename = "data")]
+        event: SubgraphEvent,
+    },
     /// The run finished; the last event of a run that finished.
     Done {
         /// The final state.
@@ -193,6 +204,148 @@ pub enum StreamEvent<S: State> {
         /// The open questions, in task order.
         interrupts: Vec<crate::Interrupt>,
     },
+}
+
+impl<S: State> StreamEvent<S> {
+    /// The run the event comes from: the root run's namespace (empty) for every event but
+    /// [`StreamEvent::Subgraph`].
+    pub fn namespace(&self) -> Namespace {
+        match self {
+            StreamEvent::Subgraph { namespace, .. } => namespace.clone(),
+            _ => Namespace::root(),
+        }
+    }
+}
+
+/// An event of a subgraph run, forwarded to the root run's stream inside
+/// [`StreamEvent::Subgraph`]. The variants mirror [`StreamEvent`]'s; the subgraph's state and
+/// updates, whose types the root does not know, arrive as JSON. A subgraph's end is its
+/// task's end in the parent, so there is no `Done` or `Paused`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SubgraphEvent {
+    /// The subgraph's state after one of its supersteps.
+    Values {
+        /// The subgraph's superstep.
+        step: usize,
+        /// Its state.
+        state: serde_json::Value,
+    },
+    /// A task's update inside the subgraph.
+    Update {
+        /// The subgraph's superstep.
+        step: usize,
+        /// The subgraph's node.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// What it wrote.
+        update: serde_json::Value,
+    },
+    /// A value a subgraph's node sent with [`NodeContext::emit`](crate::NodeContext::emit).
+    Custom {
+        /// The subgraph's superstep.
+        step: usize,
+        /// The node.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// The value.
+        value: serde_json::Value,
+    },
+    /// A message, or a chunk of one, from a subgraph's node.
+    Message {
+        /// The subgraph's superstep.
+        step: usize,
+        /// The node.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// The message or chunk.
+        message: serde_json::Value,
+    },
+    /// An attempt of a subgraph's task started.
+    TaskStart {
+        /// The subgraph's superstep.
+        step: usize,
+        /// The node.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// The attempt, counting from 1.
+        attempt: u32,
+    },
+    /// An attempt of a subgraph's task ended.
+    TaskEnd {
+        /// The subgraph's superstep.
+        step: usize,
+        /// The node.
+        node: Arc<str>,
+        /// The task.
+        task_id: TaskId,
+        /// The attempt, counting from 1.
+        attempt: u32,
+        /// When the attempt started, measured from the start of the subgraph's run.
+        started_at: Duration,
+        /// How long it ran.
+        duration: Duration,
+        /// Why it failed, if it did.
+        error: Option<String>,
+    },
+    /// The subgraph saved a checkpoint in its namespace.
+    Checkpoint {
+        /// The new checkpoint.
+        checkpoint_id: String,
+        /// The checkpoint it follows.
+        parent_id: Option<String>,
+        /// Why and after which step it was written.
+        metadata: crate::checkpoint::CheckpointMetadata,
+    },
+    /// Something worth knowing inside the subgraph that is not an error.
+    Warning {
+        /// What happened.
+        warning: RunWarning,
+    },
+}
+
+impl SubgraphEvent {
+    /// The subgraph's event for `event`, with its state and updates as JSON; `None` for the
+    /// events a subgraph never forwards (its end, and its own subgraphs', which go to the
+    /// root directly).
+    pub(crate) fn of<S: State>(
+        event: StreamEvent<S>,
+        state: fn(&S) -> serde_json::Value,
+        update: fn(&S::Update) -> serde_json::Value,
+    ) -> Option<Self> {
+        Some(match event {
+            StreamEvent::Values { step, state: value } => {
+                SubgraphEvent::Values { step, state: state(&value) }
+            }
+            StreamEvent::Update { step, node, task_id, update: value } => {
+                SubgraphEvent::Update { step, node, task_id, update: update(&value) }
+            }
+            StreamEvent::Custom { step, node, task_id, value } => {
+                SubgraphEvent::Custom { step, node, task_id, value }
+            }
+            StreamEvent::Message { step, node, task_id, message } => {
+                SubgraphEvent::Message { step, node, task_id, message }
+            }
+            StreamEvent::TaskStart { step, node, task_id, attempt } => {
+                SubgraphEvent::TaskStart { step, node, task_id, attempt }
+            }
+            StreamEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error } => {
+                SubgraphEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error }
+            }
+            StreamEvent::Checkpoint { checkpoint_id, parent_id, metadata } => {
+                SubgraphEvent::Checkpoint { checkpoint_id, parent_id, metadata }
+            }
+            StreamEvent::Warning { warning } => SubgraphEvent::Warning { warning },
+            StreamEvent::Subgraph { .. } | StreamEvent::Done { .. } | StreamEvent::Paused { .. } => {
+                return None
+            }
+        })
+    }
 }
 
 impl<S> fmt::Debug for StreamEvent<S>
@@ -252,6 +405,11 @@ where
             StreamEvent::Warning { warning } => {
                 f.debug_struct("Warning").field("warning", warning).finish()
             }
+            StreamEvent::Subgraph { namespace, event } => f
+                .debug_struct("Subgraph")
+                .field("namespace", namespace)
+                .field("event", event)
+                .finish(),
             StreamEvent::Done { state } => f.debug_struct("Done").field("state", state).finish(),
             StreamEvent::Paused { state, interrupts } => f
                 .debug_struct("Paused")

@@ -5,7 +5,7 @@ mod event;
 mod run_stream;
 mod timeline;
 
-pub(crate) use emitter::{Emitter, TaskSink, TaskStream};
-pub use event::{RunWarning, StreamEvent, StreamMode};
+pub(crate) use emitter::{Emitter, StreamLink, TaskSink, TaskStream};
+pub use event::{RunWarning, StreamEvent, StreamMode, SubgraphEvent};
 pub use run_stream::RunStream;
 pub use timeline::{Timeline, TimelineEntry};

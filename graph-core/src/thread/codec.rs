@@ -71,6 +71,16 @@ impl<S: State> Persistence<S> {
         }
     }
 
+    /// An update saved in checkpoint `checkpoint_id`.
+    pub(crate) fn decode_update(
+        &self,
+        thread_id: &str,
+        checkpoint_id: &str,
+        update: Value,
+    ) -> Result<S::Update, GraphError> {
+        (self.decode_update)(update).map_err(|e| corrupt(thread_id, checkpoint_id, e).into())
+    }
+
     /// The state a full snapshot holds.
     pub(crate) fn decode_state(
         &self,

@@ -108,6 +108,8 @@ pub(crate) async fn update<S: State>(
             source,
             step: stored.checkpoint.metadata.step + i64::from(node.is_some()),
             writers: vec![writer],
+            // An edit inside a paused subgraph stays part of its call.
+            invocation: stored.checkpoint.metadata.invocation.clone(),
         },
     };
     persistence.saver.put(&checkpoint, latest.as_deref()).await?;

@@ -6,8 +6,10 @@
 //! - `chain`: the one walk that rebuilds a checkpoint's state from its chain of deltas;
 //! - `codec`: runtime values as checkpoint records and back;
 //! - `writes`: what the tasks of a checkpoint's next step left behind;
-//! - `inspect`: reading and editing a thread (`get_state`, its history, `update_state`).
+//! - `inspect`: reading and editing a thread (`get_state`, its history, `update_state`);
+//! - `call`: where a subgraph call stands in its thread, and the writes it made.
 
+mod call;
 mod chain;
 mod codec;
 mod inspect;
@@ -15,6 +17,7 @@ mod session;
 mod start;
 mod writes;
 
+pub(crate) use call::{call_start, CallStart};
 pub(crate) use codec::Persistence;
 pub(crate) use inspect::{history, snapshot, update};
 pub(crate) use session::{loop_metadata, stop, Session};

@@ -30,6 +30,11 @@ pub(crate) struct Session<S: State> {
     pub(super) saving: Option<JoinHandle<Result<(), GraphError>>>,
     /// Where `Checkpoints` events go.
     pub(super) emitter: Emitter<S>,
+    /// In a subgraph's run: the call its checkpoints belong to.
+    pub(super) invocation: Option<Arc<str>>,
+    /// Every checkpoint after the first stores its step's writes, never a periodic full
+    /// snapshot, so the writes of a subgraph call can be read back.
+    pub(super) keep_writes: bool,
 }
 
 impl<S: State> Session<S> {
@@ -54,7 +59,12 @@ impl<S: State> Session<S> {
         if self.durability == Durability::Exit {
             return Ok(());
         }
-        let record = self.persistence.state_record(state, writes, &mut self.depth, false)?;
+        let record = if self.keep_writes {
+            self.depth += 1;
+            StateRecord::Delta { writes }
+        } else {
+            self.persistence.state_record(state, writes, &mut self.depth, false)?
+        };
         self.put_record(record, pending, metadata).await
     }
 
@@ -63,8 +73,9 @@ impl<S: State> Session<S> {
         &mut self,
         state: StateRecord,
         pending: PendingRecord,
-        metadata: CheckpointMetadata,
+        mut metadata: CheckpointMetadata,
     ) -> Result<(), GraphError> {
+        metadata.invocation = self.invocation.as_deref().map(str::to_owned);
         let checkpoint = Checkpoint {
             id: crate::checkpoint::new_checkpoint_id(),
             thread_id: self.thread_id.to_string(),
@@ -153,5 +164,5 @@ pub(crate) async fn stop<S: State, T>(
 
 /// The metadata of a checkpoint written by the run loop.
 pub(crate) fn loop_metadata(step: i64, writers: Vec<String>) -> CheckpointMetadata {
-    CheckpointMetadata { source: CheckpointSource::Loop, step, writers }
+    CheckpointMetadata::new(CheckpointSource::Loop, step, writers)
 }

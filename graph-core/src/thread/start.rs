@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::chain;
 use super::codec::Persistence;
 use super::session::Session;
-use super::writes::SavedWrites;
+use super::writes::{is_nested, within_subgraph, SavedWrites};
 use crate::checkpoint::{CheckpointMetadata, CheckpointSource, PendingWrite};
 use crate::config::RunConfig;
 use crate::error::{GraphError, InvalidResume};
@@ -16,7 +16,7 @@ use crate::state::{RunInput, State};
 use crate::stream::Emitter;
 
 /// The writer name of a run's input update in checkpoints.
-const INPUT: &str = "__input__";
+pub(crate) const INPUT: &str = "__input__";
 
 /// Where a run begins: its state, pending work and first step, and the thread it saves to.
 pub(crate) struct Start<S: State> {
@@ -81,6 +81,8 @@ impl<S: State> Start<S> {
             durability: config.durability,
             saving: None,
             emitter: emitter.clone(),
+            invocation: config.parent.as_ref().map(|p| Arc::clone(&p.invocation)),
+            keep_writes: config.parent.as_ref().is_some_and(|p| p.keep_writes),
         };
 
         let base_step = base.as_ref().map_or(-2, |b| b.stored.checkpoint.metadata.step);
@@ -140,7 +142,7 @@ impl<S: State> Start<S> {
             _ => CheckpointSource::Input,
         };
         let step = base_step + 1;
-        let metadata = CheckpointMetadata { source, step, writers: vec![INPUT.to_owned()] };
+        let metadata = CheckpointMetadata::new(source, step, vec![INPUT.to_owned()]);
         let next = persistence.pending_to_record(graph, &pending)?;
         session.put_record(record, next, metadata).await?;
         Ok(Self {
@@ -174,6 +176,9 @@ impl<S: State> Session<S> {
             Answers::Unsaveable(reason) => {
                 return Err(InvalidResume::UnsaveableAnswer { thread_id, reason }.into())
             }
+            Answers::Deliver(answers) => {
+                answers.into_iter().filter(|(id, _)| waiting.contains(id)).collect()
+            }
         };
         let saver = self.task_saver();
         for (id, value) in given {
@@ -183,9 +188,15 @@ impl<S: State> Session<S> {
                     InvalidResume::UnknownInterrupt { thread_id, interrupt_id, waiting }.into()
                 );
             };
-            let values = saved.answers.entry(task_id.clone()).or_default();
-            values.push(value);
-            let write = PendingWrite::Resume { task_id: task_id.clone(), values: values.clone() };
+            let write = if is_nested(&id) {
+                let within = within_subgraph(&id).to_owned();
+                saved.child_answers.entry(task_id.clone()).or_default().push((within, value.clone()));
+                PendingWrite::Answer { task_id: task_id.clone(), interrupt_id: id, value }
+            } else {
+                let values = saved.answers.entry(task_id.clone()).or_default();
+                values.push(value);
+                PendingWrite::Resume { task_id: task_id.clone(), values: values.clone() }
+            };
             if let Some(saver) = &saver {
                 let checkpoint_id = &saver.checkpoint_id;
                 self.persistence.saver.put_write(&self.thread_id, checkpoint_id, &write).await?;

@@ -1,7 +1,7 @@
 //! The writes saved against a checkpoint while its next step ran: finished tasks, pauses and
 //! the answers given to them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -20,15 +20,19 @@ pub(crate) struct SavedOutput {
 #[derive(Default)]
 pub(crate) struct SavedWrites {
     pub(crate) outputs: HashMap<String, SavedOutput>,
-    /// Pauses not yet answered, in task order.
+    /// Pauses not yet answered, in task order: `(task id, pause)`.
     pub(crate) interrupts: Vec<(String, Interrupt)>,
     pub(crate) answers: HashMap<String, Vec<Value>>,
+    /// Answers to pauses inside subgraphs, by subgraph task: `(id within the subgraph,
+    /// answer)`, in the order given.
+    pub(crate) child_answers: HashMap<String, Vec<(String, Value)>>,
 }
 
 impl SavedWrites {
     pub(crate) fn new(writes: &[PendingWrite]) -> Self {
         let mut saved = Self::default();
         let mut paused = Vec::new();
+        let mut answered = HashSet::new();
         for write in writes {
             match write {
                 PendingWrite::Output { task_id, update, more, goto } => {
@@ -47,18 +51,37 @@ impl SavedWrites {
                 PendingWrite::Resume { task_id, values } => {
                     saved.answers.insert(task_id.clone(), values.clone());
                 }
+                PendingWrite::Answer { task_id, interrupt_id, value } => {
+                    answered.insert(interrupt_id.as_str());
+                    let within = within_subgraph(interrupt_id).to_owned();
+                    saved.child_answers.entry(task_id.clone()).or_default().push((within, value.clone()));
+                }
             }
         }
-        // A pause is pending while its task has fewer answers than the pause's index.
+        // A pause inside a subgraph is pending until answered by id. A node's own pause is
+        // pending while its task has fewer answers than the pause's index. A task that
+        // finished has nothing pending, and a task that paused again repeats its pauses.
+        let mut seen = HashSet::new();
         for (task_id, interrupt) in paused {
-            let answered = saved.answers.get(&task_id).map_or(0, Vec::len);
-            let index = interrupt.id.rsplit('#').next().and_then(|i| i.parse::<usize>().ok());
-            if index.is_some_and(|i| i >= answered) && !saved.outputs.contains_key(&task_id) {
+            if saved.outputs.contains_key(&task_id) || !seen.insert(interrupt.id.clone()) {
+                continue;
+            }
+            // A static pause inside a subgraph (`interrupt_before`) waits for no answer.
+            let pending = if is_nested(&interrupt.id) {
+                !answered.contains(interrupt.id.as_str()) && !is_static(&interrupt.id)
+            } else {
+                let answered = saved.answers.get(&task_id).map_or(0, Vec::len);
+                let index = interrupt.id.rsplit('#').next().and_then(|i| i.parse::<usize>().ok());
+                index.is_some_and(|i| i >= answered)
+            };
+            if pending {
                 saved.interrupts.push((task_id, interrupt));
             }
         }
         // Tasks save their pauses as they finish; report them in task order instead.
-        saved.interrupts.sort_by(|(_, a), (_, b)| task_order(&a.id).cmp(&task_order(&b.id)));
+        saved.interrupts.sort_by(|(a_task, a), (b_task, b)| {
+            (task_order(a_task), question(&a.id)).cmp(&(task_order(b_task), question(&b.id)))
+        });
         saved
     }
 
@@ -68,11 +91,36 @@ impl SavedWrites {
     }
 }
 
-/// Where an interrupt id (`step:node#n` or `step:send#i#n`) falls in task order: by step,
-/// pull tasks by node name before Sends by index, then by the task's n-th question.
-fn task_order(interrupt_id: &str) -> (u64, Option<u64>, &str, u64) {
-    let (task, asked) = interrupt_id.rsplit_once('#').unwrap_or((interrupt_id, ""));
-    let (step, path) = task.split_once(':').unwrap_or(("", task));
+/// Whether an interrupt id names a pause inside a subgraph: `node:task|id within`.
+pub(crate) fn is_nested(interrupt_id: &str) -> bool {
+    interrupt_id.contains('|')
+}
+
+/// Whether a subgraph's pause is a static one (`...|before:node`), which needs no answer.
+fn is_static(interrupt_id: &str) -> bool {
+    let innermost = interrupt_id.rsplit('|').next().unwrap_or(interrupt_id);
+    innermost.starts_with("before:") || innermost.starts_with("after:")
+}
+
+/// The id of a subgraph's pause within the subgraph: what follows its first namespace level.
+pub(crate) fn within_subgraph(interrupt_id: &str) -> &str {
+    interrupt_id.split_once('|').map_or(interrupt_id, |(_, within)| within)
+}
+
+/// Where a task id (`step:node` or `step:send#i`) falls in task order: by step, then pull
+/// tasks by node name before Sends by index.
+fn task_order(task_id: &str) -> (u64, Option<u64>, &str) {
+    let (step, path) = task_id.split_once(':').unwrap_or(("", task_id));
     let send = path.strip_prefix("send#").and_then(|i| i.parse().ok());
-    (step.parse().unwrap_or(u64::MAX), send, path, asked.parse().unwrap_or(u64::MAX))
+    (step.parse().unwrap_or(u64::MAX), send, path)
+}
+
+/// Where a pause falls among its task's: a node's n-th question by n; a subgraph's pauses
+/// by their ids, which start with the same task.
+fn question(interrupt_id: &str) -> (u64, &str) {
+    if is_nested(interrupt_id) {
+        return (0, interrupt_id);
+    }
+    let asked = interrupt_id.rsplit_once('#').map_or("", |(_, n)| n);
+    (asked.parse().unwrap_or(u64::MAX), "")
 }
