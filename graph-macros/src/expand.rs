@@ -72,7 +72,8 @@ fn expand(input: &Input<'_>) -> TokenStream {
         .filter(|field| matches!(field.reducer, Reducer::LastValue))
         .map(|field| field.ident)
         .collect();
-    let seen: Vec<_> = last_values.iter().map(|ident| format_ident!("__{}_seen", ident.unraw())).collect();
+    let seen: Vec<_> =
+        last_values.iter().map(|ident| format_ident!("__{}_seen", ident.unraw())).collect();
 
     quote! {
         #[doc = #type_doc]

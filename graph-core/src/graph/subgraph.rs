@@ -11,8 +11,8 @@ use super::draw::Topology;
 use super::interrupt::Answers;
 use super::node::{decode_payload, CallFn, NodeFuture};
 use super::{
-    Command, CompiledGraph, ErasedContext, ErasedNode, InputKind, Interrupt, IntoNode,
-    NodeContext, NodeOutput, RunOutcome, TaskInput,
+    Command, CompiledGraph, ErasedContext, ErasedNode, InputKind, Interrupt, IntoNode, NodeContext,
+    NodeOutput, RunOutcome, TaskInput,
 };
 use crate::checkpoint::Checkpointer;
 use crate::config::{Durability, ParentLink, RunConfig};
@@ -217,8 +217,10 @@ impl<S: State> Subgraph<S> {
             }
         };
         let output = move |state: T, _: Vec<T::Update>| output(state).into_command();
-        let kind =
-            InputKind::Payload { type_id: TypeId::of::<X>(), type_name: std::any::type_name::<X>() };
+        let kind = InputKind::Payload {
+            type_id: TypeId::of::<X>(),
+            type_name: std::any::type_name::<X>(),
+        };
         let decode = Some(decode_payload::<X> as super::node::DecodeFn);
         Self::build(graph, kind, decode, Box::new(input), Box::new(output), false)
     }
@@ -304,8 +306,12 @@ type OutputFn<S, T> =
 
 /// A subgraph call with the subgraph's state type erased.
 trait ChildCall<S: State>: Send + Sync + 'static {
-    fn call(self: Arc<Self>, input: TaskInput<S>, ctx: NodeContext, settings: Settings)
-        -> NodeFuture<S>;
+    fn call(
+        self: Arc<Self>,
+        input: TaskInput<S>,
+        ctx: NodeContext,
+        settings: Settings,
+    ) -> NodeFuture<S>;
 }
 
 struct Child<S: State, T: State, C> {
@@ -357,9 +363,8 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
             }
             (_, Some(saver), Some(thread)) => Some((saver, format!("{thread}|{segment}@{head}"))),
         };
-        let persistence = saved.map(|(saver, thread)| {
-            (Arc::new((self.persistence)(Arc::clone(saver))), thread)
-        });
+        let persistence =
+            saved.map(|(saver, thread)| (Arc::new((self.persistence)(Arc::clone(saver))), thread));
 
         // Where the call starts: afresh, where it stopped, or already done.
         let mut writes = Vec::new();
@@ -419,13 +424,22 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
         let persistence = persistence.as_ref().map(|(persistence, _)| persistence);
         let graph = &self.graph.inner;
         let outcome =
-            pregel::run(graph, persistence, &context, run_input, &config, emitter, records).await?;
+            pregel::run(graph, persistence, &context, run_input, &config, emitter, records).await;
+        let outcome = match outcome {
+            // Only the parent's cancellation cancels the subgraph's run: the parent's run
+            // stops with it, so this task just waits to be dropped.
+            Err(crate::GraphError::Cancelled) => std::future::pending().await,
+            outcome => outcome?,
+        };
         match outcome {
             RunOutcome::Finished(state) => (self.output)(state, writes),
             RunOutcome::Paused { interrupts, .. } => {
                 let interrupts = interrupts
                     .into_iter()
-                    .map(|interrupt| Interrupt { id: format!("{segment}|{}", interrupt.id), ..interrupt })
+                    .map(|interrupt| Interrupt {
+                        id: format!("{segment}|{}", interrupt.id),
+                        ..interrupt
+                    })
                     .collect();
                 Err(Box::new(SubgraphPaused { interrupts }))
             }

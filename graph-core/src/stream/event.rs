@@ -341,9 +341,9 @@ impl SubgraphEvent {
                 SubgraphEvent::Checkpoint { checkpoint_id, parent_id, metadata }
             }
             StreamEvent::Warning { warning } => SubgraphEvent::Warning { warning },
-            StreamEvent::Subgraph { .. } | StreamEvent::Done { .. } | StreamEvent::Paused { .. } => {
-                return None
-            }
+            StreamEvent::Subgraph { .. }
+            | StreamEvent::Done { .. }
+            | StreamEvent::Paused { .. } => return None,
         })
     }
 }

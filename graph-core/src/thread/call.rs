@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use super::chain::{self, Loaded};
 use super::codec::Persistence;
 use super::start::INPUT;
-use crate::checkpoint::{corrupt, ChainProblem, Checkpoint, CheckpointError, CheckpointSource, StateRecord};
+use crate::checkpoint::{
+    corrupt, ChainProblem, Checkpoint, CheckpointError, CheckpointSource, StateRecord,
+};
 use crate::error::GraphError;
 use crate::graph::GraphInner;
 use crate::state::State;
@@ -95,7 +97,8 @@ async fn call_writes<S: State>(
                 }
             }
             StateRecord::Full { .. } if !input => {
-                let reason = "a subgraph call's checkpoint holds a full snapshot instead of its writes";
+                let reason =
+                    "a subgraph call's checkpoint holds a full snapshot instead of its writes";
                 return Err(corrupt(thread_id, &current.id, reason).into());
             }
             StateRecord::Full { .. } => {}
@@ -107,10 +110,12 @@ async fn call_writes<S: State>(
             return Err(broken(&current, ChainProblem::NoBase));
         };
         let parent = persistence.saver.get(thread_id, Some(&parent_id)).await?;
-        let missing = || broken(&current, ChainProblem::MissingParent { parent_id: parent_id.clone() });
+        let missing =
+            || broken(&current, ChainProblem::MissingParent { parent_id: parent_id.clone() });
         let parent = parent.ok_or_else(missing)?.checkpoint;
         if parent.metadata.invocation.as_deref() != Some(invocation) {
-            let reason = "a subgraph call's checkpoints lead to another call's before reaching its input";
+            let reason =
+                "a subgraph call's checkpoints lead to another call's before reaching its input";
             return Err(corrupt(thread_id, &parent.id, reason).into());
         }
         current = parent;

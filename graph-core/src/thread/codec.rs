@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::writes::SavedOutput;
 use crate::checkpoint::{
     corrupt, to_json, Checkpoint, CheckpointError, Checkpointer, GotoRecord, PendingRecord,
     PendingWrite, SendRecord, StateRecord, FULL_SNAPSHOT_EVERY,
@@ -16,7 +17,6 @@ use crate::error::GraphError;
 use crate::graph::{decode_payload, Command, Goto, GraphInner, InputKind, Payload};
 use crate::pregel::{JoinProgress, Pending, PendingSend};
 use crate::state::State;
-use super::writes::SavedOutput;
 
 /// A checkpointer, with the functions that (de)serialize this graph's state and updates.
 pub(crate) struct Persistence<S: State> {

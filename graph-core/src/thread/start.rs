@@ -190,7 +190,11 @@ impl<S: State> Session<S> {
             };
             let write = if is_nested(&id) {
                 let within = within_subgraph(&id).to_owned();
-                saved.child_answers.entry(task_id.clone()).or_default().push((within, value.clone()));
+                saved
+                    .child_answers
+                    .entry(task_id.clone())
+                    .or_default()
+                    .push((within, value.clone()));
                 PendingWrite::Answer { task_id: task_id.clone(), interrupt_id: id, value }
             } else {
                 let values = saved.answers.entry(task_id.clone()).or_default();

@@ -36,8 +36,11 @@ impl SavedWrites {
         for write in writes {
             match write {
                 PendingWrite::Output { task_id, update, more, goto } => {
-                    let output =
-                        SavedOutput { update: update.clone(), more: more.clone(), goto: goto.clone() };
+                    let output = SavedOutput {
+                        update: update.clone(),
+                        more: more.clone(),
+                        goto: goto.clone(),
+                    };
                     saved.outputs.insert(task_id.clone(), output);
                 }
                 PendingWrite::Interrupt { task_id, interrupt_id, node, value } => {
@@ -54,7 +57,11 @@ impl SavedWrites {
                 PendingWrite::Answer { task_id, interrupt_id, value } => {
                     answered.insert(interrupt_id.as_str());
                     let within = within_subgraph(interrupt_id).to_owned();
-                    saved.child_answers.entry(task_id.clone()).or_default().push((within, value.clone()));
+                    saved
+                        .child_answers
+                        .entry(task_id.clone())
+                        .or_default()
+                        .push((within, value.clone()));
                 }
             }
         }
