@@ -153,9 +153,22 @@ impl<S: State, C: core::marker::Send + Sync + 'static> StateGraph<S, C> {
     /// Adds a node that runs a whole compiled graph inside this one (see [`Subgraph`]): a
     /// graph over this graph's state as it is, or a [`Subgraph`] built with
     /// [`mapped`](Subgraph::mapped) or [`for_each`](Subgraph::for_each) for a graph with its
-    /// own state. Give it [`NodeOptions`] with [`add_node_with`](Self::add_node_with).
+    /// own state.
     pub fn add_subgraph(self, name: impl Into<String>, subgraph: impl Into<Subgraph<S>>) -> Self {
-        self.add_node(name, subgraph.into())
+        self.add_subgraph_with(name, subgraph, NodeOptions::new())
+    }
+
+    /// Adds a subgraph with [`NodeOptions`]: a concurrency cap on its calls, a timeout or a
+    /// retry policy for a whole call, an error handler.
+    pub fn add_subgraph_with(
+        mut self,
+        name: impl Into<String>,
+        subgraph: impl Into<Subgraph<S>>,
+        options: NodeOptions<S, C>,
+    ) -> Self {
+        let options = options.erase();
+        self.nodes.push(NodeSpec { name: name.into(), node: subgraph.into().into_node(), options });
+        self
     }
 
     /// Runs `to` in the step after `from` has run.

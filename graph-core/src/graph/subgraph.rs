@@ -11,7 +11,7 @@ use super::draw::Topology;
 use super::interrupt::Answers;
 use super::node::{decode_payload, CallFn, NodeFuture};
 use super::{
-    Command, CompiledGraph, ErasedContext, ErasedNode, InputKind, Interrupt, IntoNode, NodeContext,
+    Command, CompiledGraph, ErasedContext, ErasedNode, InputKind, Interrupt, NodeContext,
     NodeOutput, RunOutcome, TaskInput,
 };
 use crate::checkpoint::Checkpointer;
@@ -24,7 +24,8 @@ use crate::thread::{self, CallStart, Persistence};
 
 /// A compiled graph to run as one node of a parent graph: add it with
 /// [`StateGraph::add_subgraph`](crate::StateGraph::add_subgraph), or with
-/// [`add_node_with`](crate::StateGraph::add_node_with) to give it [`NodeOptions`](crate::NodeOptions).
+/// [`add_subgraph_with`](crate::StateGraph::add_subgraph_with) to give it
+/// [`NodeOptions`](crate::NodeOptions).
 ///
 /// The subgraph runs inside its parent's run, as the parent task's work:
 ///
@@ -276,8 +277,9 @@ where
     }
 }
 
-impl<S: State, C: Send + Sync + 'static> IntoNode<S, C, Subgraph<S>> for Subgraph<S> {
-    fn into_node(self) -> ErasedNode<S> {
+impl<S: State> Subgraph<S> {
+    /// The node that runs the subgraph.
+    pub(crate) fn into_node(self) -> ErasedNode<S> {
         let (child, settings) = (self.call, self.settings);
         let call: Box<CallFn<S>> = Box::new(move |input: TaskInput<S>, ctx: NodeContext| {
             Arc::clone(&child).call(input, ctx, settings)
