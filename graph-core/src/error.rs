@@ -239,6 +239,13 @@ pub enum GraphError {
     /// The graph has a checkpointer but the run names no thread.
     #[error("the graph has a checkpointer, so RunConfig::thread_id must name the thread")]
     MissingThreadId,
+    /// A thread id contains [`SUBGRAPH_SEPARATOR`](crate::checkpoint::SUBGRAPH_SEPARATOR),
+    /// which starts the namespaces of its subgraphs' checkpoints.
+    #[error("thread id `{thread_id}` contains `|`, which separates a thread from its subgraphs' checkpoints: choose an id without it")]
+    InvalidThreadId {
+        /// The thread id.
+        thread_id: String,
+    },
     /// A resume or an edit names a thread that has no checkpoint.
     #[error("thread `{thread_id}` has no checkpoint: start it with an input (a state or an update) before resuming or editing it")]
     UnknownThread {

@@ -719,3 +719,37 @@ async fn a_send_carrying_a_whole_state_starts_a_shared_child_from_it() {
     assert_eq!(out.lines, ["x", "a", "b"]);
     assert_eq!(out.tags, ["kept", "new"]);
 }
+
+#[tokio::test]
+async fn a_thread_id_may_not_contain_the_subgraph_separator() {
+    let graph = StateGraph::<Doc>::new()
+        .add_subgraph("child", writer())
+        .add_edge(START, "child")
+        .compile()
+        .unwrap()
+        .with_checkpointer(MemorySaver::new());
+    let config = RunConfig::default().thread_id("a|b");
+    let err = graph.invoke(input(), config.clone()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "thread id `a|b` contains `|`, which separates a thread from its subgraphs' checkpoints: choose an id without it"
+    );
+    assert!(matches!(graph.get_state(&config).await, Err(GraphError::InvalidThreadId { .. })));
+}
+
+#[tokio::test]
+async fn deleting_a_thread_deletes_its_subgraphs_checkpoints() {
+    let saver = Arc::new(MemorySaver::new());
+    let graph = StateGraph::<Doc>::new()
+        .add_subgraph("child", writer())
+        .add_edge(START, "child")
+        .compile()
+        .unwrap()
+        .with_checkpointer(Arc::clone(&saver));
+    let _ = graph.invoke(input(), RunConfig::default().thread_id("gone")).await.unwrap();
+    let input_checkpoint = saver.list("gone").await.unwrap().last().unwrap().id.clone();
+    let child_thread = format!("gone|child:0:child@{input_checkpoint}");
+    assert_eq!(saver.list(&child_thread).await.unwrap().len(), 3);
+    saver.delete_thread("gone").await.unwrap();
+    assert!(saver.list(&child_thread).await.unwrap().is_empty());
+}

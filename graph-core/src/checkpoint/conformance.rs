@@ -142,13 +142,25 @@ async fn isolation_and_deletion<C: Checkpointer>(saver: &C, a: &str, b: &str) {
         .put_write(a, &in_a.id, &PendingWrite::Resume { task_id: "t".into(), values: vec![] })
         .await
         .unwrap();
+    // A subgraph's checkpoints live under its parent's thread id and a namespace.
+    let (a_child, b_child, a_like) = (format!("{a}|x:0:x@1"), format!("{b}|x"), format!("{a}x"));
+    for thread in [&a_child, &b_child, &a_like] {
+        saver.put(&sample(thread, None, -1), None).await.unwrap();
+    }
     saver.delete_thread(a).await.unwrap();
     assert!(saver.get(a, None).await.unwrap().is_none(), "a deleted thread is gone");
     assert!(saver.list(a).await.unwrap().is_empty());
+    assert!(saver.list(&a_child).await.unwrap().is_empty(), "its subgraphs' threads go too");
     assert_eq!(
         saver.get(b, None).await.unwrap().unwrap().checkpoint,
         in_b,
         "deleting one thread keeps the others"
+    );
+    assert_eq!(saver.list(&b_child).await.unwrap().len(), 1, "and their subgraphs'");
+    assert_eq!(
+        saver.list(&a_like).await.unwrap().len(),
+        1,
+        "and threads whose id only starts alike"
     );
     let fresh = sample(a, None, -1);
     saver.put(&fresh, None).await.expect("a deleted thread can start again");

@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint};
+use super::{
+    subgraph_prefix, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+};
 
 #[derive(Default)]
 struct Thread {
@@ -97,7 +99,8 @@ impl Checkpointer for MemorySaver {
     }
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
-        self.threads().remove(thread_id);
+        let subgraphs = subgraph_prefix(thread_id);
+        self.threads().retain(|id, _| id != thread_id && !id.starts_with(&subgraphs));
         Ok(())
     }
 }

@@ -393,7 +393,8 @@ pub trait Checkpointer: Send + Sync + 'static {
     /// Every checkpoint of `thread_id`, newest first.
     async fn list(&self, thread_id: &str) -> Result<Vec<Checkpoint>, CheckpointError>;
 
-    /// Deletes a thread and everything saved for it.
+    /// Deletes a thread and everything saved for it, its subgraphs' checkpoints included
+    /// (the threads whose id starts with the thread's and [`SUBGRAPH_SEPARATOR`]).
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError>;
 }
 
@@ -432,6 +433,17 @@ impl<C: Checkpointer + ?Sized> Checkpointer for std::sync::Arc<C> {
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
         (**self).delete_thread(thread_id).await
     }
+}
+
+/// What separates a thread id from the namespace of a subgraph's checkpoints: a subgraph
+/// saves under its parent's thread id, this separator, then its namespace
+/// (`thread|node:task@checkpoint`, or `thread|node` for one that remembers per thread). A
+/// root thread id may not contain it.
+pub const SUBGRAPH_SEPARATOR: char = '|';
+
+/// The start of every subgraph thread id under `thread_id`.
+pub(crate) fn subgraph_prefix(thread_id: &str) -> String {
+    format!("{thread_id}{SUBGRAPH_SEPARATOR}")
 }
 
 /// A new checkpoint id: time-ordered and unique across processes.

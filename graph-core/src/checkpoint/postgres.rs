@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use tokio_postgres::{Client, NoTls};
 
 use super::{
-    corrupt, decode, decode_checkpoint, latest_missing, storage, Checkpoint, CheckpointError,
-    Checkpointer, PendingWrite, StoredCheckpoint,
+    corrupt, decode, decode_checkpoint, latest_missing, storage, subgraph_prefix, Checkpoint,
+    CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
 };
 
 const SCHEMA: &str = "
@@ -188,9 +188,11 @@ impl Checkpointer for PostgresSaver {
     }
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
+        let subgraphs = subgraph_prefix(thread_id);
         for table in ["graph_writes", "graph_checkpoints", "graph_threads"] {
-            let statement = format!("DELETE FROM {table} WHERE thread_id = $1");
-            self.client.execute(&statement, &[&thread_id]).await.map_err(storage)?;
+            let statement =
+                format!("DELETE FROM {table} WHERE thread_id = $1 OR starts_with(thread_id, $2)");
+            self.client.execute(&statement, &[&thread_id, &subgraphs]).await.map_err(storage)?;
         }
         Ok(())
     }

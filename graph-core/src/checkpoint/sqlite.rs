@@ -8,8 +8,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    decode, decode_checkpoint, latest_missing, storage, Checkpoint, CheckpointError, Checkpointer,
-    PendingWrite, StoredCheckpoint,
+    decode, decode_checkpoint, latest_missing, storage, subgraph_prefix, Checkpoint,
+    CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
 };
 
 const SCHEMA: &str = "
@@ -230,12 +230,14 @@ impl Checkpointer for SqliteSaver {
     }
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
-        let thread_id = thread_id.to_owned();
+        let (thread_id, subgraphs) = (thread_id.to_owned(), subgraph_prefix(thread_id));
         self.with(move |conn| {
             let tx = conn.transaction().map_err(storage)?;
             for table in ["graph_writes", "graph_checkpoints", "graph_threads"] {
-                tx.execute(&format!("DELETE FROM {table} WHERE thread_id = ?1"), [&thread_id])
-                    .map_err(storage)?;
+                let delete = format!(
+                    "DELETE FROM {table} WHERE thread_id = ?1 OR substr(thread_id, 1, length(?2)) = ?2"
+                );
+                tx.execute(&delete, [&thread_id, &subgraphs]).map_err(storage)?;
             }
             tx.commit().map_err(storage)
         })

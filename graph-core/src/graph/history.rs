@@ -54,6 +54,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             .as_deref()
             .ok_or_else(|| GraphError::NoCheckpointer { needed_for: needed_for.to_owned() })?;
         let thread_id = config.thread_id.as_deref().ok_or(GraphError::MissingThreadId)?;
+        crate::thread::check_thread_id(thread_id)?;
         Ok((persistence, thread_id))
     }
 

@@ -21,4 +21,4 @@ pub(crate) use call::{call_start, CallStart};
 pub(crate) use codec::Persistence;
 pub(crate) use inspect::{history, snapshot, update};
 pub(crate) use session::{loop_metadata, stop, Session};
-pub(crate) use start::Start;
+pub(crate) use start::{check_thread_id, Start};

@@ -69,6 +69,10 @@ impl<S: State> Start<S> {
             });
         };
         let thread_id = config.thread_id.clone().ok_or(GraphError::MissingThreadId)?;
+        // A subgraph's own thread id holds its namespace; a root's may not look like one.
+        if config.parent.is_none() {
+            check_thread_id(&thread_id)?;
+        }
         let asked = config.checkpoint_id.as_deref();
         let (base, latest) = chain::load_base(persistence, graph, &thread_id, asked).await?;
         let base_id = base.as_ref().map(|b| b.stored.checkpoint.id.clone());
@@ -153,6 +157,14 @@ impl<S: State> Start<S> {
             resumed: None,
         })
     }
+}
+
+/// Refuses a root thread id that contains the subgraph separator.
+pub(crate) fn check_thread_id(thread_id: &str) -> Result<(), GraphError> {
+    if thread_id.contains(crate::checkpoint::SUBGRAPH_SEPARATOR) {
+        return Err(GraphError::InvalidThreadId { thread_id: thread_id.to_owned() });
+    }
+    Ok(())
 }
 
 impl<S: State> Session<S> {
