@@ -22,6 +22,20 @@ pub struct Journey {
     pub count: u32,
 }
 
+/// The journey as a subgraph: a parent whose `trip` node is the whole walk of [`graph`],
+/// followed by `arrive`, which notes the arrival.
+pub fn nested(delay: Duration, log: PathBuf) -> CompiledGraph<Journey> {
+    StateGraph::<Journey>::new()
+        .add_subgraph("trip", graph(delay, log))
+        .add_node("arrive", |_: Arc<Journey>| async {
+            Journey::update().steps(vec!["arrived".into()])
+        })
+        .add_edge(START, "trip")
+        .add_edge("trip", "arrive")
+        .compile()
+        .expect("the nested journey graph is valid")
+}
+
 /// A graph whose one node walks a step (after `delay`), logging each execution to `log`,
 /// and loops until [`STEPS`] steps are taken.
 pub fn graph(delay: Duration, log: PathBuf) -> CompiledGraph<Journey> {
