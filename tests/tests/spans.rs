@@ -80,3 +80,35 @@ async fn runs_steps_and_tasks_are_nested_spans() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_subgraphs_spans_nest_under_its_task() {
+    let recorder = Recorder::default();
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let child = StateGraph::<Log>::new().add_node("inner", visit("inner")).add_edge(START, "inner");
+    let graph = StateGraph::<Log>::new()
+        .add_subgraph("child", child.compile().unwrap())
+        .add_edge(START, "child")
+        .compile()
+        .unwrap();
+    graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
+
+    let spans = recorder.0.lock().unwrap().clone();
+    assert_eq!(
+        spans,
+        [
+            "- > run nodes=1",
+            "run > superstep step=0 tasks=1",
+            "superstep > task node=child task_id=0:child",
+            "record task attempt=1",
+            "task > run nodes=1 namespace=child:0:child",
+            "run > superstep step=0 tasks=1",
+            "superstep > task node=inner task_id=0:inner",
+            "record task attempt=1",
+            "record task outcome=\"ok\"",
+            "record task outcome=\"ok\"",
+        ]
+    );
+}

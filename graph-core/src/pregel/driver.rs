@@ -43,10 +43,12 @@ pub(crate) async fn run<S: State>(
     records: Records<'_, S>,
 ) -> Result<RunOutcome<S>, GraphError> {
     let Records { steps: mut record, writes: mut applied } = records;
+    let namespace = config.parent.as_ref().map(|parent| tracing::field::display(&parent.namespace));
     let span = tracing::info_span!(
         "run",
         nodes = graph.nodes.len(),
-        thread_id = config.thread_id.as_deref()
+        thread_id = config.thread_id.as_deref(),
+        namespace
     );
     // The run's own token: cancelled from outside through the config's token, and on exit
     // (failure or drop) so that nodes watching it stop too.
