@@ -315,6 +315,9 @@ pub enum RouteRefusal {
         /// The payload type the node takes.
         input_type: &'static str,
     },
+    /// [`Command::goto_parent`](crate::Command::goto_parent) in a graph that does not run as
+    /// a subgraph.
+    NoParentGraph,
 }
 
 impl fmt::Display for RouteRefusal {
@@ -330,6 +333,9 @@ impl fmt::Display for RouteRefusal {
                 f,
                 "the node takes `Input<{input_type}>`, so only a Send with a payload can start it"
             ),
+            RouteRefusal::NoParentGraph => {
+                f.write_str("the graph does not run as a subgraph, so it has no parent to route in")
+            }
         }
     }
 }

@@ -753,3 +753,130 @@ async fn deleting_a_thread_deletes_its_subgraphs_checkpoints() {
     saver.delete_thread("gone").await.unwrap();
     assert!(saver.list(&child_thread).await.unwrap().is_empty());
 }
+
+/// `triage` hands over to the parent's `billing`; `never` would follow it inside.
+fn support_desk(runs: &Arc<AtomicUsize>) -> CompiledGraph<Doc> {
+    let runs = Arc::clone(runs);
+    StateGraph::<Doc>::new()
+        .add_node("triage", move |_: Arc<Doc>| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            async { Command::new().update(line("needs billing")).goto_parent("billing") }
+        })
+        .add_node("never", |_: Arc<Doc>| async { line("never") })
+        .add_edge(START, "triage")
+        .add_edge("triage", "never")
+        .compile()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_command_inside_a_child_routes_in_the_parent() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let graph = StateGraph::<Doc>::new()
+        .add_subgraph("support", support_desk(&runs))
+        .add_node("billing", |_: Arc<Doc>| async { line("billing") })
+        .add_node("after", |_: Arc<Doc>| async { line("after") })
+        .add_edge(START, "support")
+        .add_edge("support", "after")
+        .compile()
+        .unwrap();
+    let report = graph.invoke_with_report(Doc::default(), RunConfig::default()).await.unwrap();
+    // The static edge and the hand-off both fire; the child's own `never` does not run.
+    assert_eq!(report.nodes_per_step(), [vec!["support"], vec!["after", "billing"]]);
+    assert_eq!(report.outcome.finished().unwrap().lines, ["needs billing", "after", "billing"]);
+}
+
+#[tokio::test]
+async fn routing_in_a_parent_that_does_not_exist_is_a_typed_error() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let err = support_desk(&runs).invoke(Doc::default(), RunConfig::default()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a Command from `triage` routed to `billing`: the graph does not run as a subgraph, so it has no parent to route in"
+    );
+    let graph = StateGraph::<Doc>::new()
+        .add_subgraph("support", support_desk(&runs))
+        .add_edge(START, "support")
+        .compile()
+        .unwrap();
+    let err = graph.invoke(Doc::default(), RunConfig::default()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a Command from `support` routed to `billing`: no node has that name"
+    );
+}
+
+/// A saver whose `put` fails once, on the checkpoint after the parent's first step.
+struct FailOnce {
+    inner: MemorySaver,
+    failed: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Checkpointer for FailOnce {
+    async fn put(
+        &self,
+        checkpoint: &graph_core::checkpoint::Checkpoint,
+        expected_latest: Option<&str>,
+    ) -> Result<(), graph_core::checkpoint::CheckpointError> {
+        let parent_step = !checkpoint.thread_id.contains('|') && checkpoint.metadata.step == 0;
+        if parent_step && !self.failed.swap(true, Ordering::SeqCst) {
+            return Err(graph_core::checkpoint::CheckpointError::Storage("disk full".into()));
+        }
+        self.inner.put(checkpoint, expected_latest).await
+    }
+    async fn put_write(
+        &self,
+        thread_id: &str,
+        checkpoint_id: &str,
+        write: &graph_core::checkpoint::PendingWrite,
+    ) -> Result<(), graph_core::checkpoint::CheckpointError> {
+        self.inner.put_write(thread_id, checkpoint_id, write).await
+    }
+    async fn get(
+        &self,
+        thread_id: &str,
+        checkpoint_id: Option<&str>,
+    ) -> Result<
+        Option<graph_core::checkpoint::StoredCheckpoint>,
+        graph_core::checkpoint::CheckpointError,
+    > {
+        self.inner.get(thread_id, checkpoint_id).await
+    }
+    async fn list(
+        &self,
+        thread_id: &str,
+    ) -> Result<Vec<graph_core::checkpoint::Checkpoint>, graph_core::checkpoint::CheckpointError>
+    {
+        self.inner.list(thread_id).await
+    }
+    async fn delete_thread(
+        &self,
+        thread_id: &str,
+    ) -> Result<(), graph_core::checkpoint::CheckpointError> {
+        self.inner.delete_thread(thread_id).await
+    }
+}
+
+#[tokio::test]
+async fn a_child_that_finished_before_its_parent_saved_does_not_run_again() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let saver = FailOnce { inner: MemorySaver::new(), failed: AtomicBool::new(false) };
+    let graph = StateGraph::<Doc>::new()
+        .add_subgraph("support", support_desk(&runs))
+        .add_node("billing", |_: Arc<Doc>| async { line("billing") })
+        .add_edge(START, "support")
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver);
+    let config = RunConfig::default().thread_id("flaky");
+    let err = graph.invoke(Doc::default(), config.clone()).await.unwrap_err();
+    assert_eq!(err.to_string(), "checkpoint storage failed: disk full");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // The child's own checkpoints say it finished: its result, hand-off included, is taken
+    // from them instead of running it again.
+    let out = graph.invoke(Command::new(), config).await.unwrap();
+    assert_eq!(out.finished().unwrap().lines, ["needs billing", "billing"]);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}

@@ -38,6 +38,7 @@ pub fn sample(thread: &str, parent: Option<&Checkpoint>, step: i64) -> Checkpoin
             triggered: vec!["a".into(), "b".into()],
             sends: vec![SendRecord { node: "w".into(), payload: json!({ "topic": step }) }],
             joins: vec![vec![true, false]],
+            parent: vec!["p".into()],
         },
         metadata: CheckpointMetadata {
             source: if parent.is_none() { CheckpointSource::Input } else { CheckpointSource::Loop },

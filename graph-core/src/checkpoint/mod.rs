@@ -72,13 +72,17 @@ pub struct PendingRecord {
     pub sends: Vec<SendRecord>,
     /// For each join, in declaration order, which sources have run since it last fired.
     pub joins: Vec<Vec<bool>>,
+    /// On a subgraph's last checkpoint: the nodes of the parent graph it routed to
+    /// ([`Command::goto_parent`](crate::Command::goto_parent)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parent: Vec<String>,
 }
 
 impl PendingRecord {
     /// The work of a next step: triggered nodes, Sends in emission order, and for each join
     /// the sources seen.
     pub fn new(triggered: Vec<String>, sends: Vec<SendRecord>, joins: Vec<Vec<bool>>) -> Self {
-        Self { triggered, sends, joins }
+        Self { triggered, sends, joins, parent: Vec::new() }
     }
 }
 

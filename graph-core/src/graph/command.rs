@@ -33,13 +33,21 @@ pub struct Command<S: State> {
     /// writes, which reach the parent one by one.
     pub(crate) more: Vec<S::Update>,
     pub(crate) goto: Vec<Goto>,
+    /// Nodes of the parent graph to run next, from inside a subgraph.
+    pub(crate) parent: Vec<String>,
     pub(crate) answers: Answers,
 }
 
 impl<S: State> Command<S> {
     /// A command with no update and no destinations.
     pub fn new() -> Self {
-        Self { update: None, more: Vec::new(), goto: Vec::new(), answers: Answers::None }
+        Self {
+            update: None,
+            more: Vec::new(),
+            goto: Vec::new(),
+            parent: Vec::new(),
+            answers: Answers::None,
+        }
     }
 
     /// As a run's input: resumes the thread, answering its one pending interrupt with
@@ -82,6 +90,55 @@ impl<S: State> Command<S> {
     /// Adds destinations: node names, `END`, or [`Send`](crate::Send)s.
     pub fn goto(mut self, route: impl IntoRoute) -> Self {
         self.goto.extend(route.into_route());
+        self
+    }
+
+    /// Routes in the parent graph, from a node of a [`Subgraph`](crate::Subgraph): the
+    /// subgraph's run ends after this step (its update applied, its other pending work
+    /// dropped), and the parent runs `node` next, besides what follows the subgraph node
+    /// anyway. A hand-off from one agent to another, say.
+    ///
+    /// In a graph that does not run as a subgraph, the run fails with
+    /// [`GraphError::InvalidRoute`](crate::GraphError::InvalidRoute); a node the parent does
+    /// not have fails the parent's run the same way.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(State, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Desk {
+    ///     #[reducer(append)]
+    ///     log: Vec<String>,
+    /// }
+    ///
+    /// async fn triage(_: Arc<Desk>) -> Command<Desk> {
+    ///     Command::new().update(Desk::update().log(vec!["needs billing".into()])).goto_parent("billing")
+    /// }
+    /// async fn billing(_: Arc<Desk>) -> DeskUpdate {
+    ///     Desk::update().log(vec!["billing answered".into()])
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let support = StateGraph::<Desk>::new()
+    ///     .add_node("triage", triage)
+    ///     .add_node("never", |_: Arc<Desk>| async { Desk::update().log(vec!["never".into()]) })
+    ///     .add_edge(START, "triage")
+    ///     .add_edge("triage", "never")
+    ///     .compile()?;
+    /// let desk = StateGraph::<Desk>::new()
+    ///     .add_subgraph("support", support)
+    ///     .add_node("billing", billing)
+    ///     .add_edge(START, "support")
+    ///     .compile()?;
+    /// let out = desk.invoke(Desk::default(), RunConfig::default()).await?.finished()?;
+    /// assert_eq!(out.log, ["needs billing", "billing answered"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn goto_parent(mut self, node: impl Into<String>) -> Self {
+        self.parent.push(node.into());
         self
     }
 

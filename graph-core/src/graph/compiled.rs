@@ -321,7 +321,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         let context = self.erased_context();
         let input = input.into_input();
         let emitter = Emitter::none();
-        let records = pregel::Records { steps: Some(&mut steps), writes: None };
+        let records = pregel::Records { steps: Some(&mut steps), ..pregel::Records::none() };
         let outcome =
             pregel::run(graph, persistence, &context, input, &config, emitter, records).await?;
         Ok(RunReport { outcome, steps })

@@ -384,7 +384,9 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
                 let answers = ctx.answers.as_ref().map(|a| a.by_id.clone()).unwrap_or_default();
                 RunInput::Resume { update: None, answers: Answers::Deliver(answers), gotos: 0 }
             }
-            CallStart::Finished { state, writes } => return (self.output)(state, writes),
+            CallStart::Finished { state, writes, parent } => {
+                return routed((self.output)(state, writes)?, parent)
+            }
         };
 
         // A call that must read its writes back keeps them in every checkpoint.
@@ -422,7 +424,12 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
             Ok(context) => context,
             Err(_) => self.graph.erased_context(),
         };
-        let records = Records { steps: None, writes: self.writes.then_some(&mut writes) };
+        let mut parent_routes = Vec::new();
+        let records = Records {
+            steps: None,
+            writes: self.writes.then_some(&mut writes),
+            parent: Some(&mut parent_routes),
+        };
         let persistence = persistence.as_ref().map(|(persistence, _)| persistence);
         let graph = &self.graph.inner;
         let outcome =
@@ -434,7 +441,7 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
             outcome => outcome?,
         };
         match outcome {
-            RunOutcome::Finished(state) => (self.output)(state, writes),
+            RunOutcome::Finished(state) => routed((self.output)(state, writes)?, parent_routes),
             RunOutcome::Paused { interrupts, .. } => {
                 let interrupts = interrupts
                     .into_iter()
@@ -447,6 +454,12 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
             }
         }
     }
+}
+
+/// The parent task's command, with the nodes the subgraph routed to in the parent.
+fn routed<S: State>(mut command: Command<S>, parent: Vec<String>) -> Result<Command<S>, BoxError> {
+    command.goto.extend(parent.into_iter().map(super::Goto::from));
+    Ok(command)
 }
 
 fn json<T: Serialize + ?Sized>(value: &T) -> Value {

@@ -41,6 +41,9 @@ pub(crate) struct Pending {
     pub(crate) joins: Vec<JoinProgress>,
     /// What routing noticed since the driver last looked (not saved in checkpoints).
     pub(crate) warnings: Vec<RunWarning>,
+    /// Nodes of the parent graph to run next: a subgraph's run that routed in its parent
+    /// ends with these.
+    pub(crate) parent: Vec<String>,
 }
 
 impl Pending {
@@ -50,7 +53,8 @@ impl Pending {
             .iter()
             .map(|j| JoinProgress { seen: vec![false; j.sources], count: 0 })
             .collect();
-        Self { triggered: BTreeSet::new(), sends: Vec::new(), joins, warnings: Vec::new() }
+        let (sends, warnings, parent) = (Vec::new(), Vec::new(), Vec::new());
+        Self { triggered: BTreeSet::new(), sends, joins, warnings, parent }
     }
 
     /// Whether nothing is left to run.

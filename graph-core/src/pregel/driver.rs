@@ -12,7 +12,7 @@ use super::algo::{self, Task};
 use super::runner::{self, StepScope, TaskOutput};
 use super::{StepRecord, TaskRecord};
 use crate::config::{Durability, RunConfig};
-use crate::error::GraphError;
+use crate::error::{GraphError, RouteOrigin, RouteRefusal};
 use crate::graph::{Command, ErasedContext, GraphInner, Inherit, Interrupt, RunOutcome, RunShared};
 use crate::state::{RunInput, State};
 use crate::stream::{Emitter, RunWarning, StreamEvent, StreamMode};
@@ -24,11 +24,13 @@ pub(crate) struct Records<'a, S: State> {
     pub(crate) steps: Option<&'a mut Vec<StepRecord>>,
     /// Every update the run applies, in order: a shared-state subgraph's writes.
     pub(crate) writes: Option<&'a mut Vec<S::Update>>,
+    /// The parent graph's nodes a subgraph's run routed to before it ended.
+    pub(crate) parent: Option<&'a mut Vec<String>>,
 }
 
 impl<S: State> Records<'_, S> {
     pub(crate) fn none() -> Self {
-        Self { steps: None, writes: None }
+        Self { steps: None, writes: None, parent: None }
     }
 }
 
@@ -42,7 +44,7 @@ pub(crate) async fn run<S: State>(
     emitter: Emitter<S>,
     records: Records<'_, S>,
 ) -> Result<RunOutcome<S>, GraphError> {
-    let Records { steps: mut record, writes: mut applied } = records;
+    let Records { steps: mut record, writes: mut applied, parent: routed } = records;
     let namespace = config.parent.as_ref().map(|parent| tracing::field::display(&parent.namespace));
     let span = tracing::info_span!(
         "run",
@@ -199,6 +201,7 @@ pub(crate) async fn run<S: State>(
             if let Some(applied) = applied.as_deref_mut() {
                 applied.extend(commands.iter().flat_map(Command::updates).cloned());
             }
+            let to_parent = parent_routes(graph, config, &tasks, &commands)?;
             step_span.in_scope(|| {
                 let step = step as usize;
                 algo::apply_step(
@@ -211,6 +214,11 @@ pub(crate) async fn run<S: State>(
                     &mut pending,
                 )
             })?;
+            if !to_parent.is_empty() {
+                // Routing in the parent ends this subgraph's run after the step.
+                pending = algo::Pending::new(graph);
+                pending.parent = to_parent;
+            }
             steps_run += 1;
             if emitter.wants(StreamMode::Values) {
                 emitter
@@ -238,6 +246,9 @@ pub(crate) async fn run<S: State>(
                 return Ok(RunOutcome::Paused { state: unshare(state), interrupts: dedup(stops) });
             }
             step += 1;
+        }
+        if let Some(routed) = routed {
+            routed.extend(pending.parent.iter().cloned());
         }
         for warning in algo::unfired_joins(graph, &pending) {
             warn(&emitter, config, warning).await?;
@@ -314,6 +325,28 @@ fn split<S: State>(outputs: Vec<Option<TaskOutput<S>>>) -> (Vec<Command<S>>, Vec
         }
     }
     (commands, paused)
+}
+
+/// The parent graph's nodes the step's commands route to, in task order; a run that is not a
+/// subgraph's may route in no parent.
+fn parent_routes<S: State>(
+    graph: &GraphInner<S>,
+    config: &RunConfig,
+    tasks: &[Task],
+    commands: &[Command<S>],
+) -> Result<Vec<String>, GraphError> {
+    let mut routes = Vec::new();
+    for (task, command) in tasks.iter().zip(commands) {
+        if let (Some(target), None) = (command.parent.first(), &config.parent) {
+            return Err(GraphError::InvalidRoute {
+                origin: RouteOrigin::Command { node: graph.name(task.node).to_string() },
+                target: target.clone(),
+                refusal: RouteRefusal::NoParentGraph,
+            });
+        }
+        routes.extend(command.parent.iter().cloned());
+    }
+    Ok(routes)
 }
 
 /// The step's updates as a checkpoint delta: `(writer, update)` in task order.

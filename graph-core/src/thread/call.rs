@@ -29,6 +29,8 @@ pub(crate) enum CallStart<S: State> {
         state: S,
         /// Every update it applied, in order.
         writes: Vec<S::Update>,
+        /// The parent graph's nodes it routed to.
+        parent: Vec<String>,
     },
 }
 
@@ -62,7 +64,7 @@ pub(crate) async fn call_start<S: State>(
         let missing = CheckpointError::NotFound { thread_id: thread_id.into(), checkpoint_id: id };
         return Err(missing.into());
     };
-    Ok(CallStart::Finished { state, writes })
+    Ok(CallStart::Finished { state, writes, parent: checkpoint.pending.parent.clone() })
 }
 
 /// The updates call `invocation` applied up to `latest`, oldest first: the writes of every

@@ -126,7 +126,7 @@ impl<S: State> Persistence<S> {
             sends.push(SendRecord { node: graph.name(send.node).to_string(), payload });
         }
         let joins = pending.joins.iter().map(|j| j.seen.clone()).collect();
-        Ok(PendingRecord { triggered, sends, joins })
+        Ok(PendingRecord { triggered, sends, joins, parent: pending.parent.clone() })
     }
 
     pub(crate) fn pending_from_record(
@@ -139,6 +139,7 @@ impl<S: State> Persistence<S> {
         let record = &checkpoint.pending;
         let node = |name: &str| graph.id(name).ok_or_else(|| bad(format!("unknown node `{name}`")));
         let mut pending = Pending::new(graph);
+        pending.parent.clone_from(&record.parent);
         for name in &record.triggered {
             pending.triggered.insert(node(name)?);
         }
