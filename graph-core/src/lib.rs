@@ -80,7 +80,7 @@ pub use error::{
 pub use graph::{
     Command, CompiledGraph, Context, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
     NodeContext, NodeOptions, NodeOutput, RetryPolicy, ReturnedMessages, RunOutcome, Send,
-    StateGraph, StateSnapshot, Subgraph, SubgraphCheckpoints, END, START,
+    StateGraph, StateSnapshot, Subgraph, SubgraphCheckpoints, SubgraphState, END, START,
 };
 pub use graph_macros::State;
 pub use pregel::{Namespace, RunReport, StepRecord, TaskId, TaskPath, TaskRecord};

@@ -390,6 +390,14 @@ fn asking(runs: &Arc<Runs>) -> CompiledGraph<Doc> {
         .unwrap()
 }
 
+fn question_within() -> Interrupt {
+    Interrupt {
+        id: "1:ask#0".into(),
+        node: "ask".into(),
+        value: json!("title for [\"x\", \"prep\"]?"),
+    }
+}
+
 #[tokio::test]
 async fn a_pause_in_a_child_pauses_the_run_and_a_resume_reaches_it() {
     let runs = Arc::new(Runs::default());
@@ -418,6 +426,19 @@ async fn a_pause_in_a_child_pauses_the_run_and_a_resume_reaches_it() {
     let snapshot = graph.get_state(&config).await.unwrap().unwrap();
     assert_eq!(snapshot.interrupts, [question]);
     assert_eq!(snapshot.next, ["child"]);
+    assert!(snapshot.subgraphs.is_empty(), "only asked for with get_state_with_subgraphs");
+
+    // Inside the paused task: the child's own state, next node and open question.
+    let snapshot = graph.get_state_with_subgraphs(&config).await.unwrap().unwrap();
+    let [child] = &snapshot.subgraphs[..] else { panic!("{:?}", snapshot.subgraphs) };
+    assert_eq!(child.namespace.to_string(), "child:0:child");
+    assert_eq!(
+        child.values,
+        json!({ "lines": ["x", "prep"], "title": "", "tags": [], "calls": 0 })
+    );
+    assert_eq!(child.next, ["ask"]);
+    assert_eq!(child.interrupts, [Interrupt { id: "1:ask#0".into(), ..question_within() }]);
+    assert!(child.subgraphs.is_empty());
 
     let outcome = graph.invoke(Command::resume("Subgraphs"), config.clone()).await.unwrap();
     assert_eq!(
@@ -879,4 +900,48 @@ async fn a_child_that_finished_before_its_parent_saved_does_not_run_again() {
     let out = graph.invoke(Command::new(), config).await.unwrap();
     assert_eq!(out.finished().unwrap().lines, ["needs billing", "billing"]);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_fork_before_a_subgraph_calls_it_afresh_and_keeps_the_first_call() {
+    let runs = Arc::new(Runs::default());
+    let saver = Arc::new(MemorySaver::new());
+    let graph = StateGraph::<Doc>::new()
+        .add_subgraph("child", asking(&runs))
+        .add_edge(START, "child")
+        .compile()
+        .unwrap()
+        .with_checkpointer(Arc::clone(&saver));
+    let config = RunConfig::default().thread_id("fork");
+    let _ = graph.invoke(line("x"), config.clone()).await.unwrap();
+    let _ = graph.invoke(Command::resume("first"), config.clone()).await.unwrap();
+    let history = graph.get_state_history(&config).await.unwrap();
+    let input = history.last().unwrap().checkpoint_id.clone();
+    let first_call = format!("fork|child:0:child@{input}");
+    let first_checkpoints = saver.list(&first_call).await.unwrap();
+
+    // Fork from the input with another line: the child is called anew, in a new namespace,
+    // from the edited state; the answer given on the first branch still stands, as a node's
+    // would.
+    let fork = config.clone().checkpoint_id(&input);
+    let forked = graph.update_state(&fork, line("y"), None).await.unwrap();
+    let out = graph.invoke(Command::new(), config.clone().checkpoint_id(&forked)).await.unwrap();
+    assert_eq!(runs.prep.load(Ordering::SeqCst), 2, "the forked call ran from its start");
+    assert_eq!(
+        out.finished().unwrap(),
+        Doc { lines: lines(&["x", "y", "prep"]), title: "first".into(), ..Doc::default() }
+    );
+    let forked_call = format!("fork|child:0:child@{forked}");
+    assert_eq!(saver.list(&forked_call).await.unwrap().len(), 3);
+    // The first call's checkpoints are untouched, and history still shows its result.
+    assert_eq!(saver.list(&first_call).await.unwrap(), first_checkpoints);
+    let lines_seen: Vec<Vec<String>> = graph
+        .get_state_history(&config)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|snapshot| snapshot.values.lines)
+        .collect();
+    assert!(lines_seen.contains(&lines(&["x", "prep"])));
+    assert!(lines_seen.contains(&lines(&["x", "y", "prep"])));
 }

@@ -10,6 +10,7 @@ use super::{CompiledGraph, Interrupt};
 use crate::checkpoint::{CheckpointMetadata, Checkpointer};
 use crate::config::RunConfig;
 use crate::error::GraphError;
+use crate::pregel::Namespace;
 use crate::state::State;
 use crate::thread::{self, Persistence};
 
@@ -29,6 +30,28 @@ pub struct StateSnapshot<S> {
     pub parent_id: Option<String>,
     /// How it came to be.
     pub metadata: CheckpointMetadata,
+    /// The subgraphs the next step's tasks called and left unfinished (paused or failed),
+    /// when asked for with [`CompiledGraph::get_state_with_subgraphs`]; empty otherwise.
+    pub subgraphs: Vec<SubgraphState>,
+}
+
+/// A subgraph's state inside a paused (or failed) parent task, from its own checkpoints.
+/// The subgraph's state type is its own, so its values come as JSON.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SubgraphState {
+    /// The subgraph run: the parent task it runs in.
+    pub namespace: Namespace,
+    /// Its state, as JSON.
+    pub values: serde_json::Value,
+    /// The nodes its next step would run, in task order.
+    pub next: Vec<String>,
+    /// Its pauses waiting for an answer, with their ids within the subgraph.
+    pub interrupts: Vec<Interrupt>,
+    /// Its latest checkpoint, in its own namespace.
+    pub checkpoint_id: String,
+    /// Its own unfinished subgraphs.
+    pub subgraphs: Vec<SubgraphState>,
 }
 
 impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
@@ -71,6 +94,29 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     ) -> Result<Option<StateSnapshot<S>>, GraphError> {
         let (persistence, thread_id) = self.thread(config, "get_state")?;
         thread::snapshot(&self.inner, persistence, thread_id, config).await
+    }
+
+    /// [`get_state`](Self::get_state), with the state of every subgraph its next step's tasks
+    /// called and left unfinished (paused inside, or failed), read from the subgraphs' own
+    /// checkpoints, recursively: where a pause inside a subgraph sits, and what it saw.
+    pub async fn get_state_with_subgraphs(
+        &self,
+        config: &RunConfig,
+    ) -> Result<Option<StateSnapshot<S>>, GraphError> {
+        let (persistence, thread_id) = self.thread(config, "get_state_with_subgraphs")?;
+        let Some(mut snapshot) =
+            thread::snapshot(&self.inner, persistence, thread_id, config).await?
+        else {
+            return Ok(None);
+        };
+        let saver = &persistence.saver;
+        let stored = saver.get(thread_id, Some(&snapshot.checkpoint_id)).await?;
+        if let Some(stored) = stored {
+            let (graph, root) = (&self.inner, Namespace::root());
+            snapshot.subgraphs =
+                thread::subgraph_states(graph, saver, thread_id, &stored.checkpoint, &root).await?;
+        }
+        Ok(Some(snapshot))
     }
 
     /// Every checkpoint of the thread, newest first, each with its state. Fails like

@@ -23,7 +23,7 @@ pub use compiled::CompiledGraph;
 pub(crate) use compiled::{GraphInner, Node, Outgoing};
 pub use context::Context;
 pub(crate) use context::{AnyContext, ErasedContext};
-pub use history::StateSnapshot;
+pub use history::{StateSnapshot, SubgraphState};
 pub use interrupt::Answers;
 pub use interrupt::{Interrupt, InterruptError};
 pub(crate) use node::{decode_payload, Inherit, RunShared, TaskAnswers};
@@ -35,7 +35,7 @@ pub use outcome::RunOutcome;
 pub use retry::RetryPolicy;
 pub(crate) use send::Payload;
 pub use send::{Goto, IntoRoute, Send};
-pub(crate) use subgraph::SubgraphPaused;
+pub(crate) use subgraph::{Call, SubgraphPaused};
 pub use subgraph::{Subgraph, SubgraphCheckpoints};
 
 use crate::error::BuildError;

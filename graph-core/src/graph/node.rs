@@ -296,6 +296,8 @@ pub struct ErasedNode<S: State> {
     pub(crate) decode: Option<DecodeFn>,
     /// A subgraph's shape, when the node runs one.
     pub(crate) subgraph: Option<Arc<Topology>>,
+    /// Reads the state of the subgraph calls of the node's tasks, when it runs a subgraph.
+    pub(crate) inspect: Option<Arc<dyn super::subgraph::InspectCall>>,
 }
 
 /// Restores a `Send` payload of a node's input type from a checkpoint.
@@ -319,7 +321,7 @@ impl<S: State> ErasedNode<S> {
         decode: Option<DecodeFn>,
         subgraph: Option<Arc<Topology>>,
     ) -> Self {
-        Self { call, input, decode, subgraph }
+        Self { call, input, decode, subgraph, inspect: None }
     }
 
     /// Whether the node runs a subgraph.

@@ -7,7 +7,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use futures::future::BoxFuture;
+
 use super::draw::Topology;
+use super::history::SubgraphState;
 use super::interrupt::Answers;
 use super::node::{decode_payload, CallFn, NodeFuture};
 use super::{
@@ -16,8 +19,8 @@ use super::{
 };
 use crate::checkpoint::Checkpointer;
 use crate::config::{Durability, ParentLink, RunConfig};
-use crate::error::BoxError;
-use crate::pregel::{self, Namespace, Records, TaskPath};
+use crate::error::{BoxError, GraphError};
+use crate::pregel::{self, Namespace, Records, TaskId, TaskPath};
 use crate::state::{GraphInput, RunInput, State};
 use crate::stream::Emitter;
 use crate::thread::{self, CallStart, Persistence};
@@ -281,10 +284,13 @@ impl<S: State> Subgraph<S> {
     /// The node that runs the subgraph.
     pub(crate) fn into_node(self) -> ErasedNode<S> {
         let (child, settings) = (self.call, self.settings);
+        let inspect = Arc::clone(&child).inspector(settings);
         let call: Box<CallFn<S>> = Box::new(move |input: TaskInput<S>, ctx: NodeContext| {
             Arc::clone(&child).call(input, ctx, settings)
         });
-        ErasedNode::new(call, self.input, self.decode, Some(self.topology))
+        let mut node = ErasedNode::new(call, self.input, self.decode, Some(self.topology));
+        node.inspect = Some(inspect);
+        node
     }
 }
 
@@ -314,6 +320,75 @@ trait ChildCall<S: State>: Send + Sync + 'static {
         ctx: NodeContext,
         settings: Settings,
     ) -> NodeFuture<S>;
+
+    /// What reads the state of this subgraph's calls.
+    fn inspector(self: Arc<Self>, settings: Settings) -> Arc<dyn InspectCall>;
+}
+
+/// One subgraph call, as a parent's checkpoint names it.
+pub(crate) struct Call<'a> {
+    /// The parent's thread.
+    pub(crate) thread_id: &'a str,
+    /// The parent checkpoint the call's step started from.
+    pub(crate) head: &'a str,
+    pub(crate) node: &'a str,
+    pub(crate) task_id: &'a TaskId,
+    /// The parent's namespace.
+    pub(crate) namespace: &'a Namespace,
+}
+
+/// Reads a subgraph call's state from its checkpoints, with the subgraph's types erased.
+pub(crate) trait InspectCall: Send + Sync {
+    fn state<'a>(
+        &'a self,
+        saver: &'a Arc<dyn Checkpointer>,
+        call: Call<'a>,
+    ) -> BoxFuture<'a, Result<Option<SubgraphState>, GraphError>>;
+}
+
+struct Inspector<S: State, T: State, C> {
+    child: Arc<Child<S, T, C>>,
+    settings: Settings,
+}
+
+impl<S: State, T: State, C: Send + Sync + 'static> InspectCall for Inspector<S, T, C> {
+    fn state<'a>(
+        &'a self,
+        saver: &'a Arc<dyn Checkpointer>,
+        call: Call<'a>,
+    ) -> BoxFuture<'a, Result<Option<SubgraphState>, GraphError>> {
+        Box::pin(async move {
+            let segment = format!("{}:{}", call.node, call.task_id);
+            let Some(thread) =
+                call_thread(self.settings, call.thread_id, call.node, &segment, call.head)
+            else {
+                return Ok(None);
+            };
+            let child = &self.child;
+            let persistence = (child.persistence)(Arc::clone(saver));
+            let invocation = format!("{}/{}", call.head, call.task_id);
+            let namespace = call.namespace.child(segment);
+            let (graph, values) = (&child.graph.inner, child.state_json);
+            thread::call_snapshot(&persistence, graph, &thread, &invocation, namespace, values)
+                .await
+        })
+    }
+}
+
+/// The thread a subgraph call checkpoints in, under its parent's thread; `None` when it
+/// keeps no checkpoints.
+fn call_thread(
+    settings: Settings,
+    parent_thread: &str,
+    node: &str,
+    segment: &str,
+    head: &str,
+) -> Option<String> {
+    match settings.checkpoints {
+        SubgraphCheckpoints::Off => None,
+        SubgraphCheckpoints::PerThread => Some(format!("{parent_thread}|{node}")),
+        SubgraphCheckpoints::PerCall => Some(format!("{parent_thread}|{segment}@{head}")),
+    }
 }
 
 struct Child<S: State, T: State, C> {
@@ -336,6 +411,10 @@ impl<S: State, T: State, C: Send + Sync + 'static> ChildCall<S> for Child<S, T, 
     ) -> NodeFuture<S> {
         Box::pin(async move { self.run(input, ctx, settings).await })
     }
+
+    fn inspector(self: Arc<Self>, settings: Settings) -> Arc<dyn InspectCall> {
+        Arc::new(Inspector { child: self, settings })
+    }
 }
 
 impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
@@ -355,18 +434,17 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
         let head = ctx.head.as_deref().unwrap_or_default();
         let invocation: Arc<str> = Arc::from(format!("{head}/{}", ctx.task_id));
 
-        let saved = match (settings.checkpoints, &inherit.saver, &parent.thread_id) {
-            (SubgraphCheckpoints::Off, ..) | (_, None, _) | (_, _, None) => None,
-            (SubgraphCheckpoints::PerThread, Some(saver), Some(thread)) => {
-                if matches!(ctx.task_id.path(), TaskPath::Push(_)) {
-                    return Err(Box::new(SharedThread { node: ctx.node.to_string() }));
-                }
-                Some((saver, format!("{thread}|{}", ctx.node)))
+        let per_thread = settings.checkpoints == SubgraphCheckpoints::PerThread;
+        if per_thread && matches!(ctx.task_id.path(), TaskPath::Push(_)) {
+            return Err(Box::new(SharedThread { node: ctx.node.to_string() }));
+        }
+        let persistence = match (&inherit.saver, &parent.thread_id) {
+            (Some(saver), Some(parent_thread)) => {
+                call_thread(settings, parent_thread, &ctx.node, &segment, head)
+                    .map(|thread| (Arc::new((self.persistence)(Arc::clone(saver))), thread))
             }
-            (_, Some(saver), Some(thread)) => Some((saver, format!("{thread}|{segment}@{head}"))),
+            _ => None,
         };
-        let persistence =
-            saved.map(|(saver, thread)| (Arc::new((self.persistence)(Arc::clone(saver))), thread));
 
         // Where the call starts: afresh, where it stopped, or already done.
         let mut writes = Vec::new();
@@ -377,12 +455,12 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
             }
             None => CallStart::New,
         };
-        let run_input = match start {
+        let answers = ctx.answers.as_ref().map(|a| a.by_id.clone()).unwrap_or_default();
+        let mut run_input = match start {
             CallStart::New => (self.input)(input)?,
             CallStart::Unfinished { writes: before } => {
                 writes = before;
-                let answers = ctx.answers.as_ref().map(|a| a.by_id.clone()).unwrap_or_default();
-                RunInput::Resume { update: None, answers: Answers::Deliver(answers), gotos: 0 }
+                resume(&answers)
             }
             CallStart::Finished { state, writes, parent } => {
                 return routed((self.output)(state, writes)?, parent)
@@ -425,24 +503,37 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
             Err(_) => self.graph.erased_context(),
         };
         let mut parent_routes = Vec::new();
-        let records = Records {
-            steps: None,
-            writes: self.writes.then_some(&mut writes),
-            parent: Some(&mut parent_routes),
-        };
         let persistence = persistence.as_ref().map(|(persistence, _)| persistence);
         let graph = &self.graph.inner;
-        let outcome =
-            pregel::run(graph, persistence, &context, run_input, &config, emitter, records).await;
-        let outcome = match outcome {
-            // Only the parent's cancellation cancels the subgraph's run: the parent's run
-            // stops with it, so this task just waits to be dropped.
-            Err(crate::GraphError::Cancelled) => std::future::pending().await,
-            outcome => outcome?,
-        };
-        match outcome {
-            RunOutcome::Finished(state) => routed((self.output)(state, writes)?, parent_routes),
-            RunOutcome::Paused { interrupts, .. } => {
+        // A call started afresh (after an edit of the parent's state, say) may pause on
+        // questions already answered: it goes on with those answers, as a node would.
+        let mut delivered: Vec<&str> = Vec::new();
+        loop {
+            let records = Records {
+                steps: None,
+                writes: self.writes.then_some(&mut writes),
+                parent: Some(&mut parent_routes),
+            };
+            let emitter = emitter.clone();
+            let outcome =
+                pregel::run(graph, persistence, &context, run_input, &config, emitter, records)
+                    .await;
+            let interrupts = match outcome {
+                Ok(RunOutcome::Finished(state)) => {
+                    return routed((self.output)(state, writes)?, parent_routes)
+                }
+                Ok(RunOutcome::Paused { interrupts, .. }) => interrupts,
+                // Only the parent's cancellation cancels the subgraph's run: the parent's
+                // run stops with it, so this task just waits to be dropped.
+                Err(GraphError::Cancelled) => std::future::pending().await,
+                Err(error) => return Err(Box::new(error)),
+            };
+            let answered: Vec<&str> = answers
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .filter(|id| !delivered.contains(id) && interrupts.iter().any(|i| i.id == *id))
+                .collect();
+            if answered.is_empty() || persistence.is_none() {
                 let interrupts = interrupts
                     .into_iter()
                     .map(|interrupt| Interrupt {
@@ -450,10 +541,17 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
                         ..interrupt
                     })
                     .collect();
-                Err(Box::new(SubgraphPaused { interrupts }))
+                return Err(Box::new(SubgraphPaused { interrupts }));
             }
+            delivered.extend(answered);
+            run_input = resume(&answers);
         }
     }
+}
+
+/// The input that resumes a subgraph call, handing it the answers its parent received.
+fn resume<T: State>(answers: &[(String, Value)]) -> RunInput<T> {
+    RunInput::Resume { update: None, answers: Answers::Deliver(answers.to_vec()), gotos: 0 }
 }
 
 /// The parent task's command, with the nodes the subgraph routed to in the parent.

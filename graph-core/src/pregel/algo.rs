@@ -65,11 +65,35 @@ impl Pending {
 
 /// The nodes `plan` would run next, in task order, without planning them.
 pub(crate) fn upcoming<S: State>(graph: &GraphInner<S>, pending: &Pending) -> Vec<NodeId> {
-    let ready_now =
-        !pending.sends.is_empty() || pending.triggered.iter().any(|&id| !graph.nodes[id].defer);
-    let pulls =
-        pending.triggered.iter().copied().filter(|&id| !ready_now || !graph.nodes[id].defer);
-    pulls.chain(pending.sends.iter().map(|send| send.node)).collect()
+    let sends: Vec<NodeId> = pending.sends.iter().map(|send| send.node).collect();
+    upcoming_pulls(graph, &pending.triggered, &sends).chain(sends).collect()
+}
+
+/// The triggered nodes `plan` would run: deferred ones wait while anything else is ready.
+fn upcoming_pulls<'a, S: State>(
+    graph: &'a GraphInner<S>,
+    triggered: &'a BTreeSet<NodeId>,
+    sends: &[NodeId],
+) -> impl Iterator<Item = NodeId> + 'a {
+    let ready_now = !sends.is_empty() || triggered.iter().any(|&id| !graph.nodes[id].defer);
+    triggered.iter().copied().filter(move |&id| !ready_now || !graph.nodes[id].defer)
+}
+
+/// The tasks `plan` would run in `step` for these triggered nodes and Sends' targets, as
+/// `(node, task id)`.
+pub(crate) fn upcoming_tasks<S: State>(
+    graph: &GraphInner<S>,
+    triggered: &BTreeSet<NodeId>,
+    sends: &[NodeId],
+    step: usize,
+) -> Vec<(NodeId, TaskId)> {
+    let pulls = upcoming_pulls(graph, triggered, sends)
+        .map(|node| (node, TaskId::new(step, TaskPath::Pull(Arc::clone(graph.name(node))))));
+    let pushes = sends
+        .iter()
+        .enumerate()
+        .map(|(index, &node)| (node, TaskId::new(step, TaskPath::Push(index))));
+    pulls.chain(pushes).collect()
 }
 
 /// Plans the tasks of `step`: triggered nodes by name, then Sends in emission order. Deferred

@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub(crate) use algo::{
-    after_node, apply_guarded, enter, upcoming, JoinProgress, Pending, PendingSend,
+    after_node, apply_guarded, enter, upcoming, upcoming_tasks, JoinProgress, Pending, PendingSend,
 };
 pub(crate) use driver::{run, Records};
 pub(crate) use runner::TaskSaver;

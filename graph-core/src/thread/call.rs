@@ -6,12 +6,15 @@ use std::collections::HashSet;
 
 use super::chain::{self, Loaded};
 use super::codec::Persistence;
+use super::inspect::subgraph_states;
 use super::start::INPUT;
+use super::writes::SavedWrites;
 use crate::checkpoint::{
     corrupt, ChainProblem, Checkpoint, CheckpointError, CheckpointSource, StateRecord,
 };
 use crate::error::GraphError;
-use crate::graph::GraphInner;
+use crate::graph::{GraphInner, SubgraphState};
+use crate::pregel::{self, Namespace};
 use crate::state::State;
 
 /// Where a subgraph call starts.
@@ -127,4 +130,37 @@ async fn call_writes<S: State>(
         .rev()
         .map(|(checkpoint_id, update)| persistence.decode_update(thread_id, &checkpoint_id, update))
         .collect()
+}
+
+/// The state of call `invocation` in `thread_id`, if the thread holds it: values, next nodes,
+/// open pauses and its own subgraphs' states.
+pub(crate) async fn call_snapshot<S: State>(
+    persistence: &Persistence<S>,
+    graph: &GraphInner<S>,
+    thread_id: &str,
+    invocation: &str,
+    namespace: Namespace,
+    values: fn(&S) -> serde_json::Value,
+) -> Result<Option<SubgraphState>, GraphError> {
+    let Some(latest) = persistence.saver.get(thread_id, None).await? else { return Ok(None) };
+    if latest.checkpoint.metadata.invocation.as_deref() != Some(invocation) {
+        return Ok(None);
+    }
+    let id = latest.checkpoint.id.clone();
+    let Some(loaded) = chain::load(persistence, graph, thread_id, Some(&id)).await? else {
+        return Ok(None);
+    };
+    let saved = SavedWrites::new(&loaded.stored.writes);
+    let checkpoint = &loaded.stored.checkpoint;
+    let subgraphs =
+        subgraph_states(graph, &persistence.saver, thread_id, checkpoint, &namespace).await?;
+    let next = pregel::upcoming(graph, &loaded.pending);
+    Ok(Some(SubgraphState {
+        namespace,
+        values: values(&loaded.state),
+        next: next.iter().map(|&node| graph.name(node).to_string()).collect(),
+        interrupts: saved.interrupts.into_iter().map(|(_, interrupt)| interrupt).collect(),
+        checkpoint_id: id,
+        subgraphs,
+    }))
 }

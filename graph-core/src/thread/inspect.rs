@@ -4,12 +4,19 @@
 use super::chain::{self, Chain, Loaded};
 use super::codec::Persistence;
 use super::writes::SavedWrites;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
 use crate::checkpoint::{
-    new_checkpoint_id, Checkpoint, CheckpointMetadata, CheckpointSource, PendingWrite,
+    corrupt, new_checkpoint_id, Checkpoint, CheckpointMetadata, CheckpointSource, Checkpointer,
+    PendingWrite,
 };
 use crate::config::RunConfig;
 use crate::error::GraphError;
 use crate::graph::{AnyContext, GraphInner, StateSnapshot};
+use crate::graph::{Call, SubgraphState};
+use crate::pregel::Namespace;
 use crate::pregel::{self, Pending};
 use crate::state::State;
 
@@ -28,7 +35,16 @@ pub(crate) async fn snapshot<S: State>(
         let next = next_nodes(graph, &loaded.pending);
         let Loaded { stored, state, .. } = loaded;
         let Checkpoint { id, parent_id, metadata, .. } = stored.checkpoint;
-        StateSnapshot { values: state, next, interrupts, checkpoint_id: id, parent_id, metadata }
+        let subgraphs = Vec::new();
+        StateSnapshot {
+            values: state,
+            next,
+            interrupts,
+            checkpoint_id: id,
+            parent_id,
+            metadata,
+            subgraphs,
+        }
     }))
 }
 
@@ -52,6 +68,7 @@ pub(crate) async fn history<S: State>(
             checkpoint_id: checkpoint.id.clone(),
             parent_id: checkpoint.parent_id.clone(),
             metadata: checkpoint.metadata.clone(),
+            subgraphs: Vec::new(),
         });
     }
     history.reverse();
@@ -114,15 +131,57 @@ pub(crate) async fn update<S: State>(
     };
     persistence.saver.put(&checkpoint, latest.as_deref()).await?;
     if node.is_none() {
-        let open = stored
-            .writes
-            .iter()
-            .filter(|w| matches!(w, PendingWrite::Interrupt { .. } | PendingWrite::Resume { .. }));
+        let open = stored.writes.iter().filter(|w| {
+            matches!(
+                w,
+                PendingWrite::Interrupt { .. }
+                    | PendingWrite::Resume { .. }
+                    | PendingWrite::Answer { .. }
+            )
+        });
         for write in open {
             persistence.saver.put_write(thread_id, &checkpoint.id, write).await?;
         }
     }
     Ok(checkpoint.id)
+}
+
+/// The states of the subgraph calls that the tasks of the step after `checkpoint` made and
+/// left in their own threads, recursively; `namespace` is the thread's own.
+pub(crate) fn subgraph_states<'a, S: State>(
+    graph: &'a GraphInner<S>,
+    saver: &'a Arc<dyn Checkpointer>,
+    thread_id: &'a str,
+    checkpoint: &'a Checkpoint,
+    namespace: &'a Namespace,
+) -> BoxFuture<'a, Result<Vec<SubgraphState>, GraphError>> {
+    Box::pin(async move {
+        let record = &checkpoint.pending;
+        let node = |name: &str| {
+            graph
+                .id(name)
+                .ok_or_else(|| corrupt(thread_id, &checkpoint.id, format!("unknown node `{name}`")))
+        };
+        let triggered = record.triggered.iter().map(|n| node(n)).collect::<Result<_, _>>()?;
+        let sends: Vec<usize> =
+            record.sends.iter().map(|s| node(&s.node)).collect::<Result<_, _>>()?;
+        let step = (checkpoint.metadata.step + 1).max(0) as usize;
+        let mut states = Vec::new();
+        for (node, task_id) in pregel::upcoming_tasks(graph, &triggered, &sends, step) {
+            let Some(inspect) = &graph.nodes[node].func.inspect else { continue };
+            let call = Call {
+                thread_id,
+                head: &checkpoint.id,
+                node: graph.name(node),
+                task_id: &task_id,
+                namespace,
+            };
+            if let Some(state) = inspect.state(saver, call).await? {
+                states.push(state);
+            }
+        }
+        Ok(states)
+    })
 }
 
 /// The nodes the next step would run, in task order.

@@ -17,8 +17,8 @@ mod session;
 mod start;
 mod writes;
 
-pub(crate) use call::{call_start, CallStart};
+pub(crate) use call::{call_snapshot, call_start, CallStart};
 pub(crate) use codec::Persistence;
-pub(crate) use inspect::{history, snapshot, update};
+pub(crate) use inspect::{history, snapshot, subgraph_states, update};
 pub(crate) use session::{loop_metadata, stop, Session};
 pub(crate) use start::{check_thread_id, Start};
