@@ -242,7 +242,7 @@ impl<S: State> Subgraph<S> {
         self
     }
 
-    fn build<T: State, C: Send + Sync + 'static>(
+    fn build<T, C: Send + Sync + 'static>(
         graph: CompiledGraph<T, C>,
         kind: InputKind,
         decode: Option<super::node::DecodeFn>,
@@ -251,7 +251,7 @@ impl<S: State> Subgraph<S> {
         writes: bool,
     ) -> Self
     where
-        T: Serialize + DeserializeOwned,
+        T: State + Serialize + DeserializeOwned,
         T::Update: Serialize + DeserializeOwned,
     {
         let topology = Arc::clone(&graph.inner.topology);
