@@ -25,6 +25,12 @@ class Items(TypedDict):
     items: Annotated[list, operator.add]
 
 
+class Steps(TypedDict):
+    # A last value, not a sum: a subgraph's whole final state is written to its parent, so
+    # an added field would count what the child inherited a second time.
+    n: int
+
+
 async def increment(_state):
     return {"n": 1}
 
@@ -92,6 +98,29 @@ def io_fan_out(tasks, wait):
     return g.compile()
 
 
+async def next_step(state):
+    return {"n": state["n"] + 1}
+
+
+def call_loop(node, calls):
+    g = StateGraph(Steps)
+    g.add_node("call", node)
+    g.add_edge(START, "call")
+    g.add_conditional_edges("call", lambda s: "call" if s["n"] < calls else END, ["call", END])
+    return g.compile()
+
+
+def subgraph_calls(calls):
+    child = StateGraph(Steps)
+    child.add_node("step", next_step)
+    child.add_edge(START, "step")
+    return call_loop(child.compile(), calls)
+
+
+def plain_calls(calls):
+    return call_loop(next_step, calls)
+
+
 async def median(runs, run):
     await run(-1)  # warm-up
     times = []
@@ -118,6 +147,19 @@ async def main():
     g = io_fan_out(200, 0.05)
     results["io_200_unlimited"] = await median(3, lambda _i: g.ainvoke({"items": []}))
     results["io_200_max20"] = await median(3, lambda _i: g.ainvoke({"items": []}, {"max_concurrency": 20}))
+    for name, build, calls in [
+        ("subgraph_calls_1", subgraph_calls, 1),
+        ("subgraph_calls_100", subgraph_calls, 100),
+        ("plain_calls_1", plain_calls, 1),
+        ("plain_calls_100", plain_calls, 100),
+    ]:
+        g = build(calls)
+
+        async def run(_i, g=g, calls=calls):
+            out = await g.ainvoke({"n": 0}, {"recursion_limit": calls + 1})
+            assert out == {"n": calls}, out
+
+        results[name] = await median(5 if quick else 21, run)
     try:
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 

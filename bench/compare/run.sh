@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
@@ -16,7 +17,7 @@ echo "Running LangGraph..." >&2
 .venv/bin/python langgraph_bench.py "$@" > .langgraph-graph.json
 .venv/bin/python agent_bench.py "$@" > .langgraph-agent.json
 echo "Running graph-core..." >&2
-"$root/target/release/compare" > .ours.json
+"$target/release/compare" > .ours.json
 
 .venv/bin/python - <<'PY'
 import json
@@ -41,5 +42,17 @@ print(f"agent turn (3 parallel tools): LangGraph {lg * 1e6:.0f} us (bare asyncio
 print(f"framework time per turn: LangGraph {(lg - lg_bare) * 1e6:.0f} us, graph-agent "
       f"{(us - us_bare) * 1e6:.1f} us ({(lg - lg_bare) / max(us - us_bare, 1e-9):.0f}x); "
       f"per tool call {(us - us_bare) * 1e6 / 3:.1f} us")
+
+# A parent step running a one-node subgraph, per call: the step from 1 to 100 calls, so the
+# run's start and end cancel out; beside it the same step with the child's node as a plain node.
+def per_call(results, kind):
+    return (results[f"{kind}_calls_100"] - results[f"{kind}_calls_1"]) / 99
+lg, us = per_call(theirs, "subgraph"), per_call(ours, "subgraph")
+lg_plain, us_plain = per_call(theirs, "plain"), per_call(ours, "plain")
+print(f"subgraph call (one-node child): LangGraph {lg * 1e6:.0f} us, graph-core {us * 1e6:.2f} us: "
+      f"{lg / us:.0f}x per call")
+print(f"plain node call: LangGraph {lg_plain * 1e6:.0f} us, graph-core {us_plain * 1e6:.2f} us "
+      f"({lg_plain / us_plain:.0f}x); a subgraph call costs {lg / lg_plain:.1f}x a plain node in "
+      f"LangGraph, {us / us_plain:.1f}x in graph-core (+{(us - us_plain) * 1e6:.2f} us)")
 PY
-"$root/target/release/send_memory" 2>/dev/null | grep -v '^dhat'
+"$target/release/send_memory" 2>/dev/null | grep -v '^dhat'

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use graph_benches::{
-    chain, fan_out, io_fan_out, loop_config, looping, map_reduce, runtime, sqlite_chain, Counter,
-    Items,
+    chain, fan_out, io_fan_out, loop_config, looping, map_reduce, plain_calls, runtime,
+    sqlite_chain, subgraph_calls, Counter, Items, Steps,
 };
 use graph_core::RunConfig;
 
@@ -92,5 +92,29 @@ fn checkpointed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, supersteps, fan_outs, map_reduces, io_bound, checkpointed);
+/// Parent steps running a one-node subgraph (`subgraph/call/N`) beside the same steps
+/// running its node directly (`subgraph/plain_node/N`): throughput is calls per second.
+fn subgraph_calls_bench(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("subgraph");
+    for calls in [1, 100] {
+        group.throughput(Throughput::Elements(calls));
+        for (name, graph) in [("call", subgraph_calls(calls)), ("plain_node", plain_calls(calls))] {
+            group.bench_with_input(BenchmarkId::new(name, calls), &graph, |b, graph| {
+                b.to_async(&rt).iter(|| graph.invoke(Steps::default(), loop_config(calls)))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    supersteps,
+    fan_outs,
+    map_reduces,
+    io_bound,
+    checkpointed,
+    subgraph_calls_bench
+);
 criterion_main!(benches);

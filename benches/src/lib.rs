@@ -107,6 +107,50 @@ pub fn io_fan_out(tasks: u32, wait: Duration) -> CompiledGraph<Items> {
         .expect("an I/O fan-out is valid")
 }
 
+/// A step number each node overwrites with the next one. A last-value field, so that a
+/// subgraph over the same state hands its parent exactly one step on both frameworks:
+/// LangGraph writes a subgraph's whole final state to the parent, so an `add` field would
+/// count what the child inherited a second time.
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Steps {
+    /// The number of steps taken.
+    pub n: u64,
+}
+
+async fn next_step(steps: Arc<Steps>) -> StepsUpdate {
+    Steps::update().n(steps.n + 1)
+}
+
+/// A parent that runs its node `call` once per superstep, `calls` times.
+fn call_loop(graph: StateGraph<Steps>, calls: u64) -> CompiledGraph<Steps> {
+    graph
+        .add_edge(START, "call")
+        .add_conditional_edges(
+            "call",
+            move |s: &Steps| if s.n < calls { "call" } else { END },
+            ["call", END],
+        )
+        .compile()
+        .expect("a call loop is valid")
+}
+
+/// `calls` parent steps, each running a compiled one-node subgraph (over the parent's own
+/// state) as its node.
+pub fn subgraph_calls(calls: u64) -> CompiledGraph<Steps> {
+    let child = StateGraph::<Steps>::new()
+        .add_node("step", next_step)
+        .add_edge(START, "step")
+        .compile()
+        .expect("a one-node graph is valid");
+    call_loop(StateGraph::new().add_subgraph("call", child), calls)
+}
+
+/// `calls` parent steps, each running the subgraph's node as a plain node: the floor that
+/// shows what the subgraph itself costs.
+pub fn plain_calls(calls: u64) -> CompiledGraph<Steps> {
+    call_loop(StateGraph::new().add_node("call", next_step), calls)
+}
+
 /// A chain of `nodes` checkpointed after every step in the SQLite file at `path`.
 pub fn sqlite_chain(nodes: usize, path: &Path) -> CompiledGraph<Counter> {
     chain(nodes).with_checkpointer(SqliteSaver::open(path).expect("the SQLite file opens"))
@@ -119,4 +163,19 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_call_takes_exactly_one_step() {
+        for calls in [1, 100] {
+            for graph in [subgraph_calls(calls), plain_calls(calls)] {
+                let out = graph.invoke(Steps::default(), loop_config(calls)).await.unwrap();
+                assert_eq!(out.into_state(), Steps { n: calls });
+            }
+        }
+    }
 }

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use graph_benches::{
-    agent, chain, fan_out, io_fan_out, loop_config, looping, map_reduce, runtime, sqlite_chain,
-    Counter, Items,
+    agent, chain, fan_out, io_fan_out, loop_config, looping, map_reduce, plain_calls, runtime,
+    sqlite_chain, subgraph_calls, Counter, Items, Steps,
 };
 use graph_core::RunConfig;
 
@@ -67,6 +67,7 @@ fn main() {
     );
 
     agent_workloads(&rt, &mut results);
+    call_workloads(&rt, &mut results);
 
     let dir = std::env::temp_dir().join(format!("graph-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -101,6 +102,27 @@ fn agent_workloads(rt: &tokio::runtime::Runtime, results: &mut BTreeMap<&'static
             median(rt, 21, |_| async move {
                 agent::check(&agent::bare_agent(turns).await, turns);
                 Ok::<_, ()>(())
+            }),
+        );
+    }
+}
+
+/// Parent steps that each run a one-node subgraph, and the same with a plain node: the
+/// difference between 100 and 1 calls, divided by 99, is the cost of one call.
+fn call_workloads(rt: &tokio::runtime::Runtime, results: &mut BTreeMap<&'static str, f64>) {
+    let workloads = [
+        ("subgraph_calls_1", subgraph_calls(1), 1),
+        ("subgraph_calls_100", subgraph_calls(100), 100),
+        ("plain_calls_1", plain_calls(1), 1),
+        ("plain_calls_100", plain_calls(100), 100),
+    ];
+    for (name, g, calls) in workloads {
+        results.insert(
+            name,
+            median(rt, 101, |_| async {
+                let out = g.invoke(Steps::default(), loop_config(calls)).await?;
+                assert_eq!(out.state().n, calls, "one step per call");
+                Ok::<_, graph_core::GraphError>(())
             }),
         );
     }
