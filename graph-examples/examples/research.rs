@@ -1,4 +1,4 @@
-//! Ten research sub-agents in parallel: `cargo run -p graph-examples --example research`.
+//! Ten research sub-agents, each a subgraph, in parallel: `cargo run -p graph-examples --example research`.
 
 use std::time::Instant;
 

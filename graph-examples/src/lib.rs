@@ -10,6 +10,7 @@ pub mod context;
 pub mod react_agent;
 pub mod report;
 pub mod research;
+pub mod subgraphs;
 pub mod tool_calls;
 pub mod tour;
 pub mod travel_mcp;

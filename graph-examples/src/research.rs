@@ -1,13 +1,13 @@
-//! Research agents: each topic is researched by its own sub-agent (a compiled graph run
-//! inside a node), all in parallel; a model combines the summaries into one answer. Ten
-//! one-second jobs take about one second.
+//! Research agents: each topic is researched by its own sub-agent, a compiled graph with a
+//! state of its own, added to the parent as a subgraph; all of them run in parallel, and a
+//! model combines their summaries into one answer. Ten one-second jobs take about one second.
 
 // ANCHOR: uses
 use std::sync::Arc;
 use std::time::Duration;
 
 use graph_core::prelude::*;
-use graph_core::{BoxError, Input};
+use graph_core::{BoxError, Subgraph};
 use serde::{Deserialize, Serialize};
 
 use graph_agent::testing::ScriptedModel;
@@ -62,24 +62,22 @@ pub fn sub_agent() -> CompiledGraph<Inquiry> {
 }
 
 // ANCHOR: graph
-/// The research graph: one sub-agent per topic, then a model combines their summaries.
+/// The research graph: a planner sends one topic to each sub-agent, all in parallel; a model
+/// combines their summaries.
 pub fn graph() -> CompiledGraph<Research> {
-    let agent = sub_agent();
+    // One run of the sub-agent per `Send`: the topic in, the summary out to the parent,
+    // whose `append` reducer keeps the summaries in topic order.
+    let researcher = Subgraph::for_each(
+        sub_agent(),
+        |topic: String| Inquiry::update().topic(topic),
+        |inquiry: Inquiry| Research::update().summaries(vec![inquiry.summary]),
+    );
     let editor = Arc::new(
         ScriptedModel::new().text("Across ten topics, three sources each agree: ship it."),
     );
     StateGraph::<Research>::new()
-        .add_node("dispatch", |_: Arc<Research>| async {})
-        .add_node("research", move |Input(topic): Input<String>| {
-            let agent = agent.clone();
-            async move {
-                let inquiry = agent
-                    .invoke(Inquiry::update().topic(topic), RunConfig::default())
-                    .await?
-                    .finished()?;
-                Ok::<_, GraphError>(Research::update().summaries(vec![inquiry.summary]))
-            }
-        })
+        .add_node("plan", |_: Arc<Research>| async {})
+        .add_subgraph("research", researcher)
         .add_node("combine", move |s: Arc<Research>| {
             let editor = Arc::clone(&editor);
             async move {
@@ -93,13 +91,13 @@ pub fn graph() -> CompiledGraph<Research> {
                 Ok::<_, BoxError>(Research::update().answer(answer))
             }
         })
-        .add_edge(START, "dispatch")
+        .add_edge(START, "plan")
         .add_conditional_edges(
-            "dispatch",
+            "plan",
             |s: &Research| {
                 s.topics
                     .iter()
-                    .map(|t| graph_core::Send::new("research", t.clone()))
+                    .map(|topic| graph_core::Send::new("research", topic.clone()))
                     .collect::<Vec<_>>()
             },
             ["research"],

@@ -157,6 +157,17 @@ async fn ten_one_second_research_jobs_take_one_second() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_run_s_concurrency_limit_reaches_the_research_sub_agents() {
+    let topics: Vec<String> = (1..=10).map(|i| format!("topic {i}")).collect();
+    let config = RunConfig::default().max_concurrency(5);
+    let (_, state, elapsed) =
+        run(&research::graph(), research::Research::update().topics(topics), config).await;
+    assert_eq!(state.unwrap().summaries.len(), 10);
+    // Five searches at a time: two rounds of one second.
+    assert_eq!(elapsed, 2 * research::SEARCH_TIME);
+}
+
+#[tokio::test(start_paused = true)]
 async fn approval_pauses_for_a_person_who_edits_and_approves() {
     let graph = approval::graph().with_checkpointer(MemorySaver::new());
     let config = RunConfig::default().thread_id("email-1");
