@@ -1,4 +1,5 @@
-//! Ten research sub-agents, each a subgraph, in parallel: `cargo run -p graph-examples --example research`.
+//! Ten research sub-agents, each a subgraph, run in parallel:
+//! `cargo run -p graph-examples --example research`.
 
 use std::time::Instant;
 

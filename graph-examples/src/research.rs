@@ -14,6 +14,7 @@ use graph_agent::testing::ScriptedModel;
 use graph_agent::ChatModelExt;
 // ANCHOR_END: uses
 
+// ANCHOR: sub_agent
 /// A sub-agent's state: one topic, searched then summarized.
 #[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inquiry {
@@ -60,6 +61,7 @@ pub fn sub_agent() -> CompiledGraph<Inquiry> {
         .compile()
         .expect("the sub-agent graph is valid")
 }
+// ANCHOR_END: sub_agent
 
 // ANCHOR: graph
 /// The research graph: a planner sends one topic to each sub-agent, all in parallel; a model

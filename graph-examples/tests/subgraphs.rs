@@ -19,7 +19,8 @@ async fn a_subgraph_over_the_same_state_writes_each_line_once() {
 async fn two_topics(checkpoints: SubgraphCheckpoints) -> Vec<String> {
     let graph = subgraphs::with_notebook(checkpoints).with_checkpointer(MemorySaver::new());
     let config = RunConfig::default().thread_id("notes-1");
-    graph.invoke(Article::update().topic("Rust"), config.clone()).await.unwrap();
+    let first = graph.invoke(Article::update().topic("Rust"), config.clone()).await.unwrap();
+    assert_eq!(first.finished().unwrap().lines, ["seen so far: Rust"]);
     let out = graph.invoke(Article::update().topic("Go"), config).await.unwrap();
     out.finished().unwrap().lines
 }
@@ -74,4 +75,71 @@ async fn a_subgraph_streams_its_tokens_unless_told_not_to() {
     );
     insta::assert_snapshot!("messages", tokens.join("\n"));
     assert_eq!(subgraphs::subgraph_tokens(false).await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_message_removed_inside_a_subgraph_is_removed_from_the_parent() {
+    use std::sync::Arc;
+
+    use graph_agent::{HasMessages, Message, MessagesState};
+
+    let forget = StateGraph::<MessagesState>::new()
+        .add_node("forget", |_: Arc<MessagesState>| async {
+            MessagesState::add(vec![Message::remove("old")])
+        })
+        .add_edge(START, "forget")
+        .compile()
+        .unwrap();
+    let graph = StateGraph::<MessagesState>::new()
+        .add_subgraph("forget", forget)
+        .add_edge(START, "forget")
+        .compile()
+        .unwrap();
+    let said = |id: &str| Message::user(id).with_id(id);
+    let input = MessagesState { messages: vec![said("old"), said("new")].into() };
+    let out = graph.invoke(input, RunConfig::default()).await.unwrap().finished().unwrap();
+    assert_eq!(out.messages(), [said("new")]);
+}
+
+#[tokio::test]
+async fn a_mapped_subgraph_s_output_can_route_the_parent_with_a_command() {
+    use std::sync::Arc;
+
+    use graph_core::{NodeOptions, Subgraph};
+
+    let check = StateGraph::<Article>::new()
+        .add_node("check", |s: Arc<Article>| async move {
+            Article::update().lines(vec![format!("checked {}", s.topic)])
+        })
+        .add_edge(START, "check")
+        .compile()
+        .unwrap();
+    let check = Subgraph::mapped(
+        check,
+        |article: &Article| Article::update().topic(article.topic.clone()),
+        |checked: Article| {
+            let next = if checked.topic.contains("spam") { "reject" } else { "accept" };
+            Command::new().update(Article::update().lines(checked.lines)).goto(next)
+        },
+    );
+    let graph = StateGraph::<Article>::new()
+        .add_node_with("check", check, NodeOptions::new().destinations(["accept", "reject"]))
+        .add_node("accept", |_: Arc<Article>| async {
+            Article::update().lines(vec!["accepted".into()])
+        })
+        .add_node("reject", |_: Arc<Article>| async {
+            Article::update().lines(vec!["rejected".into()])
+        })
+        .add_edge(START, "check")
+        .compile()
+        .unwrap();
+    let run = |topic: &'static str| {
+        let graph = graph.clone();
+        async move {
+            let out = graph.invoke(Article::update().topic(topic), RunConfig::default()).await;
+            out.unwrap().finished().unwrap().lines
+        }
+    };
+    assert_eq!(run("Rust").await, ["checked Rust", "accepted"]);
+    assert_eq!(run("spam").await, ["checked spam", "rejected"]);
 }
