@@ -145,11 +145,62 @@ pub async fn review_by_a_person() -> Result<Article, GraphError> {
     assert_eq!(ids, ["review:1:send#0|0:ask#0", "review:1:send#1|0:ask#0"]);
     assert_eq!(outcome.interrupts()[1].value, "Keep \"conclusion on Rust\"?");
 
+    // Where each pause sits, and what its reviewer saw, as JSON.
+    let paused = graph.get_state_with_subgraphs(&config).await?.expect("the thread exists");
+    let second = &paused.subgraphs[1];
+    assert_eq!(second.namespace.to_string(), "review:1:send#1");
+    assert_eq!(second.values["line"], "conclusion on Rust");
+    assert_eq!(second.next, ["ask"]);
+
     // One answer per question, by id.
     let answers = [(ids[0].clone(), "keep"), (ids[1].clone(), "cut")];
     graph.invoke(Command::resume_by_id(answers), config).await?.finished()
 }
 // ANCHOR_END: pause
+
+// ANCHOR: goto_parent
+/// An editor subgraph that hands the article back to its parent: to `reject` as soon as
+/// its topic looks like spam (the editor's remaining work is dropped), to `publish` once
+/// it is polished.
+pub fn editor_desk() -> CompiledGraph<Article> {
+    use std::sync::Arc;
+
+    use graph_core::prelude::*;
+
+    async fn check(s: Arc<Article>) -> Command<Article> {
+        let checked = Command::new().update(Article::update().lines(vec!["checked".into()]));
+        if s.topic.contains("spam") {
+            checked.goto_parent("reject")
+        } else {
+            checked
+        }
+    }
+    async fn polish(_: Arc<Article>) -> Command<Article> {
+        Command::new()
+            .update(Article::update().lines(vec!["polished".into()]))
+            .goto_parent("publish")
+    }
+
+    let editor = StateGraph::<Article>::new()
+        .add_node("check", check)
+        .add_node("polish", polish)
+        .add_edge(START, "check")
+        .add_edge("check", "polish")
+        .compile()
+        .expect("valid graph");
+    StateGraph::<Article>::new()
+        .add_subgraph("editor", editor)
+        .add_node("publish", |_: Arc<Article>| async {
+            Article::update().lines(vec!["published".into()])
+        })
+        .add_node("reject", |_: Arc<Article>| async {
+            Article::update().lines(vec!["rejected".into()])
+        })
+        .add_edge(START, "editor")
+        .compile()
+        .expect("valid graph")
+}
+// ANCHOR_END: goto_parent
 
 // ANCHOR: stream
 /// Streams the publisher's updates, the writer's own included, each with where it comes from.

@@ -46,6 +46,26 @@ async fn answers_by_id_reach_each_paused_subgraph() {
 }
 
 #[tokio::test]
+async fn a_node_inside_a_subgraph_routes_in_the_parent() {
+    let graph = subgraphs::editor_desk();
+    let run = |topic: &'static str| {
+        let graph = graph.clone();
+        async move {
+            let out = graph.invoke(Article::update().topic(topic), RunConfig::default()).await;
+            out.unwrap().finished().unwrap().lines
+        }
+    };
+    let (rust, spam) = (run("Rust").await, run("buy spam").await);
+    assert_eq!(rust, ["checked", "polished", "published"]);
+    // The hand-off ended the editor early: `polish` never ran.
+    assert_eq!(spam, ["checked", "rejected"]);
+    insta::assert_snapshot!(
+        "goto_parent",
+        format!("\"Rust\":     {rust:?}\n\"buy spam\": {spam:?}")
+    );
+}
+
+#[tokio::test]
 async fn a_subgraph_streams_its_updates_under_its_namespace() {
     let lines = subgraphs::watch_the_publisher().await.unwrap();
     assert_eq!(
@@ -123,7 +143,7 @@ async fn a_mapped_subgraph_s_output_can_route_the_parent_with_a_command() {
         },
     );
     let graph = StateGraph::<Article>::new()
-        .add_node_with("check", check, NodeOptions::new().destinations(["accept", "reject"]))
+        .add_subgraph_with("check", check, NodeOptions::new().destinations(["accept", "reject"]))
         .add_node("accept", |_: Arc<Article>| async {
             Article::update().lines(vec!["accepted".into()])
         })
