@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use graph_core::{StreamEvent, TaskId};
+use graph_core::{Namespace, StreamEvent, SubgraphEvent, TaskId};
 use serde::{Deserialize, Serialize};
 
 use crate::message::Message;
@@ -65,6 +65,8 @@ pub enum StreamedPayload {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamedMessage {
+    /// The run it comes from: empty for the root run, a subgraph's namespace otherwise.
+    pub namespace: Namespace,
     /// The node whose task sent it.
     pub node: Arc<str>,
     /// The task's superstep.
@@ -76,15 +78,24 @@ pub struct StreamedMessage {
 }
 
 impl StreamedMessage {
-    /// Reads a [`StreamEvent::Message`]; `Ok(None)` for any other event, and an error naming
-    /// what is wrong when the event's value is not a chunk or message in this crate's form.
+    /// Reads a [`StreamEvent::Message`], or a subgraph's message inside a
+    /// [`StreamEvent::Subgraph`]; `Ok(None)` for any other event, and an error naming what is
+    /// wrong when the event's value is not a chunk or message in this crate's form.
     pub fn from_event<S: graph_core::State>(
         event: &StreamEvent<S>,
     ) -> Result<Option<Self>, serde_json::Error> {
-        let StreamEvent::Message { step, node, task_id, message } = event else {
-            return Ok(None);
+        let (namespace, step, node, task_id, message) = match event {
+            StreamEvent::Message { step, node, task_id, message } => {
+                (Namespace::root(), step, node, task_id, message)
+            }
+            StreamEvent::Subgraph {
+                namespace,
+                event: SubgraphEvent::Message { step, node, task_id, message },
+            } => (namespace.clone(), step, node, task_id, message),
+            _ => return Ok(None),
         };
         Ok(Some(StreamedMessage {
+            namespace,
             node: Arc::clone(node),
             step: *step,
             task_id: task_id.clone(),

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use graph_agent::testing::{FakeTool, ScriptedModel};
-use graph_agent::{create_agent, AgentState, HasMessages, Message, ToolCall};
+use graph_agent::{create_agent, AgentState, HasMessages, Message, StreamedMessage, ToolCall};
 use graph_core::prelude::*;
-use graph_core::{StreamEvent, StreamMode, SubgraphEvent};
+use graph_core::StreamMode;
 use serde_json::json;
 
 fn agent() -> CompiledGraph<AgentState> {
@@ -85,15 +85,13 @@ async fn the_childs_model_tokens_stream_with_its_namespace() {
     let mut tokens = String::new();
     let mut namespaces = Vec::new();
     for event in events {
-        if let StreamEvent::Subgraph {
-            namespace,
-            event: SubgraphEvent::Message { node, message, .. },
-        } = event.unwrap()
-        {
-            namespaces.push(format!("{namespace} {node}"));
-            if node.as_ref() == "model" {
-                tokens.push_str(message["content"].as_str().unwrap_or_default());
-            }
+        // The same reader as for the root run's messages; the namespace says where from.
+        let Some(message) = StreamedMessage::from_event(&event.unwrap()).unwrap() else {
+            continue;
+        };
+        namespaces.push(format!("{} {}", message.namespace, message.node));
+        if message.node.as_ref() == "model" {
+            tokens.push_str(message.text());
         }
     }
     assert!(tokens.ends_with("Snow in Oslo."), "{tokens:?}");
