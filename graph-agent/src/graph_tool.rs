@@ -5,16 +5,25 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use graph_core::{
-    BoxError, CompiledGraph, GraphError, GraphInput, Interrupt, RunConfig, RunOutcome, State,
+    BoxError, CompiledGraph, GraphError, GraphInput, Interrupt, NodeContext, RunConfig, RunOutcome,
+    State,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::{Tool, ToolContext};
 
-/// Runs the graph on an input, erased of the graph's context and input types.
+/// Runs the tool's graph on the arguments: inside the calling task (named after the call)
+/// when there is one, on its own otherwise.
 type Run<A, S> = Arc<
-    dyn Fn(A, RunConfig) -> BoxFuture<'static, Result<RunOutcome<S>, GraphError>> + Send + Sync,
+    dyn Fn(
+            A,
+            RunConfig,
+            Option<(NodeContext, String)>,
+        ) -> BoxFuture<'static, Result<RunOutcome<S>, GraphError>>
+        + Send
+        + Sync,
 >;
 
 /// A compiled graph called as a tool: the call's arguments become the sub-run's input, its
@@ -24,6 +33,12 @@ type Run<A, S> = Arc<
 /// [`output`](GraphToolBuilder::output). Each call is a fresh run with
 /// `RunConfig::default()` (or the [`config`](GraphToolBuilder::config) given); a sub-run
 /// that pauses or fails makes the call fail with a [`GraphToolError`].
+///
+/// Called by a [`ToolNode`](crate::ToolNode) (or any node) inside a graph, the sub-run is a
+/// subgraph call of that task
+/// ([`CompiledGraph::invoke_in_task`](graph_core::CompiledGraph::invoke_in_task)): the run's
+/// cancellation, concurrency limit and context reach it, and its events, model tokens
+/// included, reach the run's stream under the namespace `tools:<task>/<tool>:<call id>`.
 ///
 /// ```
 /// use graph_agent::{GraphTool, Tool, ToolContext};
@@ -171,12 +186,19 @@ impl<S: State, C: Send + Sync + 'static, F> GraphToolBuilder<S, C, F> {
         A: DeserializeOwned + JsonSchema + Send + 'static,
         I: GraphInput<S> + Send + 'static,
         F: Fn(A) -> I + Send + Sync + 'static,
+        S: Serialize,
+        S::Update: Serialize,
     {
         let (graph, input) = (self.graph, self.input);
-        let run: Run<A, S> = Arc::new(move |args: A, config: RunConfig| {
+        let run: Run<A, S> = Arc::new(move |args: A, config, task| {
             let graph = graph.clone();
             let input = input(args);
-            Box::pin(async move { graph.invoke(input, config).await })
+            Box::pin(async move {
+                match task {
+                    Some((ctx, call)) => graph.invoke_in_task(&ctx, &call, input, config).await,
+                    None => graph.invoke(input, config).await,
+                }
+            })
         });
         GraphTool {
             name: self.name,
@@ -237,8 +259,10 @@ where
         self.return_direct
     }
 
-    async fn call(&self, args: A, _ctx: &ToolContext) -> Result<O, BoxError> {
-        let outcome = (self.run)(args, self.config.clone())
+    async fn call(&self, args: A, ctx: &ToolContext) -> Result<O, BoxError> {
+        let task =
+            ctx.node().map(|node| (node.clone(), format!("{}:{}", self.name, ctx.call_id())));
+        let outcome = (self.run)(args, self.config.clone(), task)
             .await
             .map_err(|source| GraphToolError::Failed { tool: self.name.clone(), source })?;
         match outcome {

@@ -3,6 +3,8 @@
 // ANCHOR: uses
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use graph_agent::{
     GraphTool, GraphToolError, MessagesState, Tool, ToolContext, ToolOutput, Toolbox,
 };
@@ -226,4 +228,71 @@ async fn a_parent_node_calls_the_graph_tool() {
             call: "call-1 in delegate".into(),
         }
     );
+}
+
+#[tokio::test]
+async fn a_graph_tool_called_in_a_task_streams_as_its_subgraph() {
+    let parent = StateGraph::<Desk>::new()
+        .add_node("delegate", delegate)
+        .add_edge(START, "delegate")
+        .compile()
+        .unwrap();
+    let config = RunConfig::default().stream_mode(graph_core::StreamMode::Updates);
+    let events: Vec<_> =
+        parent.stream(Desk::update().question("tea".to_owned()), config).collect().await;
+    let nested: Vec<String> = events
+        .iter()
+        .filter_map(|event| match event.as_ref().unwrap() {
+            graph_core::StreamEvent::Subgraph {
+                namespace,
+                event: graph_core::SubgraphEvent::Update { node, .. },
+            } => Some(format!("{namespace} {node}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        nested,
+        [
+            "delegate:0:delegate/research:call-1 search",
+            "delegate:0:delegate/research:call-1 summarise"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn cancelling_the_run_cancels_a_graph_tool_inside_it() {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let signal = Arc::clone(&started);
+    let slow = StateGraph::<Research>::new()
+        .add_node("search", move |_: Arc<Research>| {
+            let signal = Arc::clone(&signal);
+            async move {
+                signal.notify_one();
+                std::future::pending::<ResearchUpdate>().await
+            }
+        })
+        .add_edge(START, "search")
+        .compile()
+        .unwrap();
+    let tool = GraphTool::new("research", "Researches.", slow)
+        .input(|args: ResearchArgs| Research::update().topic(args.topic))
+        .output(|state: &Research| state.summary.clone());
+    let parent = StateGraph::<Desk>::new()
+        .add_node("delegate", move |state: Arc<Desk>, ctx: NodeContext| {
+            let tool = tool.clone();
+            async move {
+                let args = args(&tool, json!({"topic": state.question}));
+                let output = tool.call(args, &ToolContext::in_task("c1", ctx)).await?;
+                Ok::<_, graph_core::BoxError>(Desk::update().answer(output))
+            }
+        })
+        .add_edge(START, "delegate")
+        .compile()
+        .unwrap();
+    let stop = graph_core::CancellationToken::new();
+    let config = RunConfig::default().cancellation_token(stop.clone());
+    let run = tokio::spawn(async move { parent.invoke(Desk::default(), config).await });
+    started.notified().await;
+    stop.cancel();
+    assert!(matches!(run.await.unwrap(), Err(GraphError::Cancelled)));
 }

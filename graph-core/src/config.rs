@@ -53,8 +53,8 @@ pub(crate) struct ParentLink {
     /// Where the run sits.
     pub(crate) namespace: Namespace,
     /// Marks every checkpoint of one subgraph call, to tell it from other calls on the
-    /// same thread.
-    pub(crate) invocation: Arc<str>,
+    /// same thread (none for a graph run inside a task with a checkpointer of its own).
+    pub(crate) invocation: Option<Arc<str>>,
     /// Every checkpoint stores its step's writes (no periodic full snapshot), so the writes
     /// of the whole call can be read back after a pause or a crash.
     pub(crate) keep_writes: bool,

@@ -482,26 +482,19 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
             parent: Some(ParentLink {
                 limit: inherit.limit.clone(),
                 namespace: namespace.clone(),
-                invocation,
+                invocation: Some(invocation),
                 keep_writes: self.writes,
             }),
             ..RunConfig::default()
         };
-        let emitter = match &inherit.stream {
-            Some(link) => Emitter::subgraph(
-                link,
-                namespace,
-                settings.stream_messages,
-                self.state_json,
-                self.update_json,
-            ),
-            None => Emitter::none(),
-        };
-        // The parent's context when the subgraph's has its type: `with_context` reaches it.
-        let context: ErasedContext = match Arc::clone(&ctx.run.context).downcast::<C>() {
-            Ok(context) => context,
-            Err(_) => self.graph.erased_context(),
-        };
+        let emitter = Emitter::subgraph(
+            inherit.stream.as_ref(),
+            namespace,
+            settings.stream_messages,
+            self.state_json,
+            self.update_json,
+        );
+        let context = self.graph.context_in(&ctx);
         let mut parent_routes = Vec::new();
         let persistence = persistence.as_ref().map(|(persistence, _)| persistence);
         let graph = &self.graph.inner;
@@ -523,9 +516,7 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
                     return routed((self.output)(state, writes)?, parent_routes)
                 }
                 Ok(RunOutcome::Paused { interrupts, .. }) => interrupts,
-                // Only the parent's cancellation cancels the subgraph's run: the parent's
-                // run stops with it, so this task just waits to be dropped.
-                Err(GraphError::Cancelled) => std::future::pending().await,
+                Err(GraphError::Cancelled) => return Err(Box::new(cancelled().await)),
                 Err(error) => return Err(Box::new(error)),
             };
             let answered: Vec<&str> = answers
@@ -547,6 +538,79 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
             run_input = resume(&answers);
         }
     }
+}
+
+impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
+    /// Runs this graph as part of the work of the task `ctx` belongs to: a subgraph call a
+    /// node makes itself, possibly several per task, each named by its `call` (a graph used
+    /// as a tool does this once per tool call).
+    ///
+    /// The run inherits the task's: cancellation, the run-wide concurrency limit, the run
+    /// context when it has this graph's context type, and the stream, where its events
+    /// arrive as [`StreamEvent::Subgraph`](crate::StreamEvent::Subgraph) under the
+    /// namespace `node:task_id/call`. Its tracing spans nest under the task's. `config`
+    /// gives the rest: the recursion limit, and for a graph with a checkpointer of its own,
+    /// the thread. It is not checkpointed in its parent's thread: a pause inside it needs
+    /// the graph's own checkpointer, and returns [`RunOutcome::Paused`] to the caller.
+    pub async fn invoke_in_task(
+        &self,
+        ctx: &NodeContext,
+        call: &str,
+        input: impl GraphInput<S>,
+        config: RunConfig,
+    ) -> Result<RunOutcome<S>, GraphError>
+    where
+        S: Serialize,
+        S::Update: Serialize,
+    {
+        let inherit = &ctx.run.inherit;
+        let segment = format!("{}:{}/{call}", ctx.node, ctx.task_id);
+        let namespace = match &inherit.config.parent {
+            Some(link) => link.namespace.child(segment),
+            None => Namespace::root().child(segment),
+        };
+        let config = RunConfig {
+            cancellation: Some(ctx.run.cancellation.clone()),
+            parent: Some(ParentLink {
+                limit: inherit.limit.clone(),
+                namespace: namespace.clone(),
+                invocation: None,
+                keep_writes: false,
+            }),
+            ..config
+        };
+        let emitter = Emitter::subgraph(
+            inherit.stream.as_ref(),
+            namespace,
+            true,
+            json::<S>,
+            json::<S::Update>,
+        );
+        let context = self.context_in(ctx);
+        let (graph, persistence) = (&self.inner, self.persistence.as_ref());
+        let input = input.into_input();
+        let run =
+            pregel::run(graph, persistence, &context, input, &config, emitter, Records::none());
+        match run.await {
+            Err(GraphError::Cancelled) => Err(cancelled().await),
+            outcome => outcome,
+        }
+    }
+
+    /// The run context a subgraph run inside the task `ctx` sees: the task's when it has
+    /// this graph's type (so `with_context` reaches subgraphs), this graph's own otherwise.
+    fn context_in(&self, ctx: &NodeContext) -> ErasedContext {
+        match Arc::clone(&ctx.run.context).downcast::<C>() {
+            Ok(context) => context,
+            Err(_) => self.erased_context(),
+        }
+    }
+}
+
+/// Only the parent's cancellation cancels a subgraph's run, and the parent's run stops with
+/// it: the task waits to be dropped.
+async fn cancelled() -> GraphError {
+    std::future::pending().await
 }
 
 /// The input that resumes a subgraph call, handing it the answers its parent received.

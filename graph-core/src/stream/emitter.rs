@@ -88,14 +88,16 @@ impl<S: State> Emitter<S> {
     }
 
     /// The emitter of a subgraph run under `namespace`, sending to the root stream in the
-    /// modes of its parent's, without `Messages` unless `messages`.
+    /// modes of its parent's, without `Messages` unless `messages`; none when the parent
+    /// does not stream.
     pub(crate) fn subgraph(
-        link: &StreamLink,
+        link: Option<&StreamLink>,
         namespace: Namespace,
         messages: bool,
         state: fn(&S) -> serde_json::Value,
         update: fn(&S::Update) -> serde_json::Value,
     ) -> Self {
+        let Some(link) = link else { return Emitter::none() };
         let modes = if messages { link.modes } else { link.modes & !StreamMode::Messages.bit() };
         let forward = Forward { root: Arc::clone(&link.root), namespace, state, update };
         Emitter { tx: Some(Sink::Forward(Arc::new(forward))), modes }

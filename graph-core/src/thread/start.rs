@@ -85,7 +85,7 @@ impl<S: State> Start<S> {
             durability: config.durability,
             saving: None,
             emitter: emitter.clone(),
-            invocation: config.parent.as_ref().map(|p| Arc::clone(&p.invocation)),
+            invocation: config.parent.as_ref().and_then(|p| p.invocation.clone()),
             keep_writes: config.parent.as_ref().is_some_and(|p| p.keep_writes),
         };
 
