@@ -75,6 +75,16 @@ pub(crate) struct Inherit {
     pub(crate) stream: Option<crate::stream::StreamLink>,
 }
 
+impl Inherit {
+    /// The namespace of a subgraph run that a task of this run calls as `segment`.
+    pub(crate) fn child_namespace(&self, segment: String) -> crate::pregel::Namespace {
+        match &self.config.parent {
+            Some(link) => link.namespace.child(segment),
+            None => crate::pregel::Namespace::root().child(segment),
+        }
+    }
+}
+
 /// The answers a task has received to its interrupts, and how many it has asked for in the
 /// current attempt.
 #[derive(Debug, Default)]

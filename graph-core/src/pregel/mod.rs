@@ -66,7 +66,9 @@ impl fmt::Display for TaskId {
 }
 
 /// Where a run sits among subgraphs: the subgraph tasks from the root run down to it, each
-/// written `node:task_id`. The root run's namespace is empty.
+/// written `node:task_id` (or `node:task_id/call` for a graph a node runs itself with
+/// [`CompiledGraph::invoke_in_task`](crate::CompiledGraph::invoke_in_task)). The root run's
+/// namespace is empty.
 ///
 /// Displayed (and serialized) with `|` between levels, such as
 /// `research:1:send#0|writer:0:writer`; an interrupt raised inside a subgraph carries its
