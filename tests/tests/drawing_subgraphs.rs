@@ -3,11 +3,12 @@
 
 use std::collections::HashSet;
 
+use graph_core::Subgraph;
 // ANCHOR: uses
 use std::sync::Arc;
 
 use graph_core::prelude::*;
-use graph_core::{BuildError, MermaidOptions, Subgraph};
+use graph_core::{BuildError, MermaidOptions};
 // ANCHOR_END: uses
 
 // ANCHOR: state
@@ -24,9 +25,9 @@ fn note(line: &'static str) -> impl Fn(Arc<Doc>) -> std::future::Ready<DocUpdate
 }
 // ANCHOR_END: state
 
-/// A subgraph over the parent's own state, between two edges of the parent.
+// ANCHOR: shared
+/// A writer subgraph, over the parent's own state, between two of the parent's edges.
 fn shared_state() -> Result<CompiledGraph<Doc>, BuildError> {
-    // ANCHOR: shared
     let writer = StateGraph::<Doc>::new()
         .add_node("draft", note("draft"))
         .add_node("polish", note("polished"))
@@ -34,16 +35,22 @@ fn shared_state() -> Result<CompiledGraph<Doc>, BuildError> {
         .add_edge("draft", "polish")
         .add_edge("polish", END)
         .compile()?;
-    let graph = StateGraph::<Doc>::new()
+    StateGraph::<Doc>::new()
         .add_subgraph("writer", writer)
         .add_node("publish", note("published"))
         .add_edge(START, "writer")
         .add_edge("writer", "publish")
         .add_edge("publish", END)
-        .compile()?;
-    // ANCHOR_END: shared
-    Ok(graph)
+        .compile()
 }
+// ANCHOR_END: shared
+
+// ANCHOR: collapsed
+/// The graph with each subgraph drawn as one node, its insides left out.
+fn collapsed<S: State>(graph: &CompiledGraph<S>) -> String {
+    graph.draw_mermaid_with(MermaidOptions::new().collapse_subgraphs(true))
+}
+// ANCHOR_END: collapsed
 
 /// Three levels, with a node named `draft` on two of them and a name Mermaid must not read
 /// as syntax on the deepest; the middle level loops back through a conditional edge.
@@ -162,13 +169,8 @@ fn a_for_each_subgraph_is_a_send_target_labelled_with_its_payload() -> Result<()
 
 #[test]
 fn collapsed_subgraphs_are_single_subroutine_nodes() -> Result<(), BuildError> {
-    let graph = nested()?;
-    // ANCHOR: collapsed
-    let chart = graph.draw_mermaid_with(MermaidOptions::new().collapse_subgraphs(true));
-    // ANCHOR_END: collapsed
-    insta::assert_snapshot!("collapsed_nested", chart);
-    let collapsed = MermaidOptions::new().collapse_subgraphs(true);
-    insta::assert_snapshot!("collapsed_per_topic", per_topic()?.draw_mermaid_with(collapsed));
+    insta::assert_snapshot!("collapsed_nested", collapsed(&nested()?));
+    insta::assert_snapshot!("collapsed_per_topic", collapsed(&per_topic()?));
     Ok(())
 }
 
@@ -207,10 +209,9 @@ fn without_subgraphs_collapsing_changes_nothing() -> Result<(), BuildError> {
         .add_node("draft", note("draft"))
         .add_edge(START, "draft")
         .compile()?;
-    let collapsed = graph.draw_mermaid_with(MermaidOptions::new().collapse_subgraphs(true));
-    assert_eq!(collapsed, graph.draw_mermaid());
+    assert_eq!(collapsed(&graph), graph.draw_mermaid());
     assert_eq!(
-        collapsed,
+        graph.draw_mermaid(),
         "flowchart TD\n    __start__([START])\n    n0[\"draft\"]\n    __end__([END])\n    __start__ --> n0\n"
     );
     Ok(())
