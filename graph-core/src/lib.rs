@@ -79,8 +79,9 @@ pub use error::{
 };
 pub use graph::{
     Command, CompiledGraph, Context, Goto, Input, Interrupt, InterruptError, IntoNode, IntoRoute,
-    NodeContext, NodeOptions, NodeOutput, RetryPolicy, ReturnedMessages, RunOutcome, Send,
-    StateGraph, StateSnapshot, Subgraph, SubgraphCheckpoints, SubgraphState, END, START,
+    MermaidOptions, NodeContext, NodeOptions, NodeOutput, RetryPolicy, ReturnedMessages,
+    RunOutcome, Send, StateGraph, StateSnapshot, Subgraph, SubgraphCheckpoints, SubgraphState, END,
+    START,
 };
 pub use graph_macros::State;
 pub use pregel::{Namespace, RunReport, StepRecord, TaskId, TaskPath, TaskRecord};

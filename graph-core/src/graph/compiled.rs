@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Semaphore};
 
-use super::draw::Topology;
+use super::draw::{MermaidOptions, Topology};
 use super::{
     ErasedContext, ErasedNode, ErrorHandler, RetryPolicy, Router, RunOutcome, StateGraph, END,
     START,
@@ -257,9 +257,49 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// The graph as a Mermaid flowchart: nodes, `START` and `END`, edges, joins (thick
     /// arrows from every source), conditional edges to each declared target (dashed; `Send`
     /// when the target takes a payload) and `Command` destinations (dotted, `goto`).
+    /// A subgraph node is a block holding the subgraph's own drawing, nested as deep as
+    /// subgraphs go, with the parent's edges leading to and from the block.
     /// The output is deterministic.
     pub fn draw_mermaid(&self) -> String {
-        self.inner.topology.mermaid()
+        self.draw_mermaid_with(MermaidOptions::default())
+    }
+
+    /// The graph as a Mermaid flowchart, like [`draw_mermaid`](Self::draw_mermaid), drawn
+    /// with `options`: [`MermaidOptions::collapse_subgraphs`] draws each subgraph as one node.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    /// use graph_core::MermaidOptions;
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Doc {
+    ///     text: String,
+    /// }
+    ///
+    /// async fn draft(_: Arc<Doc>) -> DocUpdate {
+    ///     Doc::update().text("draft".to_owned())
+    /// }
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let writer = StateGraph::<Doc>::new()
+    ///     .add_node("draft", draft)
+    ///     .add_edge(START, "draft")
+    ///     .compile()?;
+    /// let graph = StateGraph::<Doc>::new()
+    ///     .add_subgraph("writer", writer)
+    ///     .add_edge(START, "writer")
+    ///     .compile()?;
+    ///
+    /// let collapsed = graph.draw_mermaid_with(MermaidOptions::new().collapse_subgraphs(true));
+    /// assert!(collapsed.contains(r#"n0[["writer"]]"#));
+    /// assert!(!collapsed.contains("draft"));
+    /// assert!(graph.draw_mermaid().contains(r#"subgraph n0["writer"]"#));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn draw_mermaid_with(&self, options: MermaidOptions) -> String {
+        self.inner.topology.mermaid(options)
     }
 
     /// Runs the graph until no task is left, or until it pauses for a person.

@@ -23,6 +23,7 @@ pub use compiled::CompiledGraph;
 pub(crate) use compiled::{GraphInner, Node, Outgoing};
 pub use context::Context;
 pub(crate) use context::{AnyContext, ErasedContext};
+pub use draw::MermaidOptions;
 pub use history::{StateSnapshot, SubgraphState};
 pub use interrupt::Answers;
 pub use interrupt::{Interrupt, InterruptError};
