@@ -47,7 +47,7 @@ type Run<A, S> = Arc<
 /// use serde::Deserialize;
 /// use std::sync::Arc;
 ///
-/// #[derive(State, Clone, Debug, Default)]
+/// #[derive(State, Clone, Debug, Default, serde::Serialize, Deserialize)]
 /// struct Count {
 ///     n: u32,
 /// }
