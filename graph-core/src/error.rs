@@ -64,6 +64,17 @@ pub enum BuildError {
         /// The distinct sources given.
         sources: Vec<String>,
     },
+    /// A subgraph built with [`Subgraph::sharing`](crate::Subgraph::sharing) has a field its
+    /// parent lacks, or has with another type or reducer.
+    #[error("subgraph node `{node}` shares field `{field}` with its parent, but {problem}")]
+    SharedField {
+        /// The subgraph node.
+        node: String,
+        /// The subgraph's field.
+        field: &'static str,
+        /// What does not match.
+        problem: String,
+    },
     /// A node taking `Input<T>` is the target of an edge or join, which would start it
     /// without a payload; only a `Send` can start it.
     #[error("node `{node}` takes `Input<{input_type}>`, so only a Send can start it, but {edge} would start it without one")]

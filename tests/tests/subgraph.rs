@@ -945,3 +945,85 @@ async fn a_fork_before_a_subgraph_calls_it_afresh_and_keeps_the_first_call() {
     assert!(lines_seen.contains(&lines(&["x", "prep"])));
     assert!(lines_seen.contains(&lines(&["x", "y", "prep"])));
 }
+
+/// A narrower view of `Doc`: two of its fields, with the same types and reducers.
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Notes {
+    #[reducer(append)]
+    lines: Vec<String>,
+    #[reducer(with = edit_tags)]
+    tags: Vec<String>,
+}
+
+#[tokio::test]
+async fn a_child_sharing_some_fields_starts_from_them_and_writes_them_once() {
+    let child = StateGraph::<Notes>::new()
+        .add_node("note", |s: Arc<Notes>| async move {
+            Notes::update()
+                .lines(vec![format!("{} lines", s.lines.len())])
+                .tags(vec!["-old".into()])
+        })
+        .add_edge(START, "note")
+        .compile()
+        .unwrap();
+    let graph = StateGraph::<Doc>::new()
+        .add_subgraph("notes", Subgraph::sharing(child))
+        .add_edge(START, "notes")
+        .compile()
+        .unwrap();
+    let start = Doc { title: "kept".into(), calls: 2, ..input() };
+    let out = graph.invoke(start, RunConfig::default()).await.unwrap().finished().unwrap();
+    assert_eq!(
+        out,
+        Doc {
+            lines: lines(&["x", "1 lines"]),
+            title: "kept".into(),
+            tags: lines(&["kept"]),
+            calls: 2
+        }
+    );
+}
+
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Stranger {
+    mood: String,
+}
+
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Retyped {
+    calls: u64,
+}
+
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Rereduced {
+    lines: Vec<String>,
+}
+
+fn one_node<T: State + Default + Serialize + serde::de::DeserializeOwned>() -> CompiledGraph<T> {
+    StateGraph::<T>::new()
+        .add_node("n", |_: Arc<T>| async {})
+        .add_edge(START, "n")
+        .compile()
+        .unwrap()
+}
+
+#[test]
+fn a_shared_field_that_does_not_match_the_parent_fails_compile() {
+    let build = |subgraph: Subgraph<Doc>| {
+        let graph =
+            StateGraph::<Doc>::new().add_subgraph("child", subgraph).add_edge(START, "child");
+        graph.compile().unwrap_err().to_string()
+    };
+    assert_eq!(
+        build(Subgraph::sharing(one_node::<Stranger>())),
+        "subgraph node `child` shares field `mood` with its parent, but the parent has no such field"
+    );
+    assert_eq!(
+        build(Subgraph::sharing(one_node::<Retyped>())),
+        "subgraph node `child` shares field `calls` with its parent, but it is `u32` in the parent and `u64` in the subgraph"
+    );
+    assert_eq!(
+        build(Subgraph::sharing(one_node::<Rereduced>())),
+        "subgraph node `child` shares field `lines` with its parent, but its reducer is Append in the parent and LastValue in the subgraph"
+    );
+}

@@ -308,6 +308,9 @@ pub struct ErasedNode<S: State> {
     pub(crate) subgraph: Option<Arc<Topology>>,
     /// Reads the state of the subgraph calls of the node's tasks, when it runs a subgraph.
     pub(crate) inspect: Option<Arc<dyn super::subgraph::InspectCall>>,
+    /// A field of a [`Subgraph::sharing`](super::Subgraph::sharing) subgraph that does not
+    /// match its parent's, reported by `compile()`.
+    pub(crate) shared_field_mismatch: Option<(&'static str, String)>,
 }
 
 /// Restores a `Send` payload of a node's input type from a checkpoint.
@@ -331,7 +334,7 @@ impl<S: State> ErasedNode<S> {
         decode: Option<DecodeFn>,
         subgraph: Option<Arc<Topology>>,
     ) -> Self {
-        Self { call, input, decode, subgraph, inspect: None }
+        Self { call, input, decode, subgraph, inspect: None, shared_field_mismatch: None }
     }
 
     /// Whether the node runs a subgraph.

@@ -16,6 +16,10 @@ pub(crate) fn validate<S: State, C>(graph: &StateGraph<S, C>) -> Result<(), Buil
         if inputs.insert(name, spec.node.input).is_some() {
             return Err(BuildError::DuplicateNode { node: name.to_owned() });
         }
+        if let Some((field, problem)) = &spec.node.shared_field_mismatch {
+            let (node, problem) = (name.to_owned(), problem.clone());
+            return Err(BuildError::SharedField { node, field, problem });
+        }
     }
     let known = |node: &str, edge: &dyn Fn() -> String| {
         if inputs.contains_key(node) {

@@ -39,7 +39,8 @@ use crate::thread::Persistence;
 ///   the parent's state, and every update it applies reaches the parent, in order, as the
 ///   writes of its task, through the parent's reducers. What it merely inherited is not written
 ///   again (an `append` list does not double), and a removal (of a message, say) reaches the
-///   parent too. [`Subgraph::mapped`] and [`Subgraph::for_each`] take a graph over its own
+///   parent too. [`Subgraph::sharing`] does the same for a graph over some of the parent's
+///   fields. [`Subgraph::mapped`] and [`Subgraph::for_each`] take a graph over its own
 ///   state type, with two plain functions: the parent's state (or a `Send` payload) to the
 ///   subgraph's input, and the subgraph's final state to the parent's update.
 /// - **Settings.** The parent run's cancellation, concurrency limit (one limit for the whole
@@ -105,6 +106,8 @@ pub struct Subgraph<S: State> {
     decode: Option<super::node::DecodeFn>,
     topology: Arc<Topology>,
     settings: Settings,
+    /// For [`Subgraph::sharing`]: a field that does not match the parent's.
+    mismatch: Option<(&'static str, String)>,
 }
 
 impl<S: State> std::fmt::Debug for Subgraph<S> {
@@ -157,15 +160,44 @@ impl<S: State> Subgraph<S> {
                 }
             }
         };
-        let output = |_: S, mut writes: Vec<S::Update>| -> Result<Command<S>, BoxError> {
-            S::keep_last_writes(&mut writes);
-            let mut writes = writes.into_iter();
-            let mut command = Command::new();
-            command.update = writes.next();
-            command.more = writes.collect();
-            Ok(command)
-        };
+        let output = |_: S, writes: Vec<S::Update>| Ok(writes_command(writes));
         Self::build(graph, InputKind::State, None, Box::new(input), Box::new(output), true)
+    }
+
+    /// A subgraph over a state type `T` whose fields are all fields of the parent's state,
+    /// with the same types and reducers (a narrower view of the parent's state): it starts
+    /// from the parent's values of those fields, and every update it applies reaches the
+    /// parent, in order, as [`Subgraph::new`]'s do. A field the parent lacks, or has with
+    /// another type or reducer, makes `compile()` fail with
+    /// [`BuildError::SharedField`](crate::BuildError::SharedField).
+    pub fn sharing<T, C>(graph: CompiledGraph<T, C>) -> Self
+    where
+        S: Serialize + DeserializeOwned,
+        S::Update: Serialize + DeserializeOwned,
+        T: State + Serialize + DeserializeOwned,
+        T::Update: Serialize + DeserializeOwned,
+        C: Send + Sync + 'static,
+    {
+        let input = |input: TaskInput<S>| -> Result<RunInput<T>, BoxError> {
+            let parent = match input {
+                TaskInput::State(state) => serde_json::to_value(&*state)?,
+                TaskInput::Payload(payload) => serde_json::to_value(
+                    &*payload.downcast::<S>().map_err(|_| payload_mismatch())?,
+                )?,
+            };
+            Ok(RunInput::State(shared_fields::<T>(parent)?))
+        };
+        let output = |_: T, writes: Vec<T::Update>| -> Result<Command<S>, BoxError> {
+            let writes = writes
+                .iter()
+                .map(|update| serde_json::from_value(serde_json::to_value(update)?))
+                .collect::<Result<_, serde_json::Error>>()?;
+            Ok(writes_command(writes))
+        };
+        let mut subgraph =
+            Self::build(graph, InputKind::State, None, Box::new(input), Box::new(output), true);
+        subgraph.mismatch = field_mismatch::<S, T>();
+        subgraph
     }
 
     /// A subgraph with its own state type `T`: `input` turns the parent's state into the
@@ -269,7 +301,7 @@ impl<S: State> Subgraph<S> {
         };
         let settings =
             Settings { checkpoints: SubgraphCheckpoints::default(), stream_messages: true };
-        Self { call: Arc::new(child), input: kind, decode, topology, settings }
+        Self { call: Arc::new(child), input: kind, decode, topology, settings, mismatch: None }
     }
 }
 
@@ -293,8 +325,45 @@ impl<S: State> Subgraph<S> {
         });
         let mut node = ErasedNode::new(call, self.input, self.decode, Some(self.topology));
         node.inspect = Some(inspect);
+        node.shared_field_mismatch = self.mismatch;
         node
     }
+}
+
+/// The parent task's command for a subgraph's writes, each applied in turn: a field without
+/// a reducer keeps only its last write.
+fn writes_command<S: State>(mut writes: Vec<S::Update>) -> Command<S> {
+    S::keep_last_writes(&mut writes);
+    let mut writes = writes.into_iter();
+    let mut command = Command::new();
+    command.update = writes.next();
+    command.more = writes.collect();
+    command
+}
+
+/// The subgraph's state out of the parent's, as JSON: the fields they share.
+fn shared_fields<T: State + DeserializeOwned>(parent: Value) -> Result<T, serde_json::Error> {
+    let Value::Object(mut parent) = parent else { return serde_json::from_value(parent) };
+    let fields = T::FIELDS.iter().filter_map(|f| parent.remove_entry(f.name)).collect();
+    serde_json::from_value(Value::Object(fields))
+}
+
+/// The first field of `T` that `S` lacks, or has with another type or reducer.
+fn field_mismatch<S: State, T: State>() -> Option<(&'static str, String)> {
+    T::FIELDS.iter().find_map(|field| {
+        let problem = match S::FIELDS.iter().find(|f| f.name == field.name) {
+            None => "the parent has no such field".to_owned(),
+            Some(parent) if parent.ty != field.ty => {
+                format!("it is `{}` in the parent and `{}` in the subgraph", parent.ty, field.ty)
+            }
+            Some(parent) if parent.reducer != field.reducer => format!(
+                "its reducer is {:?} in the parent and {:?} in the subgraph",
+                parent.reducer, field.reducer
+            ),
+            Some(_) => return None,
+        };
+        Some((field.name, problem))
+    })
 }
 
 type InputFn<S, T> = dyn Fn(TaskInput<S>) -> Result<RunInput<T>, BoxError> + Send + Sync;
