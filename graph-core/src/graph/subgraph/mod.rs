@@ -52,7 +52,7 @@ use crate::thread::Persistence;
 ///   whole run, with the pause's id prefixed by the namespace; a resume reaches the exact
 ///   task inside, and only the subgraph's unfinished work runs again, after a crash too.
 /// - **Streams.** Its events reach the parent's stream as [`StreamEvent::Subgraph`], with
-///   their [`Namespace`]; its model messages too, unless
+///   their [`Namespace`](crate::Namespace); its model messages too, unless
 ///   [`stream_messages(false)`](Self::stream_messages).
 ///
 /// ```
