@@ -44,12 +44,18 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
     }
 }
 
-#[tokio::test]
-async fn runs_steps_and_tasks_are_nested_spans() {
+/// The spans a run of `graph` creates and records, in order.
+async fn spans_of(graph: &CompiledGraph<Log>) -> Vec<String> {
     let recorder = Recorder::default();
     let subscriber = tracing_subscriber::registry().with(recorder.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
+    graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
+    let spans = recorder.0.lock().unwrap().clone();
+    spans
+}
 
+#[tokio::test]
+async fn runs_steps_and_tasks_are_nested_spans() {
     let graph = StateGraph::<Log>::new()
         .add_node("a", visit("a"))
         .add_node("b", visit("b"))
@@ -59,9 +65,7 @@ async fn runs_steps_and_tasks_are_nested_spans() {
         .add_edge("a", "c")
         .compile()
         .unwrap();
-    graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
-
-    let spans = recorder.0.lock().unwrap().clone();
+    let spans = spans_of(&graph).await;
     assert_eq!(
         spans,
         [
@@ -83,19 +87,13 @@ async fn runs_steps_and_tasks_are_nested_spans() {
 
 #[tokio::test]
 async fn a_subgraphs_spans_nest_under_its_task() {
-    let recorder = Recorder::default();
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let child = StateGraph::<Log>::new().add_node("inner", visit("inner")).add_edge(START, "inner");
     let graph = StateGraph::<Log>::new()
         .add_subgraph("child", child.compile().unwrap())
         .add_edge(START, "child")
         .compile()
         .unwrap();
-    graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
-
-    let spans = recorder.0.lock().unwrap().clone();
+    let spans = spans_of(&graph).await;
     assert_eq!(
         spans,
         [

@@ -58,6 +58,15 @@ fn writer() -> CompiledGraph<Doc> {
         .unwrap()
 }
 
+/// A parent whose one node is `child`.
+fn parent_of(child: impl Into<Subgraph<Doc>>) -> CompiledGraph<Doc> {
+    StateGraph::<Doc>::new()
+        .add_subgraph("child", child)
+        .add_edge(START, "child")
+        .compile()
+        .unwrap()
+}
+
 fn input() -> Doc {
     Doc { lines: lines(&["x"]), tags: lines(&["old", "kept"]), ..Doc::default() }
 }
@@ -96,11 +105,7 @@ async fn an_inherited_append_list_is_not_doubled() {
         .add_edge(START, "one")
         .compile()
         .unwrap();
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", child)
-        .add_edge(START, "child")
-        .compile()
-        .unwrap();
+    let graph = parent_of(child);
     let start = Doc { lines: lines(&["1", "2", "3"]), ..Doc::default() };
     let out = graph.invoke(start, RunConfig::default()).await.unwrap().finished().unwrap();
     assert_eq!(out.lines, ["1", "2", "3", "child"]);
@@ -228,11 +233,7 @@ async fn cancelling_the_parent_cancels_the_child() {
         .add_edge(START, "wait")
         .compile()
         .unwrap();
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", child)
-        .add_edge(START, "child")
-        .compile()
-        .unwrap();
+    let graph = parent_of(child);
     let stop = CancellationToken::new();
     let config = RunConfig::default().cancellation_token(stop.clone());
     let run = tokio::spawn(async move { graph.invoke(Doc::default(), config).await });
@@ -307,11 +308,7 @@ async fn the_recursion_limit_bounds_a_looping_child() {
         .add_edge("again", "again")
         .compile()
         .unwrap();
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", child)
-        .add_edge(START, "child")
-        .compile()
-        .unwrap();
+    let graph = parent_of(child);
     let err = graph.invoke(Doc::default(), RunConfig::default().recursion_limit(4)).await;
     assert_eq!(
         err.unwrap_err().to_string(),
@@ -353,11 +350,7 @@ async fn a_child_with_another_context_type_keeps_its_own() {
         .add_edge(START, "greet")
         .compile_with_context(App { user: "compiled".into() })
         .unwrap();
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", child)
-        .add_edge(START, "child")
-        .compile()
-        .unwrap();
+    let graph = parent_of(child);
     let out = graph.invoke(Doc::default(), RunConfig::default()).await.unwrap();
     assert_eq!(out.finished().unwrap().title, "hello compiled");
 }
@@ -509,12 +502,7 @@ async fn resuming_five_paused_children_by_id_two_then_the_rest() {
 #[tokio::test]
 async fn a_child_checkpoints_under_the_namespace_of_its_task() {
     let saver = Arc::new(MemorySaver::new());
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", writer())
-        .add_edge(START, "child")
-        .compile()
-        .unwrap()
-        .with_checkpointer(Arc::clone(&saver));
+    let graph = parent_of(writer()).with_checkpointer(Arc::clone(&saver));
     let config = RunConfig::default().thread_id("ns");
     let _ = graph.invoke(input(), config.clone()).await.unwrap();
     let parent = saver.list("ns").await.unwrap();
@@ -559,11 +547,7 @@ async fn a_child_that_remembers_per_thread_counts_across_parent_runs() {
 #[tokio::test]
 async fn a_child_without_checkpoints_leaves_none() {
     let saver = Arc::new(MemorySaver::new());
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", Subgraph::new(writer()).checkpoints(SubgraphCheckpoints::Off))
-        .add_edge(START, "child")
-        .compile()
-        .unwrap()
+    let graph = parent_of(Subgraph::new(writer()).checkpoints(SubgraphCheckpoints::Off))
         .with_checkpointer(Arc::clone(&saver));
     let out = graph.invoke(input(), RunConfig::default().thread_id("off")).await.unwrap();
     assert_eq!(out.finished().unwrap().lines, ["x", "a", "b"]);
@@ -708,12 +692,7 @@ async fn a_static_pause_inside_a_child_resumes_without_an_answer() {
         .interrupt_before(["publish"])
         .compile()
         .unwrap();
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", child)
-        .add_edge(START, "child")
-        .compile()
-        .unwrap()
-        .with_checkpointer(MemorySaver::new());
+    let graph = parent_of(child).with_checkpointer(MemorySaver::new());
     let config = RunConfig::default().thread_id("static");
     let outcome = graph.invoke(Doc::default(), config.clone()).await.unwrap();
     let ids: Vec<&str> = outcome.interrupts().iter().map(|i| i.id.as_str()).collect();
@@ -743,12 +722,7 @@ async fn a_send_carrying_a_whole_state_starts_a_shared_child_from_it() {
 
 #[tokio::test]
 async fn a_thread_id_may_not_contain_the_subgraph_separator() {
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", writer())
-        .add_edge(START, "child")
-        .compile()
-        .unwrap()
-        .with_checkpointer(MemorySaver::new());
+    let graph = parent_of(writer()).with_checkpointer(MemorySaver::new());
     let config = RunConfig::default().thread_id("a|b");
     let err = graph.invoke(input(), config.clone()).await.unwrap_err();
     assert_eq!(
@@ -761,12 +735,7 @@ async fn a_thread_id_may_not_contain_the_subgraph_separator() {
 #[tokio::test]
 async fn deleting_a_thread_deletes_its_subgraphs_checkpoints() {
     let saver = Arc::new(MemorySaver::new());
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", writer())
-        .add_edge(START, "child")
-        .compile()
-        .unwrap()
-        .with_checkpointer(Arc::clone(&saver));
+    let graph = parent_of(writer()).with_checkpointer(Arc::clone(&saver));
     let _ = graph.invoke(input(), RunConfig::default().thread_id("gone")).await.unwrap();
     let input_checkpoint = saver.list("gone").await.unwrap().last().unwrap().id.clone();
     let child_thread = format!("gone|child:0:child@{input_checkpoint}");
@@ -906,12 +875,7 @@ async fn a_child_that_finished_before_its_parent_saved_does_not_run_again() {
 async fn a_fork_before_a_subgraph_calls_it_afresh_and_keeps_the_first_call() {
     let runs = Arc::new(Runs::default());
     let saver = Arc::new(MemorySaver::new());
-    let graph = StateGraph::<Doc>::new()
-        .add_subgraph("child", asking(&runs))
-        .add_edge(START, "child")
-        .compile()
-        .unwrap()
-        .with_checkpointer(Arc::clone(&saver));
+    let graph = parent_of(asking(&runs)).with_checkpointer(Arc::clone(&saver));
     let config = RunConfig::default().thread_id("fork");
     let _ = graph.invoke(line("x"), config.clone()).await.unwrap();
     let _ = graph.invoke(Command::resume("first"), config.clone()).await.unwrap();
@@ -1025,5 +989,45 @@ fn a_shared_field_that_does_not_match_the_parent_fails_compile() {
     assert_eq!(
         build(Subgraph::sharing(one_node::<Rereduced>())),
         "subgraph node `child` shares field `lines` with its parent, but its reducer is Append in the parent and LastValue in the subgraph"
+    );
+}
+
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Scored {
+    #[reducer(append)]
+    lines: Vec<String>,
+    score: Option<f64>,
+}
+
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct ScoreOnly {
+    score: Option<f64>,
+}
+
+fn scoring(score: f64) -> CompiledGraph<Scored> {
+    let child = StateGraph::<ScoreOnly>::new()
+        .add_node("score", move |_: Arc<ScoreOnly>| async move {
+            ScoreOnly::update().score(Some(score))
+        })
+        .add_edge(START, "score")
+        .compile()
+        .unwrap();
+    StateGraph::<Scored>::new()
+        .add_subgraph("child", Subgraph::sharing(child))
+        .add_edge(START, "child")
+        .compile()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn shared_fields_cross_exactly_or_not_at_all() {
+    let start = Scored { lines: lines(&["日本 ✓", ""]), score: None };
+    let out = scoring(0.5).invoke(start.clone(), RunConfig::default()).await.unwrap();
+    assert_eq!(out.finished().unwrap(), Scored { score: Some(0.5), ..start.clone() });
+    // JSON would turn the NaN into `null`, which reads back as `None`: refused, not changed.
+    let err = scoring(f64::NAN).invoke(start, RunConfig::default()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node `child` failed in step 0 (attempt 1): cannot save the non-finite float NaN at `score`: checkpoints are JSON, which has no NaN or infinity; keep such values out of the state, its updates, Send payloads and interrupt values (for example as `Option<f64>`)"
     );
 }

@@ -24,6 +24,7 @@ use serde_json::Value;
 use super::draw::Topology;
 use super::node::{decode_payload, CallFn};
 use super::{Command, CompiledGraph, ErasedNode, InputKind, NodeContext, NodeOutput, TaskInput};
+use crate::checkpoint::to_json;
 use crate::error::BoxError;
 use crate::state::{GraphInput, RunInput, State};
 use crate::thread::Persistence;
@@ -153,12 +154,7 @@ impl<S: State> Subgraph<S> {
         S::Update: Serialize + DeserializeOwned,
     {
         let input = |input: TaskInput<S>| -> Result<RunInput<S>, BoxError> {
-            match input {
-                TaskInput::State(state) => Ok(RunInput::State(S::clone(&state))),
-                TaskInput::Payload(payload) => {
-                    Ok(RunInput::State(*payload.downcast::<S>().map_err(|_| payload_mismatch())?))
-                }
-            }
+            Ok(RunInput::State(Arc::unwrap_or_clone(parent_state(input)?)))
         };
         let output = |_: S, writes: Vec<S::Update>| Ok(writes_command(writes));
         Self::build(graph, InputKind::State, None, Box::new(input), Box::new(output), true)
@@ -178,21 +174,18 @@ impl<S: State> Subgraph<S> {
         T::Update: Serialize + DeserializeOwned,
         C: Send + Sync + 'static,
     {
+        // Through the checkpoint encoder, which refuses a value JSON would change (a NaN
+        // becoming `null`, a `Some(None)` becoming `None`) instead of passing it on changed.
         let input = |input: TaskInput<S>| -> Result<RunInput<T>, BoxError> {
-            let parent = match input {
-                TaskInput::State(state) => serde_json::to_value(&*state)?,
-                TaskInput::Payload(payload) => serde_json::to_value(
-                    &*payload.downcast::<S>().map_err(|_| payload_mismatch())?,
-                )?,
-            };
+            let parent = to_json(&*parent_state(input)?)?;
             Ok(RunInput::State(shared_fields::<T>(parent)?))
         };
         let output = |_: T, writes: Vec<T::Update>| -> Result<Command<S>, BoxError> {
-            let writes = writes
-                .iter()
-                .map(|update| serde_json::from_value(serde_json::to_value(update)?))
-                .collect::<Result<_, serde_json::Error>>()?;
-            Ok(writes_command(writes))
+            let mut parent_writes = Vec::with_capacity(writes.len());
+            for update in &writes {
+                parent_writes.push(serde_json::from_value(to_json(update)?)?);
+            }
+            Ok(writes_command(parent_writes))
         };
         let mut subgraph =
             Self::build(graph, InputKind::State, None, Box::new(input), Box::new(output), true);
@@ -217,13 +210,7 @@ impl<S: State> Subgraph<S> {
         R: NodeOutput<S>,
     {
         let input = move |task: TaskInput<S>| -> Result<RunInput<T>, BoxError> {
-            match task {
-                TaskInput::State(state) => Ok(input(&state).into_input()),
-                TaskInput::Payload(payload) => {
-                    let state = payload.downcast::<S>().map_err(|_| payload_mismatch())?;
-                    Ok(input(&state).into_input())
-                }
-            }
+            Ok(input(&*parent_state(task)?).into_input())
         };
         let output = move |state: T, _: Vec<T::Update>| output(state).into_command();
         Self::build(graph, InputKind::State, None, Box::new(input), Box::new(output), false)
@@ -327,6 +314,17 @@ impl<S: State> Subgraph<S> {
         node.inspect = Some(inspect);
         node.shared_field_mismatch = self.mismatch;
         node
+    }
+}
+
+/// The parent state a subgraph call starts from: the task's snapshot, or a whole state sent
+/// to it.
+fn parent_state<S: State>(input: TaskInput<S>) -> Result<Arc<S>, BoxError> {
+    match input {
+        TaskInput::State(state) => Ok(state),
+        TaskInput::Payload(payload) => {
+            Ok(Arc::new(*payload.downcast::<S>().map_err(|_| payload_mismatch())?))
+        }
     }
 }
 
