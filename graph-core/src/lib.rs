@@ -63,6 +63,7 @@
 extern crate self as graph_core;
 
 pub mod aggregate;
+pub mod cache;
 pub mod checkpoint;
 mod config;
 mod error;

@@ -18,14 +18,36 @@ use crate::graph::{decode_payload, Command, Goto, GraphInner, InputKind, Payload
 use crate::pregel::{JoinProgress, Pending, PendingSend};
 use crate::state::State;
 
-/// A checkpointer, with the functions that (de)serialize this graph's state and updates.
-pub(crate) struct Persistence<S: State> {
-    pub(crate) saver: Arc<dyn Checkpointer>,
+/// The functions that (de)serialize a graph's state, updates and task outputs, for
+/// checkpoints and the node cache.
+pub(crate) struct Codec<S: State> {
     encode_state: fn(&S) -> Result<Value, CheckpointError>,
     decode_state: fn(Value) -> serde_json::Result<S>,
     encode_update: fn(&S::Update) -> Result<Value, CheckpointError>,
     decode_update: fn(Value) -> serde_json::Result<S::Update>,
     decode_state_payload: fn(Value) -> serde_json::Result<Box<dyn Payload>>,
+}
+
+impl<S: State> Clone for Codec<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: State> Copy for Codec<S> {}
+
+/// A checkpointer, with the functions that (de)serialize this graph's state and updates.
+pub(crate) struct Persistence<S: State> {
+    pub(crate) saver: Arc<dyn Checkpointer>,
+    codec: Codec<S>,
+}
+
+impl<S: State> std::ops::Deref for Persistence<S> {
+    type Target = Codec<S>;
+
+    fn deref(&self) -> &Codec<S> {
+        &self.codec
+    }
 }
 
 fn decode<T: DeserializeOwned>(value: Value) -> serde_json::Result<T> {
@@ -38,14 +60,27 @@ impl<S: State> Persistence<S> {
         S: Serialize + DeserializeOwned,
         S::Update: Serialize + DeserializeOwned,
     {
+        Self { saver, codec: Codec::new() }
+    }
+}
+
+impl<S: State> Codec<S> {
+    pub(crate) fn new() -> Self
+    where
+        S: Serialize + DeserializeOwned,
+        S::Update: Serialize + DeserializeOwned,
+    {
         Self {
-            saver,
             encode_state: to_json::<S>,
             decode_state: decode::<S>,
             encode_update: to_json::<S::Update>,
             decode_update: decode::<S::Update>,
             decode_state_payload: decode_payload::<S>,
         }
+    }
+
+    pub(crate) fn encode_state(&self, state: &S) -> Result<Value, GraphError> {
+        Ok((self.encode_state)(state)?)
     }
 
     pub(crate) fn encode_update(&self, update: &S::Update) -> Result<Value, GraphError> {
@@ -186,6 +221,12 @@ impl<S: State> Persistence<S> {
         task_id: &str,
         command: &Command<S>,
     ) -> Result<PendingWrite, GraphError> {
+        let SavedOutput { update, more, goto } = self.encode_output(command)?;
+        Ok(PendingWrite::Output { task_id: task_id.to_owned(), update, more, goto })
+    }
+
+    /// A finished task's output as saved: its updates and destinations as JSON.
+    pub(crate) fn encode_output(&self, command: &Command<S>) -> Result<SavedOutput, GraphError> {
         let update = command.update.as_ref().map(|u| self.encode_update(u)).transpose()?;
         let more = command.more.iter().map(|u| self.encode_update(u)).collect::<Result<_, _>>()?;
         let mut goto = Vec::with_capacity(command.goto.len());
@@ -196,7 +237,7 @@ impl<S: State> Persistence<S> {
             };
             goto.push(GotoRecord { node: destination.target().to_owned(), payload });
         }
-        Ok(PendingWrite::Output { task_id: task_id.to_owned(), update, more, goto })
+        Ok(SavedOutput { update, more, goto })
     }
 
     /// Rebuilds a finished task's command from its pending write.
@@ -205,10 +246,20 @@ impl<S: State> Persistence<S> {
         graph: &GraphInner<S>,
         thread_id: &str,
         checkpoint_id: &str,
-        SavedOutput { update, more, goto }: SavedOutput,
+        output: SavedOutput,
     ) -> Result<Command<S>, GraphError> {
-        let bad = |reason: String| GraphError::from(corrupt(thread_id, checkpoint_id, reason));
-        let decode = |update| (self.decode_update)(update).map_err(|e| bad(e.to_string()));
+        self.decode_output(graph, output)
+            .map_err(|reason| GraphError::from(corrupt(thread_id, checkpoint_id, reason)))
+    }
+
+    /// Rebuilds a finished task's command from its saved output, or says what is wrong
+    /// with it.
+    pub(crate) fn decode_output(
+        &self,
+        graph: &GraphInner<S>,
+        SavedOutput { update, more, goto }: SavedOutput,
+    ) -> Result<Command<S>, String> {
+        let decode = |update| (self.decode_update)(update).map_err(|e| e.to_string());
         let mut command = Command::new();
         if let Some(update) = update {
             command = command.update(decode(update)?);
@@ -218,10 +269,9 @@ impl<S: State> Persistence<S> {
             let destination = match payload {
                 None => Goto::from(node),
                 Some(payload) => {
-                    let id =
-                        graph.id(&node).ok_or_else(|| bad(format!("unknown node `{node}`")))?;
+                    let id = graph.id(&node).ok_or_else(|| format!("unknown node `{node}`"))?;
                     let payload =
-                        self.decode_payload(graph, id, payload).map_err(|e| bad(e.to_string()))?;
+                        self.decode_payload(graph, id, payload).map_err(|e| e.to_string())?;
                     let (type_id, type_name) = match graph.nodes[id].func.input {
                         InputKind::State => (TypeId::of::<S>(), std::any::type_name::<S>()),
                         InputKind::Payload { type_id, type_name } => (type_id, type_name),

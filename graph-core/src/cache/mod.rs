@@ -1,0 +1,135 @@
+//! Node cache: a node's result kept for the same input, so an expensive call (a model, a
+//! search) is not made again.
+//!
+//! A node opts in with [`NodeOptions::cache`](crate::NodeOptions::cache) and a
+//! [`CachePolicy`]; the compiled graph gets a backend with
+//! [`CompiledGraph::with_cache`](crate::CompiledGraph::with_cache). Before a superstep runs,
+//! its cacheable tasks are looked up in one batch. A hit does not run: its stored writes go
+//! through the reducers, checkpoints and streams like a fresh result, marked `cached` in the
+//! `Updates` and `Tasks` events. A miss runs, and its result is stored once the step is saved.
+//!
+//! Backends: [`MemoryCache`] (one process), [`SqliteCache`] (one file, shared by processes)
+//! and `RedisCache` (feature `redis`, shared by machines). Every backend passes the same
+//! conformance suite (`conformance`, feature `test-util`).
+
+mod key;
+mod memory;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::error::BoxError;
+
+pub(crate) use key::{cache_key, NodeCacheSpec};
+pub use memory::MemoryCache;
+
+/// How a node's results are cached: under a version, for a time.
+///
+/// The key is the node's input (the state it reads, or its `Send` payload) in a canonical
+/// serialisation, hashed together with the version. Change the version when the node's code
+/// changes, so its old results are no longer found.
+///
+/// ```
+/// use graph_core::cache::CachePolicy;
+/// use std::time::Duration;
+///
+/// let policy = CachePolicy::new().version("search-v2").ttl(Duration::from_secs(600));
+/// assert_eq!(policy.ttl_value(), Some(Duration::from_secs(600)));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct CachePolicy {
+    version: String,
+    ttl: Option<Duration>,
+}
+
+impl CachePolicy {
+    /// Caches forever, under the empty version.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names the node's version: entries stored under another version are never found.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
+        self
+    }
+
+    /// Forgets an entry `ttl` after it was stored.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// The version entries are stored under.
+    pub fn version_name(&self) -> &str {
+        &self.version
+    }
+
+    /// How long an entry lives, if not forever.
+    pub fn ttl_value(&self) -> Option<Duration> {
+        self.ttl
+    }
+}
+
+/// Where a cached result lives: its node, and a hash of the node's version and input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey {
+    /// The node whose result it is; [`NodeCache::clear`] removes entries by node.
+    pub node: String,
+    /// The hex SHA-256 of the node's version and canonical input.
+    pub hash: String,
+}
+
+/// One result to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheEntry {
+    /// Where it is stored.
+    pub key: CacheKey,
+    /// The task's output: its updates and destinations, as JSON.
+    pub value: Value,
+    /// How long it lives, if not forever.
+    pub ttl: Option<Duration>,
+}
+
+/// A cache backend: stores task results by key.
+///
+/// Expired entries must never be returned. Writers may race: the last `set` of a key wins.
+#[async_trait]
+pub trait NodeCache: Send + Sync + 'static {
+    /// Looks every key up at once, returning the stored value of each, in order, or `None`
+    /// for a key missing or expired.
+    async fn get(&self, keys: &[CacheKey]) -> Result<Vec<Option<Value>>, CacheError>;
+
+    /// Stores every entry, replacing what was stored under the same key.
+    async fn set(&self, entries: Vec<CacheEntry>) -> Result<(), CacheError>;
+
+    /// Removes every entry of the named nodes. An empty list removes nothing.
+    async fn clear(&self, nodes: &[String]) -> Result<(), CacheError>;
+}
+
+/// A cache backend failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The backend could not be reached or refused the operation.
+    #[error("cache backend failed: {0}")]
+    Backend(#[source] BoxError),
+    /// A stored entry cannot be read back.
+    #[error("cache entry of node `{node}` is corrupt: {reason}")]
+    Corrupt {
+        /// The node the entry belongs to.
+        node: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl CacheError {
+    /// Wraps a backend's own error.
+    pub fn backend(error: impl Into<BoxError>) -> Self {
+        Self::Backend(error.into())
+    }
+}
