@@ -58,6 +58,8 @@ pub(crate) struct ParentLink {
     /// Every checkpoint stores its step's writes (no periodic full snapshot), so the writes
     /// of the whole call can be read back after a pause or a crash.
     pub(crate) keep_writes: bool,
+    /// The calling run's node cache, for a subgraph without its own.
+    pub(crate) services: crate::graph::Services,
 }
 
 /// When checkpoints are written.

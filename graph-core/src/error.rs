@@ -283,6 +283,12 @@ pub enum GraphError {
     /// The run was cancelled before it finished.
     #[error("the run was cancelled")]
     Cancelled,
+    /// A node cache failed; a run only warns of it, but clearing reports it.
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    /// Clearing the cache of a graph that has none.
+    #[error("this graph has no node cache: compile it and call `.with_cache(..)`, for example with `MemoryCache::new()`")]
+    NoCache,
 }
 
 /// Who chose a destination at run time.

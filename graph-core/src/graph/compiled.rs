@@ -9,9 +9,10 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::draw::{MermaidOptions, Topology};
 use super::{
-    ErasedContext, ErasedNode, ErrorHandler, RetryPolicy, Router, RunOutcome, StateGraph, END,
-    START,
+    ErasedContext, ErasedNode, ErrorHandler, RetryPolicy, Router, RunOutcome, Services, StateGraph,
+    END, START,
 };
+use crate::cache::NodeCacheSpec;
 use crate::config::RunConfig;
 use crate::error::GraphError;
 use crate::pregel::{self, RunReport};
@@ -32,6 +33,8 @@ pub(crate) struct Node<S: State> {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) on_error: Option<ErrorHandler<S>>,
+    /// How the node's results are cached, if they are.
+    pub(crate) cache: Option<Arc<NodeCacheSpec<S>>>,
 }
 
 /// Everything that fires after a node (or `START`) has run.
@@ -97,6 +100,7 @@ impl<S: State> GraphInner<S> {
 pub struct CompiledGraph<S: State, C = ()> {
     pub(super) inner: Arc<GraphInner<S>>,
     pub(super) persistence: Option<Arc<Persistence<S>>>,
+    pub(super) services: Services,
     pub(super) context: Arc<C>,
 }
 
@@ -105,6 +109,7 @@ impl<S: State, C> Clone for CompiledGraph<S, C> {
         Self {
             inner: Arc::clone(&self.inner),
             persistence: self.persistence.clone(),
+            services: self.services.clone(),
             context: Arc::clone(&self.context),
         }
     }
@@ -182,6 +187,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 timeout: spec.options.timeout,
                 retry: spec.options.retry,
                 on_error: spec.options.on_error,
+                cache: spec.options.cache,
             })
             .collect();
         let flags = |names: &[String]| {
@@ -203,7 +209,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             joins,
             returned_messages: graph.returned_messages,
         };
-        Self { inner: Arc::new(inner), persistence: None, context }
+        Self { inner: Arc::new(inner), persistence: None, services: Services::default(), context }
     }
 
     /// A copy of this graph whose runs see `context` instead: per user or per request,
@@ -317,8 +323,18 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         let input = input.into_input();
         let (graph, persistence, context) =
             (&self.inner, self.persistence.as_ref(), self.erased_context());
-        let records = pregel::Records::none();
-        pregel::run(graph, persistence, &context, input, &config, Emitter::none(), records).await
+        let (services, records) = (&self.services, pregel::Records::none());
+        pregel::run(
+            graph,
+            persistence,
+            services,
+            &context,
+            input,
+            &config,
+            Emitter::none(),
+            records,
+        )
+        .await
     }
 
     /// Runs the graph and streams its events in the modes of `config`
@@ -340,11 +356,13 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         let emitter = Emitter::new(tx, &modes);
         let graph = Arc::clone(&self.inner);
         let persistence = self.persistence.clone();
+        let services = self.services.clone();
         let context = self.erased_context();
         let input = input.into_input();
         let run = async move {
             let (persistence, records) = (persistence.as_ref(), pregel::Records::none());
-            pregel::run(&graph, persistence, &context, input, &config, emitter, records).await
+            pregel::run(&graph, persistence, &services, &context, input, &config, emitter, records)
+                .await
         };
         RunStream::new(Box::pin(run), rx)
     }
@@ -358,12 +376,13 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     ) -> Result<RunReport<S>, GraphError> {
         let mut steps = Vec::new();
         let (graph, persistence) = (&self.inner, self.persistence.as_ref());
-        let context = self.erased_context();
+        let (services, context) = (&self.services, self.erased_context());
         let input = input.into_input();
         let emitter = Emitter::none();
         let records = pregel::Records { steps: Some(&mut steps), ..pregel::Records::none() };
         let outcome =
-            pregel::run(graph, persistence, &context, input, &config, emitter, records).await?;
+            pregel::run(graph, persistence, services, &context, input, &config, emitter, records)
+                .await?;
         Ok(RunReport { outcome, steps })
     }
 }

@@ -12,6 +12,7 @@ mod options;
 mod outcome;
 mod retry;
 mod send;
+mod services;
 mod subgraph;
 mod validate;
 
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 pub use command::Command;
 pub use compiled::CompiledGraph;
-pub(crate) use compiled::{GraphInner, Node, Outgoing};
+pub(crate) use compiled::{GraphInner, Node, NodeId, Outgoing};
 pub use context::Context;
 pub(crate) use context::{AnyContext, ErasedContext};
 pub use draw::MermaidOptions;
@@ -36,6 +37,7 @@ pub use outcome::RunOutcome;
 pub use retry::RetryPolicy;
 pub(crate) use send::Payload;
 pub use send::{Goto, IntoRoute, Send};
+pub(crate) use services::Services;
 pub(crate) use subgraph::{Call, SubgraphPaused};
 pub use subgraph::{Subgraph, SubgraphCheckpoints};
 

@@ -73,6 +73,8 @@ pub(crate) struct Inherit {
     pub(crate) saver: Option<Arc<dyn crate::checkpoint::Checkpointer>>,
     /// Where the run streams, if it does.
     pub(crate) stream: Option<crate::stream::StreamLink>,
+    /// The run's node cache, for subgraphs without their own.
+    pub(crate) services: super::Services,
 }
 
 impl Inherit {

@@ -7,9 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::context::{self, AnyContext};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use super::retry::RetryPolicy;
+use crate::cache::{CachePolicy, NodeCacheSpec};
 use crate::error::NodeFailure;
 use crate::state::State;
+use crate::thread::Codec;
 
 /// Turns a node's final failure into a state update, so the run goes on; it may read the
 /// run's context.
@@ -57,6 +62,7 @@ pub struct NodeOptions<S: State, C = ()> {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) on_error: Option<ErrorHandler<S>>,
+    pub(crate) cache: Option<Arc<NodeCacheSpec<S>>>,
     context: PhantomData<fn(&C)>,
 }
 
@@ -69,6 +75,7 @@ impl<S: State, C> Default for NodeOptions<S, C> {
             timeout: None,
             retry: None,
             on_error: None,
+            cache: None,
             context: PhantomData,
         }
     }
@@ -177,6 +184,59 @@ impl<S: State, C: Send + Sync + 'static> NodeOptions<S, C> {
         self
     }
 
+    /// Caches the node's results as `policy` says, in the backend given to
+    /// [`CompiledGraph::with_cache`](crate::CompiledGraph::with_cache); in a graph without
+    /// one, the node simply runs.
+    ///
+    /// The key is the node's input: the whole state for a node triggered by edges, the
+    /// payload for a `Send`. A hit skips the node; its stored updates and destinations are
+    /// applied as if it had run. Cache nodes whose result depends only on their input: a node
+    /// that reads the clock, asks a person or writes to a store should not be cached.
+    ///
+    /// ```
+    /// use graph_core::cache::{CachePolicy, MemoryCache};
+    /// use graph_core::prelude::*;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Lookup {
+    ///     query: String,
+    ///     answer: String,
+    /// }
+    ///
+    /// static CALLS: AtomicUsize = AtomicUsize::new(0);
+    ///
+    /// async fn search(s: Arc<Lookup>) -> LookupUpdate {
+    ///     CALLS.fetch_add(1, Ordering::SeqCst);
+    ///     Lookup::update().answer(format!("results for {}", s.query))
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let graph = StateGraph::<Lookup>::new()
+    ///     .add_node_with("search", search, NodeOptions::new().cache(CachePolicy::new()))
+    ///     .add_edge(START, "search")
+    ///     .compile()?
+    ///     .with_cache(MemoryCache::new());
+    ///
+    /// for _ in 0..3 {
+    ///     let out = graph.invoke(Lookup::update().query("rust"), RunConfig::default()).await?;
+    ///     assert_eq!(out.finished()?.answer, "results for rust");
+    /// }
+    /// assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cache(mut self, policy: CachePolicy) -> Self
+    where
+        S: Serialize + DeserializeOwned,
+        S::Update: Serialize + DeserializeOwned,
+    {
+        self.cache = Some(Arc::new(NodeCacheSpec { policy, codec: Codec::new() }));
+        self
+    }
+
     /// The options with the context type forgotten: the handler already erased it.
     pub(crate) fn erase(self) -> NodeOptions<S> {
         NodeOptions {
@@ -186,6 +246,7 @@ impl<S: State, C: Send + Sync + 'static> NodeOptions<S, C> {
             timeout: self.timeout,
             retry: self.retry,
             on_error: self.on_error,
+            cache: self.cache,
             context: PhantomData,
         }
     }
@@ -200,6 +261,7 @@ impl<S: State, C> fmt::Debug for NodeOptions<S, C> {
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .field("on_error", &self.on_error.is_some())
+            .field("cache", &self.cache.as_ref().map(|spec| &spec.policy))
             .finish()
     }
 }

@@ -9,11 +9,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::algo::{self, Task};
+use super::cached;
 use super::runner::{self, StepScope, TaskOutput};
 use super::{StepRecord, TaskRecord};
 use crate::config::{Durability, RunConfig};
 use crate::error::{GraphError, RouteOrigin, RouteRefusal};
-use crate::graph::{Command, ErasedContext, GraphInner, Inherit, Interrupt, RunOutcome, RunShared};
+use crate::graph::{
+    Command, ErasedContext, GraphInner, Inherit, Interrupt, RunOutcome, RunShared, Services,
+};
 use crate::state::{RunInput, State};
 use crate::stream::{Emitter, RunWarning, StreamEvent, StreamMode};
 use crate::thread::{loop_metadata, stop, Persistence, Session, Start};
@@ -38,6 +41,7 @@ impl<S: State> Records<'_, S> {
 pub(crate) async fn run<S: State>(
     graph: &Arc<GraphInner<S>>,
     persistence: Option<&Arc<Persistence<S>>>,
+    services: &Services,
     context: &ErasedContext,
     input: RunInput<S>,
     config: &RunConfig,
@@ -62,6 +66,9 @@ pub(crate) async fn run<S: State>(
         Some(parent) => parent.limit.clone(),
         None => config.max_concurrency.map(|n| Arc::new(Semaphore::new(n))),
     };
+    // A subgraph without a cache of its own uses its parent run's.
+    let services = services.or(config.parent.as_ref().map(|parent| &parent.services));
+    let cache = services.cache.clone();
     let shared = Arc::new(RunShared {
         cancellation: cancellation.clone(),
         context: Arc::clone(context),
@@ -71,6 +78,7 @@ pub(crate) async fn run<S: State>(
             limit: limit.clone(),
             saver: persistence.map(|p| Arc::clone(&p.saver)),
             stream: emitter.link(),
+            services,
         },
     });
     let run_started = Instant::now();
@@ -151,6 +159,15 @@ pub(crate) async fn run<S: State>(
                 }
             }
 
+            let looked_up = match &cache {
+                Some(cache) => {
+                    let mut found = cached::keys(graph, &state, &tasks, &outputs);
+                    let values = cached::fetch(&**cache, &mut found).await;
+                    cached::fill(graph, &tasks, &mut outputs, &mut found, values);
+                    Some(found)
+                }
+                None => None,
+            };
             let saver = session.as_ref().and_then(Session::task_saver);
             let step_span = tracing::info_span!("superstep", step, tasks = tasks.len());
             let scope = StepScope {
@@ -166,6 +183,30 @@ pub(crate) async fn run<S: State>(
                 child_answers: saved.as_ref().map_or(&no_child_answers, |s| &s.child_answers),
                 head: session.as_ref().and_then(|s| s.head.as_deref()).map(Arc::from),
             };
+            let mut cache_keys = Vec::new();
+            if let Some(found) = looked_up {
+                for warning in found.warnings {
+                    warn(&emitter, config, warning).await?;
+                }
+                for &hit in &found.hits {
+                    let Some(TaskOutput::Done(command)) = &outputs[hit] else { continue };
+                    let (node, task_id) = (tasks[hit].node, tasks[hit].id.clone());
+                    // Saved like a finished task's output, so a pause in this step does not
+                    // depend on the cache still holding it.
+                    let write = match (&saver, tasks.len()) {
+                        (Some(saver), 2..) => {
+                            Some(saver.persistence.output_write(&task_id.to_string(), command)?)
+                        }
+                        _ => None,
+                    };
+                    let updates = (command.update.as_ref(), command.more.as_slice());
+                    runner::replay_cached(&scope, node, &task_id, updates).await;
+                    if let (Some(saver), Some(write)) = (&saver, write) {
+                        saver.put(&write).await?;
+                    }
+                }
+                cache_keys = found.keys;
+            }
             let running =
                 runner::run_tasks(&scope, &mut tasks, &mut outputs).instrument(step_span.clone());
             let outcome = match config.step_timeout {
@@ -202,6 +243,10 @@ pub(crate) async fn run<S: State>(
                 applied.extend(commands.iter().flat_map(Command::updates).cloned());
             }
             let to_parent = parent_routes(graph, config, &tasks, &commands)?;
+            let (entries, warnings) = match cache_keys.iter().any(Option::is_some) {
+                true => cached::entries(graph, &tasks, cache_keys, &commands),
+                false => Default::default(),
+            };
             step_span.in_scope(|| {
                 let step = step as usize;
                 algo::apply_step(
@@ -229,6 +274,13 @@ pub(crate) async fn run<S: State>(
                 let writers = writes.iter().map(|(w, _)| w.clone()).collect();
                 let next = session.persistence.pending_to_record(graph, &pending)?;
                 session.checkpoint(&state, writes, next, loop_metadata(step, writers)).await?;
+            }
+            // Results are cached once the step that made them is saved.
+            if let Some(cache) = &cache {
+                let failed = cached::store(cache, entries).await;
+                for warning in warnings.into_iter().chain(failed) {
+                    warn(&emitter, config, warning).await?;
+                }
             }
             if let Some(steps) = record.as_deref_mut() {
                 steps.push(step_record(graph, step as usize, &tasks));

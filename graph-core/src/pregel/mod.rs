@@ -4,6 +4,7 @@
 //! tokio, and `driver` loops over supersteps.
 
 mod algo;
+mod cached;
 mod driver;
 mod runner;
 

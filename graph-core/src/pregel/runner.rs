@@ -19,8 +19,8 @@ use super::TaskId;
 use crate::checkpoint::PendingWrite;
 use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
 use crate::graph::{
-    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, ReturnedMessages, RunShared,
-    SubgraphPaused, TaskAnswers, TaskInput,
+    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, NodeId, ReturnedMessages,
+    RunShared, SubgraphPaused, TaskAnswers, TaskInput,
 };
 use crate::state::State;
 use crate::stream::{Emitter, StreamEvent, StreamMode, TaskSink, TaskStream};
@@ -66,7 +66,7 @@ impl<S: State> Clone for TaskSaver<S> {
 }
 
 impl<S: State> TaskSaver<S> {
-    async fn put(&self, write: &PendingWrite) -> Result<(), GraphError> {
+    pub(crate) async fn put(&self, write: &PendingWrite) -> Result<(), GraphError> {
         let saver = &self.persistence.saver;
         Ok(saver.put_write(&self.thread_id, &self.checkpoint_id, write).await?)
     }
@@ -257,8 +257,10 @@ fn start<S: State>(
                             .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
                             .await?;
                     }
-                    events.update(command.update.as_ref(), &command.more).await;
-                    events.end(attempt, started - run_started, started.elapsed(), None).await;
+                    events.update(command.update.as_ref(), &command.more, false).await;
+                    events
+                        .end(attempt, started - run_started, started.elapsed(), None, false)
+                        .await;
                     task_span.record("outcome", "ok");
                     return Ok(TaskOutput::Done(command));
                 }
@@ -276,7 +278,7 @@ fn start<S: State>(
                         saver.put(&write).await?;
                     }
                 }
-                events.end(attempt, started - run_started, started.elapsed(), None).await;
+                events.end(attempt, started - run_started, started.elapsed(), None, false).await;
                 task_span.record("outcome", "paused");
                 return Ok(TaskOutput::Paused(interrupts));
             }
@@ -297,7 +299,9 @@ fn start<S: State>(
             };
             match (retry, &node.on_error) {
                 (Some(delay), _) => {
-                    events.end(attempt, started - run_started, elapsed, Some(&failure.error)).await;
+                    events
+                        .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
+                        .await;
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
@@ -310,13 +314,17 @@ fn start<S: State>(
                             .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
                             .await?;
                     }
-                    events.update(command.update.as_ref(), &command.more).await;
-                    events.end(attempt, started - run_started, elapsed, Some(&failure.error)).await;
+                    events.update(command.update.as_ref(), &command.more, false).await;
+                    events
+                        .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
+                        .await;
                     task_span.record("outcome", "handled error");
                     return Ok(TaskOutput::Done(command));
                 }
                 (None, None) => {
-                    events.end(attempt, started - run_started, elapsed, Some(&failure.error)).await;
+                    events
+                        .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
+                        .await;
                     task_span.record("outcome", "error");
                     return Err(failure.into());
                 }
@@ -324,6 +332,28 @@ fn start<S: State>(
         }
     };
     Either::Right(Box::pin(full.instrument(span)))
+}
+
+/// Streams the events of a task whose result came from the node cache: its updates (and the
+/// messages in them) and its end, all marked cached.
+pub(crate) async fn replay_cached<S: State>(
+    scope: &StepScope<'_, S>,
+    node: NodeId,
+    task_id: &TaskId,
+    (first, more): (Option<&S::Update>, &[S::Update]),
+) {
+    let node = scope.graph.name(node);
+    let sink = scope.emitter.task_sink(node, task_id);
+    let events = TaskEvents {
+        emitter: scope.emitter,
+        node,
+        task_id,
+        step: scope.step,
+        sink: sink.as_deref(),
+        returned_messages: scope.graph.returned_messages,
+    };
+    events.update(first, more, true).await;
+    events.end(0, scope.run_started.elapsed(), Duration::ZERO, None, true).await;
 }
 
 /// The stream events of one task, sent only in the modes the stream asked for.
@@ -345,7 +375,7 @@ impl<S: State> TaskEvents<'_, S> {
     }
 
     /// Sends the task's updates (a subgraph's writes one by one) and the messages in them.
-    async fn update(&self, first: Option<&S::Update>, more: &[S::Update]) {
+    async fn update(&self, first: Option<&S::Update>, more: &[S::Update], cached: bool) {
         for update in first.into_iter().chain(more) {
             if let (Some(sink), Some(messages)) = (
                 self.sink.filter(|_| self.emitter.wants(StreamMode::Messages)),
@@ -357,7 +387,8 @@ impl<S: State> TaskEvents<'_, S> {
                 let (step, node, task_id) =
                     (self.step, Arc::clone(self.node), self.task_id.clone());
                 let update = update.clone();
-                self.emitter.send(StreamEvent::Update { step, node, task_id, update }).await;
+                let event = StreamEvent::Update { step, node, task_id, update, cached };
+                self.emitter.send(event).await;
             }
         }
     }
@@ -368,12 +399,21 @@ impl<S: State> TaskEvents<'_, S> {
         started_at: Duration,
         duration: Duration,
         error: Option<&NodeError>,
+        cached: bool,
     ) {
         if self.emitter.wants(StreamMode::Tasks) {
             let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
             let error = error.map(NodeError::to_string);
-            let event =
-                StreamEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error };
+            let event = StreamEvent::TaskEnd {
+                step,
+                node,
+                task_id,
+                attempt,
+                started_at,
+                duration,
+                error,
+                cached,
+            };
             self.emitter.send(event).await;
         }
     }

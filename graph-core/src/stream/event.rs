@@ -68,6 +68,12 @@ pub enum RunWarning {
         /// The node the router leaves (`__start__` for `START`).
         node: String,
     },
+    /// The node cache failed, so the step ran without it: its cacheable tasks ran (on a
+    /// failed lookup) or their results were not stored (on a failed write).
+    CacheFailed {
+        /// What failed.
+        error: String,
+    },
 }
 
 impl fmt::Display for RunWarning {
@@ -83,6 +89,9 @@ impl fmt::Display for RunWarning {
                 f,
                 "the router of `{node}` chose no destination, so its branch ended; return END to end it on purpose"
             ),
+            RunWarning::CacheFailed { error } => {
+                write!(f, "the node cache failed, so the step ran without it: {error}")
+            }
         }
     }
 }
@@ -114,6 +123,9 @@ pub enum StreamEvent<S: State> {
         task_id: TaskId,
         /// What it wrote.
         update: S::Update,
+        /// Whether it comes from the node cache rather than from running the node.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cached: bool,
     },
     /// A value a node sent with [`NodeContext::emit`](crate::NodeContext::emit).
     Custom {
@@ -157,7 +169,7 @@ pub enum StreamEvent<S: State> {
         node: Arc<str>,
         /// The task.
         task_id: TaskId,
-        /// The attempt, counting from 1.
+        /// The attempt, counting from 1 (0 for a result from the cache).
         attempt: u32,
         /// When the attempt started, measured from the start of the run.
         started_at: Duration,
@@ -165,6 +177,10 @@ pub enum StreamEvent<S: State> {
         duration: Duration,
         /// Why it failed, if it did.
         error: Option<String>,
+        /// Whether the task's result came from the node cache: then it did not run, its
+        /// attempt is 0 and its duration zero.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cached: bool,
     },
     /// A checkpoint was written.
     Checkpoint {
@@ -242,6 +258,9 @@ pub enum SubgraphEvent {
         task_id: TaskId,
         /// What it wrote.
         update: serde_json::Value,
+        /// Whether it comes from the node cache rather than from running the node.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cached: bool,
     },
     /// A value a subgraph's node sent with [`NodeContext::emit`](crate::NodeContext::emit).
     Custom {
@@ -284,7 +303,7 @@ pub enum SubgraphEvent {
         node: Arc<str>,
         /// The task.
         task_id: TaskId,
-        /// The attempt, counting from 1.
+        /// The attempt, counting from 1 (0 for a result from the cache).
         attempt: u32,
         /// When the attempt started, measured from the start of the subgraph's run.
         started_at: Duration,
@@ -292,6 +311,10 @@ pub enum SubgraphEvent {
         duration: Duration,
         /// Why it failed, if it did.
         error: Option<String>,
+        /// Whether the task's result came from the node cache: then it did not run, its
+        /// attempt is 0 and its duration zero.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cached: bool,
     },
     /// The subgraph saved a checkpoint in its namespace.
     Checkpoint {
@@ -322,8 +345,8 @@ impl SubgraphEvent {
             StreamEvent::Values { step, state: value } => {
                 SubgraphEvent::Values { step, state: state(&value) }
             }
-            StreamEvent::Update { step, node, task_id, update: value } => {
-                SubgraphEvent::Update { step, node, task_id, update: update(&value) }
+            StreamEvent::Update { step, node, task_id, update: value, cached } => {
+                SubgraphEvent::Update { step, node, task_id, update: update(&value), cached }
             }
             StreamEvent::Custom { step, node, task_id, value } => {
                 SubgraphEvent::Custom { step, node, task_id, value }
@@ -334,9 +357,25 @@ impl SubgraphEvent {
             StreamEvent::TaskStart { step, node, task_id, attempt } => {
                 SubgraphEvent::TaskStart { step, node, task_id, attempt }
             }
-            StreamEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error } => {
-                SubgraphEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error }
-            }
+            StreamEvent::TaskEnd {
+                step,
+                node,
+                task_id,
+                attempt,
+                started_at,
+                duration,
+                error,
+                cached,
+            } => SubgraphEvent::TaskEnd {
+                step,
+                node,
+                task_id,
+                attempt,
+                started_at,
+                duration,
+                error,
+                cached,
+            },
             StreamEvent::Checkpoint { checkpoint_id, parent_id, metadata } => {
                 SubgraphEvent::Checkpoint { checkpoint_id, parent_id, metadata }
             }
@@ -358,12 +397,13 @@ where
             StreamEvent::Values { step, state } => {
                 f.debug_struct("Values").field("step", step).field("state", state).finish()
             }
-            StreamEvent::Update { step, node, task_id, update } => f
+            StreamEvent::Update { step, node, task_id, update, cached } => f
                 .debug_struct("Update")
                 .field("step", step)
                 .field("node", node)
                 .field("task_id", task_id)
                 .field("update", update)
+                .field("cached", cached)
                 .finish(),
             StreamEvent::Custom { step, node, task_id, value } => f
                 .debug_struct("Custom")
@@ -386,7 +426,16 @@ where
                 .field("task_id", task_id)
                 .field("attempt", attempt)
                 .finish(),
-            StreamEvent::TaskEnd { step, node, task_id, attempt, started_at, duration, error } => f
+            StreamEvent::TaskEnd {
+                step,
+                node,
+                task_id,
+                attempt,
+                started_at,
+                duration,
+                error,
+                cached,
+            } => f
                 .debug_struct("TaskEnd")
                 .field("step", step)
                 .field("node", node)
@@ -395,6 +444,7 @@ where
                 .field("started_at", started_at)
                 .field("duration", duration)
                 .field("error", error)
+                .field("cached", cached)
                 .finish(),
             StreamEvent::Checkpoint { checkpoint_id, parent_id, metadata } => f
                 .debug_struct("Checkpoint")

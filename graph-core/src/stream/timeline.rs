@@ -25,6 +25,8 @@ pub struct TimelineEntry {
     pub duration: Duration,
     /// Why it failed, if it did.
     pub error: Option<String>,
+    /// Whether the result came from the node cache instead (attempt 0, zero duration).
+    pub cached: bool,
 }
 
 /// The attempts of a run's tasks in start order, from [`StreamEvent::TaskEnd`] events
@@ -74,6 +76,7 @@ impl Timeline {
                     started_at,
                     duration,
                     error,
+                    cached,
                 } => Some(TimelineEntry {
                     step: *step,
                     node: Arc::clone(node),
@@ -82,6 +85,7 @@ impl Timeline {
                     started_at: *started_at,
                     duration: *duration,
                     error: error.clone(),
+                    cached: *cached,
                 }),
                 _ => None,
             })
@@ -111,8 +115,14 @@ impl Timeline {
             }
             let start = entry.started_at.as_millis();
             let end = (entry.started_at + entry.duration).as_millis().max(start + 1);
-            let status = if entry.error.is_some() { "crit, " } else { "" };
-            let _ = writeln!(out, "    {} #{} :{status}{start}, {end}", entry.node, entry.attempt);
+            let status = match (&entry.error, entry.cached) {
+                (Some(_), _) => "crit, ",
+                (None, true) => "done, ",
+                (None, false) => "",
+            };
+            let label =
+                if entry.cached { "cached".to_owned() } else { format!("#{}", entry.attempt) };
+            let _ = writeln!(out, "    {} {label} :{status}{start}, {end}", entry.node);
         }
         out
     }
@@ -131,7 +141,11 @@ impl Timeline {
                 e.attempt,
                 e.started_at.as_secs_f64() * 1e3,
                 e.duration.as_secs_f64() * 1e3,
-                e.error.as_deref().unwrap_or("ok"),
+                match (&e.error, e.cached) {
+                    (Some(error), _) => error.as_str(),
+                    (None, true) => "cached",
+                    (None, false) => "ok",
+                },
             );
         }
         out

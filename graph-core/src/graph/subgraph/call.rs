@@ -147,7 +147,7 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
         let context = self.graph.context_in(&ctx);
         let mut parent_routes = Vec::new();
         let persistence = persistence.as_ref().map(|(persistence, _)| persistence);
-        let graph = &self.graph.inner;
+        let (graph, services) = (&self.graph.inner, &self.graph.services);
         // A call started afresh (after an edit of the parent's state, say) may pause on
         // questions already answered: it goes on with those answers, as a node would.
         let mut delivered: Vec<&str> = Vec::new();
@@ -158,9 +158,17 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
                 parent: Some(&mut parent_routes),
             };
             let emitter = emitter.clone();
-            let outcome =
-                pregel::run(graph, persistence, &context, run_input, &config, emitter, records)
-                    .await;
+            let outcome = pregel::run(
+                graph,
+                persistence,
+                services,
+                &context,
+                run_input,
+                &config,
+                emitter,
+                records,
+            )
+            .await;
             let interrupts = match outcome {
                 Ok(RunOutcome::Finished(state)) => {
                     return routed((self.output)(state, writes)?, parent_routes)
@@ -224,6 +232,7 @@ impl<S: State, T: State, C: Send + Sync + 'static> Child<S, T, C> {
                 namespace,
                 invocation: Some(invocation),
                 keep_writes: self.writes,
+                services: inherit.services.clone(),
             }),
             ..RunConfig::default()
         }

@@ -46,6 +46,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 namespace: namespace.clone(),
                 invocation: None,
                 keep_writes: false,
+                services: inherit.services.clone(),
             }),
             ..config
         };
@@ -58,9 +59,17 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         );
         let context = self.context_in(ctx);
         let (graph, persistence) = (&self.inner, self.persistence.as_ref());
-        let input = input.into_input();
-        let run =
-            pregel::run(graph, persistence, &context, input, &config, emitter, Records::none());
+        let (services, input) = (&self.services, input.into_input());
+        let run = pregel::run(
+            graph,
+            persistence,
+            services,
+            &context,
+            input,
+            &config,
+            emitter,
+            Records::none(),
+        );
         match run.await {
             Err(GraphError::Cancelled) => Err(cancelled().await),
             outcome => outcome,
