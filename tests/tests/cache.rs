@@ -367,3 +367,26 @@ async fn a_failing_backend_is_a_warning_and_the_node_runs() {
     let cleared = graph.clear_cache(["search"]).await.unwrap_err();
     assert_eq!(cleared.to_string(), "cache backend failed: connection refused");
 }
+
+#[tokio::test]
+async fn a_key_function_keys_on_part_of_the_input() {
+    let (calls, cache) = (Calls::default(), MemoryCache::new());
+    let policy = CachePolicy::new().key(|state| state["query"].clone());
+    let graph = search_graph(&calls, policy).compile().unwrap().with_cache(cache.clone());
+    ask(&graph, "rust").await;
+    let input = Research::update().query("rust").approved(true);
+    let out = graph.invoke(input, RunConfig::default()).await.unwrap().into_state();
+    assert_eq!(out.results, ["found rust"]);
+    assert_eq!(calls.of("search"), 1, "`approved` is not part of the key");
+
+    let panicking = CachePolicy::new().key(|_| panic!("no key today"));
+    let graph = search_graph(&calls, panicking).compile().unwrap().with_cache(cache);
+    let error = graph
+        .invoke(Research::update().query("rust"), RunConfig::default().strict(true))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the node cache failed, so the step ran without it: keying `search`: its key function panicked: no key today (an error under RunConfig::strict)"
+    );
+}

@@ -15,6 +15,7 @@
 mod key;
 mod memory;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,28 +26,35 @@ use crate::error::BoxError;
 pub(crate) use key::{cache_key, NodeCacheSpec};
 pub use memory::MemoryCache;
 
-/// How a node's results are cached: under a version, for a time.
+/// How a node's results are cached: under a version, for a time, keyed by its input.
 ///
 /// The key is the node's input (the state it reads, or its `Send` payload) in a canonical
 /// serialisation, hashed together with the version. Change the version when the node's code
-/// changes, so its old results are no longer found.
+/// changes, so its old results are no longer found. A node that reads only part of its
+/// input keys on that part with [`key`](Self::key), so that other changes still hit.
 ///
 /// ```
 /// use graph_core::cache::CachePolicy;
 /// use std::time::Duration;
 ///
-/// let policy = CachePolicy::new().version("search-v2").ttl(Duration::from_secs(600));
+/// let policy = CachePolicy::new()
+///     .version("forecast-v2")
+///     .ttl(Duration::from_secs(600))
+///     .key(|state| state["city"].clone());
 /// assert_eq!(policy.ttl_value(), Some(Duration::from_secs(600)));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 #[must_use]
 pub struct CachePolicy {
     version: String,
     ttl: Option<Duration>,
+    key: Option<KeyFn>,
 }
 
+type KeyFn = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+
 impl CachePolicy {
-    /// Caches forever, under the empty version.
+    /// Caches forever, under the empty version, keyed by the whole input.
     pub fn new() -> Self {
         Self::default()
     }
@@ -63,6 +71,13 @@ impl CachePolicy {
         self
     }
 
+    /// Keys entries by what `key` picks out of the input's JSON form (the state's fields, or
+    /// the payload), instead of by the whole input.
+    pub fn key(mut self, key: impl Fn(&Value) -> Value + Send + Sync + 'static) -> Self {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
     /// The version entries are stored under.
     pub fn version_name(&self) -> &str {
         &self.version
@@ -71,6 +86,24 @@ impl CachePolicy {
     /// How long an entry lives, if not forever.
     pub fn ttl_value(&self) -> Option<Duration> {
         self.ttl
+    }
+
+    /// What identifies `input` in the cache.
+    pub(crate) fn key_of(&self, input: Value) -> Value {
+        match &self.key {
+            Some(key) => key(&input),
+            None => input,
+        }
+    }
+}
+
+impl std::fmt::Debug for CachePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachePolicy")
+            .field("version", &self.version)
+            .field("ttl", &self.ttl)
+            .field("key", &self.key.as_ref().map(|_| "custom"))
+            .finish()
     }
 }
 

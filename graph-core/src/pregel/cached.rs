@@ -50,6 +50,11 @@ pub(crate) fn keys<S: State>(
                 .get_or_insert_with(|| spec.codec.encode_state(state).map_err(|e| e.to_string()))
                 .clone(),
         };
+        // The key function is the user's code: a panic in it only costs the cache.
+        let input = input.and_then(|input| {
+            crate::error::catch_panic(|| spec.policy.key_of(input))
+                .map_err(|panic| format!("its key function panicked: {panic}"))
+        });
         match input {
             Ok(input) => {
                 let key = cache_key(node, spec.policy.version_name(), &input);
