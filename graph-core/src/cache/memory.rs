@@ -79,7 +79,8 @@ impl NodeCache for MemoryCache {
     async fn set(&self, entries: Vec<CacheEntry>) -> Result<(), CacheError> {
         let now = Instant::now();
         for CacheEntry { key, value, ttl } in entries {
-            let expires = ttl.map(|ttl| now + ttl);
+            // A time to live too long for the clock to count keeps the entry forever.
+            let expires = ttl.and_then(|ttl| now.checked_add(ttl));
             self.entries.insert(key, Stored { value, expires });
         }
         Ok(())

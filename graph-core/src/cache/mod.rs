@@ -12,8 +12,14 @@
 //! and `RedisCache` (feature `redis`, shared by machines). Every backend passes the same
 //! conformance suite (`conformance`, feature `test-util`).
 
+#[cfg(feature = "test-util")]
+pub mod conformance;
 mod key;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +29,12 @@ use serde_json::Value;
 
 use crate::error::BoxError;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisCache;
 pub(crate) use key::{cache_key, NodeCacheSpec};
 pub use memory::MemoryCache;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteCache;
 
 /// How a node's results are cached: under a version, for a time, keyed by its input.
 ///
@@ -130,6 +140,8 @@ pub struct CacheEntry {
 /// A cache backend: stores task results by key.
 ///
 /// Expired entries must never be returned. Writers may race: the last `set` of a key wins.
+/// An entry stored with a zero time to live is never found, and removes what its key held;
+/// one with a time to live too long for the backend's clock lives forever.
 #[async_trait]
 pub trait NodeCache: Send + Sync + 'static {
     /// Looks every key up at once, returning the stored value of each, in order, or `None`

@@ -1,8 +1,10 @@
-//! The three checkpoint backends, for tests that run one behaviour on each.
+//! The three checkpoint backends, for tests that run one behaviour on each, and the
+//! servers the cache backends use.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use graph_core::cache::RedisCache;
 use graph_core::checkpoint::{PostgresSaver, SqliteSaver};
 use graph_core::RunConfig;
 
@@ -19,6 +21,17 @@ pub async fn postgres() -> PostgresSaver {
     PostgresSaver::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {url:?} is required: {e}"))
+}
+
+/// Where the Redis server is: `REDIS_URL`, else the local one `scripts/test` makes sure of.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A cache on the Redis server; the tests fail (never skip) without one.
+pub async fn redis() -> RedisCache {
+    let url = redis_url();
+    RedisCache::connect(&url).await.unwrap_or_else(|e| panic!("Redis at {url:?} is required: {e}"))
 }
 
 /// A new SQLite file in the temporary directory.
