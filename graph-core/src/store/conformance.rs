@@ -4,7 +4,8 @@
 //!
 //! Call [`run`] from a test; it panics with a message naming the broken rule. Everything
 //! it writes lives under a namespace unique to the call, so a shared database can be
-//! reused. It takes a few seconds: expiry is tested with real sleeps.
+//! reused. It takes a few seconds: expiry is tested with real sleeps, so run it on a
+//! runtime whose clock is not paused.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -187,6 +188,8 @@ async fn prefixes<S: Store>(store: &S, base: &Namespace) {
             (ns(base, &["a-b"]), "k4", v.clone()),
             (base.clone(), "k5", v.clone()),
             (ns(base, &["a", "x", "y"]), "k6", v.clone()),
+            (ns(base, &["a%"]), "k7", v.clone()),
+            (ns(base, &["a_", "x"]), "k8", v.clone()),
         ],
     )
     .await;
@@ -199,8 +202,14 @@ async fn prefixes<S: Store>(store: &S, base: &Namespace) {
     assert_eq!(keys(&search(store, &under(&["a", "x"]), SearchQuery::new()).await), ["k6", "k2"]);
     assert_eq!(
         keys(&search(store, base, SearchQuery::new()).await),
-        ["k6", "k5", "k4", "k3", "k2", "k1"]
+        ["k8", "k7", "k6", "k5", "k4", "k3", "k2", "k1"]
     );
+    assert_eq!(
+        keys(&search(store, &under(&["a%"]), SearchQuery::new()).await),
+        ["k7"],
+        "SQL wildcards in labels are plain characters"
+    );
+    assert_eq!(keys(&search(store, &under(&["a_"]), SearchQuery::new()).await), ["k8"]);
     assert!(search(store, &under(&["b"]), SearchQuery::new()).await.is_empty(), "an empty prefix");
     let first = &search(store, &under(&["a", "x", "y"]), SearchQuery::new()).await;
     assert_eq!(places(first), [(under(&["a", "x", "y"]).to_string(), "k6".to_owned())]);

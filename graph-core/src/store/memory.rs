@@ -175,7 +175,7 @@ impl Store for MemoryStore {
                 })
                 .collect();
             // The maps yield namespace then key order; a stable sort keeps it among equals.
-            found.sort_by(|a, b| b.0.cmp(&a.0));
+            found.sort_by_key(|(updated_at, _, _)| std::cmp::Reverse(*updated_at));
             query.page(found.into_iter().map(Ok::<_, StoreError>), |(_, item, _)| &item.value)?
         };
         if query.refresh_ttl && page.iter().any(|(_, _, expiring)| *expiring) {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::Value;
 
 use super::{
@@ -200,24 +200,30 @@ impl Store for SqliteStore {
                  WHERE {LIVE} AND (namespace = ?2 OR (namespace >= ?3 AND namespace < ?4))
                  ORDER BY updated_at DESC, namespace, key"
             );
-            let tx = conn.transaction().map_err(StoreError::backend)?;
             let page = {
-                let mut statement = tx.prepare(&select).map_err(StoreError::backend)?;
+                let mut statement = conn.prepare(&select).map_err(StoreError::backend)?;
                 let rows = statement
                     .query_map(params![now, exact, from, to], |row| Ok(read_row(row)))
                     .map_err(StoreError::backend)?
                     .map(|row| row.map_err(StoreError::backend).and_then(|read| read));
                 query.page(rows, |(item, _)| &item.value)?
             };
-            if query.refresh_ttl {
-                let mut refresh = tx.prepare(REFRESH).map_err(StoreError::backend)?;
-                for (item, _) in page.iter().filter(|(_, expiring)| *expiring) {
-                    refresh
-                        .execute(params![item.namespace.to_string(), item.key, now])
-                        .map_err(StoreError::backend)?;
+            if query.refresh_ttl && page.iter().any(|(_, expiring)| *expiring) {
+                // Take the write lock up front: upgrading a read could fail against another
+                // process's write.
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(StoreError::backend)?;
+                {
+                    let mut refresh = tx.prepare(REFRESH).map_err(StoreError::backend)?;
+                    for (item, _) in page.iter().filter(|(_, expiring)| *expiring) {
+                        refresh
+                            .execute(params![item.namespace.to_string(), item.key, now])
+                            .map_err(StoreError::backend)?;
+                    }
                 }
+                tx.commit().map_err(StoreError::backend)?;
             }
-            tx.commit().map_err(StoreError::backend)?;
             Ok(page.into_iter().map(|(item, _)| item).collect())
         })
         .await
