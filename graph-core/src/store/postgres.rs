@@ -216,15 +216,16 @@ impl Store for PostgresStore {
         let (limit, offset) = (count(query.limit), count(query.offset));
         // Without a filter the database pages; with one, rows stream in result order until
         // the page is full.
-        let (statement, params): (&str, Vec<&(dyn ToSql + Sync)>) = if query.filter.is_empty() {
-            (SEARCH_PAGE, vec![&exact, &from, &to, &limit, &offset])
-        } else {
-            (SEARCH, vec![&exact, &from, &to])
-        };
+        let paged_by_sql;
+        let (statement, params, paging): (_, Vec<&(dyn ToSql + Sync)>, _) =
+            if query.filter.is_empty() {
+                paged_by_sql = SearchQuery { offset: 0, ..query.clone() };
+                (SEARCH_PAGE, vec![&exact, &from, &to, &limit, &offset], &paged_by_sql)
+            } else {
+                (SEARCH, vec![&exact, &from, &to], query)
+            };
         let rows = self.client.query_raw(statement, params).await.map_err(StoreError::backend)?;
         pin_mut!(rows);
-        let paged_by_sql = SearchQuery { offset: 0, ..query.clone() };
-        let paging = if query.filter.is_empty() { &paged_by_sql } else { query };
         let mut pager = Pager::new(paging, |(item, _): &(Item, bool)| &item.value);
         while !pager.is_full() {
             match rows.try_next().await.map_err(StoreError::backend)? {
