@@ -70,6 +70,7 @@ mod error;
 mod graph;
 mod pregel;
 mod state;
+pub mod store;
 mod stream;
 mod thread;
 
