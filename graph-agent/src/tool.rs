@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use graph_core::store::Store;
 use graph_core::{BoxError, Command, NodeContext, State};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -107,6 +108,12 @@ impl ToolContext {
     /// node, step and id.
     pub fn node(&self) -> Option<&NodeContext> {
         self.node.as_ref()
+    }
+
+    /// The graph's store of long-term memory, inside a graph that has one
+    /// ([`NodeContext::store`]).
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.node.as_ref().and_then(NodeContext::store)
     }
 
     /// Pauses the run to ask a person, like [`NodeContext::interrupt`]; let the error

@@ -128,6 +128,14 @@ impl NodeContext {
         self.attempt
     }
 
+    /// The store of long-term memory the graph was given with
+    /// [`CompiledGraph::with_store`](crate::CompiledGraph::with_store) (or its parent graph
+    /// was, for a subgraph), if any. Its writes take effect at once and are not part of the
+    /// checkpoint: a task that runs again writes again, so write under stable keys.
+    pub fn store(&self) -> Option<&Arc<dyn crate::store::Store>> {
+        self.run.inherit.services.store.as_ref()
+    }
+
     /// How many supersteps the run may still take under its
     /// [`recursion_limit`](crate::RunConfig::recursion_limit), this one included: 1 in the
     /// last step the run may take. An agent uses it to answer before the limit fails the run.

@@ -1,4 +1,4 @@
-//! What a compiled graph lends its runs besides checkpoints: the node cache.
+//! What a compiled graph lends its runs besides checkpoints: the node cache and the store.
 
 use std::sync::Arc;
 
@@ -6,17 +6,22 @@ use super::CompiledGraph;
 use crate::cache::NodeCache;
 use crate::error::GraphError;
 use crate::state::State;
+use crate::store::Store;
 
 /// A graph's shared backends. A subgraph's run uses its own graph's, and its parent run's
 /// where its graph has none.
 #[derive(Clone, Default)]
 pub(crate) struct Services {
     pub(crate) cache: Option<Arc<dyn NodeCache>>,
+    pub(crate) store: Option<Arc<dyn Store>>,
 }
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services").field("cache", &self.cache.is_some()).finish()
+        f.debug_struct("Services")
+            .field("cache", &self.cache.is_some())
+            .field("store", &self.store.is_some())
+            .finish()
     }
 }
 
@@ -24,7 +29,10 @@ impl Services {
     /// These services, with the gaps filled from `inherited`.
     pub(crate) fn or(&self, inherited: Option<&Services>) -> Services {
         let Some(inherited) = inherited else { return self.clone() };
-        Services { cache: self.cache.clone().or_else(|| inherited.cache.clone()) }
+        Services {
+            cache: self.cache.clone().or_else(|| inherited.cache.clone()),
+            store: self.store.clone().or_else(|| inherited.store.clone()),
+        }
     }
 }
 
@@ -34,6 +42,50 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// a cache of their own use it too.
     pub fn with_cache(mut self, cache: impl NodeCache) -> Self {
         self.services.cache = Some(Arc::new(cache));
+        self
+    }
+
+    /// Lends `store` to every run: nodes reach it with [`NodeContext::store`](crate::NodeContext::store),
+    /// and so do the subgraphs without a store of their own.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    /// use graph_core::store::{MemoryStore, Namespace, Store};
+    /// use serde_json::json;
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(State, Clone, Default)]
+    /// struct Chat {
+    ///     user: String,
+    ///     greeting: String,
+    /// }
+    ///
+    /// async fn greet(s: Arc<Chat>, ctx: NodeContext) -> Result<ChatUpdate, graph_core::BoxError> {
+    ///     let store = ctx.store().ok_or("no store")?;
+    ///     let profile = Namespace::new(["users", s.user.as_str()])?;
+    ///     let name = match store.get(&profile, "name").await? {
+    ///         Some(item) => item.value.as_str().unwrap_or_default().to_owned(),
+    ///         None => s.user.clone(),
+    ///     };
+    ///     Ok(Chat::update().greeting(format!("hello again, {name}")))
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = MemoryStore::new();
+    /// store.put(&Namespace::new(["users", "u1"])?, "name", json!("Ada"), None).await?;
+    /// let graph = StateGraph::<Chat>::new()
+    ///     .add_node("greet", greet)
+    ///     .add_edge(START, "greet")
+    ///     .compile()?
+    ///     .with_store(store);
+    /// let out = graph.invoke(Chat::update().user("u1"), RunConfig::default()).await?;
+    /// assert_eq!(out.finished()?.greeting, "hello again, Ada");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_store(mut self, store: impl Store) -> Self {
+        self.services.store = Some(Arc::new(store));
         self
     }
 
