@@ -110,6 +110,12 @@ impl ToolContext {
         self.node.as_ref()
     }
 
+    /// The graph's run context, inside a graph whose context has type `C`
+    /// ([`NodeContext::context`]): who the user is, say.
+    pub fn context<C: Send + Sync + 'static>(&self) -> Option<&C> {
+        self.node.as_ref().and_then(NodeContext::context::<C>)
+    }
+
     /// The graph's store of long-term memory, inside a graph that has one
     /// ([`NodeContext::store`]).
     pub fn store(&self) -> Option<&Arc<dyn Store>> {

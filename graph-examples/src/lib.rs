@@ -7,6 +7,7 @@ pub mod approval;
 pub mod briefing;
 pub mod code_review;
 pub mod context;
+pub mod memory;
 pub mod react_agent;
 pub mod report;
 pub mod research;

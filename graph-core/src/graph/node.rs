@@ -128,6 +128,13 @@ impl NodeContext {
         self.attempt
     }
 
+    /// The run's context, when it has type `C`: for code that is handed a task's
+    /// `NodeContext` rather than a [`Context`] argument, such as a tool. `None` for another
+    /// type.
+    pub fn context<C: Send + Sync + 'static>(&self) -> Option<&C> {
+        self.run.context.downcast_ref::<C>()
+    }
+
     /// The store of long-term memory the graph was given with
     /// [`CompiledGraph::with_store`](crate::CompiledGraph::with_store) (or its parent graph
     /// was, for a subgraph), if any. Its writes take effect at once and are not part of the
