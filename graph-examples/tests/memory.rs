@@ -79,6 +79,7 @@ async fn a_preference_stated_in_one_thread_shapes_the_next_and_the_forecast_is_c
     assert_eq!(second_updates, updates(&[("forecast", true), ("recall", false), ("agent", false)]));
     assert_eq!(second_took, Duration::from_millis(20), "the forecast came from the cache");
 
+    insta::assert_json_snapshot!("memory_second_thread", second);
     let system = model.requests()[2].system.clone().unwrap();
     assert_eq!(
         system,

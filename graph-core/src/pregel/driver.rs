@@ -38,6 +38,9 @@ impl<S: State> Records<'_, S> {
 }
 
 /// Runs a graph until no task is left, recording what `records` asks for.
+// Each argument comes from a different place at each caller (a root run, a subgraph call, a
+// graph run inside a task), so a struct bundling them would only be rebuilt at every call.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<S: State>(
     graph: &Arc<GraphInner<S>>,
     persistence: Option<&Arc<Persistence<S>>>,
