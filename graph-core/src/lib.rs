@@ -53,6 +53,8 @@
 //! - **Dynamic work**: [`Send`] starts one task per work item; [`Command`] routes at run time.
 //! - **Durability**: [`checkpoint`] savers (memory, SQLite, PostgreSQL) make runs resumable,
 //!   pausable ([`NodeContext::interrupt`]), inspectable and replayable.
+//! - **Memory**: the [`store`] keeps what graphs remember across threads, reached from nodes
+//!   with [`NodeContext::store`]; the node [`cache`] skips nodes whose input was seen before.
 //! - **Pictures**: [`CompiledGraph::draw_mermaid`] and [`Timeline`].
 //! - **Fan-in helpers**: [`aggregate`].
 
