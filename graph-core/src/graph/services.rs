@@ -94,6 +94,8 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     ///
     /// Fails with [`GraphError::UnknownNode`] for a name that is not a node of this graph,
     /// before removing anything, and with [`GraphError::NoCache`] on a graph without a cache.
+    /// The entries of a subgraph's nodes, stored in this cache under their own names, are
+    /// cleared through the backend's [`NodeCache::clear`].
     pub async fn clear_cache<I>(&self, nodes: I) -> Result<(), GraphError>
     where
         I: IntoIterator,
