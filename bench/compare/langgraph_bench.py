@@ -13,8 +13,10 @@ import tempfile
 import time
 from typing import Annotated, TypedDict
 
+from langgraph.cache.memory import InMemoryCache
+from langgraph.cache.sqlite import SqliteCache
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
+from langgraph.types import CachePolicy, Send
 
 
 class Counter(TypedDict):
@@ -81,6 +83,24 @@ def map_reduce(tasks):
     return g.compile()
 
 
+def cached_map_reduce(tasks, runs):
+    """map_reduce with its worker cached by payload; `runs[0]` counts the worker's runs."""
+    g = StateGraph(Items)
+
+    async def plan(_state):
+        return {}
+
+    async def work(i):
+        runs[0] += 1
+        return {"items": [i]}
+
+    g.add_node("plan", plan)
+    g.add_node("map", work, cache_policy=CachePolicy())
+    g.add_edge(START, "plan")
+    g.add_conditional_edges("plan", lambda _s: [Send("map", i) for i in range(tasks)], ["map"])
+    return g
+
+
 def io_fan_out(tasks, wait):
     g = StateGraph(Items)
 
@@ -131,9 +151,64 @@ async def median(runs, run):
     return statistics.median(times)
 
 
+CACHED_TASKS = 1000
+CACHE_RUNS = 5
+
+
+async def check(g):
+    out = await g.ainvoke({"items": []})
+    assert out["items"] == list(range(CACHED_TASKS)), "1,000 items in order"
+
+
+async def all_hits(cache):
+    """The median of the all-hit runs on `cache`, filled by the warm-up."""
+    runs = [0]
+    g = cached_map_reduce(CACHED_TASKS, runs).compile(cache=cache)
+    await g.aclear_cache(["map"])
+    took = await median(CACHE_RUNS, lambda _i: check(g))
+    assert runs[0] == CACHED_TASKS, f"the worker ran in the warm-up only, not {runs[0]} times"
+    await g.aclear_cache(["map"])
+    return took
+
+
+async def cache_workloads(results):
+    """A map-reduce of 1,000 Sends to a cached worker on each backend: the warm-up run fills
+    the cache, so every timed run is all hits. `cache_misses_1000_memory` gives each run a
+    fresh cache. SQLite is a file in a temporary directory; Redis (if the `redis` package is
+    installed) is REDIS_URL, else the local server, under a prefix of this process's own."""
+    results["cache_hits_1000_memory"] = await all_hits(InMemoryCache())
+    with tempfile.TemporaryDirectory() as tmp:
+        results["cache_hits_1000_sqlite"] = await all_hits(
+            SqliteCache(path=os.path.join(tmp, "cache.sqlite"))
+        )
+    try:
+        import redis
+        from langgraph.cache.redis import RedisCache
+    except ImportError:
+        pass
+    else:
+        client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"))
+        client.ping()  # LangGraph's Redis cache swallows errors: fail here instead
+        prefix = f"langgraph-compare-{os.getpid()}:"
+        results["cache_hits_1000_redis"] = await all_hits(RedisCache(client, prefix=prefix))
+    runs = [0]
+    builder = cached_map_reduce(CACHED_TASKS, runs)
+    # Compiled before timing, one graph per run (the warm-up is run -1).
+    fresh = {i: builder.compile(cache=InMemoryCache()) for i in range(-1, CACHE_RUNS)}
+    results["cache_misses_1000_memory"] = await median(CACHE_RUNS, lambda i: check(fresh[i]))
+    assert runs[0] == CACHED_TASKS * (CACHE_RUNS + 1), "with a fresh cache, every run misses"
+
+
 async def main():
     quick = "--quick" in sys.argv
     results = {}
+    if "cache" in sys.argv[1:]:
+        # Only the node cache and its uncached baseline, send_1000.
+        g = map_reduce(1000)
+        results["send_1000"] = await median(5, lambda _i: g.ainvoke({"items": []}))
+        await cache_workloads(results)
+        print(json.dumps(results, indent=2, sort_keys=True))
+        return
     g = chain(1000)
     results["chain_1000"] = await median(5, lambda _i: g.ainvoke({"n": 0}, {"recursion_limit": 2000}))
     g = looping(10_000)
@@ -160,6 +235,7 @@ async def main():
             assert out == {"n": calls}, out
 
         results[name] = await median(5 if quick else 21, run)
+    await cache_workloads(results)
     try:
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 

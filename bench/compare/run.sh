@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the same workloads on LangGraph (installed from PyPI into a local virtual
 # environment) and on this framework, in one go, and prints one table of medians and ratios.
+# `run.sh cache` runs only the node cache workloads and their uncached baseline, send_1000.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -13,11 +14,21 @@ fi
 
 echo "Building the Rust side (release)..." >&2
 (cd "$root" && cargo build --quiet --release -p graph-benches --bin compare --bin send_memory)
+mode=${1:-}
+"$root/scripts/ensure-redis" >&2  # the Redis cache workloads
 echo "Running LangGraph..." >&2
 .venv/bin/python langgraph_bench.py "$@" > .langgraph-graph.json
-.venv/bin/python agent_bench.py "$@" > .langgraph-agent.json
+if [ "$mode" = cache ]; then
+  echo '{}' > .langgraph-agent.json
+else
+  .venv/bin/python agent_bench.py "$@" > .langgraph-agent.json
+fi
 echo "Running graph-core..." >&2
-"$target/release/compare" > .ours.json
+if [ "$mode" = cache ]; then
+  "$target/release/compare" cache > .ours.json
+else
+  "$target/release/compare" > .ours.json
+fi
 
 .venv/bin/python - <<'PY'
 import json
@@ -31,6 +42,34 @@ for name in sorted(ours):
     their = f"{t * 1e3:10.2f}ms" if t else "           -"
     print(f"{name:<26} {their} {o * 1e3:10.3f}ms {ratio}")
 
+# A cache hit per task: the step from the uncached map-reduce (send_1000) to the same
+# map-reduce answered wholly from the cache, per task; beside it the all-hit run per task.
+# A negative step means a hit costs less than running the (trivial) worker.
+def hit(results, backend):
+    hits = results.get(f"cache_hits_1000_{backend}")
+    return None if hits is None else ((hits - results["send_1000"]) / 1000, hits / 1000)
+
+def ratio(lg, us):
+    return f"{lg / us:.0f}x" if lg > 0 and us > 0 else "n/a"
+
+for backend in ["memory", "sqlite", "redis"]:
+    lg, us = hit(theirs, backend), hit(ours, backend)
+    if us is None:
+        continue
+    their = (f"LangGraph {lg[0] * 1e6:+.1f} us ({lg[1] * 1e6:.0f} us per task in the all-hit run)"
+             if lg else "LangGraph -")
+    print(f"cache hit, {backend}: {their}, graph-core {us[0] * 1e6:+.2f} us "
+          f"({us[1] * 1e6:.2f} us): {ratio(lg[0], us[0]) if lg else '-'} per hit, "
+          f"{ratio(lg[1], us[1]) if lg else '-'} per all-hit task")
+if "cache_misses_1000_memory" in ours:
+    def miss(results):
+        return (results["cache_misses_1000_memory"] - results["send_1000"]) / 1000
+    lg, us = miss(theirs), miss(ours)
+    print(f"cache miss and store, memory, over an uncached task: LangGraph {lg * 1e6:+.1f} us, "
+          f"graph-core {us * 1e6:+.2f} us: {ratio(lg, us)}")
+
+if "agent_turns_1" not in ours:
+    raise SystemExit
 # The agent loop per turn: the step from 1 to 10 turns, so the question and the final
 # answer cancel out; ours also beside the same loop on bare tokio.
 def per_turn(results, prefix=""):
@@ -55,4 +94,6 @@ print(f"plain node call: LangGraph {lg_plain * 1e6:.0f} us, graph-core {us_plain
       f"({lg_plain / us_plain:.0f}x); a subgraph call costs {lg / lg_plain:.1f}x a plain node in "
       f"LangGraph, {us / us_plain:.1f}x in graph-core (+{(us - us_plain) * 1e6:.2f} us)")
 PY
-"$target/release/send_memory" 2>/dev/null | grep -v '^dhat'
+if [ "$mode" != cache ]; then
+  "$target/release/send_memory" 2>/dev/null | grep -v '^dhat'
+fi

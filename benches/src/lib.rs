@@ -2,6 +2,7 @@
 //! binary and the regression guard, so all three measure the same graphs.
 
 pub mod agent;
+pub mod cache;
 
 use std::path::Path;
 use std::sync::Arc;

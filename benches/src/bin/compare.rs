@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use graph_benches::cache::{cached_map_reduce, WorkerRuns};
 use graph_benches::{
     agent, chain, fan_out, io_fan_out, loop_config, looping, map_reduce, plain_calls, runtime,
     sqlite_chain, subgraph_calls, Counter, Items, Steps,
 };
-use graph_core::RunConfig;
+use graph_core::cache::{MemoryCache, NodeCache, RedisCache, SqliteCache};
+use graph_core::{CompiledGraph, RunConfig};
 
 /// The median of `runs` timings of `run` (after one warm-up).
 fn median<F, Fut, T, E>(rt: &tokio::runtime::Runtime, runs: usize, mut run: F) -> f64
@@ -33,11 +35,23 @@ where
 fn main() {
     let rt = runtime();
     let mut results = BTreeMap::new();
-    // `compare agent` times only the agent loop.
-    if std::env::args().nth(1).as_deref() == Some("agent") {
-        agent_workloads(&rt, &mut results);
-        println!("{}", serde_json::to_string_pretty(&results).expect("numbers serialize"));
-        return;
+    // `compare agent` times only the agent loop; `compare cache` only the node cache and
+    // its uncached baseline, `send_1000`.
+    match std::env::args().nth(1).as_deref() {
+        Some("agent") => {
+            agent_workloads(&rt, &mut results);
+            println!("{}", serde_json::to_string_pretty(&results).expect("numbers serialize"));
+            return;
+        }
+        Some("cache") => {
+            let g = map_reduce(1_000);
+            let c = RunConfig::default;
+            results.insert("send_1000", median(&rt, 21, |_| g.invoke(Items::default(), c())));
+            cache_workloads(&rt, &mut results);
+            println!("{}", serde_json::to_string_pretty(&results).expect("numbers serialize"));
+            return;
+        }
+        _ => {}
     }
     let (g, c) = (chain(1_000), RunConfig::default);
     results.insert("chain_1000", median(&rt, 21, |_| g.invoke(Counter::default(), c())));
@@ -68,6 +82,7 @@ fn main() {
 
     agent_workloads(&rt, &mut results);
     call_workloads(&rt, &mut results);
+    cache_workloads(&rt, &mut results);
 
     let dir = std::env::temp_dir().join(format!("graph-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -126,4 +141,67 @@ fn call_workloads(rt: &tokio::runtime::Runtime, results: &mut BTreeMap<&'static 
             }),
         );
     }
+}
+
+/// The number of `Send`s in each cache workload.
+const CACHED_TASKS: u32 = 1_000;
+/// The timed runs of each cache workload, after its warm-up.
+const CACHE_RUNS: usize = 21;
+
+/// A map-reduce of 1,000 `Send`s to a cached worker on each backend: the warm-up run fills
+/// the cache, so every timed run is all hits (checked: the worker runs in the warm-up
+/// only). `cache_misses_1000_memory` gives each run a fresh cache: every task runs and is
+/// stored. SQLite is a file in a temporary directory; Redis is `REDIS_URL`, else the local
+/// server, under a key prefix of this process's own, cleared at the end.
+fn cache_workloads(rt: &tokio::runtime::Runtime, results: &mut BTreeMap<&'static str, f64>) {
+    results.insert("cache_hits_1000_memory", all_hits(rt, MemoryCache::new()));
+
+    let dir = std::env::temp_dir().join(format!("graph-compare-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let sqlite = SqliteCache::open(dir.join("cache.sqlite")).expect("the SQLite cache opens");
+    results.insert("cache_hits_1000_sqlite", all_hits(rt, sqlite));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("graph-compare-{}", std::process::id());
+    let redis = rt
+        .block_on(RedisCache::connect(&url))
+        .unwrap_or_else(|e| panic!("Redis at {url} (run scripts/ensure-redis): {e}"))
+        .with_prefix(prefix);
+    results.insert("cache_hits_1000_redis", all_hits(rt, redis));
+
+    let runs = WorkerRuns::new();
+    let g = cached_map_reduce(CACHED_TASKS, &runs);
+    results.insert(
+        "cache_misses_1000_memory",
+        median(rt, CACHE_RUNS, |_| {
+            let g = g.clone().with_cache(MemoryCache::new());
+            async move { check(g.invoke(Items::default(), RunConfig::default()).await?) }
+        }),
+    );
+    let expected = u64::from(CACHED_TASKS) * (CACHE_RUNS as u64 + 1);
+    assert_eq!(runs.get(), expected, "with a fresh cache, every run misses");
+}
+
+/// The median of the all-hit runs on `cache`, filled by the warm-up; clears it after.
+fn all_hits(rt: &tokio::runtime::Runtime, cache: impl NodeCache) -> f64 {
+    let runs = WorkerRuns::new();
+    let g: CompiledGraph<Items> = cached_map_reduce(CACHED_TASKS, &runs).with_cache(cache);
+    rt.block_on(g.clear_cache(["map"])).expect("the cache clears");
+    let time = median(rt, CACHE_RUNS, |_| async {
+        check(g.invoke(Items::default(), RunConfig::default()).await?)
+    });
+    assert_eq!(runs.get(), u64::from(CACHED_TASKS), "the worker ran in the warm-up only");
+    rt.block_on(g.clear_cache(["map"])).expect("the cache clears");
+    time
+}
+
+/// Every task's item came back, in order.
+fn check(out: graph_core::RunOutcome<Items>) -> Result<(), graph_core::GraphError> {
+    let items = &out.state().items;
+    assert!(
+        items.len() == CACHED_TASKS as usize && items.iter().copied().eq(0..CACHED_TASKS),
+        "1,000 items in order"
+    );
+    Ok(())
 }
