@@ -23,8 +23,13 @@ pub(crate) fn cache_key(node: &str, version: &str, input: &Value) -> CacheKey {
     hasher.update((version.len() as u64).to_le_bytes());
     hasher.update(version.as_bytes());
     write_canonical(&mut HashWriter(&mut hasher), input);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = hasher.finalize();
-    let hash = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    let mut hash = String::with_capacity(2 * digest.len());
+    for byte in digest {
+        hash.push(char::from(HEX[usize::from(byte >> 4)]));
+        hash.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
     CacheKey { node: node.to_owned(), hash }
 }
 
