@@ -246,9 +246,10 @@ pub(crate) async fn run<S: State>(
                 applied.extend(commands.iter().flat_map(Command::updates).cloned());
             }
             let to_parent = parent_routes(graph, config, &tasks, &commands)?;
-            let (entries, warnings) = match cache_keys.iter().any(Option::is_some) {
-                true => cached::entries(graph, &tasks, cache_keys, &commands),
-                false => Default::default(),
+            let (entries, warnings) = if cache_keys.iter().any(Option::is_some) {
+                cached::entries(graph, &tasks, cache_keys, &commands)
+            } else {
+                Default::default()
             };
             step_span.in_scope(|| {
                 let step = step as usize;
