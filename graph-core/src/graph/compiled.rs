@@ -66,7 +66,8 @@ pub(crate) struct GraphInner<S: State> {
     /// Whether any node pauses before it runs, so the loop checks only when it must.
     pub(crate) pauses_before: bool,
     pub(crate) nodes: Vec<Node<S>>,
-    pub(crate) by_name: HashMap<Arc<str>, NodeId>,
+    /// Looked up for every route and `Send`: a fast hash, since the keys are the graph's own.
+    pub(crate) by_name: HashMap<Arc<str>, NodeId, foldhash::fast::RandomState>,
     pub(crate) entry: Outgoing<S>,
     pub(crate) joins: Vec<Join>,
     pub(crate) returned_messages: Option<super::ReturnedMessages<S>>,
@@ -128,7 +129,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         let topology = Arc::new(Topology::of(&graph));
         let mut specs = graph.nodes;
         specs.sort_by(|a, b| a.name.cmp(&b.name));
-        let by_name: HashMap<Arc<str>, NodeId> = specs
+        let by_name: HashMap<Arc<str>, NodeId, _> = specs
             .iter()
             .enumerate()
             .map(|(id, spec)| (Arc::from(spec.name.as_str()), id))

@@ -304,6 +304,16 @@ pub(crate) enum TaskInput<S> {
     Payload(Box<dyn Any + Send>),
 }
 
+impl<S> TaskInput<S> {
+    /// A push task's payload, else the state snapshot.
+    pub(crate) fn new(payload: Option<Box<dyn super::Payload>>, state: Arc<S>) -> Self {
+        match payload {
+            None => Self::State(state),
+            Some(sent) => Self::Payload(sent.into_any()),
+        }
+    }
+}
+
 /// The input a node takes, checked before a `Send` is delivered to it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum InputKind {

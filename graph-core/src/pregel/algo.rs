@@ -2,8 +2,9 @@
 //! and evaluate edges, joins, routers and `Command`s. No async, no tokio.
 
 use std::any::TypeId;
-use std::collections::BTreeSet;
 use std::sync::Arc;
+
+use fixedbitset::FixedBitSet;
 
 use super::{TaskId, TaskPath};
 use crate::error::{catch_panic, Callback, GraphError, InvalidUpdate, RouteOrigin, RouteRefusal};
@@ -36,7 +37,9 @@ pub(crate) struct JoinProgress {
 
 /// What the next superstep will run: triggered nodes, emitted Sends and join progress.
 pub(crate) struct Pending {
-    pub(crate) triggered: BTreeSet<NodeId>,
+    /// One bit per node, so triggering and planning allocate nothing; ids follow node names,
+    /// so the set iterates in name order.
+    pub(crate) triggered: FixedBitSet,
     pub(crate) sends: Vec<PendingSend>,
     pub(crate) joins: Vec<JoinProgress>,
     /// What routing noticed since the driver last looked (not saved in checkpoints).
@@ -54,12 +57,13 @@ impl Pending {
             .map(|j| JoinProgress { seen: vec![false; j.sources], count: 0 })
             .collect();
         let (sends, warnings, parent) = (Vec::new(), Vec::new(), Vec::new());
-        Self { triggered: BTreeSet::new(), sends, joins, warnings, parent }
+        let triggered = FixedBitSet::with_capacity(graph.nodes.len());
+        Self { triggered, sends, joins, warnings, parent }
     }
 
     /// Whether nothing is left to run.
     pub(crate) fn is_empty(&self) -> bool {
-        self.triggered.is_empty() && self.sends.is_empty()
+        self.triggered.is_clear() && self.sends.is_empty()
     }
 }
 
@@ -72,18 +76,18 @@ pub(crate) fn upcoming<S: State>(graph: &GraphInner<S>, pending: &Pending) -> Ve
 /// The triggered nodes `plan` would run: deferred ones wait while anything else is ready.
 fn upcoming_pulls<'a, S: State>(
     graph: &'a GraphInner<S>,
-    triggered: &'a BTreeSet<NodeId>,
+    triggered: &'a FixedBitSet,
     sends: &[NodeId],
 ) -> impl Iterator<Item = NodeId> + 'a {
-    let ready_now = !sends.is_empty() || triggered.iter().any(|&id| !graph.nodes[id].defer);
-    triggered.iter().copied().filter(move |&id| !ready_now || !graph.nodes[id].defer)
+    let ready_now = !sends.is_empty() || triggered.ones().any(|id| !graph.nodes[id].defer);
+    triggered.ones().filter(move |&id| !ready_now || !graph.nodes[id].defer)
 }
 
 /// The tasks `plan` would run in `step` for these triggered nodes and Sends' targets, as
 /// `(node, task id)`.
 pub(crate) fn upcoming_tasks<S: State>(
     graph: &GraphInner<S>,
-    triggered: &BTreeSet<NodeId>,
+    triggered: &FixedBitSet,
     sends: &[NodeId],
     step: usize,
 ) -> Vec<(NodeId, TaskId)> {
@@ -104,25 +108,19 @@ pub(crate) fn plan<S: State>(
     step: usize,
 ) -> Vec<Task> {
     let ready_now =
-        !pending.sends.is_empty() || pending.triggered.iter().any(|&id| !graph.nodes[id].defer);
-    let pulls: Vec<NodeId> = if ready_now {
-        let ready: Vec<NodeId> =
-            pending.triggered.iter().copied().filter(|&id| !graph.nodes[id].defer).collect();
-        for id in &ready {
-            pending.triggered.remove(id);
-        }
-        ready
-    } else {
-        std::mem::take(&mut pending.triggered).into_iter().collect()
-    };
+        !pending.sends.is_empty() || pending.triggered.ones().any(|id| !graph.nodes[id].defer);
     let sends = std::mem::take(&mut pending.sends);
-
-    let mut tasks = Vec::with_capacity(pulls.len() + sends.len());
-    tasks.extend(pulls.into_iter().map(|node| Task {
+    let pulls = pending.triggered.ones().filter(|&id| !ready_now || !graph.nodes[id].defer);
+    let mut tasks = Vec::with_capacity(pulls.clone().count() + sends.len());
+    tasks.extend(pulls.map(|node| Task {
         node,
         id: TaskId::new(step, TaskPath::Pull(Arc::clone(graph.name(node)))),
         payload: None,
     }));
+    // Deferred nodes stay triggered while anything else runs.
+    for task in &tasks {
+        pending.triggered.set(task.node, false);
+    }
     tasks.extend(sends.into_iter().enumerate().map(|(index, send)| Task {
         node: send.node,
         id: TaskId::new(step, TaskPath::Push(index)),
@@ -138,23 +136,22 @@ pub(crate) fn apply_step<S: State>(
     state: &mut Arc<S>,
     step: usize,
     tasks: &[Task],
-    outputs: Vec<Command<S>>,
+    commands: &mut Vec<Command<S>>,
     context: &AnyContext,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let invalid = |source| GraphError::InvalidUpdate { step, source };
-    let (updates, gotos): (Vec<_>, Vec<_>) =
-        outputs.into_iter().map(|c| ((c.update, c.more), c.goto)).unzip();
 
     // A router sees the snapshot plus its own task's update. With one task that is exactly
     // the next state, so routing waits for the apply.
     let single = tasks.len() == 1;
-    let mut routes: Vec<Vec<Vec<Goto>>> = Vec::with_capacity(tasks.len());
+    let mut routes: Vec<Vec<Vec<Goto>>> = Vec::new();
     if !single {
-        for (task, update) in tasks.iter().zip(&updates) {
+        routes.reserve(tasks.len());
+        for (task, command) in tasks.iter().zip(commands.iter()) {
             let out = &graph.nodes[task.node].out;
             let name = &**graph.name(task.node);
-            let routed = match update {
+            let routed = match (&command.update, &command.more) {
                 _ if out.branches.is_empty() => Vec::new(),
                 (None, more) if more.is_empty() => route(out, name, step, context, state)?,
                 // The update is applied in place and undone after routing, at the cost of the
@@ -175,20 +172,28 @@ pub(crate) fn apply_step<S: State>(
         }
     }
 
-    let writes = tasks.iter().zip(updates).flat_map(|(task, (first, more))| {
+    let writes = tasks.iter().zip(commands.iter_mut()).flat_map(|(task, command)| {
         let name = &**graph.name(task.node);
+        let (first, more) = (command.update.take(), std::mem::take(&mut command.more));
         first.into_iter().chain(more).map(move |update| (name, update))
     });
     apply_guarded(Arc::make_mut(state), writes, step, invalid)?;
 
     if single {
-        let name = graph.name(tasks[0].node);
-        routes.push(route(&graph.nodes[tasks[0].node].out, name, step, context, state)?);
+        let (node, command) = (&graph.nodes[tasks[0].node], &mut commands[0]);
+        let routes = route(&node.out, &node.name, step, context, state)?;
+        return fire(
+            graph,
+            &node.out,
+            &node.name,
+            std::mem::take(&mut command.goto),
+            routes,
+            pending,
+        );
     }
-
-    for ((task, goto), routes) in tasks.iter().zip(gotos).zip(routes) {
+    for ((task, command), routes) in tasks.iter().zip(commands.drain(..)).zip(routes) {
         let node = &graph.nodes[task.node];
-        fire(graph, &node.out, &node.name, goto, routes, pending)?;
+        fire(graph, &node.out, &node.name, command.goto, routes, pending)?;
     }
     Ok(())
 }
@@ -223,13 +228,13 @@ fn route<S: State>(
     context: &AnyContext,
     view: &S,
 ) -> Result<Vec<Vec<Goto>>, GraphError> {
-    out.branches
-        .iter()
-        .map(|branch| {
-            catch_panic(|| (branch.router)(view, context))
-                .map_err(|message| panicked(origin, step, Callback::Router, message))
-        })
-        .collect()
+    let mut routes = Vec::with_capacity(out.branches.len());
+    for branch in &out.branches {
+        let routed = catch_panic(|| (branch.router)(view, context))
+            .map_err(|message| panicked(origin, step, Callback::Router, message))?;
+        routes.push(routed);
+    }
+    Ok(routes)
 }
 
 fn panicked(node: &str, step: usize, callback: Callback, message: String) -> GraphError {
@@ -273,7 +278,7 @@ fn fire<S: State>(
     routes: Vec<Vec<Goto>>,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
-    pending.triggered.extend(&out.edges);
+    pending.triggered.extend(out.edges.iter().copied());
     for &(join, slot) in &out.joins {
         let progress = &mut pending.joins[join];
         if !progress.seen[slot] {

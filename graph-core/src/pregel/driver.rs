@@ -98,6 +98,8 @@ pub(crate) async fn run<S: State>(
         let _ =
             shared.last_step.set((step.max(0) as usize + config.recursion_limit).saturating_sub(1));
         let mut steps_run = 0;
+        // Reused from step to step, so a step of one task allocates little.
+        let (mut outputs, mut commands) = (Vec::new(), Vec::new());
         loop {
             let first = steps_run == 0;
             for warning in std::mem::take(&mut pending.warnings) {
@@ -147,7 +149,7 @@ pub(crate) async fn run<S: State>(
 
             let mut tasks = algo::plan(graph, &mut pending, step as usize);
             let saved = if first { resumed.take() } else { None };
-            let mut outputs: Vec<Option<TaskOutput<S>>> = tasks.iter().map(|_| None).collect();
+            outputs.resize_with(tasks.len(), || None);
             if let (Some(saved), Some(session)) = (&saved, &session) {
                 for (task, slot) in tasks.iter().zip(&mut outputs) {
                     if let Some(output) = saved.outputs.get(&task.id.to_string()) {
@@ -222,7 +224,7 @@ pub(crate) async fn run<S: State>(
                 return stop(&mut session, &state, before, step, error).await;
             }
 
-            let (commands, interrupts) = split(outputs);
+            let interrupts = split(&mut outputs, &mut commands);
             if let Some(first) = interrupts.first() {
                 if session.is_none() {
                     let needed_for = format!("pausing in node `{}`", first.node);
@@ -258,7 +260,7 @@ pub(crate) async fn run<S: State>(
                     &mut state,
                     step,
                     &tasks,
-                    commands,
+                    &mut commands,
                     &**context,
                     &mut pending,
                 )
@@ -370,17 +372,20 @@ fn dedup(mut interrupts: Vec<Interrupt>) -> Vec<Interrupt> {
     interrupts
 }
 
-/// Separates finished tasks' commands from pauses, both in task order.
-fn split<S: State>(outputs: Vec<Option<TaskOutput<S>>>) -> (Vec<Command<S>>, Vec<Interrupt>) {
-    let mut commands = Vec::with_capacity(outputs.len());
+/// Moves finished tasks' commands into `commands` and returns the pauses, both in task order.
+fn split<S: State>(
+    outputs: &mut Vec<Option<TaskOutput<S>>>,
+    commands: &mut Vec<Command<S>>,
+) -> Vec<Interrupt> {
+    commands.clear();
     let mut paused = Vec::new();
-    for output in outputs.into_iter().flatten() {
+    for output in outputs.drain(..).flatten() {
         match output {
             TaskOutput::Done(command) => commands.push(command),
             TaskOutput::Paused(interrupts) => paused.extend(interrupts),
         }
     }
-    (commands, paused)
+    paused
 }
 
 /// The parent graph's nodes the step's commands route to, in task order; a run that is not a

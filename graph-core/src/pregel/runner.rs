@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::future::Either;
 use futures::FutureExt;
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -19,8 +19,8 @@ use super::TaskId;
 use crate::checkpoint::PendingWrite;
 use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
 use crate::graph::{
-    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, NodeId, ReturnedMessages,
-    RunShared, SubgraphPaused, TaskAnswers, TaskInput,
+    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, NodeFuture, NodeId,
+    ReturnedMessages, RunShared, SubgraphPaused, TaskAnswers, TaskInput,
 };
 use crate::state::State;
 use crate::stream::{Emitter, StreamEvent, StreamMode, TaskSink, TaskStream};
@@ -94,7 +94,11 @@ pub(crate) async fn run_tasks<S: State>(
     let (Some(first), second) = (todo.next(), todo.next()) else { return Ok(()) };
     let Some(second) = second else {
         let (task, slot) = first;
-        *slot = Some(start(scope, task, true).await?);
+        let output = match lean(scope, &scope.graph.nodes[task.node]) {
+            true => run_inline(scope, task).await?,
+            false => start(scope, task, true).await?,
+        };
+        *slot = Some(output);
         return Ok(());
     };
 
@@ -150,24 +154,11 @@ fn start<S: State>(
     let head = scope.head.clone();
     let (step, node_id, task_id, mut payload) =
         (scope.step, task.node, task.id.clone(), task.payload.take());
-    let span = tracing::info_span!(
-        "task",
-        node = %graph.name(node_id),
-        task_id = %task_id,
-        attempt = tracing::field::Empty,
-        outcome = tracing::field::Empty,
-    );
-    let task_span = span.clone();
+    let span = task_span(graph.name(node_id), &task_id);
     let node = &graph.nodes[node_id];
     // Most tasks run once, unobserved and unsaved: they take a small future, so a fan-out of
     // a million Sends stays light. The rest take the full one, boxed.
-    let lean = node.retry.is_none()
-        && node.on_error.is_none()
-        && saver.is_none()
-        && answers.is_empty()
-        && by_id.is_empty()
-        && !emitter.is_streaming();
-    if lean {
+    if lean(scope, node) {
         let ctx = NodeContext {
             node: Arc::clone(&node.name),
             task_id,
@@ -177,30 +168,22 @@ fn start<S: State>(
             answers: None,
             head,
         };
-        let input = match payload {
-            None => TaskInput::State(state),
-            Some(sent) => TaskInput::Payload(sent.into_any()),
-        };
+        let input = TaskInput::new(payload, state);
+        // One async block, not nested async fns: each layer would store its own copy of
+        // the input and context, and a million of these futures wait at once.
         let once = async move {
             let node = &graph.nodes[node_id];
-            task_span.record("attempt", 1);
-            let error = match run_attempt(node, input, ctx, limit.as_deref()).await {
-                Ok(command) => {
-                    task_span.record("outcome", "ok");
-                    return Ok(TaskOutput::Done(command));
-                }
-                Err(error) => error,
+            tracing::Span::current().record("attempt", 1);
+            let _permits = permits(node, limit.as_deref()).await;
+            let outcome = match call(node, input, ctx) {
+                Ok(future) => finish(future, node.timeout).await,
+                Err(error) => Err(error),
             };
-            if let Some(interrupts) = paused(&error) {
-                task_span.record("outcome", "paused");
-                return Ok(TaskOutput::Paused(interrupts));
-            }
-            task_span.record("outcome", "error");
-            // No handler sees this failure, so the future keeps no task id for it.
-            Err(error.into_graph_error(node.name.to_string(), step, 1))
+            conclude(node, step, outcome)
         };
         return Either::Left(once.instrument(span));
     }
+    let task_span = span.clone();
     let full = async move {
         let node = &graph.nodes[node_id];
         let callback_panicked = |callback, message| GraphError::CallbackPanicked {
@@ -334,6 +317,80 @@ fn start<S: State>(
     Either::Right(Box::pin(full.instrument(span)))
 }
 
+/// Whether a task of `node` runs once, unobserved and unsaved, so it needs none of the full
+/// future's machinery.
+fn lean<S: State>(scope: &StepScope<'_, S>, node: &Node<S>) -> bool {
+    node.retry.is_none()
+        && node.on_error.is_none()
+        && scope.saver.is_none()
+        && scope.answers.is_empty()
+        && scope.child_answers.is_empty()
+        && !scope.emitter.is_streaming()
+}
+
+/// A task's span: its node and id now, its attempt and outcome once known.
+fn task_span(node: &str, task_id: &TaskId) -> tracing::Span {
+    tracing::info_span!(
+        "task",
+        node = %node,
+        task_id = %task_id,
+        attempt = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    )
+}
+
+/// Runs a lean task alone in its step, in place: it borrows the step's scope, so nothing is
+/// cloned or moved for it.
+async fn run_inline<S: State>(
+    scope: &StepScope<'_, S>,
+    task: &mut Task,
+) -> Result<TaskOutput<S>, GraphError> {
+    let node = &scope.graph.nodes[task.node];
+    let ctx = NodeContext {
+        node: Arc::clone(&node.name),
+        task_id: task.id.clone(),
+        attempt: 1,
+        run: Arc::clone(scope.run),
+        sink: None,
+        answers: None,
+        head: scope.head.clone(),
+    };
+    let input = TaskInput::new(task.payload.take(), Arc::clone(scope.state));
+    let once = async {
+        tracing::Span::current().record("attempt", 1);
+        let _permits = permits(node, scope.limit.map(|limit| &**limit)).await;
+        let outcome = match call(node, input, ctx) {
+            Ok(future) => finish(future, node.timeout).await,
+            Err(error) => Err(error),
+        };
+        conclude(node, scope.step, outcome)
+    };
+    once.instrument(task_span(&node.name, &task.id)).await
+}
+
+/// The output of a lean task's one attempt, recorded in its span.
+fn conclude<S: State>(
+    node: &Node<S>,
+    step: usize,
+    outcome: Result<Command<S>, NodeError>,
+) -> Result<TaskOutput<S>, GraphError> {
+    let span = tracing::Span::current();
+    let error = match outcome {
+        Ok(command) => {
+            span.record("outcome", "ok");
+            return Ok(TaskOutput::Done(command));
+        }
+        Err(error) => error,
+    };
+    if let Some(interrupts) = paused(&error) {
+        span.record("outcome", "paused");
+        return Ok(TaskOutput::Paused(interrupts));
+    }
+    span.record("outcome", "error");
+    // No handler sees this failure, so the output keeps no task id for it.
+    Err(error.into_graph_error(node.name.to_string(), step, 1))
+}
+
 /// Streams the events of a task whose result came from the node cache: its updates (and the
 /// messages in them) and its end, all marked cached.
 pub(crate) async fn replay_cached<S: State>(
@@ -427,23 +484,59 @@ async fn run_attempt<S: State>(
     ctx: NodeContext,
     run_limit: Option<&Semaphore>,
 ) -> Result<Command<S>, NodeError> {
-    // The node's permit first: a task holding a run-wide permit is always running.
-    let _node_permit = match &node.limit {
-        Some(limit) => limit.acquire().await.ok(),
-        None => None,
-    };
+    let _permits = permits(node, run_limit).await;
+    finish(call(node, input, ctx)?, node.timeout).await
+}
+
+/// The permits a task holds while it runs: its node's, then its run's.
+type Permits<'a> = (Option<SemaphorePermit<'a>>, Option<SemaphorePermit<'a>>);
+
+/// Waits for the node's permit, then the run's. Most nodes have no limit: they wait for
+/// nothing, and their future does not carry the space a wait takes.
+fn permits<'a, S: State>(
+    node: &'a Node<S>,
+    run_limit: Option<&'a Semaphore>,
+) -> impl Future<Output = Permits<'a>> + Send + 'a {
     // A subgraph's task holds no run-wide permit: its subgraph's tasks take them, and
     // holding one while they wait could deadlock a run limited to one task.
-    let _run_permit = match run_limit.filter(|_| !node.func.is_subgraph()) {
-        Some(limit) => limit.acquire().await.ok(),
-        None => None,
-    };
-    // Calling the node may itself run user code (a closure's body), so it is guarded too.
-    let future = std::panic::catch_unwind(AssertUnwindSafe(|| node.func.call(input, ctx)))
-        .map_err(|panic| NodeError::Panicked(panic_message(&*panic)))?;
+    let run_limit = run_limit.filter(|_| !node.func.is_subgraph());
+    if node.limit.is_none() && run_limit.is_none() {
+        return Either::Left(std::future::ready((None, None)));
+    }
+    Either::Right(Box::pin(async move {
+        // The node's permit first: a task holding a run-wide permit is always running.
+        let node_permit = match &node.limit {
+            Some(limit) => limit.acquire().await.ok(),
+            None => None,
+        };
+        let run_permit = match run_limit {
+            Some(limit) => limit.acquire().await.ok(),
+            None => None,
+        };
+        (node_permit, run_permit)
+    }))
+}
+
+/// Calls the node for its future. Calling may itself run user code (a closure's body), so it
+/// is guarded too.
+fn call<S: State>(
+    node: &Node<S>,
+    input: TaskInput<S>,
+    ctx: NodeContext,
+) -> Result<NodeFuture<S>, NodeError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| node.func.call(input, ctx)))
+        .map_err(|panic| NodeError::Panicked(panic_message(&*panic)))
+}
+
+/// Awaits a node's future within its timeout, catching panics.
+async fn finish<S: State>(
+    future: NodeFuture<S>,
+    timeout: Option<Duration>,
+) -> Result<Command<S>, NodeError> {
     let guarded = AssertUnwindSafe(future).catch_unwind();
-    let outcome = match node.timeout {
-        Some(timeout) => tokio::time::timeout(timeout, guarded)
+    let outcome = match timeout {
+        // Boxed: a timer is large, and only nodes with a timeout pay for it.
+        Some(timeout) => Box::pin(tokio::time::timeout(timeout, guarded))
             .await
             .map_err(|_| NodeError::TimedOut(timeout))?,
         None => guarded.await,

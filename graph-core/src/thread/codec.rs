@@ -154,7 +154,7 @@ impl<S: State> Codec<S> {
         graph: &GraphInner<S>,
         pending: &Pending,
     ) -> Result<PendingRecord, GraphError> {
-        let triggered = pending.triggered.iter().map(|&id| graph.name(id).to_string()).collect();
+        let triggered = pending.triggered.ones().map(|id| graph.name(id).to_string()).collect();
         let mut sends = Vec::with_capacity(pending.sends.len());
         for send in &pending.sends {
             let payload = send.payload.to_json()?;
