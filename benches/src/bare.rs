@@ -3,7 +3,7 @@
 //! and the work cannot be optimised away.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use graph_core::State;
@@ -91,57 +91,67 @@ async fn in_order(mut set: JoinSet<(u32, Vec<u32>)>, tasks: u32) -> Vec<u32> {
     slots.concat()
 }
 
-/// The storage floor of a checkpointed chain: `steps` rows written to the SQLite file at
-/// `path` (WAL, `synchronous = NORMAL`, as the framework's saver), one insert of a
-/// checkpoint-sized JSON body per step, each in its own transaction on a blocking thread.
-/// Returns the number of rows the thread `thread_id` has.
-pub async fn sqlite_chain(steps: u64, path: &Path, thread_id: &str) -> u64 {
-    let conn = Arc::new(std::sync::Mutex::new(open(path)));
-    for step in 0..steps {
-        let body = serde_json::json!({
-            "id": format!("{step:032x}"),
-            "thread_id": thread_id,
-            "parent_id": step.checked_sub(1).map(|parent| format!("{parent:032x}")),
-            "state": { "kind": "full", "values": { "n": step } },
-            "pending": { "next": [format!("n{:05}", step + 1)], "sends": [], "writes": [] },
-            "metadata": { "source": "loop", "step": step, "writes": { "n": 1 } },
-        })
-        .to_string();
-        let (conn, thread_id) = (Arc::clone(&conn), thread_id.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().expect("no insert panics");
-            let tx = conn.transaction().expect("a transaction starts");
-            tx.execute(
-                "INSERT INTO checkpoints (thread_id, step, body) VALUES (?1, ?2, ?3)",
-                params![thread_id, step, body],
-            )
-            .expect("the row is written");
-            tx.commit().expect("the transaction commits");
-        })
-        .await
-        .expect("the insert ends");
-    }
-    let conn = conn.lock().expect("no insert panics");
-    conn.query_row("SELECT count(*) FROM checkpoints WHERE thread_id = ?1", [thread_id], |row| {
-        row.get(0)
-    })
-    .expect("the rows are counted")
+/// A SQLite file (WAL, `synchronous = NORMAL`, as the framework's saver) of checkpoint-sized
+/// rows: the storage floor of a checkpointed chain. Open it once, as a saver is: closing
+/// the last connection to a WAL file checkpoints the whole log.
+pub struct SqliteRows {
+    conn: Arc<Mutex<Connection>>,
 }
 
-fn open(path: &Path) -> Connection {
-    let conn = Connection::open(path).expect("the SQLite file opens");
-    conn.pragma_update(None, "journal_mode", "WAL").expect("WAL mode");
-    conn.pragma_update(None, "synchronous", "NORMAL").expect("synchronous = NORMAL");
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS checkpoints (
-             thread_id TEXT NOT NULL,
-             step      INTEGER NOT NULL,
-             body      TEXT NOT NULL,
-             PRIMARY KEY (thread_id, step)
-         )",
-    )
-    .expect("the table exists");
-    conn
+impl SqliteRows {
+    /// Opens (or creates) the file at `path`.
+    pub fn open(path: &Path) -> Self {
+        let conn = Connection::open(path).expect("the SQLite file opens");
+        conn.pragma_update(None, "journal_mode", "WAL").expect("WAL mode");
+        conn.pragma_update(None, "synchronous", "NORMAL").expect("synchronous = NORMAL");
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS checkpoints (
+                 thread_id TEXT NOT NULL,
+                 step      INTEGER NOT NULL,
+                 body      TEXT NOT NULL,
+                 PRIMARY KEY (thread_id, step)
+             )",
+        )
+        .expect("the table exists");
+        Self { conn: Arc::new(Mutex::new(conn)) }
+    }
+
+    /// A chain of `steps` steps for `thread_id`: one insert of a JSON body like a
+    /// checkpoint's per step, each in its own transaction on a blocking thread. Returns the
+    /// number of rows the thread has.
+    pub async fn chain(&self, steps: u64, thread_id: &str) -> u64 {
+        for step in 0..steps {
+            let body = serde_json::json!({
+                "id": format!("{step:032x}"),
+                "thread_id": thread_id,
+                "parent_id": step.checked_sub(1).map(|parent| format!("{parent:032x}")),
+                "state": { "kind": "full", "values": { "n": step } },
+                "pending": { "next": [format!("n{:05}", step + 1)], "sends": [], "writes": [] },
+                "metadata": { "source": "loop", "step": step, "writes": { "n": 1 } },
+            })
+            .to_string();
+            let (conn, thread_id) = (Arc::clone(&self.conn), thread_id.to_owned());
+            tokio::task::spawn_blocking(move || {
+                let mut conn = conn.lock().expect("no insert panics");
+                let tx = conn.transaction().expect("a transaction starts");
+                tx.execute(
+                    "INSERT INTO checkpoints (thread_id, step, body) VALUES (?1, ?2, ?3)",
+                    params![thread_id, step, body],
+                )
+                .expect("the row is written");
+                tx.commit().expect("the transaction commits");
+            })
+            .await
+            .expect("the insert ends");
+        }
+        let conn = self.conn.lock().expect("no insert panics");
+        conn.query_row(
+            "SELECT count(*) FROM checkpoints WHERE thread_id = ?1",
+            [thread_id],
+            |row| row.get(0),
+        )
+        .expect("the rows are counted")
+    }
 }
 
 #[cfg(test)]
@@ -161,8 +171,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("graph-bare-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("bare.sqlite");
-        assert_eq!(sqlite_chain(10, &path, "a").await, 10);
-        assert_eq!(sqlite_chain(5, &path, "b").await, 5);
+        let rows = SqliteRows::open(&path);
+        assert_eq!(rows.chain(10, "a").await, 10);
+        assert_eq!(rows.chain(5, "b").await, 5);
+        drop(rows);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

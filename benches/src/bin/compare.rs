@@ -98,12 +98,11 @@ fn main() {
         "sqlite_chain_100",
         median(&rt, 5, |i| g.invoke(Counter::default(), c().thread_id(format!("t{i}")))),
     );
-    let bare_path = &dir.join("bare.sqlite");
+    let rows = &bare::SqliteRows::open(&dir.join("bare.sqlite"));
     results.insert(
         "bare_tokio_sqlite_chain_100",
         median(&rt, 5, |i| async move {
-            let rows = bare::sqlite_chain(100, bare_path, &format!("t{i}")).await;
-            assert_eq!(rows, 100, "one row per step");
+            assert_eq!(rows.chain(100, &format!("t{i}")).await, 100, "one row per step");
             Ok::<_, ()>(())
         }),
     );
