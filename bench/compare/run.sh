@@ -55,12 +55,12 @@ def bare(name):
 def units(name):
     parts = name.split("_")
     count = next((int(p) for p in parts if p.isdigit()), 1)
-    unit = {"fan": "branch", "send": "task", "io": "task", "agent": "turn",
+    unit = {"fan": "branch", "send": "task", "io": "task", "cache": "task", "agent": "turn",
             "subgraph": "call", "plain": "call"}.get(parts[0], "step")
     return count, unit
 
 print(f"{'workload':<26} {'LangGraph':>12} {'graph-core':>12} {'bare tokio':>12} "
-      f"{'to LangGraph':>12} {'to bare':>9} {'graph-core per unit':>20} {'bare per unit':>16}")
+      f"{'to LangGraph':>13} {'to bare':>9} {'graph-core per unit':>20} {'bare per unit':>16}")
 for name in sorted(k for k in ours if not k.startswith("bare_tokio_")):
     o, t, b = ours[name], theirs.get(name), bare(name)
     count, unit = units(name)
@@ -68,7 +68,7 @@ for name in sorted(k for k in ours if not k.startswith("bare_tokio_")):
           + (f"{t * 1e3:10.2f}ms " if t else f"{'-':>12} ")
           + f"{o * 1e3:10.3f}ms "
           + (f"{b * 1e3:10.3f}ms " if b else f"{'-':>12} ")
-          + (f"{t / o:11.0f}x " if t else f"{'-':>12} ")
+          + (f"{t / o:12.0f}x " if t else f"{'-':>13} ")
           + (f"{o / b:8.1f}x " if b else f"{'-':>9} ")
           + f"{o * 1e6 / count:>12.3f} us/{unit:<6} "
           + (f"{b * 1e6 / count:>9.3f} us/{unit}" if b else f"{'-':>16}"))

@@ -199,7 +199,7 @@ fn units(workload: &str) -> Option<(f64, &'static str)> {
     let count = workload.split('_').find_map(|part| part.parse::<u32>().ok())?;
     let unit = match workload.split('_').next()? {
         "fan" => "branch",
-        "send" | "io" => "task",
+        "send" | "io" | "cache" => "task",
         "agent" => "turn",
         "subgraph" | "plain" => "call",
         _ => "step",
