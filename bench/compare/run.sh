@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# Runs the same workloads on LangGraph (installed from PyPI into a local virtual
-# environment) and on this framework, in one go, and prints one table of medians and ratios.
+# Runs the same workloads on LangGraph (installed from the Python package index into a local
+# virtual environment), on this framework and on bare tokio, in one go, and prints one table
+# of medians and ratios.
 # `run.sh cache` runs only the node cache workloads and their uncached baseline, send_1000.
+# `run.sh rust` runs only the Rust side, the framework beside bare tokio, without Python.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
+mode=${1:-}
+
+echo "Building the Rust side (release)..." >&2
+(cd "$root" && cargo build --quiet --release -p graph-benches --bin compare --bin send_memory --bin send_rss)
+if [ "$mode" = rust ]; then
+  echo "Running graph-core and bare tokio..." >&2
+  "$target/release/compare" rust
+  "$target/release/send_memory" 2>/dev/null | grep -v '^dhat'
+  "$target/release/send_rss"
+  exit
+fi
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet -r requirements.txt
 fi
-
-echo "Building the Rust side (release)..." >&2
-(cd "$root" && cargo build --quiet --release -p graph-benches --bin compare --bin send_memory)
-mode=${1:-}
 "$root/scripts/ensure-redis" >&2  # the Redis cache workloads
 echo "Running LangGraph..." >&2
 .venv/bin/python langgraph_bench.py "$@" > .langgraph-graph.json
@@ -34,13 +43,35 @@ fi
 import json
 theirs = json.load(open(".langgraph-graph.json")) | json.load(open(".langgraph-agent.json"))
 ours = json.load(open(".ours.json"))
-print(f"{'workload':<26} {'LangGraph':>12} {'graph-core':>12} {'ratio':>9}")
-for name in sorted(ours):
-    o = ours[name]
-    t = theirs.get(name)
-    ratio = f"{t / o:8.0f}x" if t else "        -"
-    their = f"{t * 1e3:10.2f}ms" if t else "           -"
-    print(f"{name:<26} {their} {o * 1e3:10.3f}ms {ratio}")
+
+# A workload's bare-tokio floor is `bare_tokio_X`, X being its name or the start of it up
+# to an underscore (sqlite_chain_100 for sqlite_chain_100_async); the same rule as `compare rust`.
+def bare(name):
+    floors = [k[len("bare_tokio_"):] for k in ours if k.startswith("bare_tokio_")]
+    floors = [f for f in floors if name == f or name.startswith(f + "_")]
+    return ours["bare_tokio_" + max(floors, key=len)] if floors else None
+
+# What a workload counts, and how many: the first number in its name.
+def units(name):
+    parts = name.split("_")
+    count = next((int(p) for p in parts if p.isdigit()), 1)
+    unit = {"fan": "branch", "send": "task", "io": "task", "cache": "task", "agent": "turn",
+            "subgraph": "call", "plain": "call"}.get(parts[0], "step")
+    return count, unit
+
+print(f"{'workload':<26} {'LangGraph':>12} {'graph-core':>12} {'bare tokio':>12} "
+      f"{'to LangGraph':>13} {'to bare':>9} {'graph-core per unit':>20} {'bare per unit':>16}")
+for name in sorted(k for k in ours if not k.startswith("bare_tokio_")):
+    o, t, b = ours[name], theirs.get(name), bare(name)
+    count, unit = units(name)
+    print(f"{name:<26} "
+          + (f"{t * 1e3:10.2f}ms " if t else f"{'-':>12} ")
+          + f"{o * 1e3:10.3f}ms "
+          + (f"{b * 1e3:10.3f}ms " if b else f"{'-':>12} ")
+          + (f"{t / o:12.0f}x " if t else f"{'-':>13} ")
+          + (f"{o / b:8.1f}x " if b else f"{'-':>9} ")
+          + f"{o * 1e6 / count:>12.3f} us/{unit:<6} "
+          + (f"{b * 1e6 / count:>9.3f} us/{unit}" if b else f"{'-':>16}"))
 
 # A cache hit per task: the step from the uncached map-reduce (send_1000) to the same
 # map-reduce answered wholly from the cache, per task; beside it the all-hit run per task.
@@ -97,4 +128,5 @@ print(f"plain node call: LangGraph {lg_plain * 1e6:.0f} us, graph-core {us_plain
 PY
 if [ "$mode" != cache ]; then
   "$target/release/send_memory" 2>/dev/null | grep -v '^dhat'
+  "$target/release/send_rss"
 fi

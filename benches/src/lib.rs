@@ -2,6 +2,7 @@
 //! binary and the regression guard, so all three measure the same graphs.
 
 pub mod agent;
+pub mod bare;
 pub mod cache;
 
 use std::path::Path;
@@ -29,7 +30,7 @@ pub struct Items {
     pub items: Vec<u32>,
 }
 
-async fn increment(_: Arc<Counter>) -> CounterUpdate {
+pub(crate) async fn increment(_: Arc<Counter>) -> CounterUpdate {
     Counter::update().n(1)
 }
 
@@ -118,7 +119,7 @@ pub struct Steps {
     pub n: u64,
 }
 
-async fn next_step(steps: Arc<Steps>) -> StepsUpdate {
+pub(crate) async fn next_step(steps: Arc<Steps>) -> StepsUpdate {
     Steps::update().n(steps.n + 1)
 }
 

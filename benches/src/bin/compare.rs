@@ -1,5 +1,7 @@
 //! Times the comparison workloads and prints their medians in seconds as JSON, for
-//! `bench/compare/run.sh` to set beside LangGraph's. Build in release mode.
+//! `bench/compare/run.sh` to set beside LangGraph's. Each workload `X` with a bare-tokio
+//! floor is also timed as `bare_tokio_X`: the same work with no framework, in the same
+//! process. `compare rust` prints a table of the two instead of JSON. Build in release mode.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -7,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use graph_benches::cache::{cached_map_reduce, WorkerRuns};
 use graph_benches::{
-    agent, chain, fan_out, io_fan_out, loop_config, looping, map_reduce, plain_calls, runtime,
-    sqlite_chain, subgraph_calls, Counter, Items, Steps,
+    agent, bare, chain, fan_out, io_fan_out, loop_config, looping, map_reduce, plain_calls,
+    runtime, sqlite_chain, subgraph_calls, Counter, Items, Steps,
 };
 use graph_core::cache::{MemoryCache, NodeCache, RedisCache, SqliteCache};
 use graph_core::{CompiledGraph, RunConfig};
@@ -36,8 +38,10 @@ fn main() {
     let rt = runtime();
     let mut results = BTreeMap::new();
     // `compare agent` times only the agent loop; `compare cache` only the node cache and
-    // its uncached baseline, `send_1000`.
-    match std::env::args().nth(1).as_deref() {
+    // its uncached baseline, `send_1000`; `compare rust` all but the cache, as a table.
+    let mode = std::env::args().nth(1);
+    let table = mode.as_deref() == Some("rust");
+    match mode.as_deref() {
         Some("agent") => {
             agent_workloads(&rt, &mut results);
             println!("{}", serde_json::to_string_pretty(&results).expect("numbers serialize"));
@@ -79,10 +83,13 @@ fn main() {
         "io_200_max20",
         median(&rt, 5, |_| g.invoke(Items::default(), c().max_concurrency(20))),
     );
+    bare_workloads(&rt, &mut results);
 
     agent_workloads(&rt, &mut results);
     call_workloads(&rt, &mut results);
-    cache_workloads(&rt, &mut results);
+    if !table {
+        cache_workloads(&rt, &mut results);
+    }
 
     let dir = std::env::temp_dir().join(format!("graph-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -91,9 +98,134 @@ fn main() {
         "sqlite_chain_100",
         median(&rt, 5, |i| g.invoke(Counter::default(), c().thread_id(format!("t{i}")))),
     );
+    let rows = &bare::SqliteRows::open(&dir.join("bare.sqlite"));
+    results.insert(
+        "bare_tokio_sqlite_chain_100",
+        median(&rt, 5, |i| async move {
+            assert_eq!(rows.chain(100, &format!("t{i}")).await, 100, "one row per step");
+            Ok::<_, ()>(())
+        }),
+    );
     let _ = std::fs::remove_dir_all(&dir);
 
-    println!("{}", serde_json::to_string_pretty(&results).expect("numbers serialize"));
+    if table {
+        print_table(&results);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&results).expect("numbers serialize"));
+    }
+}
+
+/// The same work as the framework's workloads on bare tokio, each result checked.
+fn bare_workloads(rt: &tokio::runtime::Runtime, results: &mut BTreeMap<&'static str, f64>) {
+    for (name, steps, runs) in
+        [("bare_tokio_chain_1000", 1_000, 21), ("bare_tokio_loop_10000", 10_000, 11)]
+    {
+        results.insert(
+            name,
+            median(rt, runs, |_| async move {
+                assert_eq!(bare::steps(steps).await.n, steps);
+                Ok::<_, ()>(())
+            }),
+        );
+    }
+    for (name, branches) in [("bare_tokio_fan_out_100", 100), ("bare_tokio_fan_out_1000", 1_000)] {
+        results.insert(
+            name,
+            median(rt, 21, |_| async move {
+                assert_eq!(bare::fan_out(branches).await.n, branches as u64 + 1);
+                Ok::<_, ()>(())
+            }),
+        );
+    }
+    for (name, tasks, runs) in [
+        ("bare_tokio_send_1000", 1_000, 21),
+        ("bare_tokio_send_10000", 10_000, 11),
+        ("bare_tokio_send_100000", 100_000, 5),
+        ("bare_tokio_send_1000000", 1_000_000, 3),
+    ] {
+        results.insert(
+            name,
+            median(rt, runs, |_| async move {
+                let items = bare::map_reduce(tasks).await;
+                assert!(items.iter().copied().eq(0..tasks), "every item, in order");
+                Ok::<_, ()>(())
+            }),
+        );
+    }
+    let wait = Duration::from_millis(50);
+    for (name, limit) in
+        [("bare_tokio_io_200_unlimited", None), ("bare_tokio_io_200_max20", Some(20))]
+    {
+        results.insert(
+            name,
+            median(rt, 5, |_| async move {
+                assert_eq!(bare::io_fan_out(200, wait, limit).await.len(), 200);
+                Ok::<_, ()>(())
+            }),
+        );
+    }
+    // A subgraph call and a plain node call have one floor: the node function inline.
+    for (names, calls) in [
+        (["bare_tokio_subgraph_calls_1", "bare_tokio_plain_calls_1"], 1),
+        (["bare_tokio_subgraph_calls_100", "bare_tokio_plain_calls_100"], 100),
+    ] {
+        let time = median(rt, 101, |_| async move {
+            assert_eq!(bare::calls(calls).await.n, calls);
+            Ok::<_, ()>(())
+        });
+        for name in names {
+            results.insert(name, time);
+        }
+    }
+}
+
+/// The bare-tokio time for `workload`: `bare_tokio_X` where `X` is the workload's name or
+/// the start of it up to an underscore (`sqlite_chain_100` for `sqlite_chain_100_async`).
+fn bare_time(results: &BTreeMap<&'static str, f64>, workload: &str) -> Option<f64> {
+    results
+        .iter()
+        .filter_map(|(name, &time)| Some((name.strip_prefix("bare_tokio_")?, time)))
+        .filter(|(floor, _)| {
+            workload
+                .strip_prefix(floor)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+        })
+        .max_by_key(|(floor, _)| floor.len())
+        .map(|(_, time)| time)
+}
+
+/// What a workload counts, and how many: the first number in its name.
+fn units(workload: &str) -> Option<(f64, &'static str)> {
+    let count = workload.split('_').find_map(|part| part.parse::<u32>().ok())?;
+    let unit = match workload.split('_').next()? {
+        "fan" => "branch",
+        "send" | "io" | "cache" => "task",
+        "agent" => "turn",
+        "subgraph" | "plain" => "call",
+        _ => "step",
+    };
+    Some((f64::from(count), unit))
+}
+
+/// Prints every workload beside its bare-tokio floor, with the ratio and per-unit costs.
+fn print_table(results: &BTreeMap<&'static str, f64>) {
+    println!(
+        "{:<24} {:>12} {:>12} {:>9} {:>20} {:>16}",
+        "workload", "graph-core", "bare tokio", "ratio", "graph-core per unit", "bare per unit"
+    );
+    for (&name, &ours) in results.iter().filter(|(name, _)| !name.starts_with("bare_tokio_")) {
+        let bare = bare_time(results, name);
+        let (count, unit) = units(name).unwrap_or((1.0, "run"));
+        let per_unit = |time: f64| format!("{:.3} us/{unit}", time * 1e6 / count);
+        println!(
+            "{name:<24} {:>10.3}ms {:>12} {:>9} {:>20} {:>16}",
+            ours * 1e3,
+            bare.map_or("-".into(), |bare| format!("{:.3}ms", bare * 1e3)),
+            bare.map_or("-".into(), |bare| format!("{:.1}x", ours / bare)),
+            per_unit(ours),
+            bare.map_or("-".into(), per_unit),
+        );
+    }
 }
 
 /// The agent loop with the prebuilt agent, and the same loop on bare tokio.

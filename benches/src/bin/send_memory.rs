@@ -1,5 +1,6 @@
 //! Measures the framework's memory per Send task: peak heap during a map-reduce of N tiny
 //! payloads, minus the heap before it and the output list, divided by N. Build in release.
+//! dhat's allocator changes the resident set, so `send_rss` measures that one separately.
 
 use graph_benches::{map_reduce, runtime, Items};
 use graph_core::RunConfig;
