@@ -7,7 +7,9 @@ mod support;
 
 use std::sync::Arc;
 
-use graph_core::checkpoint::{Checkpoint, Checkpointer, MemorySaver, SqliteSaver, StateRecord};
+use graph_core::checkpoint::{
+    Checkpoint, CheckpointError, Checkpointer, MemorySaver, SqliteSaver, StateRecord,
+};
 use graph_core::prelude::*;
 use support::backends::{postgres, postgres_url, sqlite_file, thread};
 
@@ -174,4 +176,74 @@ async fn sqlite_storage_is_a_bounded_multiple_of_the_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_storage_is_a_bounded_multiple_of_the_state() {
     on_postgres(1_000, true).await;
+}
+
+/// The steps of the full snapshots among `checkpoints`.
+fn snapshot_steps(checkpoints: &[Checkpoint]) -> Vec<i64> {
+    let full = checkpoints.iter().filter(|c| matches!(c.state, StateRecord::Full { .. }));
+    full.map(|c| c.metadata.step).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_continued_from_its_checkpoint_snapshots_where_one_run_does() {
+    // One run snapshots once after step 500 of 1,000 (at step 931): the deltas since its
+    // previous snapshot outgrow the state there. A run stopped after step 499 and continued
+    // must keep counting those deltas, not start again from zero.
+    const STEPS: usize = 1_000;
+    let saver = Arc::new(MemorySaver::new());
+    let whole = thread();
+    let config = limit(whole.clone(), STEPS);
+    let graph = appender(STEPS).with_checkpointer(Arc::clone(&saver));
+    let expected = graph.invoke(Items::default(), config).await.unwrap().into_state();
+    let once = saver.list(whole.thread_id.as_deref().unwrap()).await.unwrap();
+    assert_eq!(snapshot_steps(&once), [931, 175, 32, 5, 0, -1]);
+
+    let halves = thread();
+    let config = limit(halves.clone(), STEPS);
+    let first = appender(STEPS / 2).with_checkpointer(Arc::clone(&saver));
+    first.invoke(Items::default(), config.clone()).await.unwrap();
+    let out = graph.invoke(Items::update(), config).await.unwrap().into_state();
+    assert_eq!(out, expected);
+    let continued = saver.list(halves.thread_id.as_deref().unwrap()).await.unwrap();
+    // The continued thread has one more checkpoint, the second run's input, after step 499.
+    assert_eq!(snapshot_steps(&continued), [932, 175, 32, 5, 0, -1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_bodies_that_name_their_thread() {
+    // Earlier versions stored the id and thread in the body too: such files keep loading,
+    // and a body naming another thread is stored in the wrong row.
+    let file = sqlite_file();
+    let graph = appender(1).with_checkpointer(SqliteSaver::open(&file).unwrap());
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let state = Items { items: vec![item(0)] };
+    for (thread_id, named) in [("old", "old"), ("moved", "elsewhere")] {
+        let body = serde_json::json!({
+            "id": "0001",
+            "thread_id": named,
+            "parent_id": null,
+            "state": { "kind": "full", "values": state },
+            "pending": { "triggered": [], "sends": [], "joins": [] },
+            "metadata": { "source": "loop", "step": 0, "writers": ["append"] },
+        });
+        conn.execute(
+            "INSERT INTO graph_threads (thread_id, latest) VALUES (?1, '0001')",
+            [thread_id],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO graph_checkpoints (thread_id, id, body) VALUES (?1, '0001', ?2)",
+            [thread_id, &body.to_string()],
+        )
+        .unwrap();
+    }
+    let old = graph.get_state(&RunConfig::default().thread_id("old")).await.unwrap().unwrap();
+    assert_eq!((old.values, old.metadata.writers), (state, vec!["append".to_owned()]));
+    let err = graph.get_state(&RunConfig::default().thread_id("moved")).await.unwrap_err();
+    let GraphError::Checkpoint(CheckpointError::Corrupt { thread_id, checkpoint_id, reason }) = err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((thread_id.as_str(), checkpoint_id.as_str()), ("moved", "0001"));
+    assert_eq!(reason, "the stored record names checkpoint `0001` of thread `elsewhere`");
 }
