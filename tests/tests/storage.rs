@@ -201,7 +201,8 @@ async fn a_run_continued_from_its_checkpoint_snapshots_where_one_run_does() {
     let halves = thread();
     let config = limit(halves.clone(), STEPS);
     let first = appender(STEPS / 2).with_checkpointer(Arc::clone(&saver));
-    first.invoke(Items::default(), config.clone()).await.unwrap();
+    let half = first.invoke(Items::default(), config.clone()).await.unwrap().into_state();
+    assert_eq!(half.items, expected.items[..STEPS / 2]);
     let out = graph.invoke(Items::update(), config).await.unwrap().into_state();
     assert_eq!(out, expected);
     let continued = saver.list(halves.thread_id.as_deref().unwrap()).await.unwrap();
