@@ -3,9 +3,9 @@
 //!
 //! A checkpoint stores the writes its step applied (a delta), not the whole state. It
 //! stores the whole state (a full snapshot) once the deltas since the last one outgrow the
-//! state, so snapshots space out as the state grows: a thread's storage stays within a small
-//! multiple of its state, and loading any checkpoint reads one snapshot and deltas about
-//! its size.
+//! state, so snapshots space out as the state grows: a thread's storage grows in proportion
+//! to its state, not with the square of its length, and loading any checkpoint reads one
+//! snapshot and deltas about its size.
 
 mod finite;
 mod memory;
