@@ -1,9 +1,11 @@
 //! Checkpoints: a run's state and pending work saved after every superstep, so it can be
 //! resumed after a crash or a pause, inspected, edited, replayed and forked.
 //!
-//! A checkpoint stores the writes its step applied (a delta), not the whole state; every
-//! [`FULL_SNAPSHOT_EVERY`] steps it stores the whole state, so loading replays a bounded
-//! number of deltas and storage grows with what changed.
+//! A checkpoint stores the writes its step applied (a delta), not the whole state. It
+//! stores the whole state (a full snapshot) once the deltas since the last one outgrow the
+//! state, so snapshots space out as the state grows: a thread's storage grows in proportion
+//! to its state, not with the square of its length, and loading any checkpoint reads one
+//! snapshot and deltas about its size.
 
 mod finite;
 mod memory;
@@ -25,9 +27,6 @@ pub use memory::MemorySaver;
 pub use postgres::PostgresSaver;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSaver;
-
-/// A checkpoint stores the whole state at least once every this many steps of a thread.
-pub const FULL_SNAPSHOT_EVERY: i64 = 100;
 
 /// The state as a checkpoint records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,8 +68,10 @@ pub struct PendingRecord {
     /// Nodes triggered for the next step (including deferred ones still waiting).
     pub triggered: Vec<String>,
     /// Sends for the next step, in emission order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sends: Vec<SendRecord>,
     /// For each join, in declaration order, which sources have run since it last fired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub joins: Vec<Vec<bool>>,
     /// On a subgraph's last checkpoint: the nodes of the parent graph it routed to
     /// ([`Command::goto_parent`](crate::Command::goto_parent)).
@@ -110,6 +111,7 @@ pub struct CheckpointMetadata {
     /// The step it follows: -1 for an input, then 0, 1, ...
     pub step: i64,
     /// The nodes whose updates it applied, in task order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writers: Vec<String>,
     /// On a subgraph's checkpoint: the call that wrote it, as `checkpoint/task`, the parent
     /// checkpoint and task the call ran in.
@@ -486,22 +488,62 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(body).map_err(|e| corrupt(thread_id, id, e))
 }
 
-/// Reads a stored checkpoint body, which must name the id and thread it is stored under.
+/// A checkpoint as the SQL backends store it. Its thread is a column of the row, so the
+/// body leaves it out; the body keeps the id, a few bytes that catch a body stored under
+/// another checkpoint's row.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Serialize)]
+struct BodyOut<'a> {
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_id: Option<&'a str>,
+    state: &'a StateRecord,
+    pending: &'a PendingRecord,
+    metadata: &'a CheckpointMetadata,
+}
+
+/// A stored checkpoint body; bodies written by earlier versions name the thread too.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Deserialize)]
+struct BodyIn {
+    id: String,
+    thread_id: Option<String>,
+    parent_id: Option<String>,
+    state: StateRecord,
+    pending: PendingRecord,
+    metadata: CheckpointMetadata,
+}
+
+/// The body a SQL backend stores for `checkpoint`, next to its id and thread columns.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn encode_checkpoint(checkpoint: &Checkpoint) -> Result<String, CheckpointError> {
+    let body = BodyOut {
+        id: &checkpoint.id,
+        parent_id: checkpoint.parent_id.as_deref(),
+        state: &checkpoint.state,
+        pending: &checkpoint.pending,
+        metadata: &checkpoint.metadata,
+    };
+    serde_json::to_string(&body).map_err(storage)
+}
+
+/// Reads a stored checkpoint body back into checkpoint `id` of `thread_id`. The body must
+/// name `id`, and `thread_id` if it names a thread: otherwise it is stored in the wrong row.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode_checkpoint(
     thread_id: &str,
     id: &str,
     body: &[u8],
 ) -> Result<Checkpoint, CheckpointError> {
-    let checkpoint: Checkpoint = decode(thread_id, id, body)?;
-    if checkpoint.id != id || checkpoint.thread_id != thread_id {
-        let found = format!(
-            "the stored record names checkpoint `{}` of thread `{}`",
-            checkpoint.id, checkpoint.thread_id
-        );
+    let BodyIn { id: named_id, thread_id: named_thread, parent_id, state, pending, metadata } =
+        decode(thread_id, id, body)?;
+    let named_thread = named_thread.as_deref().unwrap_or(thread_id);
+    if named_id != id || named_thread != thread_id {
+        let found =
+            format!("the stored record names checkpoint `{named_id}` of thread `{named_thread}`");
         return Err(corrupt(thread_id, id, found));
     }
-    Ok(checkpoint)
+    Ok(Checkpoint::new(id, thread_id, parent_id, state, pending, metadata))
 }
 
 /// A thread whose latest checkpoint is not stored.

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use tokio_postgres::{Client, NoTls};
 
 use super::{
-    corrupt, decode, decode_checkpoint, latest_missing, storage, subgraph_prefix, Checkpoint,
-    CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+    corrupt, decode, decode_checkpoint, encode_checkpoint, latest_missing, storage,
+    subgraph_prefix, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
 };
 
 const SCHEMA: &str = "
@@ -75,7 +75,7 @@ impl Checkpointer for PostgresSaver {
         checkpoint: &Checkpoint,
         expected_latest: Option<&str>,
     ) -> Result<(), CheckpointError> {
-        let body = serde_json::to_string(checkpoint).map_err(storage)?;
+        let body = encode_checkpoint(checkpoint)?;
         let (thread_id, id) = (&checkpoint.thread_id, &checkpoint.id);
         // One statement: the thread moves and the checkpoint is stored, or neither.
         let inserted = match expected_latest {

@@ -8,8 +8,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{
-    decode, decode_checkpoint, latest_missing, storage, subgraph_prefix, Checkpoint,
-    CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+    decode, decode_checkpoint, encode_checkpoint, latest_missing, storage, subgraph_prefix,
+    Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
 };
 
 const SCHEMA: &str = "
@@ -114,7 +114,7 @@ impl Checkpointer for SqliteSaver {
         checkpoint: &Checkpoint,
         expected_latest: Option<&str>,
     ) -> Result<(), CheckpointError> {
-        let body = serde_json::to_string(checkpoint).map_err(storage)?;
+        let body = encode_checkpoint(checkpoint)?;
         let (checkpoint, expected) = (checkpoint.clone(), expected_latest.map(str::to_owned));
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::codec::Persistence;
+use super::snapshots::{encoded_len, Snapshots};
 use crate::checkpoint::{ChainProblem, Checkpoint, CheckpointError, StateRecord, StoredCheckpoint};
 use crate::error::GraphError;
 use crate::graph::GraphInner;
@@ -20,8 +21,8 @@ pub(crate) struct Loaded<S: State> {
     pub(crate) stored: StoredCheckpoint,
     pub(crate) state: S,
     pub(crate) pending: Pending,
-    /// Delta checkpoints since the last full snapshot.
-    pub(crate) depth: i64,
+    /// The deltas from the last full snapshot up to it.
+    pub(crate) snapshots: Snapshots,
 }
 
 /// Loads checkpoint `id` (or the thread's latest) and rebuilds its state and pending work;
@@ -43,9 +44,10 @@ pub(crate) async fn load<S: State>(
         };
     };
     check(thread_id, id.unwrap_or(&stored.checkpoint.id), &stored.checkpoint)?;
-    let (state, depth) = Chain::fetching(persistence, thread_id).state(&stored.checkpoint).await?;
+    let (state, snapshots) =
+        Chain::fetching(persistence, thread_id).state(&stored.checkpoint).await?;
     let pending = persistence.pending_from_record(graph, thread_id, &stored.checkpoint)?;
-    Ok(Some(Loaded { stored, state, pending, depth }))
+    Ok(Some(Loaded { stored, state, pending, snapshots }))
 }
 
 /// Loads the checkpoint a run or an edit starts from (`id`, else the thread's latest), with
@@ -72,8 +74,9 @@ pub(crate) struct Chain<'a, S: State> {
     /// Every checkpoint of the thread, by id, when its whole history was listed; otherwise
     /// parents are fetched from the checkpointer one by one.
     listed: Option<HashMap<&'a str, &'a Checkpoint>>,
-    /// States already rebuilt (with their depth), by checkpoint id, when listed.
-    rebuilt: HashMap<String, (S, i64)>,
+    /// States already rebuilt (with the deltas since their snapshot), by checkpoint id,
+    /// when listed.
+    rebuilt: HashMap<String, (S, Snapshots)>,
 }
 
 impl<'a, S: State> Chain<'a, S> {
@@ -97,12 +100,15 @@ impl<'a, S: State> Chain<'a, S> {
         Ok(Self { persistence, thread_id, listed: Some(by_id), rebuilt: HashMap::new() })
     }
 
-    /// The state at `checkpoint`, with the number of deltas since the last full snapshot.
-    pub(crate) async fn state(&mut self, checkpoint: &Checkpoint) -> Result<(S, i64), GraphError> {
+    /// The state at `checkpoint`, with the deltas since the last full snapshot.
+    pub(crate) async fn state(
+        &mut self,
+        checkpoint: &Checkpoint,
+    ) -> Result<(S, Snapshots), GraphError> {
         // Back to a full snapshot or a state already rebuilt; `parents` are newest first.
         let mut parents: Vec<Checkpoint> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
-        let (mut state, mut depth) = loop {
+        let (mut state, mut snapshots) = loop {
             let current = parents.last().unwrap_or(checkpoint);
             if !seen.insert(current.id.clone()) {
                 let back_to = current.id.clone();
@@ -110,15 +116,16 @@ impl<'a, S: State> Chain<'a, S> {
             }
             let parent_id = match (&current.state, &current.parent_id) {
                 (StateRecord::Full { values }, _) => {
-                    break (self.persistence.decode_state(self.thread_id, current, values)?, 0)
+                    let state = self.persistence.decode_state(self.thread_id, current, values)?;
+                    break (state, Snapshots::after_full(encoded_len(values)));
                 }
                 (StateRecord::Delta { .. }, Some(parent_id)) => parent_id,
                 (StateRecord::Delta { .. }, None) => {
                     return Err(self.broken(current, ChainProblem::NoBase))
                 }
             };
-            if let Some((state, depth)) = self.rebuilt.get(parent_id) {
-                break (state.clone(), *depth);
+            if let Some((state, snapshots)) = self.rebuilt.get(parent_id) {
+                break (state.clone(), *snapshots);
             }
             let parent = self.fetch(current, parent_id).await?;
             parents.push(parent);
@@ -128,13 +135,13 @@ impl<'a, S: State> Chain<'a, S> {
         for checkpoint in parents.iter().rev().chain([checkpoint]) {
             if let StateRecord::Delta { writes } = &checkpoint.state {
                 self.persistence.apply_delta(self.thread_id, checkpoint, writes, &mut state)?;
-                depth += 1;
+                snapshots.add(encoded_len(writes));
             }
         }
         if self.listed.is_some() {
-            self.rebuilt.insert(checkpoint.id.clone(), (state.clone(), depth));
+            self.rebuilt.insert(checkpoint.id.clone(), (state.clone(), snapshots));
         }
-        Ok((state, depth))
+        Ok((state, snapshots))
     }
 
     /// The parent `id` of `child`.

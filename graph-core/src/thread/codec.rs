@@ -8,10 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::snapshots::{encoded_len, Snapshots};
 use super::writes::SavedOutput;
 use crate::checkpoint::{
     corrupt, to_json, Checkpoint, CheckpointError, Checkpointer, GotoRecord, PendingRecord,
-    PendingWrite, SendRecord, StateRecord, FULL_SNAPSHOT_EVERY,
+    PendingWrite, SendRecord, StateRecord,
 };
 use crate::error::GraphError;
 use crate::graph::{decode_payload, Command, Goto, GraphInner, InputKind, Payload};
@@ -87,21 +88,27 @@ impl<S: State> Codec<S> {
         Ok((self.encode_update)(update)?)
     }
 
-    /// The state record of a new checkpoint: the whole state when the chain of deltas has
-    /// grown long (or `full` is asked), else the step's writes.
+    /// The state record of a new checkpoint: the whole state when `full` is asked or the
+    /// deltas since the last full snapshot have outgrown the state, else the step's writes.
     pub(crate) fn state_record(
         &self,
         state: &S,
         writes: Vec<(String, Value)>,
-        depth: &mut i64,
+        snapshots: &mut Snapshots,
         full: bool,
     ) -> Result<StateRecord, GraphError> {
-        if full || *depth + 1 >= FULL_SNAPSHOT_EVERY {
-            *depth = 0;
-            let values = (self.encode_state)(state)?;
+        if !full {
+            snapshots.add(encoded_len(&writes));
+            if !snapshots.due() {
+                return Ok(StateRecord::Delta { writes });
+            }
+        }
+        let values = (self.encode_state)(state)?;
+        let size = encoded_len(&values);
+        if full || snapshots.outgrown(size) {
+            *snapshots = Snapshots::after_full(size);
             Ok(StateRecord::Full { values })
         } else {
-            *depth += 1;
             Ok(StateRecord::Delta { writes })
         }
     }

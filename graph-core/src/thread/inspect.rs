@@ -98,7 +98,7 @@ pub(crate) async fn update<S: State>(
     };
     let writer = as_node.unwrap_or("__update__").to_owned();
     let encoded = persistence.encode_update(&update)?;
-    let Loaded { mut state, mut pending, mut depth, stored } = base;
+    let Loaded { mut state, mut pending, mut snapshots, stored } = base;
     let step = (stored.checkpoint.metadata.step + 1).max(0) as usize;
     pregel::apply_guarded(&mut state, [(writer.as_str(), update)], step, GraphError::InvalidInput)?;
     if let Some(node) = node {
@@ -116,7 +116,7 @@ pub(crate) async fn update<S: State>(
         state: persistence.state_record(
             &state,
             vec![(writer.clone(), encoded)],
-            &mut depth,
+            &mut snapshots,
             false,
         )?,
         pending: persistence.pending_to_record(graph, &pending)?,

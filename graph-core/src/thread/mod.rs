@@ -5,6 +5,7 @@
 //! - `session`: a run's checkpoints, written after every step;
 //! - `chain`: the one walk that rebuilds a checkpoint's state from its chain of deltas;
 //! - `codec`: runtime values as checkpoint records and back;
+//! - `snapshots`: when a checkpoint stores the whole state instead of a delta;
 //! - `writes`: what the tasks of a checkpoint's next step left behind;
 //! - `inspect`: reading and editing a thread (`get_state`, its history, `update_state`);
 //! - `call`: where a subgraph call stands in its thread, and the writes it made.
@@ -14,6 +15,7 @@ mod chain;
 mod codec;
 mod inspect;
 mod session;
+mod snapshots;
 mod start;
 mod writes;
 

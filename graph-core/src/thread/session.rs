@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use super::codec::Persistence;
+use super::snapshots::Snapshots;
 use crate::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointSource, PendingRecord, StateRecord,
 };
@@ -23,8 +24,8 @@ pub(crate) struct Session<S: State> {
     pub(crate) head: Option<String>,
     /// The thread's latest checkpoint as this run knows it, for optimistic concurrency.
     pub(super) latest: Option<String>,
-    /// Delta checkpoints since the last full snapshot.
-    pub(super) depth: i64,
+    /// The deltas saved since the last full snapshot.
+    pub(super) snapshots: Snapshots,
     pub(crate) durability: Durability,
     /// A checkpoint being saved in the background (`Durability::Async`).
     pub(super) saving: Option<JoinHandle<Result<(), GraphError>>>,
@@ -32,8 +33,8 @@ pub(crate) struct Session<S: State> {
     pub(super) emitter: Emitter<S>,
     /// In a subgraph's run: the call its checkpoints belong to.
     pub(super) invocation: Option<Arc<str>>,
-    /// Every checkpoint after the first stores its step's writes, never a periodic full
-    /// snapshot, so the writes of a subgraph call can be read back.
+    /// Every checkpoint after the first stores its step's writes, never a full snapshot,
+    /// so the writes of a subgraph call can be read back.
     pub(super) keep_writes: bool,
 }
 
@@ -60,10 +61,9 @@ impl<S: State> Session<S> {
             return Ok(());
         }
         let record = if self.keep_writes {
-            self.depth += 1;
             StateRecord::Delta { writes }
         } else {
-            self.persistence.state_record(state, writes, &mut self.depth, false)?
+            self.persistence.state_record(state, writes, &mut self.snapshots, false)?
         };
         self.put_record(record, pending, metadata).await
     }
@@ -133,7 +133,8 @@ impl<S: State> Session<S> {
         step: i64,
     ) -> Result<(), GraphError> {
         if self.durability == Durability::Exit {
-            let record = self.persistence.state_record(state, Vec::new(), &mut self.depth, true)?;
+            let record =
+                self.persistence.state_record(state, Vec::new(), &mut self.snapshots, true)?;
             self.durability = Durability::Sync;
             self.put_record(record, pending, loop_metadata(step, Vec::new())).await?;
         }
@@ -152,8 +153,12 @@ pub(crate) async fn stop<S: State, T>(
 ) -> Result<T, GraphError> {
     if let Some(session) = session {
         if let Some(pending) = before {
-            let record =
-                session.persistence.state_record(state, Vec::new(), &mut session.depth, true)?;
+            let record = session.persistence.state_record(
+                state,
+                Vec::new(),
+                &mut session.snapshots,
+                true,
+            )?;
             session.durability = Durability::Sync;
             session.put_record(record, pending, loop_metadata(step - 1, Vec::new())).await?;
         }

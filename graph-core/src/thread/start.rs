@@ -81,7 +81,7 @@ impl<S: State> Start<S> {
             thread_id: Arc::from(thread_id.as_str()),
             head: base_id.clone(),
             latest,
-            depth: base.as_ref().map_or(0, |b| b.depth),
+            snapshots: base.as_ref().map(|b| b.snapshots).unwrap_or_default(),
             durability: config.durability,
             saving: None,
             emitter: emitter.clone(),
@@ -115,7 +115,7 @@ impl<S: State> Start<S> {
             }
             RunInput::State(state) => {
                 let record =
-                    persistence.state_record(&state, Vec::new(), &mut session.depth, true)?;
+                    persistence.state_record(&state, Vec::new(), &mut session.snapshots, true)?;
                 (state, record)
             }
             RunInput::Update { update, default } => {
@@ -132,7 +132,7 @@ impl<S: State> Start<S> {
                 let record = persistence.state_record(
                     &state,
                     vec![(INPUT.to_owned(), encoded)],
-                    &mut session.depth,
+                    &mut session.snapshots,
                     !has_base,
                 )?;
                 (state, record)

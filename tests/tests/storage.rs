@@ -1,0 +1,250 @@
+//! Checkpoint storage stays within a fixed multiple of the final state on every backend, at
+//! 1,000 steps and at 10,000: a run appending one 100-byte item per step, measured as each
+//! backend keeps it. Full snapshots space out as the state grows, so the multiple does not
+//! grow with the run; every checkpoint still loads back exactly.
+
+mod support;
+
+use std::sync::Arc;
+
+use graph_core::checkpoint::{
+    Checkpoint, CheckpointError, Checkpointer, MemorySaver, SqliteSaver, StateRecord,
+};
+use graph_core::prelude::*;
+use support::backends::{postgres, postgres_url, sqlite_file, thread};
+
+const ITEM_LEN: usize = 100;
+
+#[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Items {
+    #[reducer(append)]
+    items: Vec<String>,
+}
+
+/// Item `i`: 100 pseudo-random hex digits, so no compression flatters the figures.
+fn item(i: usize) -> String {
+    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..ITEM_LEN)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x & 15) as u32, 16).unwrap()
+        })
+        .collect()
+}
+
+/// Appends item `i` at step `i` until it holds `steps` items.
+fn appender(steps: usize) -> CompiledGraph<Items> {
+    StateGraph::<Items>::new()
+        .add_node("append", |s: Arc<Items>| async move {
+            Items::update().items(vec![item(s.items.len())])
+        })
+        .add_edge(START, "append")
+        .add_conditional_edges(
+            "append",
+            move |s: &Items| if s.items.len() < steps { "append" } else { END },
+            ["append", END],
+        )
+        .compile()
+        .unwrap()
+}
+
+fn limit(config: RunConfig, steps: usize) -> RunConfig {
+    config.recursion_limit(steps + 10)
+}
+
+/// A run of `steps` steps on a new thread of `saver`: checks it ends in the state a run
+/// without checkpoints reaches, and that its checkpoints load back exactly. Returns the
+/// thread's config and the final state's JSON size.
+async fn run(saver: Arc<dyn Checkpointer>, steps: usize, history: bool) -> (RunConfig, usize) {
+    let expected = appender(steps)
+        .invoke(Items::default(), limit(RunConfig::default(), steps))
+        .await
+        .unwrap()
+        .into_state();
+    assert_eq!(expected.items.len(), steps);
+    let graph = appender(steps).with_checkpointer(Arc::clone(&saver));
+    let config = thread();
+    let out = graph.invoke(Items::default(), limit(config.clone(), steps)).await.unwrap();
+    assert_eq!(out.into_state(), expected);
+    check_loads(&graph, &*saver, &config, &expected, history).await;
+    (config, serde_json::to_string(&expected).unwrap().len())
+}
+
+/// The latest and a middle checkpoint (and with `history`, every one) load back as the
+/// state after their step; loading the latest reads at most about twice the state.
+async fn check_loads(
+    graph: &CompiledGraph<Items>,
+    saver: &dyn Checkpointer,
+    config: &RunConfig,
+    expected: &Items,
+    history: bool,
+) {
+    // After step `s` (-1 for the input) the state holds `s + 1` items.
+    let at = |step: i64| Items { items: expected.items[..(step + 1) as usize].to_vec() };
+    let latest = graph.get_state(config).await.unwrap().unwrap();
+    assert_eq!(&latest.values, expected);
+    let checkpoints = saver.list(config.thread_id.as_deref().unwrap()).await.unwrap();
+    assert_eq!(checkpoints.len(), expected.items.len() + 1);
+    let middle = &checkpoints[checkpoints.len() / 2];
+    let loaded = graph.get_state(&config.clone().checkpoint_id(&middle.id)).await.unwrap();
+    assert_eq!(loaded.unwrap().values, at(middle.metadata.step));
+    let state_len = serde_json::to_string(expected).unwrap().len();
+    let read = read_to_load(&checkpoints);
+    assert!(read <= 2 * state_len + 1_000, "loading reads {read} bytes, the state is {state_len}");
+    if history {
+        let snapshots = graph.get_state_history(config).await.unwrap();
+        let ids: Vec<_> = snapshots.iter().map(|s| s.checkpoint_id.as_str()).collect();
+        let listed: Vec<_> = checkpoints.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, listed);
+        for snapshot in &snapshots {
+            assert_eq!(snapshot.values, at(snapshot.metadata.step), "{}", snapshot.checkpoint_id);
+        }
+    }
+}
+
+/// The state bytes loading the latest of `checkpoints` (newest first) reads: its last full
+/// snapshot and the deltas since.
+fn read_to_load(checkpoints: &[Checkpoint]) -> usize {
+    let mut read = 0;
+    for checkpoint in checkpoints {
+        read += match &checkpoint.state {
+            StateRecord::Full { values } => {
+                return read + serde_json::to_string(values).unwrap().len()
+            }
+            StateRecord::Delta { writes } => serde_json::to_string(writes).unwrap().len(),
+        };
+    }
+    panic!("no full snapshot")
+}
+
+/// Stored bytes per byte of the final state, checked against `max`: per checkpoint, the
+/// writes of its step, its ids and its pending work; plus snapshots worth about the state.
+fn ratio(backend: &str, steps: usize, stored: usize, state_len: usize, max: f64) -> f64 {
+    let ratio = stored as f64 / state_len as f64;
+    println!("{backend}, {steps} steps: {stored} bytes stored, state {state_len}: {ratio:.2}x");
+    assert!(ratio <= max, "{backend}, {steps} steps: {ratio:.2}x the final state");
+    ratio
+}
+
+async fn on_memory(steps: usize, history: bool) -> f64 {
+    let saver = Arc::new(MemorySaver::new());
+    let (config, state_len) = run(Arc::clone(&saver) as _, steps, history).await;
+    let checkpoints = saver.list(config.thread_id.as_deref().unwrap()).await.unwrap();
+    let stored = checkpoints.iter().map(|c| serde_json::to_string(c).unwrap().len()).sum();
+    ratio("memory", steps, stored, state_len, 5.5)
+}
+
+async fn on_sqlite(steps: usize, history: bool) -> f64 {
+    let file = sqlite_file();
+    let (_, state_len) = run(Arc::new(SqliteSaver::open(&file).unwrap()), steps, history).await;
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    let stored = std::fs::metadata(&file).unwrap().len() as usize;
+    ratio("sqlite", steps, stored, state_len, 7.5)
+}
+
+async fn on_postgres(steps: usize, history: bool) -> f64 {
+    let (config, state_len) = run(Arc::new(postgres().await), steps, history).await;
+    let (client, connection) =
+        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let mut stored = 0;
+    for table in ["graph_checkpoints", "graph_writes"] {
+        let query = format!(
+            "SELECT coalesce(sum(pg_column_size(t.*)), 0)::bigint FROM {table} t WHERE thread_id = $1"
+        );
+        let row = client.query_one(&query, &[&config.thread_id]).await.unwrap();
+        stored += row.get::<_, i64>(0) as usize;
+    }
+    ratio("postgres", steps, stored, state_len, 6.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_storage_is_a_bounded_multiple_of_the_state() {
+    let short = on_memory(1_000, true).await;
+    assert!(on_memory(10_000, false).await <= short);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_storage_is_a_bounded_multiple_of_the_state() {
+    let short = on_sqlite(1_000, true).await;
+    assert!(on_sqlite(10_000, false).await <= short);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_storage_is_a_bounded_multiple_of_the_state() {
+    on_postgres(1_000, true).await;
+}
+
+/// The steps of the full snapshots among `checkpoints`.
+fn snapshot_steps(checkpoints: &[Checkpoint]) -> Vec<i64> {
+    let full = checkpoints.iter().filter(|c| matches!(c.state, StateRecord::Full { .. }));
+    full.map(|c| c.metadata.step).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_continued_from_its_checkpoint_snapshots_where_one_run_does() {
+    // One run snapshots once after step 500 of 1,000 (at step 931): the deltas since its
+    // previous snapshot outgrow the state there. A run stopped after step 499 and continued
+    // must keep counting those deltas, not start again from zero.
+    const STEPS: usize = 1_000;
+    let saver = Arc::new(MemorySaver::new());
+    let whole = thread();
+    let config = limit(whole.clone(), STEPS);
+    let graph = appender(STEPS).with_checkpointer(Arc::clone(&saver));
+    let expected = graph.invoke(Items::default(), config).await.unwrap().into_state();
+    let once = saver.list(whole.thread_id.as_deref().unwrap()).await.unwrap();
+    assert_eq!(snapshot_steps(&once), [931, 175, 32, 5, 0, -1]);
+
+    let halves = thread();
+    let config = limit(halves.clone(), STEPS);
+    let first = appender(STEPS / 2).with_checkpointer(Arc::clone(&saver));
+    let half = first.invoke(Items::default(), config.clone()).await.unwrap().into_state();
+    assert_eq!(half.items, expected.items[..STEPS / 2]);
+    let out = graph.invoke(Items::update(), config).await.unwrap().into_state();
+    assert_eq!(out, expected);
+    let continued = saver.list(halves.thread_id.as_deref().unwrap()).await.unwrap();
+    // The continued thread has one more checkpoint, the second run's input, after step 499.
+    assert_eq!(snapshot_steps(&continued), [932, 175, 32, 5, 0, -1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_bodies_that_name_their_thread() {
+    // Earlier versions stored the id and thread in the body too: such files keep loading,
+    // and a body naming another thread is stored in the wrong row.
+    let file = sqlite_file();
+    let graph = appender(1).with_checkpointer(SqliteSaver::open(&file).unwrap());
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let state = Items { items: vec![item(0)] };
+    for (thread_id, named) in [("old", "old"), ("moved", "elsewhere")] {
+        let body = serde_json::json!({
+            "id": "0001",
+            "thread_id": named,
+            "parent_id": null,
+            "state": { "kind": "full", "values": state },
+            "pending": { "triggered": [], "sends": [], "joins": [] },
+            "metadata": { "source": "loop", "step": 0, "writers": ["append"] },
+        });
+        conn.execute(
+            "INSERT INTO graph_threads (thread_id, latest) VALUES (?1, '0001')",
+            [thread_id],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO graph_checkpoints (thread_id, id, body) VALUES (?1, '0001', ?2)",
+            [thread_id, &body.to_string()],
+        )
+        .unwrap();
+    }
+    let old = graph.get_state(&RunConfig::default().thread_id("old")).await.unwrap().unwrap();
+    assert_eq!((old.values, old.metadata.writers), (state, vec!["append".to_owned()]));
+    let err = graph.get_state(&RunConfig::default().thread_id("moved")).await.unwrap_err();
+    let GraphError::Checkpoint(CheckpointError::Corrupt { thread_id, checkpoint_id, reason }) = err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((thread_id.as_str(), checkpoint_id.as_str()), ("moved", "0001"));
+    assert_eq!(reason, "the stored record names checkpoint `0001` of thread `elsewhere`");
+}
