@@ -21,7 +21,8 @@ fn main() {
                 let config =
                     RunConfig::default().durability(durability).thread_id(format!("{name}{i}"));
                 let started = Instant::now();
-                rt.block_on(graph.invoke(Counter::default(), config)).expect("the run succeeds");
+                let out = rt.block_on(graph.invoke(Counter::default(), config));
+                assert_eq!(out.expect("the run succeeds").into_state().n, NODES as u64);
                 started.elapsed().as_secs_f64() * 1e6 / NODES as f64
             })
             .skip(1)

@@ -200,7 +200,11 @@ async fn batches<C: Checkpointer>(saver: &C, thread: &str) {
         }
         other => panic!("a batch expecting a fresh thread must conflict, got {other:?}"),
     }
-    assert_eq!(saver.list(thread).await.unwrap(), [first.clone()], "a stale batch saves nothing");
+    assert_eq!(
+        saver.list(thread).await.unwrap(),
+        std::slice::from_ref(&first),
+        "a stale batch saves nothing"
+    );
 
     let second = sample(thread, Some(&first), 0);
     let third = sample(thread, Some(&second), 1);

@@ -27,8 +27,8 @@ impl BackgroundSaves {
 
     /// Queues the next checkpoint, which follows the one queued before. Gives it back when
     /// saving has stopped on an error, which [`finish`](Self::finish) returns.
-    pub(super) fn queue(&self, checkpoint: Checkpoint) -> Result<(), Checkpoint> {
-        self.queue.send(checkpoint).map_err(|unsent| unsent.0)
+    pub(super) fn queue(&self, checkpoint: Checkpoint) -> Option<Checkpoint> {
+        self.queue.send(checkpoint).err().map(|unsent| unsent.0)
     }
 
     /// Waits until every queued checkpoint is saved, or returns why saving stopped.

@@ -96,8 +96,7 @@ impl<S: State> Session<S> {
             Durability::Async => self
                 .saving
                 .get_or_insert_with(|| BackgroundSaves::start(Arc::clone(saver), expected.clone()))
-                .queue(checkpoint)
-                .err(),
+                .queue(checkpoint),
             _ => Some(checkpoint),
         };
         if let Some(checkpoint) = unsent {
