@@ -69,8 +69,10 @@ pub enum Durability {
     /// After every superstep, before the next one starts: nothing finished is ever lost.
     #[default]
     Sync,
-    /// After every superstep, while the next one runs: faster, and a crash may lose the
-    /// last step.
+    /// After every superstep, while the run goes on: checkpoints that queue up while a
+    /// save runs are written together in the next one. Much faster; every checkpoint is
+    /// saved, in order, when the run returns (a conflict or storage failure is its error),
+    /// and a crash may lose the steps still queued.
     Async,
     /// Only when the run ends, pauses or fails: fastest, and a crash loses the whole run.
     Exit,

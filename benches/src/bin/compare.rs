@@ -13,7 +13,7 @@ use graph_benches::{
     runtime, sqlite_chain, subgraph_calls, Counter, Items, Steps,
 };
 use graph_core::cache::{MemoryCache, NodeCache, RedisCache, SqliteCache};
-use graph_core::{CompiledGraph, RunConfig};
+use graph_core::{CompiledGraph, Durability, RunConfig};
 
 /// The median of `runs` timings of `run` (after one warm-up).
 fn median<F, Fut, T, E>(rt: &tokio::runtime::Runtime, runs: usize, mut run: F) -> f64
@@ -97,6 +97,11 @@ fn main() {
     results.insert(
         "sqlite_chain_100",
         median(&rt, 5, |i| g.invoke(Counter::default(), c().thread_id(format!("t{i}")))),
+    );
+    let background = || c().durability(Durability::Async);
+    results.insert(
+        "sqlite_chain_100_async",
+        median(&rt, 5, |i| g.invoke(Counter::default(), background().thread_id(format!("a{i}")))),
     );
     let rows = &bare::SqliteRows::open(&dir.join("bare.sqlite"));
     results.insert(

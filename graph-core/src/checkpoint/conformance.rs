@@ -19,6 +19,7 @@ pub async fn run<C: Checkpointer>(saver: &C) {
     pending_writes(saver, &format!("{prefix}-writes")).await;
     isolation_and_deletion(saver, &format!("{prefix}-a"), &format!("{prefix}-b")).await;
     racing_workers(saver, &format!("{prefix}-race")).await;
+    batches(saver, &format!("{prefix}-batch")).await;
 }
 
 /// A checkpoint of `thread` after `parent`, exercising every field.
@@ -187,4 +188,54 @@ async fn racing_workers<C: Checkpointer>(saver: &C, thread: &str) {
         );
     }
     assert_eq!(saver.list(thread).await.unwrap().len(), 6);
+}
+
+async fn batches<C: Checkpointer>(saver: &C, thread: &str) {
+    let first = sample(thread, None, -1);
+    let stale = [sample(thread, None, -1), sample(thread, None, 0)];
+    saver.put(&first, None).await.unwrap();
+    match saver.put_batch(&stale, None).await {
+        Err(CheckpointError::Conflict { expected: None, found: Some(found), .. }) => {
+            assert_eq!(found, first.id)
+        }
+        other => panic!("a batch expecting a fresh thread must conflict, got {other:?}"),
+    }
+    assert_eq!(
+        saver.list(thread).await.unwrap(),
+        std::slice::from_ref(&first),
+        "a stale batch saves nothing"
+    );
+
+    let second = sample(thread, Some(&first), 0);
+    let third = sample(thread, Some(&second), 1);
+    let fourth = sample(thread, Some(&third), 2);
+    let batch = [second.clone(), third.clone(), fourth.clone()];
+    saver.put_batch(&batch, Some(&first.id)).await.expect("a batch after the latest is saved");
+    assert_eq!(
+        saver.list(thread).await.unwrap(),
+        [fourth.clone(), third.clone(), second.clone(), first.clone()],
+        "a batch reads back in order, after what was there"
+    );
+    assert_eq!(
+        saver.get(thread, None).await.unwrap().unwrap().checkpoint,
+        fourth,
+        "the batch's last checkpoint is the latest"
+    );
+    assert_eq!(
+        saver.get(thread, Some(&third.id)).await.unwrap().unwrap().checkpoint,
+        third,
+        "a checkpoint inside a batch loads by id"
+    );
+
+    let late = [sample(thread, Some(&second), 1), sample(thread, Some(&second), 2)];
+    match saver.put_batch(&late, Some(&second.id)).await {
+        Err(CheckpointError::Conflict { expected: Some(expected), found: Some(found), .. }) => {
+            assert_eq!((expected, found), (second.id.clone(), fourth.id.clone()));
+        }
+        other => panic!("a batch after a stale checkpoint must conflict, got {other:?}"),
+    }
+    saver.put_batch(&[], Some(&fourth.id)).await.expect("an empty batch saves nothing");
+    assert_eq!(saver.list(thread).await.unwrap().len(), 4, "neither rejected batch saved a thing");
+    let fifth = sample(thread, Some(&fourth), 3);
+    saver.put(&fifth, Some(&fourth.id)).await.expect("a single put follows a batch");
 }

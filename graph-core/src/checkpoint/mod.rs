@@ -380,6 +380,26 @@ pub trait Checkpointer: Send + Sync + 'static {
         expected_latest: Option<&str>,
     ) -> Result<(), CheckpointError>;
 
+    /// Saves `checkpoints`, all of one thread, as [`put`](Self::put) would one after
+    /// another: the first if the thread's latest is still `expected_latest`, each next one
+    /// after the one before. On a [`CheckpointError::Conflict`] nothing is saved.
+    ///
+    /// The default calls `put` in order, so a storage error part-way keeps the checkpoints
+    /// before it; [`SqliteSaver`] and `PostgresSaver` save the whole batch in one
+    /// transaction, or nothing.
+    async fn put_batch(
+        &self,
+        checkpoints: &[Checkpoint],
+        expected_latest: Option<&str>,
+    ) -> Result<(), CheckpointError> {
+        let mut expected = expected_latest;
+        for checkpoint in checkpoints {
+            self.put(checkpoint, expected).await?;
+            expected = Some(&checkpoint.id);
+        }
+        Ok(())
+    }
+
     /// Saves a task's write against checkpoint `checkpoint_id` of `thread_id`.
     async fn put_write(
         &self,
@@ -413,6 +433,14 @@ impl<C: Checkpointer + ?Sized> Checkpointer for std::sync::Arc<C> {
         expected_latest: Option<&str>,
     ) -> Result<(), CheckpointError> {
         (**self).put(checkpoint, expected_latest).await
+    }
+
+    async fn put_batch(
+        &self,
+        checkpoints: &[Checkpoint],
+        expected_latest: Option<&str>,
+    ) -> Result<(), CheckpointError> {
+        (**self).put_batch(checkpoints, expected_latest).await
     }
 
     async fn put_write(

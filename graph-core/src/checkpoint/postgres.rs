@@ -112,6 +112,55 @@ impl Checkpointer for PostgresSaver {
         })
     }
 
+    async fn put_batch(
+        &self,
+        checkpoints: &[Checkpoint],
+        expected_latest: Option<&str>,
+    ) -> Result<(), CheckpointError> {
+        let Some(last) = checkpoints.last() else { return Ok(()) };
+        let (thread_id, last_id) = (&last.thread_id, &last.id);
+        let ids: Vec<&str> = checkpoints.iter().map(|checkpoint| checkpoint.id.as_str()).collect();
+        let bodies = checkpoints.iter().map(encode_checkpoint).collect::<Result<Vec<_>, _>>()?;
+        // One statement: the thread moves to the batch's last checkpoint and the whole
+        // batch is stored, or nothing.
+        let inserted = match expected_latest {
+            None => {
+                self.client
+                    .execute(
+                        "WITH moved AS (
+                            INSERT INTO graph_threads (thread_id, latest) VALUES ($1, $2)
+                            ON CONFLICT DO NOTHING RETURNING 1)
+                         INSERT INTO graph_checkpoints (thread_id, id, body)
+                         SELECT $1, batch.id, batch.body
+                         FROM moved, unnest($3::text[], $4::text[]) AS batch (id, body)",
+                        &[thread_id, last_id, &ids, &bodies],
+                    )
+                    .await
+            }
+            Some(expected) => {
+                self.client
+                    .execute(
+                        "WITH moved AS (
+                            UPDATE graph_threads SET latest = $2 WHERE thread_id = $1 AND latest = $5 RETURNING 1)
+                         INSERT INTO graph_checkpoints (thread_id, id, body)
+                         SELECT $1, batch.id, batch.body
+                         FROM moved, unnest($3::text[], $4::text[]) AS batch (id, body)",
+                        &[thread_id, last_id, &ids, &bodies, &expected],
+                    )
+                    .await
+            }
+        }
+        .map_err(storage)?;
+        if inserted == checkpoints.len() as u64 {
+            return Ok(());
+        }
+        Err(CheckpointError::Conflict {
+            thread_id: thread_id.clone(),
+            expected: expected_latest.map(str::to_owned),
+            found: self.latest(thread_id).await?,
+        })
+    }
+
     async fn put_write(
         &self,
         thread_id: &str,

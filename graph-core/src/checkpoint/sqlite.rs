@@ -114,31 +114,49 @@ impl Checkpointer for SqliteSaver {
         checkpoint: &Checkpoint,
         expected_latest: Option<&str>,
     ) -> Result<(), CheckpointError> {
-        let body = encode_checkpoint(checkpoint)?;
-        let (checkpoint, expected) = (checkpoint.clone(), expected_latest.map(str::to_owned));
+        self.put_batch(std::slice::from_ref(checkpoint), expected_latest).await
+    }
+
+    async fn put_batch(
+        &self,
+        checkpoints: &[Checkpoint],
+        expected_latest: Option<&str>,
+    ) -> Result<(), CheckpointError> {
+        let Some(last) = checkpoints.last() else { return Ok(()) };
+        let (thread_id, last_id) = (last.thread_id.clone(), last.id.clone());
+        let rows = checkpoints
+            .iter()
+            .map(|checkpoint| Ok((checkpoint.id.clone(), encode_checkpoint(checkpoint)?)))
+            .collect::<Result<Vec<_>, CheckpointError>>()?;
+        let expected = expected_latest.map(str::to_owned);
         self.with(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
-            let thread_id = &checkpoint.thread_id;
+            // The thread moves straight to the batch's last checkpoint: the ones before it
+            // are never anyone's latest outside this transaction.
             let advanced = match &expected {
-                None => tx.execute(
-                    "INSERT INTO graph_threads (thread_id, latest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                    params![thread_id, checkpoint.id],
-                ),
-                Some(expected) => tx.execute(
-                    "UPDATE graph_threads SET latest = ?2 WHERE thread_id = ?1 AND latest = ?3",
-                    params![thread_id, checkpoint.id, expected],
-                ),
+                None => tx
+                    .prepare_cached(
+                        "INSERT INTO graph_threads (thread_id, latest) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    )
+                    .and_then(|mut insert| insert.execute(params![thread_id, last_id])),
+                Some(expected) => tx
+                    .prepare_cached(
+                        "UPDATE graph_threads SET latest = ?2 WHERE thread_id = ?1 AND latest = ?3",
+                    )
+                    .and_then(|mut update| update.execute(params![thread_id, last_id, expected])),
             }
             .map_err(storage)?;
             if advanced != 1 {
-                let found = latest(&tx, thread_id)?;
-                return Err(CheckpointError::Conflict { thread_id: thread_id.clone(), expected, found });
+                let found = latest(&tx, &thread_id)?;
+                return Err(CheckpointError::Conflict { thread_id, expected, found });
             }
-            tx.execute(
-                "INSERT INTO graph_checkpoints (thread_id, id, body) VALUES (?1, ?2, ?3)",
-                params![thread_id, checkpoint.id, body],
-            )
-            .map_err(storage)?;
+            let mut insert = tx
+                .prepare_cached("INSERT INTO graph_checkpoints (thread_id, id, body) VALUES (?1, ?2, ?3)")
+                .map_err(storage)?;
+            for (id, body) in &rows {
+                insert.execute(params![thread_id, id, body]).map_err(storage)?;
+            }
+            drop(insert);
             tx.commit().map_err(storage)
         })
         .await

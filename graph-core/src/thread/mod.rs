@@ -10,6 +10,7 @@
 //! - `inspect`: reading and editing a thread (`get_state`, its history, `update_state`);
 //! - `call`: where a subgraph call stands in its thread, and the writes it made.
 
+mod background;
 mod call;
 mod chain;
 mod codec;

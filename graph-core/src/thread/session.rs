@@ -3,15 +3,14 @@
 
 use std::sync::Arc;
 
-use tokio::task::JoinHandle;
-
+use super::background::BackgroundSaves;
 use super::codec::Persistence;
 use super::snapshots::Snapshots;
 use crate::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointSource, PendingRecord, StateRecord,
+    Checkpoint, CheckpointMetadata, CheckpointSource, PendingRecord, StateRecord,
 };
 use crate::config::Durability;
-use crate::error::{panic_message, GraphError};
+use crate::error::GraphError;
 use crate::pregel::TaskSaver;
 use crate::state::State;
 use crate::stream::{Emitter, StreamEvent, StreamMode};
@@ -27,8 +26,8 @@ pub(crate) struct Session<S: State> {
     /// The deltas saved since the last full snapshot.
     pub(super) snapshots: Snapshots,
     pub(crate) durability: Durability,
-    /// A checkpoint being saved in the background (`Durability::Async`).
-    pub(super) saving: Option<JoinHandle<Result<(), GraphError>>>,
+    /// Checkpoints being saved in the background (`Durability::Async`).
+    pub(super) saving: Option<BackgroundSaves>,
     /// Where `Checkpoints` events go.
     pub(super) emitter: Emitter<S>,
     /// In a subgraph's run: the call its checkpoints belong to.
@@ -92,13 +91,19 @@ impl<S: State> Session<S> {
                 parent_id: checkpoint.parent_id.clone(),
                 metadata: checkpoint.metadata.clone(),
             });
-        // Saves stay in order: the previous one must land before the next is sent.
-        self.flush().await?;
-        let saver = Arc::clone(&self.persistence.saver);
-        let save = async move { Ok(saver.put(&checkpoint, expected.as_deref()).await?) };
-        match self.durability {
-            Durability::Async => self.saving = Some(tokio::spawn(save)),
-            _ => save.await?,
+        let saver = &self.persistence.saver;
+        let unsent = match self.durability {
+            Durability::Async => self
+                .saving
+                .get_or_insert_with(|| BackgroundSaves::start(Arc::clone(saver), expected.clone()))
+                .queue(checkpoint),
+            _ => Some(checkpoint),
+        };
+        if let Some(checkpoint) = unsent {
+            // Saves stay in order: the ones queued before land first. A background save
+            // that failed ends the run here with its error.
+            self.flush().await?;
+            self.persistence.saver.put(&checkpoint, expected.as_deref()).await?;
         }
         if let Some(event) = announced {
             self.emitter.send(event).await;
@@ -106,20 +111,10 @@ impl<S: State> Session<S> {
         Ok(())
     }
 
-    /// Waits for a background save.
+    /// Waits for the background saves.
     pub(super) async fn flush(&mut self) -> Result<(), GraphError> {
         match self.saving.take() {
-            Some(saving) => match saving.await {
-                Ok(saved) => saved,
-                // A checkpointer that panics in a background save failed the save; only a
-                // runtime shutting down cancels it.
-                Err(error) if error.is_panic() => {
-                    let message = panic_message(&*error.into_panic());
-                    let reason = format!("the checkpointer panicked: {message}");
-                    Err(GraphError::Checkpoint(CheckpointError::Storage(reason.into())))
-                }
-                Err(_) => Err(GraphError::Cancelled),
-            },
+            Some(saving) => saving.finish().await,
             None => Ok(()),
         }
     }
