@@ -71,8 +71,9 @@ pub enum Durability {
     Sync,
     /// After every superstep, while the run goes on: checkpoints that queue up while a
     /// save runs are written together in the next one. Much faster; every checkpoint is
-    /// saved, in order, when the run returns (a conflict or storage failure is its error),
-    /// and a crash may lose the steps still queued.
+    /// saved, in order, when the run returns, finished or failed (a conflict or storage
+    /// failure is its error). A cancelled run may still be writing its queued checkpoints
+    /// when it returns, and a crash may lose them.
     Async,
     /// Only when the run ends, pauses or fails: fastest, and a crash loses the whole run.
     Exit,

@@ -26,6 +26,7 @@ on_every_backend!(
     checkpoints_queued_behind_a_slow_save_are_saved_in_one_batch,
     a_thread_advanced_by_another_writer_fails_an_async_run_with_a_conflict,
     a_failing_save_fails_an_async_run,
+    a_failed_run_has_saved_what_it_queued_when_it_returns,
 );
 
 /// `step` runs `STEPS` times, then the run ends.
@@ -241,5 +242,36 @@ async fn a_failing_save_fails_an_async_run(saver: Arc<dyn Checkpointer>) {
     let saved = graph.get_state_history(&config).await.unwrap();
     let steps: Vec<i64> = saved.iter().rev().map(|s| s.metadata.step).collect();
     assert_eq!(steps, [-1, 0, 1, 2, 3, 4]);
+    assert_chained(&saved);
+}
+
+async fn a_failed_run_has_saved_what_it_queued_when_it_returns(saver: Arc<dyn Checkpointer>) {
+    let saver = Arc::new(Gated::new(saver));
+    let gate = Arc::clone(&saver.gate);
+    let graph = StateGraph::<Log>::new()
+        .add_node("step", visit("step"))
+        .add_edge(START, "step")
+        .add_conditional_edges(
+            "step",
+            move |log: &Log| {
+                if log.n < 50 {
+                    return "step";
+                }
+                // The input's save held every later checkpoint in the queue until now; the
+                // run fails right after releasing it.
+                gate.add_permits(1);
+                "nowhere"
+            },
+            ["step", END],
+        )
+        .compile()
+        .unwrap()
+        .with_checkpointer(Arc::clone(&saver));
+    let config = config(Durability::Async);
+    let error = graph.invoke(Log::default(), config.clone()).await.unwrap_err();
+    assert!(matches!(error, GraphError::InvalidRoute { .. }), "{error:?}");
+    let saved = graph.get_state_history(&config).await.unwrap();
+    let steps: Vec<i64> = saved.iter().rev().map(|s| s.metadata.step).collect();
+    assert_eq!(steps, (-1..49).collect::<Vec<_>>(), "the input and steps 0 to 48");
     assert_chained(&saved);
 }

@@ -94,228 +94,244 @@ pub(crate) async fn run<S: State>(
     let run = async {
         let Start { mut state, mut pending, mut step, mut session, mut resumed } =
             Start::prepare(graph, persistence, context, input, config, &emitter).await?;
-        let (no_answers, no_child_answers) = (HashMap::new(), HashMap::new());
-        let _ =
-            shared.last_step.set((step.max(0) as usize + config.recursion_limit).saturating_sub(1));
-        let mut steps_run = 0;
-        // Reused from step to step, so a step of one task allocates little.
-        let (mut outputs, mut commands) = (Vec::new(), Vec::new());
-        loop {
-            let first = steps_run == 0;
-            for warning in std::mem::take(&mut pending.warnings) {
+        let outcome = async {
+            let (no_answers, no_child_answers) = (HashMap::new(), HashMap::new());
+            let _ = shared
+                .last_step
+                .set((step.max(0) as usize + config.recursion_limit).saturating_sub(1));
+            let mut steps_run = 0;
+            // Reused from step to step, so a step of one task allocates little.
+            let (mut outputs, mut commands) = (Vec::new(), Vec::new());
+            loop {
+                let first = steps_run == 0;
+                for warning in std::mem::take(&mut pending.warnings) {
+                    warn(&emitter, config, warning).await?;
+                }
+                if pending.is_empty() {
+                    break;
+                }
+                if steps_run >= config.recursion_limit {
+                    let upcoming = algo::upcoming(graph, &pending);
+                    return Err(GraphError::RecursionLimit {
+                        limit: config.recursion_limit,
+                        pending: upcoming.iter().map(|&id| graph.name(id).to_string()).collect(),
+                    });
+                }
+                // Exit durability keeps the step's pending work to save if the run stops here.
+                let before = match &session {
+                    Some(s) if s.durability == Durability::Exit => {
+                        Some(s.persistence.pending_to_record(graph, &pending)?)
+                    }
+                    _ => None,
+                };
+                // Static pauses are checked only where configured, and not again on the step a
+                // resume continues.
+                let skip_static = (first && resumed.is_some()) || !graph.pauses_before;
+                let stops: Vec<Interrupt> = if skip_static {
+                    Vec::new()
+                } else {
+                    algo::upcoming(graph, &pending)
+                        .into_iter()
+                        .filter(|&id| graph.interrupt_before[id])
+                        .map(|id| static_interrupt("before", graph.name(id)))
+                        .collect()
+                };
+                if !stops.is_empty() {
+                    let interrupts = dedup(stops);
+                    let stopped = stop(
+                        &mut session,
+                        &state,
+                        before,
+                        step,
+                        GraphError::Interrupted { interrupts },
+                    )
+                    .await;
+                    return paused(stopped, state);
+                }
+
+                let mut tasks = algo::plan(graph, &mut pending, step as usize);
+                let saved = if first { resumed.take() } else { None };
+                outputs.resize_with(tasks.len(), || None);
+                if let (Some(saved), Some(session)) = (&saved, &session) {
+                    for (task, slot) in tasks.iter().zip(&mut outputs) {
+                        if let Some(output) = saved.outputs.get(&task.id.to_string()) {
+                            let command = session.persistence.command_from_write(
+                                graph,
+                                &session.thread_id,
+                                session.head.as_deref().unwrap_or_default(),
+                                output.clone(),
+                            )?;
+                            *slot = Some(TaskOutput::Done(command));
+                        }
+                    }
+                }
+
+                let looked_up = match &cache {
+                    Some(cache) => {
+                        let mut found = cached::keys(graph, &state, &tasks, &outputs);
+                        let values = cached::fetch(&**cache, &mut found).await;
+                        cached::fill(graph, &tasks, &mut outputs, &mut found, values);
+                        Some(found)
+                    }
+                    None => None,
+                };
+                let saver = session.as_ref().and_then(Session::task_saver);
+                let step_span = tracing::info_span!("superstep", step, tasks = tasks.len());
+                let scope = StepScope {
+                    graph,
+                    state: &state,
+                    step: step as usize,
+                    limit: limit.as_ref(),
+                    emitter: &emitter,
+                    run: &shared,
+                    run_started,
+                    saver: saver.as_ref(),
+                    answers: saved.as_ref().map_or(&no_answers, |s| &s.answers),
+                    child_answers: saved.as_ref().map_or(&no_child_answers, |s| &s.child_answers),
+                    head: session.as_ref().and_then(|s| s.head.as_deref()).map(Arc::from),
+                };
+                let mut cache_keys = Vec::new();
+                if let Some(found) = looked_up {
+                    for warning in found.warnings {
+                        warn(&emitter, config, warning).await?;
+                    }
+                    for &hit in &found.hits {
+                        let Some(TaskOutput::Done(command)) = &outputs[hit] else { continue };
+                        let (node, task_id) = (tasks[hit].node, tasks[hit].id.clone());
+                        // Saved like a finished task's output, so a pause in this step does not
+                        // depend on the cache still holding it.
+                        let write = match (&saver, tasks.len()) {
+                            (Some(saver), 2..) => Some(
+                                saver.persistence.output_write(&task_id.to_string(), command)?,
+                            ),
+                            _ => None,
+                        };
+                        let updates = (command.update.as_ref(), command.more.as_slice());
+                        runner::replay_cached(&scope, node, &task_id, updates).await;
+                        if let (Some(saver), Some(write)) = (&saver, write) {
+                            saver.put(&write).await?;
+                        }
+                    }
+                    cache_keys = found.keys;
+                }
+                let running = runner::run_tasks(&scope, &mut tasks, &mut outputs)
+                    .instrument(step_span.clone());
+                let outcome = match config.step_timeout {
+                    Some(timeout) => tokio::time::timeout(timeout, running)
+                        .await
+                        .unwrap_or(Err(GraphError::StepTimedOut { step: step as usize, timeout })),
+                    None => running.await,
+                };
+                if let Err(error) = outcome {
+                    return stop(&mut session, &state, before, step, error).await;
+                }
+
+                let interrupts = split(&mut outputs, &mut commands);
+                if let Some(first) = interrupts.first() {
+                    if session.is_none() {
+                        let needed_for = format!("pausing in node `{}`", first.node);
+                        return Err(GraphError::NoCheckpointer { needed_for });
+                    }
+                    let stopped = stop(
+                        &mut session,
+                        &state,
+                        before,
+                        step,
+                        GraphError::Interrupted { interrupts },
+                    )
+                    .await;
+                    return paused(stopped, state);
+                }
+                let writes = match &session {
+                    Some(session) => encode_writes(&session.persistence, graph, &tasks, &commands)?,
+                    None => Vec::new(),
+                };
+                if let Some(applied) = applied.as_deref_mut() {
+                    applied.extend(commands.iter().flat_map(Command::updates).cloned());
+                }
+                let to_parent = parent_routes(graph, config, &tasks, &commands)?;
+                let (entries, warnings) = if cache_keys.iter().any(Option::is_some) {
+                    cached::entries(graph, &tasks, cache_keys, &commands)
+                } else {
+                    Default::default()
+                };
+                step_span.in_scope(|| {
+                    let step = step as usize;
+                    algo::apply_step(
+                        graph,
+                        &mut state,
+                        step,
+                        &tasks,
+                        &mut commands,
+                        &**context,
+                        &mut pending,
+                    )
+                })?;
+                if !to_parent.is_empty() {
+                    // Routing in the parent ends this subgraph's run after the step.
+                    pending = algo::Pending::new(graph);
+                    pending.parent = to_parent;
+                }
+                steps_run += 1;
+                if emitter.wants(StreamMode::Values) {
+                    emitter
+                        .send(StreamEvent::Values {
+                            step: step as usize,
+                            state: Arc::clone(&state),
+                        })
+                        .await;
+                }
+                if let Some(session) = &mut session {
+                    let writers = writes.iter().map(|(w, _)| w.clone()).collect();
+                    let next = session.persistence.pending_to_record(graph, &pending)?;
+                    session.checkpoint(&state, writes, next, loop_metadata(step, writers)).await?;
+                }
+                // Results are cached once the step that made them is saved.
+                if let Some(cache) = &cache {
+                    let failed = cached::store(cache, entries).await;
+                    for warning in warnings.into_iter().chain(failed) {
+                        warn(&emitter, config, warning).await?;
+                    }
+                }
+                if let Some(steps) = record.as_deref_mut() {
+                    steps.push(step_record(graph, step as usize, &tasks));
+                }
+                let stops: Vec<Interrupt> = tasks
+                    .iter()
+                    .filter(|t| graph.interrupt_after[t.node])
+                    .map(|t| static_interrupt("after", graph.name(t.node)))
+                    .collect();
+                if !stops.is_empty() {
+                    if let Some(session) = &mut session {
+                        let next = session.persistence.pending_to_record(graph, &pending)?;
+                        session.finish(&state, next, step).await?;
+                    }
+                    return Ok(RunOutcome::Paused {
+                        state: unshare(state),
+                        interrupts: dedup(stops),
+                    });
+                }
+                step += 1;
+            }
+            if let Some(routed) = routed {
+                routed.extend(pending.parent.iter().cloned());
+            }
+            for warning in algo::unfired_joins(graph, &pending) {
                 warn(&emitter, config, warning).await?;
             }
-            if pending.is_empty() {
-                break;
-            }
-            if steps_run >= config.recursion_limit {
-                let upcoming = algo::upcoming(graph, &pending);
-                return Err(GraphError::RecursionLimit {
-                    limit: config.recursion_limit,
-                    pending: upcoming.iter().map(|&id| graph.name(id).to_string()).collect(),
-                });
-            }
-            // Exit durability keeps the step's pending work to save if the run stops here.
-            let before = match &session {
-                Some(s) if s.durability == Durability::Exit => {
-                    Some(s.persistence.pending_to_record(graph, &pending)?)
-                }
-                _ => None,
-            };
-            // Static pauses are checked only where configured, and not again on the step a
-            // resume continues.
-            let skip_static = (first && resumed.is_some()) || !graph.pauses_before;
-            let stops: Vec<Interrupt> = if skip_static {
-                Vec::new()
-            } else {
-                algo::upcoming(graph, &pending)
-                    .into_iter()
-                    .filter(|&id| graph.interrupt_before[id])
-                    .map(|id| static_interrupt("before", graph.name(id)))
-                    .collect()
-            };
-            if !stops.is_empty() {
-                let interrupts = dedup(stops);
-                let stopped = stop(
-                    &mut session,
-                    &state,
-                    before,
-                    step,
-                    GraphError::Interrupted { interrupts },
-                )
-                .await;
-                return paused(stopped, state);
-            }
-
-            let mut tasks = algo::plan(graph, &mut pending, step as usize);
-            let saved = if first { resumed.take() } else { None };
-            outputs.resize_with(tasks.len(), || None);
-            if let (Some(saved), Some(session)) = (&saved, &session) {
-                for (task, slot) in tasks.iter().zip(&mut outputs) {
-                    if let Some(output) = saved.outputs.get(&task.id.to_string()) {
-                        let command = session.persistence.command_from_write(
-                            graph,
-                            &session.thread_id,
-                            session.head.as_deref().unwrap_or_default(),
-                            output.clone(),
-                        )?;
-                        *slot = Some(TaskOutput::Done(command));
-                    }
-                }
-            }
-
-            let looked_up = match &cache {
-                Some(cache) => {
-                    let mut found = cached::keys(graph, &state, &tasks, &outputs);
-                    let values = cached::fetch(&**cache, &mut found).await;
-                    cached::fill(graph, &tasks, &mut outputs, &mut found, values);
-                    Some(found)
-                }
-                None => None,
-            };
-            let saver = session.as_ref().and_then(Session::task_saver);
-            let step_span = tracing::info_span!("superstep", step, tasks = tasks.len());
-            let scope = StepScope {
-                graph,
-                state: &state,
-                step: step as usize,
-                limit: limit.as_ref(),
-                emitter: &emitter,
-                run: &shared,
-                run_started,
-                saver: saver.as_ref(),
-                answers: saved.as_ref().map_or(&no_answers, |s| &s.answers),
-                child_answers: saved.as_ref().map_or(&no_child_answers, |s| &s.child_answers),
-                head: session.as_ref().and_then(|s| s.head.as_deref()).map(Arc::from),
-            };
-            let mut cache_keys = Vec::new();
-            if let Some(found) = looked_up {
-                for warning in found.warnings {
-                    warn(&emitter, config, warning).await?;
-                }
-                for &hit in &found.hits {
-                    let Some(TaskOutput::Done(command)) = &outputs[hit] else { continue };
-                    let (node, task_id) = (tasks[hit].node, tasks[hit].id.clone());
-                    // Saved like a finished task's output, so a pause in this step does not
-                    // depend on the cache still holding it.
-                    let write = match (&saver, tasks.len()) {
-                        (Some(saver), 2..) => {
-                            Some(saver.persistence.output_write(&task_id.to_string(), command)?)
-                        }
-                        _ => None,
-                    };
-                    let updates = (command.update.as_ref(), command.more.as_slice());
-                    runner::replay_cached(&scope, node, &task_id, updates).await;
-                    if let (Some(saver), Some(write)) = (&saver, write) {
-                        saver.put(&write).await?;
-                    }
-                }
-                cache_keys = found.keys;
-            }
-            let running =
-                runner::run_tasks(&scope, &mut tasks, &mut outputs).instrument(step_span.clone());
-            let outcome = match config.step_timeout {
-                Some(timeout) => tokio::time::timeout(timeout, running)
-                    .await
-                    .unwrap_or(Err(GraphError::StepTimedOut { step: step as usize, timeout })),
-                None => running.await,
-            };
-            if let Err(error) = outcome {
-                return stop(&mut session, &state, before, step, error).await;
-            }
-
-            let interrupts = split(&mut outputs, &mut commands);
-            if let Some(first) = interrupts.first() {
-                if session.is_none() {
-                    let needed_for = format!("pausing in node `{}`", first.node);
-                    return Err(GraphError::NoCheckpointer { needed_for });
-                }
-                let stopped = stop(
-                    &mut session,
-                    &state,
-                    before,
-                    step,
-                    GraphError::Interrupted { interrupts },
-                )
-                .await;
-                return paused(stopped, state);
-            }
-            let writes = match &session {
-                Some(session) => encode_writes(&session.persistence, graph, &tasks, &commands)?,
-                None => Vec::new(),
-            };
-            if let Some(applied) = applied.as_deref_mut() {
-                applied.extend(commands.iter().flat_map(Command::updates).cloned());
-            }
-            let to_parent = parent_routes(graph, config, &tasks, &commands)?;
-            let (entries, warnings) = if cache_keys.iter().any(Option::is_some) {
-                cached::entries(graph, &tasks, cache_keys, &commands)
-            } else {
-                Default::default()
-            };
-            step_span.in_scope(|| {
-                let step = step as usize;
-                algo::apply_step(
-                    graph,
-                    &mut state,
-                    step,
-                    &tasks,
-                    &mut commands,
-                    &**context,
-                    &mut pending,
-                )
-            })?;
-            if !to_parent.is_empty() {
-                // Routing in the parent ends this subgraph's run after the step.
-                pending = algo::Pending::new(graph);
-                pending.parent = to_parent;
-            }
-            steps_run += 1;
-            if emitter.wants(StreamMode::Values) {
-                emitter
-                    .send(StreamEvent::Values { step: step as usize, state: Arc::clone(&state) })
-                    .await;
-            }
             if let Some(session) = &mut session {
-                let writers = writes.iter().map(|(w, _)| w.clone()).collect();
                 let next = session.persistence.pending_to_record(graph, &pending)?;
-                session.checkpoint(&state, writes, next, loop_metadata(step, writers)).await?;
+                session.finish(&state, next, step - 1).await?;
             }
-            // Results are cached once the step that made them is saved.
-            if let Some(cache) = &cache {
-                let failed = cached::store(cache, entries).await;
-                for warning in warnings.into_iter().chain(failed) {
-                    warn(&emitter, config, warning).await?;
-                }
-            }
-            if let Some(steps) = record.as_deref_mut() {
-                steps.push(step_record(graph, step as usize, &tasks));
-            }
-            let stops: Vec<Interrupt> = tasks
-                .iter()
-                .filter(|t| graph.interrupt_after[t.node])
-                .map(|t| static_interrupt("after", graph.name(t.node)))
-                .collect();
-            if !stops.is_empty() {
-                if let Some(session) = &mut session {
-                    let next = session.persistence.pending_to_record(graph, &pending)?;
-                    session.finish(&state, next, step).await?;
-                }
-                return Ok(RunOutcome::Paused { state: unshare(state), interrupts: dedup(stops) });
-            }
-            step += 1;
+            Ok(RunOutcome::Finished(unshare(state)))
         }
-        if let Some(routed) = routed {
-            routed.extend(pending.parent.iter().cloned());
+        .await;
+        // A run that failed still waits for the saves it queued, so that nothing of it is
+        // written after it returns; its own error is the one reported.
+        if let (Err(_), Some(session)) = (&outcome, &mut session) {
+            let _ = session.flush().await;
         }
-        for warning in algo::unfired_joins(graph, &pending) {
-            warn(&emitter, config, warning).await?;
-        }
-        if let Some(session) = &mut session {
-            let next = session.persistence.pending_to_record(graph, &pending)?;
-            session.finish(&state, next, step - 1).await?;
-        }
-        Ok(RunOutcome::Finished(unshare(state)))
+        outcome
     };
     cancellation
         .run_until_cancelled(run)

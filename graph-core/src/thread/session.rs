@@ -112,7 +112,7 @@ impl<S: State> Session<S> {
     }
 
     /// Waits for the background saves.
-    pub(super) async fn flush(&mut self) -> Result<(), GraphError> {
+    pub(crate) async fn flush(&mut self) -> Result<(), GraphError> {
         match self.saving.take() {
             Some(saving) => saving.finish().await,
             None => Ok(()),
