@@ -29,25 +29,58 @@ use crate::state::{GraphInput, RunInput, State};
 #[must_use]
 pub struct Command<S: State> {
     pub(crate) update: Option<S::Update>,
+    pub(crate) goto: Vec<Goto>,
+    /// What few commands carry, boxed: every task's output is a command, and a fan-out of a
+    /// million tasks holds a million of them.
+    pub(crate) extra: Option<Box<Extra<S>>>,
+}
+
+/// The rarer parts of a [`Command`].
+pub(crate) struct Extra<S: State> {
     /// Further updates of the same task, applied after `update` in order: a subgraph's
     /// writes, which reach the parent one by one.
     pub(crate) more: Vec<S::Update>,
-    pub(crate) goto: Vec<Goto>,
     /// Nodes of the parent graph to run next, from inside a subgraph.
     pub(crate) parent: Vec<String>,
     pub(crate) answers: Answers,
 }
 
+impl<S: State> Default for Extra<S> {
+    fn default() -> Self {
+        Self { more: Vec::new(), parent: Vec::new(), answers: Answers::None }
+    }
+}
+
 impl<S: State> Command<S> {
     /// A command with no update and no destinations.
     pub fn new() -> Self {
-        Self {
-            update: None,
-            more: Vec::new(),
-            goto: Vec::new(),
-            parent: Vec::new(),
-            answers: Answers::None,
-        }
+        Self { update: None, goto: Vec::new(), extra: None }
+    }
+
+    /// The rarer parts, made on first use.
+    pub(crate) fn extra_mut(&mut self) -> &mut Extra<S> {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The updates that follow `update`.
+    pub(crate) fn more(&self) -> &[S::Update] {
+        self.extra.as_ref().map_or(&[], |extra| &extra.more)
+    }
+
+    /// Takes the updates that follow `update`.
+    pub(crate) fn take_more(&mut self) -> Vec<S::Update> {
+        self.extra.as_mut().map(|extra| std::mem::take(&mut extra.more)).unwrap_or_default()
+    }
+
+    /// The parent graph's nodes to run next.
+    pub(crate) fn parent(&self) -> &[String] {
+        self.extra.as_ref().map_or(&[], |extra| &extra.parent)
+    }
+
+    fn answering(answers: Answers) -> Self {
+        let mut command = Self::new();
+        command.extra_mut().answers = answers;
+        command
     }
 
     /// As a run's input: resumes the thread, answering its one pending interrupt with
@@ -60,7 +93,7 @@ impl<S: State> Command<S> {
             Ok(value) => Answers::One(value),
             Err(error) => Answers::Unsaveable(error.to_string()),
         };
-        Self { answers, ..Self::new() }
+        Self::answering(answers)
     }
 
     /// As a run's input: resumes the thread, answering several pending interrupts by id.
@@ -78,7 +111,7 @@ impl<S: State> Command<S> {
             })
             .collect();
         let answers = answers.map_or_else(Answers::Unsaveable, Answers::ById);
-        Self { answers, ..Self::new() }
+        Self::answering(answers)
     }
 
     /// Sets the update to apply.
@@ -89,7 +122,7 @@ impl<S: State> Command<S> {
 
     /// Adds destinations: node names, `END`, or [`Send`](crate::Send)s.
     pub fn goto(mut self, route: impl IntoRoute) -> Self {
-        self.goto.extend(route.into_route());
+        route.append_to(&mut self.goto);
         self
     }
 
@@ -138,7 +171,7 @@ impl<S: State> Command<S> {
     /// # }
     /// ```
     pub fn goto_parent(mut self, node: impl Into<String>) -> Self {
-        self.parent.push(node.into());
+        self.extra_mut().parent.push(node.into());
         self
     }
 
@@ -164,13 +197,14 @@ impl<S: State> Command<S> {
 
     /// Every update of the command, in the order they apply.
     pub(crate) fn updates(&self) -> impl Iterator<Item = &S::Update> {
-        self.update.iter().chain(&self.more)
+        self.update.iter().chain(self.more())
     }
 }
 
 impl<S: State> GraphInput<S> for Command<S> {
     fn into_input(self) -> RunInput<S> {
-        RunInput::Resume { update: self.update, answers: self.answers, gotos: self.goto.len() }
+        let answers = self.extra.map_or(Answers::None, |extra| extra.answers);
+        RunInput::Resume { update: self.update, answers, gotos: self.goto.len() }
     }
 }
 

@@ -50,13 +50,14 @@ pub const START: &str = "__start__";
 /// reaches `END`.
 pub const END: &str = "__end__";
 
-/// A router: a plain function of the state as its source node sees it, and of the run's
-/// context.
 /// Lists the messages in a node's update, as JSON, for
 /// [`StateGraph::stream_messages_from`].
 pub type ReturnedMessages<S> = fn(&<S as State>::Update) -> Vec<serde_json::Value>;
 
-pub(crate) type Router<S> = Arc<dyn Fn(&S, &AnyContext) -> Vec<Goto> + core::marker::Send + Sync>;
+/// A router: a plain function of the state as its source node sees it, and of the run's
+/// context, appending its destinations to the step's list.
+pub(crate) type Router<S> =
+    Arc<dyn Fn(&S, &AnyContext, &mut Vec<Goto>) + core::marker::Send + Sync>;
 
 pub(crate) struct NodeSpec<S: State> {
     pub(crate) name: String,
@@ -205,7 +206,9 @@ impl<S: State, C: core::marker::Send + Sync + 'static> StateGraph<S, C> {
         I::Item: Into<String>,
     {
         let router: Router<S> =
-            Arc::new(move |state: &S, _: &AnyContext| router(state).into_route());
+            Arc::new(move |state: &S, _: &AnyContext, route: &mut Vec<Goto>| {
+                router(state).append_to(route)
+            });
         self.add_router(source.into(), router, targets)
     }
 
@@ -258,9 +261,10 @@ impl<S: State, C: core::marker::Send + Sync + 'static> StateGraph<S, C> {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        let router: Router<S> = Arc::new(move |state: &S, context: &AnyContext| {
-            router(state, context::typed(context)).into_route()
-        });
+        let router: Router<S> =
+            Arc::new(move |state: &S, context: &AnyContext, route: &mut Vec<Goto>| {
+                router(state, context::typed(context)).append_to(route)
+            });
         self.add_router(source.into(), router, targets)
     }
 

@@ -143,11 +143,24 @@ impl From<Send> for Goto {
 pub trait IntoRoute {
     /// The destinations, in order.
     fn into_route(self) -> Vec<Goto>;
+
+    /// Appends the destinations to `route`, in order. The runtime routes through this, so
+    /// a router returning one destination allocates nothing.
+    fn append_to(self, route: &mut Vec<Goto>)
+    where
+        Self: Sized,
+    {
+        route.extend(self.into_route());
+    }
 }
 
 impl<T: Into<Goto>> IntoRoute for T {
     fn into_route(self) -> Vec<Goto> {
         vec![self.into()]
+    }
+
+    fn append_to(self, route: &mut Vec<Goto>) {
+        route.push(self.into());
     }
 }
 
@@ -161,10 +174,18 @@ impl<T: Into<Goto>, const N: usize> IntoRoute for [T; N] {
     fn into_route(self) -> Vec<Goto> {
         self.into_iter().map(Into::into).collect()
     }
+
+    fn append_to(self, route: &mut Vec<Goto>) {
+        route.extend(self.into_iter().map(Into::into));
+    }
 }
 
 impl<T: Into<Goto>> IntoRoute for Option<T> {
     fn into_route(self) -> Vec<Goto> {
         self.into_iter().map(Into::into).collect()
+    }
+
+    fn append_to(self, route: &mut Vec<Goto>) {
+        route.extend(self.map(Into::into));
     }
 }

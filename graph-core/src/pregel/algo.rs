@@ -35,6 +35,39 @@ pub(crate) struct JoinProgress {
     pub(crate) count: usize,
 }
 
+/// The destinations routers chose, reused from step to step so routing allocates nothing:
+/// every router's destinations in one list, in task then branch order, and where each
+/// router's end.
+#[derive(Default)]
+struct Routes {
+    gotos: Vec<Goto>,
+    ends: Vec<usize>,
+}
+
+impl Routes {
+    /// Hands out the routed destinations router by router, emptying the list.
+    fn drain(&mut self) -> Routed<'_> {
+        Routed { gotos: self.gotos.drain(..), ends: self.ends.drain(..), taken: 0 }
+    }
+}
+
+/// The destinations of a [`Routes`], handed out router by router.
+struct Routed<'a> {
+    gotos: std::vec::Drain<'a, Goto>,
+    ends: std::vec::Drain<'a, usize>,
+    taken: usize,
+}
+
+impl<'a> Routed<'a> {
+    /// The next router's destinations.
+    fn next_router(&mut self) -> std::iter::Take<&mut std::vec::Drain<'a, Goto>> {
+        let end = self.ends.next().unwrap_or(self.taken);
+        let count = end - self.taken;
+        self.taken = end;
+        self.gotos.by_ref().take(count)
+    }
+}
+
 /// What the next superstep will run: triggered nodes, emitted Sends and join progress.
 pub(crate) struct Pending {
     /// One bit per node, so triggering and planning allocate nothing; ids follow node names,
@@ -47,6 +80,8 @@ pub(crate) struct Pending {
     /// Nodes of the parent graph to run next: a subgraph's run that routed in its parent
     /// ends with these.
     pub(crate) parent: Vec<String>,
+    /// Room for the routers' destinations, reused from step to step (not saved either).
+    routes: Routes,
 }
 
 impl Pending {
@@ -58,7 +93,7 @@ impl Pending {
             .collect();
         let (sends, warnings, parent) = (Vec::new(), Vec::new(), Vec::new());
         let triggered = FixedBitSet::with_capacity(graph.nodes.len());
-        Self { triggered, sends, joins, warnings, parent }
+        Self { triggered, sends, joins, warnings, parent, routes: Routes::default() }
     }
 
     /// Whether nothing is left to run.
@@ -100,33 +135,37 @@ pub(crate) fn upcoming_tasks<S: State>(
     pulls.chain(pushes).collect()
 }
 
-/// Plans the tasks of `step`: triggered nodes by name, then Sends in emission order. Deferred
-/// nodes wait while anything else is ready.
+/// Plans the tasks of `step` into `tasks`: triggered nodes by name, then Sends in emission
+/// order. Deferred nodes wait while anything else is ready.
 pub(crate) fn plan<S: State>(
     graph: &GraphInner<S>,
     pending: &mut Pending,
     step: usize,
-) -> Vec<Task> {
+    tasks: &mut Vec<Task>,
+) {
+    tasks.clear();
     let ready_now =
         !pending.sends.is_empty() || pending.triggered.ones().any(|id| !graph.nodes[id].defer);
-    let sends = std::mem::take(&mut pending.sends);
-    let pulls = pending.triggered.ones().filter(|&id| !ready_now || !graph.nodes[id].defer);
-    let mut tasks = Vec::with_capacity(pulls.clone().count() + sends.len());
-    tasks.extend(pulls.map(|node| Task {
-        node,
-        id: TaskId::new(step, TaskPath::Pull(Arc::clone(graph.name(node)))),
-        payload: None,
-    }));
-    // Deferred nodes stay triggered while anything else runs.
-    for task in &tasks {
+    for node in pending.triggered.ones() {
+        // Deferred nodes stay triggered while anything else runs.
+        if ready_now && graph.nodes[node].defer {
+            continue;
+        }
+        let id = TaskId::new(step, TaskPath::Pull(Arc::clone(graph.name(node))));
+        tasks.push(Task { node, id, payload: None });
+    }
+    for task in tasks.iter() {
         pending.triggered.set(task.node, false);
     }
-    tasks.extend(sends.into_iter().enumerate().map(|(index, send)| Task {
-        node: send.node,
-        id: TaskId::new(step, TaskPath::Push(index)),
-        payload: Some(send.payload),
-    }));
-    tasks
+    // Taken, not drained: a step of a million Sends should not keep their list alive
+    // beside its tasks.
+    let sends =
+        std::mem::take(&mut pending.sends).into_iter().enumerate().map(|(index, send)| Task {
+            node: send.node,
+            id: TaskId::new(step, TaskPath::Push(index)),
+            payload: Some(send.payload),
+        });
+    tasks.extend(sends);
 }
 
 /// Applies one finished superstep: updates in task order, then each task's edges, joins,
@@ -141,19 +180,21 @@ pub(crate) fn apply_step<S: State>(
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let invalid = |source| GraphError::InvalidUpdate { step, source };
+    // Taken out while the routers add to it and `fire` changes the rest of `pending`; a
+    // step that fails drops it, and the run ends anyway.
+    let mut routes = std::mem::take(&mut pending.routes);
+    let routes = &mut routes;
 
     // A router sees the snapshot plus its own task's update. With one task that is exactly
     // the next state, so routing waits for the apply.
     let single = tasks.len() == 1;
-    let mut routes: Vec<Vec<Vec<Goto>>> = Vec::new();
     if !single {
-        routes.reserve(tasks.len());
         for (task, command) in tasks.iter().zip(commands.iter()) {
             let out = &graph.nodes[task.node].out;
             let name = &**graph.name(task.node);
-            let routed = match (&command.update, &command.more) {
-                _ if out.branches.is_empty() => Vec::new(),
-                (None, more) if more.is_empty() => route(out, name, step, context, state)?,
+            match (&command.update, command.more()) {
+                _ if out.branches.is_empty() => {}
+                (None, []) => route(out, name, step, context, state, routes)?,
                 // The update is applied in place and undone after routing, at the cost of the
                 // update. `make_mut` copies the state only if a node kept the snapshot, and
                 // then just once: the apply below reuses the copy.
@@ -161,40 +202,36 @@ pub(crate) fn apply_step<S: State>(
                     let view = Arc::make_mut(state);
                     let routed = catch_panic(|| {
                         with_updates(view, name, first.iter().chain(more), |view| {
-                            route(out, name, step, context, view)
+                            route(out, name, step, context, view, routes)
                         })
                     })
                     .map_err(|message| panicked(name, step, Callback::Reducer, message))?;
                     routed.map_err(invalid)??
                 }
-            };
-            routes.push(routed);
+            }
         }
     }
 
     let writes = tasks.iter().zip(commands.iter_mut()).flat_map(|(task, command)| {
         let name = &**graph.name(task.node);
-        let (first, more) = (command.update.take(), std::mem::take(&mut command.more));
+        let (first, more) = (command.update.take(), command.take_more());
         first.into_iter().chain(more).map(move |update| (name, update))
     });
     apply_guarded(Arc::make_mut(state), writes, step, invalid)?;
 
     if single {
         let (node, command) = (&graph.nodes[tasks[0].node], &mut commands[0]);
-        let routes = route(&node.out, &node.name, step, context, state)?;
-        return fire(
-            graph,
-            &node.out,
-            &node.name,
-            std::mem::take(&mut command.goto),
-            routes,
-            pending,
-        );
+        route(&node.out, &node.name, step, context, state, routes)?;
+        let goto = std::mem::take(&mut command.goto);
+        fire(graph, &node.out, &node.name, goto, &mut routes.drain(), pending)?;
+    } else {
+        let mut routed = routes.drain();
+        for (task, command) in tasks.iter().zip(commands.drain(..)) {
+            let node = &graph.nodes[task.node];
+            fire(graph, &node.out, &node.name, command.goto, &mut routed, pending)?;
+        }
     }
-    for ((task, command), routes) in tasks.iter().zip(commands.drain(..)).zip(routes) {
-        let node = &graph.nodes[task.node];
-        fire(graph, &node.out, &node.name, command.goto, routes, pending)?;
-    }
+    pending.routes = std::mem::take(routes);
     Ok(())
 }
 
@@ -219,22 +256,22 @@ pub(crate) fn apply_guarded<'w, S: State>(
     }
 }
 
-/// Calls each router leaving `origin` on `view`; a router that panics fails with
-/// [`GraphError::CallbackPanicked`] naming `origin`.
+/// Calls each router leaving `origin` on `view`, adding their destinations to `routes`; a
+/// router that panics fails with [`GraphError::CallbackPanicked`] naming `origin`.
 fn route<S: State>(
     out: &Outgoing<S>,
     origin: &str,
     step: usize,
     context: &AnyContext,
     view: &S,
-) -> Result<Vec<Vec<Goto>>, GraphError> {
-    let mut routes = Vec::with_capacity(out.branches.len());
+    routes: &mut Routes,
+) -> Result<(), GraphError> {
     for branch in &out.branches {
-        let routed = catch_panic(|| (branch.router)(view, context))
+        catch_panic(|| (branch.router)(view, context, &mut routes.gotos))
             .map_err(|message| panicked(origin, step, Callback::Router, message))?;
-        routes.push(routed);
+        routes.ends.push(routes.gotos.len());
     }
-    Ok(routes)
+    Ok(())
 }
 
 fn panicked(node: &str, step: usize, callback: Callback, message: String) -> GraphError {
@@ -252,8 +289,10 @@ pub(crate) fn after_node<S: State>(
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let node = &graph.nodes[node];
-    let routes = route(&node.out, &node.name, step, context, state)?;
-    fire(graph, &node.out, &node.name, Vec::new(), routes, pending)
+    let mut routes = Routes::default();
+    route(&node.out, &node.name, step, context, state, &mut routes)?;
+    let fired = fire(graph, &node.out, &node.name, Vec::new(), &mut routes.drain(), pending);
+    fired
 }
 
 /// Evaluates the edges and routers leaving `START` on the input state, before `step`.
@@ -264,8 +303,10 @@ pub(crate) fn enter<S: State>(
     context: &AnyContext,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
-    let routes = route(&graph.entry, START, step, context, state)?;
-    fire(graph, &graph.entry, START, Vec::new(), routes, pending)
+    let mut routes = Routes::default();
+    route(&graph.entry, START, step, context, state, &mut routes)?;
+    let fired = fire(graph, &graph.entry, START, Vec::new(), &mut routes.drain(), pending);
+    fired
 }
 
 /// Fires everything leaving one task (or `START`): static edges, joins, `Command`
@@ -275,7 +316,7 @@ fn fire<S: State>(
     out: &Outgoing<S>,
     origin: &str,
     goto: Vec<Goto>,
-    routes: Vec<Vec<Goto>>,
+    routed: &mut Routed<'_>,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     pending.triggered.extend(out.edges.iter().copied());
@@ -304,9 +345,10 @@ fn fire<S: State>(
         route_to(graph, id, destination, command, pending)?;
     }
 
-    for (branch, destinations) in out.branches.iter().zip(routes) {
+    for branch in &out.branches {
         let router = || RouteOrigin::Router { node: origin.to_owned() };
-        if destinations.is_empty() {
+        let mut destinations = routed.next_router().peekable();
+        if destinations.peek().is_none() {
             pending.warnings.push(RunWarning::NoDestination { node: origin.to_owned() });
         }
         for destination in destinations {
@@ -325,14 +367,26 @@ fn fire<S: State>(
                 }
                 continue;
             }
-            let id = graph.id(target).filter(|id| branch.targets.binary_search(id).is_ok());
-            let Some(id) = id else {
+            let Some(id) = branch_target(graph, &branch.targets, target) else {
                 return Err(invalid_route(router(), target, undeclared()));
             };
             route_to(graph, id, destination, router, pending)?;
         }
     }
     Ok(())
+}
+
+/// The id of `target` if it is one of a branch's declared `targets` (sorted ids). A branch
+/// declares a few targets, and comparing a few names is cheaper than hashing one.
+fn branch_target<S: State>(
+    graph: &GraphInner<S>,
+    targets: &[NodeId],
+    target: &str,
+) -> Option<NodeId> {
+    if targets.len() <= 8 {
+        return targets.iter().copied().find(|&id| &**graph.name(id) == target);
+    }
+    graph.id(target).filter(|id| targets.binary_search(id).is_ok())
 }
 
 /// Triggers node `id` or queues a `Send` to it, checking it can take what it is given.

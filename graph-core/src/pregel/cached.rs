@@ -131,7 +131,7 @@ pub(crate) fn entries<S: State>(
     let (mut entries, mut warnings) = (Vec::new(), Vec::new());
     for ((task, key), command) in tasks.iter().zip(keys).zip(commands) {
         let Some(key) = key else { continue };
-        if !command.parent.is_empty() {
+        if !command.parent().is_empty() {
             continue;
         }
         let spec = graph.nodes[task.node].cache.as_ref().expect("a keyed task is cacheable");

@@ -102,6 +102,7 @@ pub(crate) async fn run<S: State>(
             let mut steps_run = 0;
             // Reused from step to step, so a step of one task allocates little.
             let (mut outputs, mut commands) = (Vec::new(), Vec::new());
+            let mut tasks = Vec::new();
             loop {
                 let first = steps_run == 0;
                 for warning in std::mem::take(&mut pending.warnings) {
@@ -149,7 +150,7 @@ pub(crate) async fn run<S: State>(
                     return paused(stopped, state);
                 }
 
-                let mut tasks = algo::plan(graph, &mut pending, step as usize);
+                algo::plan(graph, &mut pending, step as usize, &mut tasks);
                 let saved = if first { resumed.take() } else { None };
                 outputs.resize_with(tasks.len(), || None);
                 if let (Some(saved), Some(session)) = (&saved, &session) {
@@ -206,7 +207,7 @@ pub(crate) async fn run<S: State>(
                             ),
                             _ => None,
                         };
-                        let updates = (command.update.as_ref(), command.more.as_slice());
+                        let updates = (command.update.as_ref(), command.more());
                         runner::replay_cached(&scope, node, &task_id, updates).await;
                         if let (Some(saver), Some(write)) = (&saver, write) {
                             saver.put(&write).await?;
@@ -414,14 +415,14 @@ fn parent_routes<S: State>(
 ) -> Result<Vec<String>, GraphError> {
     let mut routes = Vec::new();
     for (task, command) in tasks.iter().zip(commands) {
-        if let (Some(target), None) = (command.parent.first(), &config.parent) {
+        if let (Some(target), None) = (command.parent().first(), &config.parent) {
             return Err(GraphError::InvalidRoute {
                 origin: RouteOrigin::Command { node: graph.name(task.node).to_string() },
                 target: target.clone(),
                 refusal: RouteRefusal::NoParentGraph,
             });
         }
-        routes.extend(command.parent.iter().cloned());
+        routes.extend(command.parent().iter().cloned());
     }
     Ok(routes)
 }

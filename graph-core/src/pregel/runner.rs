@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,11 +12,12 @@ use futures::FutureExt;
 use serde_json::Value;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::task::JoinSet;
+use tokio::time::error::Elapsed;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::algo::Task;
-use super::TaskId;
+use super::{TaskId, TaskPath};
 use crate::checkpoint::PendingWrite;
 use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
 use crate::graph::{
@@ -90,40 +92,138 @@ pub(crate) async fn run_tasks<S: State>(
     tasks: &mut [Task],
     outputs: &mut [Option<TaskOutput<S>>],
 ) -> Result<(), GraphError> {
-    let mut todo = tasks.iter_mut().zip(outputs.iter_mut()).filter(|(_, slot)| slot.is_none());
-    let (Some(first), second) = (todo.next(), todo.next()) else { return Ok(()) };
+    let (Some(first), second) = (unrun(outputs, 0).next(), unrun(outputs, 0).nth(1)) else {
+        return Ok(());
+    };
     let Some(second) = second else {
-        let (task, slot) = first;
+        let task = &mut tasks[first];
         let output = match lean(scope, &scope.graph.nodes[task.node]) {
             true => run_inline(scope, task).await?,
             false => start(scope, task, true).await?,
         };
-        *slot = Some(output);
+        outputs[first] = Some(output);
         return Ok(());
     };
 
     let mut set = JoinSet::new();
-    let mut slots = Vec::new();
-    for (index, (task, slot)) in [first, second].into_iter().chain(todo).enumerate() {
+    let mut shared = None;
+    for index in [first, second].into_iter().chain(unrun(outputs, second + 1)) {
         // Node panics are caught inside the task; this also catches one from code around
         // the node (a checkpointer saving its output), so it names the node rather than
         // passing for a cancellation.
-        let node = task.node;
-        let guarded = AssertUnwindSafe(start(scope, task, false)).catch_unwind();
-        set.spawn(guarded.map(move |caught| (index, node, caught)));
-        slots.push(slot);
+        let task = &mut tasks[index];
+        if !lean(scope, &scope.graph.nodes[task.node]) {
+            set.spawn(guarded(index, start(scope, task, false)));
+            continue;
+        }
+        // Each kind of future is spawned on its own, so that a task no subscriber traces
+        // does not carry a span.
+        let span = task_span(scope.graph.name(task.node), &task.id);
+        let shared = Arc::clone(shared.get_or_insert_with(|| LeanShared::new(scope)));
+        if span.is_disabled() {
+            set.spawn(guarded(index, spawned_lean(shared, task)));
+        } else {
+            set.spawn(guarded(index, spawned_lean(shared, task).instrument(span)));
+        }
     }
     while let Some(joined) = set.join_next().await {
-        let (index, node, caught) = joined.map_err(|_| GraphError::Cancelled)?;
+        let (index, caught) = joined.map_err(|_| GraphError::Cancelled)?;
         let outcome = caught.map_err(|panic| GraphError::NodePanicked {
-            node: scope.graph.name(node).to_string(),
+            node: scope.graph.name(tasks[index].node).to_string(),
             step: scope.step,
             attempt: 1,
             message: format!("{} (outside the node's own code)", panic_message(&*panic)),
         })?;
-        *slots[index] = Some(outcome?);
+        outputs[index] = Some(outcome?);
     }
     Ok(())
+}
+
+/// The tasks from `from` on that are still to run: a resume or the cache may have given
+/// some their output already.
+fn unrun<S: State>(
+    outputs: &[Option<TaskOutput<S>>],
+    from: usize,
+) -> impl Iterator<Item = usize> + '_ {
+    (from..outputs.len()).filter(|&index| outputs[index].is_none())
+}
+
+/// A spawned task's future, catching a panic and naming the task's index.
+fn guarded<F: Future>(
+    index: usize,
+    task: F,
+) -> impl Future<Output = (usize, std::thread::Result<F::Output>)> {
+    AssertUnwindSafe(task).catch_unwind().map(move |caught| (index, caught))
+}
+
+/// What the spawned lean tasks of one step share, in one allocation, so that each keeps
+/// one pointer to it.
+struct LeanShared<S: State> {
+    step: usize,
+    graph: Arc<GraphInner<S>>,
+    run: Arc<RunShared>,
+    state: Arc<S>,
+    head: Option<Arc<str>>,
+}
+
+impl<S: State> LeanShared<S> {
+    fn new(scope: &StepScope<'_, S>) -> Arc<Self> {
+        Arc::new(Self {
+            step: scope.step,
+            graph: Arc::clone(scope.graph),
+            run: Arc::clone(scope.run),
+            state: Arc::clone(scope.state),
+            head: scope.head.clone(),
+        })
+    }
+}
+
+/// A lean task to spawn: its one attempt, as small a future as can be, since a million of
+/// them may wait at once. It keeps only what it needs to build the node's input and
+/// context, and builds them when it starts.
+fn spawned_lean<S: State>(
+    shared: Arc<LeanShared<S>>,
+    task: &mut Task,
+) -> impl Future<Output = Result<TaskOutput<S>, GraphError>> + Send + 'static {
+    // The task id is made again from these when the task starts: a Send's index is all it
+    // adds to the step and the node, and this takes a quarter of the id's space.
+    let node_id = task.node as u32;
+    let send = match task.id.path() {
+        TaskPath::Push(index) => Some(*index as u32),
+        TaskPath::Pull(_) => None,
+    };
+    let payload = task.payload.take();
+    async move {
+        let node = &shared.graph.nodes[node_id as usize];
+        // The span is looked up again at the end rather than kept: kept, it would take
+        // space in every waiting task.
+        tracing::Span::current().record("attempt", 1);
+        let _permits = permits(node, shared.run.inherit.limit.as_deref()).await;
+        let path = match send {
+            Some(index) => TaskPath::Push(index as usize),
+            None => TaskPath::Pull(Arc::clone(&node.name)),
+        };
+        let ctx = NodeContext {
+            node: Arc::clone(&node.name),
+            task_id: TaskId::new(shared.step, path),
+            attempt: 1,
+            run: Arc::clone(&shared.run),
+            sink: None,
+            answers: None,
+            head: shared.head.clone(),
+        };
+        let input = TaskInput::new(payload, Arc::clone(&shared.state));
+        let outcome = match call(node, input, ctx) {
+            Ok(future) => {
+                let finished = finish(future, node.timeout).await;
+                settle(finished, shared.graph.nodes[node_id as usize].timeout)
+            }
+            Err(error) => Err(error),
+        };
+        // Looked up again, so that the future does not keep the reference while it waits.
+        let node = &shared.graph.nodes[node_id as usize];
+        conclude(node, shared.step, outcome, &tracing::Span::current())
+    }
 }
 
 /// Builds a task's future: every attempt of the node, its events, and on final failure its
@@ -135,7 +235,7 @@ fn start<S: State>(
     scope: &StepScope<'_, S>,
     task: &mut Task,
     alone: bool,
-) -> impl Future<Output = Result<TaskOutput<S>, GraphError>> + Send + 'static {
+) -> Pin<Box<dyn Future<Output = Result<TaskOutput<S>, GraphError>> + Send + 'static>> {
     let graph = Arc::clone(scope.graph);
     let state = Arc::clone(scope.state);
     let limit = scope.limit.cloned();
@@ -155,34 +255,6 @@ fn start<S: State>(
     let (step, node_id, task_id, mut payload) =
         (scope.step, task.node, task.id.clone(), task.payload.take());
     let span = task_span(graph.name(node_id), &task_id);
-    let node = &graph.nodes[node_id];
-    // Most tasks run once, unobserved and unsaved: they take a small future, so a fan-out of
-    // a million Sends stays light. The rest take the full one, boxed.
-    if lean(scope, node) {
-        let ctx = NodeContext {
-            node: Arc::clone(&node.name),
-            task_id,
-            attempt: 1,
-            run,
-            sink: None,
-            answers: None,
-            head,
-        };
-        let input = TaskInput::new(payload, state);
-        // One async block, not nested async fns: each layer would store its own copy of
-        // the input and context, and a million of these futures wait at once.
-        let once = async move {
-            let node = &graph.nodes[node_id];
-            tracing::Span::current().record("attempt", 1);
-            let _permits = permits(node, limit.as_deref()).await;
-            let outcome = match call(node, input, ctx) {
-                Ok(future) => finish(future, node.timeout).await,
-                Err(error) => Err(error),
-            };
-            conclude(node, step, outcome)
-        };
-        return Either::Left(once.instrument(span));
-    }
     let task_span = span.clone();
     let full = async move {
         let node = &graph.nodes[node_id];
@@ -240,7 +312,7 @@ fn start<S: State>(
                             .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
                             .await?;
                     }
-                    events.update(command.update.as_ref(), &command.more, false).await;
+                    events.update(command.update.as_ref(), command.more(), false).await;
                     events
                         .end(attempt, started - run_started, started.elapsed(), None, false)
                         .await;
@@ -297,7 +369,7 @@ fn start<S: State>(
                             .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
                             .await?;
                     }
-                    events.update(command.update.as_ref(), &command.more, false).await;
+                    events.update(command.update.as_ref(), command.more(), false).await;
                     events
                         .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
                         .await;
@@ -314,7 +386,7 @@ fn start<S: State>(
             }
         }
     };
-    Either::Right(Box::pin(full.instrument(span)))
+    Box::pin(full.instrument(span))
 }
 
 /// Whether a task of `node` runs once, unobserved and unsaved, so it needs none of the full
@@ -356,25 +428,26 @@ async fn run_inline<S: State>(
         head: scope.head.clone(),
     };
     let input = TaskInput::new(task.payload.take(), Arc::clone(scope.state));
+    let span = task_span(&node.name, &task.id);
+    span.record("attempt", 1);
     let once = async {
-        tracing::Span::current().record("attempt", 1);
         let _permits = permits(node, scope.limit.map(|limit| &**limit)).await;
         let outcome = match call(node, input, ctx) {
-            Ok(future) => finish(future, node.timeout).await,
+            Ok(future) => settle(finish(future, node.timeout).await, node.timeout),
             Err(error) => Err(error),
         };
-        conclude(node, scope.step, outcome)
+        conclude(node, scope.step, outcome, &span)
     };
-    once.instrument(task_span(&node.name, &task.id)).await
+    once.instrument(span.clone()).await
 }
 
-/// The output of a lean task's one attempt, recorded in its span.
+/// The output of a lean task's one attempt, recorded in its `span`.
 fn conclude<S: State>(
     node: &Node<S>,
     step: usize,
     outcome: Result<Command<S>, NodeError>,
+    span: &tracing::Span,
 ) -> Result<TaskOutput<S>, GraphError> {
-    let span = tracing::Span::current();
     let error = match outcome {
         Ok(command) => {
             span.record("outcome", "ok");
@@ -485,11 +558,12 @@ async fn run_attempt<S: State>(
     run_limit: Option<&Semaphore>,
 ) -> Result<Command<S>, NodeError> {
     let _permits = permits(node, run_limit).await;
-    finish(call(node, input, ctx)?, node.timeout).await
+    settle(finish(call(node, input, ctx)?, node.timeout).await, node.timeout)
 }
 
-/// The permits a task holds while it runs: its node's, then its run's.
-type Permits<'a> = (Option<SemaphorePermit<'a>>, Option<SemaphorePermit<'a>>);
+/// The permits a task holds while it runs: its node's, then its run's. Boxed, and only for
+/// tasks that take any: a task keeps them while its node runs, in its future.
+type Permits<'a> = Option<Box<(Option<SemaphorePermit<'a>>, Option<SemaphorePermit<'a>>)>>;
 
 /// Waits for the node's permit, then the run's. Most nodes have no limit: they wait for
 /// nothing, and their future does not carry the space a wait takes.
@@ -501,7 +575,7 @@ fn permits<'a, S: State>(
     // holding one while they wait could deadlock a run limited to one task.
     let run_limit = run_limit.filter(|_| !node.func.is_subgraph());
     if node.limit.is_none() && run_limit.is_none() {
-        return Either::Left(std::future::ready((None, None)));
+        return Either::Left(std::future::ready(None));
     }
     Either::Right(Box::pin(async move {
         // The node's permit first: a task holding a run-wide permit is always running.
@@ -513,7 +587,7 @@ fn permits<'a, S: State>(
             Some(limit) => limit.acquire().await.ok(),
             None => None,
         };
-        (node_permit, run_permit)
+        Some(Box::new((node_permit, run_permit)))
     }))
 }
 
@@ -528,23 +602,34 @@ fn call<S: State>(
         .map_err(|panic| NodeError::Panicked(panic_message(&*panic)))
 }
 
-/// Awaits a node's future within its timeout, catching panics.
-async fn finish<S: State>(
+/// What awaiting a node's future ends with: its output, or its panic, or the timeout.
+type Finished<S> = Result<std::thread::Result<Result<Command<S>, crate::BoxError>>, Elapsed>;
+
+/// Awaits a node's future within its `timeout`, catching panics. Not an async fn, which
+/// would keep its arguments beside the future it awaits: this future is the node's future
+/// and no more, and a timer only for nodes with a timeout.
+fn finish<S: State>(
     future: NodeFuture<S>,
     timeout: Option<Duration>,
-) -> Result<Command<S>, NodeError> {
+) -> impl Future<Output = Finished<S>> + Send {
     let guarded = AssertUnwindSafe(future).catch_unwind();
-    let outcome = match timeout {
-        // Boxed: a timer is large, and only nodes with a timeout pay for it.
-        Some(timeout) => Box::pin(tokio::time::timeout(timeout, guarded))
-            .await
-            .map_err(|_| NodeError::TimedOut(timeout))?,
-        None => guarded.await,
-    };
-    match outcome {
-        Ok(Ok(command)) => Ok(command),
-        Ok(Err(source)) => Err(NodeError::Failed(source)),
-        Err(panic) => Err(NodeError::Panicked(panic_message(&*panic))),
+    match timeout {
+        // Boxed: a timer is large.
+        Some(timeout) => Either::Left(Box::pin(tokio::time::timeout(timeout, guarded))),
+        None => Either::Right(guarded.map(Ok)),
+    }
+}
+
+/// A node's finished future as its outcome.
+fn settle<S: State>(
+    finished: Finished<S>,
+    timeout: Option<Duration>,
+) -> Result<Command<S>, NodeError> {
+    match finished {
+        Ok(Ok(Ok(command))) => Ok(command),
+        Ok(Ok(Err(source))) => Err(NodeError::Failed(source)),
+        Ok(Err(panic)) => Err(NodeError::Panicked(panic_message(&*panic))),
+        Err(_) => Err(NodeError::TimedOut(timeout.unwrap_or_default())),
     }
 }
 

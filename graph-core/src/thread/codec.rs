@@ -235,7 +235,8 @@ impl<S: State> Codec<S> {
     /// A finished task's output as saved: its updates and destinations as JSON.
     pub(crate) fn encode_output(&self, command: &Command<S>) -> Result<SavedOutput, GraphError> {
         let update = command.update.as_ref().map(|u| self.encode_update(u)).transpose()?;
-        let more = command.more.iter().map(|u| self.encode_update(u)).collect::<Result<_, _>>()?;
+        let more =
+            command.more().iter().map(|u| self.encode_update(u)).collect::<Result<_, _>>()?;
         let mut goto = Vec::with_capacity(command.goto.len());
         for destination in &command.goto {
             let payload = match destination {
@@ -271,7 +272,10 @@ impl<S: State> Codec<S> {
         if let Some(update) = update {
             command = command.update(decode(update)?);
         }
-        command.more = more.into_iter().map(decode).collect::<Result<_, _>>()?;
+        let more: Vec<_> = more.into_iter().map(decode).collect::<Result<_, _>>()?;
+        if !more.is_empty() {
+            command.extra_mut().more = more;
+        }
         for GotoRecord { node, payload } in goto {
             let destination = match payload {
                 None => Goto::from(node),

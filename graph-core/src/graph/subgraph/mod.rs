@@ -335,7 +335,7 @@ fn writes_command<S: State>(mut writes: Vec<S::Update>) -> Command<S> {
     let mut writes = writes.into_iter();
     let mut command = Command::new();
     command.update = writes.next();
-    command.more = writes.collect();
+    command.extra_mut().more = writes.collect();
     command
 }
 
