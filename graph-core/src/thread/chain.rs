@@ -136,6 +136,13 @@ impl<'a, S: State> Chain<'a, S> {
             if let StateRecord::Delta { writes } = &checkpoint.state {
                 self.persistence.apply_delta(self.thread_id, checkpoint, writes, &mut state)?;
                 snapshots.add(encoded_len(writes));
+                // Measured where the run measured, so a run continued from here snapshots
+                // where one run would have.
+                if snapshots.due() {
+                    if let Ok(values) = self.persistence.encode_state(&state) {
+                        snapshots.outgrown(encoded_len(&values));
+                    }
+                }
             }
         }
         if self.listed.is_some() {
