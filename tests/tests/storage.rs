@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use graph_core::checkpoint::{
-    Checkpoint, CheckpointError, Checkpointer, MemorySaver, SqliteSaver, StateRecord,
+    ChainProblem, Checkpoint, CheckpointError, Checkpointer, MemorySaver, SqliteSaver, StateRecord,
 };
 use graph_core::prelude::*;
 use support::backends::{postgres, postgres_url, sqlite_file, thread};
@@ -313,4 +313,26 @@ async fn sqlite_files_of_the_first_layout_keep_loading_and_growing() {
         })
         .unwrap();
     assert!(!layout.contains("WITHOUT ROWID"), "{layout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_walk_to_a_snapshot_finds_a_missing_parent() {
+    // Loading the latest of 100 deltas walks past the parents it fetches one by one and
+    // lists the thread instead: a parent missing from the listing is still a broken link.
+    let file = sqlite_file();
+    let graph = appender(100, ITEM_LEN).with_checkpointer(SqliteSaver::open(&file).unwrap());
+    let config = limit(thread(), 100);
+    let out = graph.invoke(Items::default(), config.clone()).await.unwrap();
+    assert_eq!(out.into_state().items.len(), 100);
+    let history = graph.get_state_history(&config).await.unwrap();
+    let (child, gone) = (&history[79], &history[80]);
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    conn.execute("DELETE FROM graph_checkpoints WHERE id = ?1", [&gone.checkpoint_id]).unwrap();
+    let err = graph.get_state(&config).await.unwrap_err();
+    let GraphError::Checkpoint(CheckpointError::CorruptChain { checkpoint_id, problem, .. }) = err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(checkpoint_id, child.checkpoint_id);
+    assert_eq!(problem, ChainProblem::MissingParent { parent_id: gone.checkpoint_id.clone() });
 }
