@@ -2,11 +2,10 @@
 //! order sent, and replies through a oneshot: async tasks never block on SQLite, and a call
 //! costs two channel hops instead of a trip through tokio's blocking pool.
 
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::super::{storage, CheckpointError};
 use crate::error::catch_panic;
@@ -17,17 +16,23 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// sent, close the connection and end, and waits for that: the file is closed (and its
 /// write-ahead log checkpointed) when the drop returns, as when a connection is dropped.
 pub(super) struct ConnectionThread {
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<mpsc::UnboundedSender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl ConnectionThread {
     /// Moves `conn` onto a new thread.
     pub(super) fn spawn(mut conn: Connection) -> Result<Self, CheckpointError> {
-        let (jobs, received) = mpsc::channel::<Job>();
+        // A channel whose receiver sleeps without spinning: a waiting thread leaves the
+        // cores to the run.
+        let (jobs, mut received) = mpsc::unbounded_channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("graph-sqlite".into())
-            .spawn(move || received.into_iter().for_each(|job| job(&mut conn)))
+            .spawn(move || {
+                while let Some(job) = received.blocking_recv() {
+                    job(&mut conn);
+                }
+            })
             .map_err(storage)?;
         Ok(Self { jobs: Some(jobs), thread: Some(thread) })
     }
