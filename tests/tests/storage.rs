@@ -1,7 +1,8 @@
 //! Checkpoint storage stays within a fixed multiple of the final state on every backend, at
 //! 1,000 steps and at 10,000: a run appending one 100-byte item per step, measured as each
-//! backend keeps it. Full snapshots space out as the state grows, so the multiple does not
-//! grow with the run; every checkpoint still loads back exactly.
+//! backend keeps it. A full snapshot comes only when loading would otherwise read more than
+//! about twice the state, so the multiple does not grow with the run; every checkpoint
+//! still loads back exactly.
 
 mod support;
 
@@ -165,8 +166,8 @@ async fn on_postgres(steps: usize, history: bool) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_storage_is_a_bounded_multiple_of_the_state() {
     let short = on_memory(1_000, true).await;
-    // Only the step numbers grow longer.
-    assert!(on_memory(10_000, false).await <= short + 0.02);
+    // Only the step numbers (and perhaps the thread id) grow longer, a byte or two a row.
+    assert!(on_memory(10_000, false).await <= short + 0.05);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,8 +179,8 @@ async fn sqlite_storage_is_a_bounded_multiple_of_the_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_storage_is_a_bounded_multiple_of_the_state() {
     let short = on_postgres(1_000, true).await;
-    // Only the step numbers grow longer.
-    assert!(on_postgres(10_000, false).await <= short + 0.02);
+    // Only the step numbers (and perhaps the thread id) grow longer, a byte or two a row.
+    assert!(on_postgres(10_000, false).await <= short + 0.05);
 }
 
 /// The steps of the full snapshots among `checkpoints`.

@@ -77,7 +77,7 @@ pub(crate) struct Chain<'a, S: State> {
     persistence: &'a Persistence<S>,
     thread_id: &'a str,
     /// Every checkpoint of the thread, by id, when its whole history was listed; otherwise
-    /// parents are fetched from the checkpointer one by one.
+    /// parents are fetched from the checkpointer.
     listed: Option<HashMap<&'a str, &'a Checkpoint>>,
     /// Parents fetched one by one so far.
     fetches: usize,
@@ -89,7 +89,8 @@ pub(crate) struct Chain<'a, S: State> {
 }
 
 impl<'a, S: State> Chain<'a, S> {
-    /// A walk that fetches each parent from the checkpointer.
+    /// A walk that fetches parents from the checkpointer: one by one, then, if the walk
+    /// grows long, the whole thread at once.
     pub(crate) fn fetching(persistence: &'a Persistence<S>, thread_id: &'a str) -> Self {
         Self {
             persistence,
