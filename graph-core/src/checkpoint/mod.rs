@@ -2,11 +2,13 @@
 //! resumed after a crash or a pause, inspected, edited, replayed and forked.
 //!
 //! A checkpoint stores the writes its step applied (a delta), not the whole state. It
-//! stores the whole state (a full snapshot) once the deltas since the last one outgrow the
-//! state, so snapshots space out as the state grows: a thread's storage grows in proportion
-//! to its state, not with the square of its length, and loading any checkpoint reads one
-//! snapshot and deltas about its size.
+//! stores the whole state (a full snapshot) once loading it would otherwise read more than
+//! about twice the state, the last snapshot and the deltas since: a thread's storage grows
+//! in proportion to its state, not with the square of its length, and loading any
+//! checkpoint reads at most about twice the state.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod body;
 mod finite;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -21,6 +23,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use body::{decode_checkpoint, encode_checkpoint};
 pub(crate) use finite::to_json;
 pub use memory::MemorySaver;
 #[cfg(feature = "postgres")]
@@ -323,6 +327,9 @@ pub enum CheckpointError {
         /// value itself).
         path: String,
     },
+    /// The checkpointer's connection is gone: the thread that served it stopped.
+    #[error("the checkpointer's connection has stopped")]
+    Disconnected,
     /// The storage itself failed.
     #[error("checkpoint storage failed: {0}")]
     Storage(#[source] crate::error::BoxError),
@@ -514,64 +521,6 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     body: &[u8],
 ) -> Result<T, CheckpointError> {
     serde_json::from_slice(body).map_err(|e| corrupt(thread_id, id, e))
-}
-
-/// A checkpoint as the SQL backends store it. Its thread is a column of the row, so the
-/// body leaves it out; the body keeps the id, a few bytes that catch a body stored under
-/// another checkpoint's row.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-#[derive(Serialize)]
-struct BodyOut<'a> {
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parent_id: Option<&'a str>,
-    state: &'a StateRecord,
-    pending: &'a PendingRecord,
-    metadata: &'a CheckpointMetadata,
-}
-
-/// A stored checkpoint body; bodies written by earlier versions name the thread too.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-#[derive(Deserialize)]
-struct BodyIn {
-    id: String,
-    thread_id: Option<String>,
-    parent_id: Option<String>,
-    state: StateRecord,
-    pending: PendingRecord,
-    metadata: CheckpointMetadata,
-}
-
-/// The body a SQL backend stores for `checkpoint`, next to its id and thread columns.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn encode_checkpoint(checkpoint: &Checkpoint) -> Result<String, CheckpointError> {
-    let body = BodyOut {
-        id: &checkpoint.id,
-        parent_id: checkpoint.parent_id.as_deref(),
-        state: &checkpoint.state,
-        pending: &checkpoint.pending,
-        metadata: &checkpoint.metadata,
-    };
-    serde_json::to_string(&body).map_err(storage)
-}
-
-/// Reads a stored checkpoint body back into checkpoint `id` of `thread_id`. The body must
-/// name `id`, and `thread_id` if it names a thread: otherwise it is stored in the wrong row.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn decode_checkpoint(
-    thread_id: &str,
-    id: &str,
-    body: &[u8],
-) -> Result<Checkpoint, CheckpointError> {
-    let BodyIn { id: named_id, thread_id: named_thread, parent_id, state, pending, metadata } =
-        decode(thread_id, id, body)?;
-    let named_thread = named_thread.as_deref().unwrap_or(thread_id);
-    if named_id != id || named_thread != thread_id {
-        let found =
-            format!("the stored record names checkpoint `{named_id}` of thread `{named_thread}`");
-        return Err(corrupt(thread_id, id, found));
-    }
-    Ok(Checkpoint::new(id, thread_id, parent_id, state, pending, metadata))
 }
 
 /// A thread whose latest checkpoint is not stored.

@@ -75,41 +75,7 @@ impl Checkpointer for PostgresSaver {
         checkpoint: &Checkpoint,
         expected_latest: Option<&str>,
     ) -> Result<(), CheckpointError> {
-        let body = encode_checkpoint(checkpoint)?;
-        let (thread_id, id) = (&checkpoint.thread_id, &checkpoint.id);
-        // One statement: the thread moves and the checkpoint is stored, or neither.
-        let inserted = match expected_latest {
-            None => {
-                self.client
-                    .execute(
-                        "WITH moved AS (
-                            INSERT INTO graph_threads (thread_id, latest) VALUES ($1, $2)
-                            ON CONFLICT DO NOTHING RETURNING 1)
-                         INSERT INTO graph_checkpoints (thread_id, id, body) SELECT $1, $2, $3 FROM moved",
-                        &[thread_id, id, &body],
-                    )
-                    .await
-            }
-            Some(expected) => {
-                self.client
-                    .execute(
-                        "WITH moved AS (
-                            UPDATE graph_threads SET latest = $2 WHERE thread_id = $1 AND latest = $4 RETURNING 1)
-                         INSERT INTO graph_checkpoints (thread_id, id, body) SELECT $1, $2, $3 FROM moved",
-                        &[thread_id, id, &body, &expected],
-                    )
-                    .await
-            }
-        }
-        .map_err(storage)?;
-        if inserted == 1 {
-            return Ok(());
-        }
-        Err(CheckpointError::Conflict {
-            thread_id: thread_id.clone(),
-            expected: expected_latest.map(str::to_owned),
-            found: self.latest(thread_id).await?,
-        })
+        self.put_batch(std::slice::from_ref(checkpoint), expected_latest).await
     }
 
     async fn put_batch(

@@ -1,28 +1,34 @@
 //! The embedded default checkpointer: one SQLite file, no server, WAL mode.
 
+mod connection;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use self::connection::ConnectionThread;
 use super::{
     decode, decode_checkpoint, encode_checkpoint, latest_missing, storage, subgraph_prefix,
     Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
 };
 
+/// The tables are keyed by their primary keys (`WITHOUT ROWID`), so a commit touches one
+/// b-tree per table instead of a table and its index. Files created before keep their
+/// rowid tables, which the same statements read and write.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS graph_threads (
     thread_id TEXT PRIMARY KEY,
     latest    TEXT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS graph_checkpoints (
     thread_id TEXT NOT NULL,
     id        TEXT NOT NULL,
     body      TEXT NOT NULL,
     PRIMARY KEY (thread_id, id)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS graph_writes (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     thread_id     TEXT NOT NULL,
@@ -34,6 +40,9 @@ CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint ON graph_writes (thread_id
 
 /// Saves checkpoints in one SQLite file (WAL mode), safe to share between processes.
 ///
+/// The connection lives on a thread of its own, which runs the saver's operations in
+/// order; clones share it, and it closes when the last clone is dropped.
+///
 /// ```
 /// use graph_core::checkpoint::SqliteSaver;
 ///
@@ -44,7 +53,7 @@ CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint ON graph_writes (thread_id
 /// ```
 #[derive(Clone)]
 pub struct SqliteSaver {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<ConnectionThread>,
 }
 
 impl std::fmt::Debug for SqliteSaver {
@@ -69,31 +78,29 @@ impl SqliteSaver {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(storage)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(storage)?;
         conn.execute_batch(SCHEMA).map_err(storage)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self { conn: Arc::new(ConnectionThread::spawn(conn)?) })
     }
 
-    /// Runs `f` on the connection off the async threads.
+    /// Runs `f` on the connection's thread.
     async fn with<T, F>(&self, f: F) -> Result<T, CheckpointError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, CheckpointError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut conn)
-        })
-        .await
-        .map_err(storage)?
+        self.conn.run(f).await
     }
 }
 
 fn latest(conn: &Connection, thread_id: &str) -> Result<Option<String>, CheckpointError> {
-    conn.query_row("SELECT latest FROM graph_threads WHERE thread_id = ?1", [thread_id], |row| {
-        Ok(String::from_utf8_lossy(&bytes(row, 0)?).into_owned())
-    })
-    .optional()
-    .map_err(storage)
+    conn.prepare_cached("SELECT latest FROM graph_threads WHERE thread_id = ?1")
+        .and_then(|mut select| {
+            select
+                .query_row([thread_id], |row| {
+                    Ok(String::from_utf8_lossy(&bytes(row, 0)?).into_owned())
+                })
+                .optional()
+        })
+        .map_err(storage)
 }
 
 /// A column's stored bytes, whatever type damage left in it: SQLite lets any column hold
@@ -171,10 +178,10 @@ impl Checkpointer for SqliteSaver {
         let body = serde_json::to_string(write).map_err(storage)?;
         let (thread_id, checkpoint_id) = (thread_id.to_owned(), checkpoint_id.to_owned());
         self.with(move |conn| {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO graph_writes (thread_id, checkpoint_id, body) VALUES (?1, ?2, ?3)",
-                params![thread_id, checkpoint_id, body],
             )
+            .and_then(|mut insert| insert.execute(params![thread_id, checkpoint_id, body]))
             .map(drop)
             .map_err(storage)
         })
@@ -196,12 +203,10 @@ impl Checkpointer for SqliteSaver {
                 },
             };
             let body: Option<Vec<u8>> = conn
-                .query_row(
-                    "SELECT body FROM graph_checkpoints WHERE thread_id = ?1 AND id = ?2",
-                    params![thread_id, id],
-                    |row| bytes(row, 0),
-                )
-                .optional()
+                .prepare_cached("SELECT body FROM graph_checkpoints WHERE thread_id = ?1 AND id = ?2")
+                .and_then(|mut select| {
+                    select.query_row(params![thread_id, id], |row| bytes(row, 0)).optional()
+                })
                 .map_err(storage)?;
             let body = match body {
                 Some(body) => body,
@@ -210,7 +215,7 @@ impl Checkpointer for SqliteSaver {
             };
             let checkpoint = decode_checkpoint(&thread_id, &id, &body)?;
             let mut statement = conn
-                .prepare("SELECT body FROM graph_writes WHERE thread_id = ?1 AND checkpoint_id = ?2 ORDER BY seq")
+                .prepare_cached("SELECT body FROM graph_writes WHERE thread_id = ?1 AND checkpoint_id = ?2 ORDER BY seq")
                 .map_err(storage)?;
             let rows = statement
                 .query_map(params![thread_id, id], |row| bytes(row, 0))
@@ -228,7 +233,7 @@ impl Checkpointer for SqliteSaver {
         let thread_id = thread_id.to_owned();
         self.with(move |conn| {
             let mut statement = conn
-                .prepare(
+                .prepare_cached(
                     "SELECT id, body FROM graph_checkpoints WHERE thread_id = ?1 ORDER BY id DESC",
                 )
                 .map_err(storage)?;

@@ -67,22 +67,39 @@ pub(crate) async fn load_base<S: State>(
     Ok((load(persistence, graph, thread_id, id).await?, latest))
 }
 
+/// How many parents a walk fetches one by one before it lists the whole thread instead: a
+/// thread stores a bounded multiple of its state, so one listing costs less than a long
+/// walk of queries.
+const FETCHES_BEFORE_LISTING: usize = 32;
+
 /// Rebuilds the states of one thread's checkpoints.
 pub(crate) struct Chain<'a, S: State> {
     persistence: &'a Persistence<S>,
     thread_id: &'a str,
     /// Every checkpoint of the thread, by id, when its whole history was listed; otherwise
-    /// parents are fetched from the checkpointer one by one.
+    /// parents are fetched from the checkpointer.
     listed: Option<HashMap<&'a str, &'a Checkpoint>>,
+    /// Parents fetched one by one so far.
+    fetches: usize,
+    /// The thread's checkpoints, by id, once the walk grew long enough to list them.
+    fetched: HashMap<String, Checkpoint>,
     /// States already rebuilt (with the deltas since their snapshot), by checkpoint id,
     /// when listed.
     rebuilt: HashMap<String, (S, Snapshots)>,
 }
 
 impl<'a, S: State> Chain<'a, S> {
-    /// A walk that fetches each parent from the checkpointer.
+    /// A walk that fetches parents from the checkpointer: one by one, then, if the walk
+    /// grows long, the whole thread at once.
     pub(crate) fn fetching(persistence: &'a Persistence<S>, thread_id: &'a str) -> Self {
-        Self { persistence, thread_id, listed: None, rebuilt: HashMap::new() }
+        Self {
+            persistence,
+            thread_id,
+            listed: None,
+            fetches: 0,
+            fetched: HashMap::new(),
+            rebuilt: HashMap::new(),
+        }
     }
 
     /// A walk over a thread's listed checkpoints, remembering every state it rebuilds so a
@@ -97,7 +114,14 @@ impl<'a, S: State> Chain<'a, S> {
             check(thread_id, &checkpoint.id, checkpoint)?;
             by_id.insert(checkpoint.id.as_str(), checkpoint);
         }
-        Ok(Self { persistence, thread_id, listed: Some(by_id), rebuilt: HashMap::new() })
+        Ok(Self {
+            persistence,
+            thread_id,
+            listed: Some(by_id),
+            fetches: 0,
+            fetched: HashMap::new(),
+            rebuilt: HashMap::new(),
+        })
     }
 
     /// The state at `checkpoint`, with the deltas since the last full snapshot.
@@ -136,6 +160,13 @@ impl<'a, S: State> Chain<'a, S> {
             if let StateRecord::Delta { writes } = &checkpoint.state {
                 self.persistence.apply_delta(self.thread_id, checkpoint, writes, &mut state)?;
                 snapshots.add(encoded_len(writes));
+                // Measured where the run measured, so a run continued from here snapshots
+                // where one run would have.
+                if snapshots.due() {
+                    if let Ok(values) = self.persistence.encode_state(&state) {
+                        snapshots.outgrown(encoded_len(&values));
+                    }
+                }
             }
         }
         if self.listed.is_some() {
@@ -145,17 +176,26 @@ impl<'a, S: State> Chain<'a, S> {
     }
 
     /// The parent `id` of `child`.
-    async fn fetch(&self, child: &Checkpoint, id: &str) -> Result<Checkpoint, GraphError> {
-        let missing = || self.broken(child, ChainProblem::MissingParent { parent_id: id.into() });
-        match &self.listed {
-            Some(by_id) => by_id.get(id).map(|c| (*c).clone()).ok_or_else(missing),
-            None => {
-                let stored = self.persistence.saver.get(self.thread_id, Some(id)).await?;
-                let parent = stored.ok_or_else(missing)?.checkpoint;
-                check(self.thread_id, id, &parent)?;
-                Ok(parent)
-            }
+    async fn fetch(&mut self, child: &Checkpoint, id: &str) -> Result<Checkpoint, GraphError> {
+        let thread_id = self.thread_id;
+        let missing =
+            || broken(thread_id, &child.id, ChainProblem::MissingParent { parent_id: id.into() });
+        if let Some(by_id) = &self.listed {
+            return by_id.get(id).map(|c| (*c).clone()).ok_or_else(missing);
         }
+        let parent = if self.fetches < FETCHES_BEFORE_LISTING {
+            self.fetches += 1;
+            let stored = self.persistence.saver.get(thread_id, Some(id)).await?;
+            stored.ok_or_else(missing)?.checkpoint
+        } else {
+            if self.fetched.is_empty() {
+                let listed = self.persistence.saver.list(thread_id).await?;
+                self.fetched = listed.into_iter().map(|c| (c.id.clone(), c)).collect();
+            }
+            self.fetched.get(id).cloned().ok_or_else(missing)?
+        };
+        check(thread_id, id, &parent)?;
+        Ok(parent)
     }
 
     fn broken(&self, checkpoint: &Checkpoint, problem: ChainProblem) -> GraphError {

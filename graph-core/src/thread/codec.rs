@@ -89,7 +89,8 @@ impl<S: State> Codec<S> {
     }
 
     /// The state record of a new checkpoint: the whole state when `full` is asked or the
-    /// deltas since the last full snapshot have outgrown the state, else the step's writes.
+    /// last full snapshot and the deltas since outgrew twice the state, else the step's
+    /// writes.
     pub(crate) fn state_record(
         &self,
         state: &S,

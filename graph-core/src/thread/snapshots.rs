@@ -1,27 +1,32 @@
-//! When a checkpoint stores the whole state instead of its step's writes: once the deltas
-//! stored since the last full snapshot outgrow the state. Snapshots then space out
-//! geometrically as the state grows, so a thread stores each change about once plus a few
-//! snapshots, and loading any checkpoint reads one snapshot and deltas about its size.
+//! When a checkpoint stores the whole state instead of its step's writes: once loading it
+//! would read more than about twice the state, the last full snapshot and the deltas since.
+//! A thread whose writes add to its state (a growing list) then stores each change about
+//! once and almost no snapshots; one whose writes replace parts of it snapshots once the
+//! deltas outgrow the state. Either way storage grows with the state, and loading any
+//! checkpoint reads at most about twice the state.
 
 use std::io;
 
 use serde::Serialize;
 
-/// The deltas stored since the last full snapshot, measured in encoded bytes.
+/// What loading the next checkpoint would read, in encoded bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Snapshots {
-    /// Encoded bytes of the deltas since the last full snapshot.
+    /// The last full snapshot.
+    base: u64,
+    /// The deltas since.
     since: u64,
-    /// The state's encoded size when last measured. Measuring costs encoding the whole
-    /// state, so it waits until the deltas reach this size: amortised, about one byte of
-    /// state is encoded per byte of delta.
-    threshold: u64,
+    /// The value of `since` at which to measure the state again. Measuring encodes the
+    /// whole state, so it waits until the load could have reached twice the state last
+    /// measured, and for at least an eighth of that state in deltas: amortised, about one
+    /// byte of state (at most eight) is encoded per byte of delta.
+    next: u64,
 }
 
 impl Snapshots {
     /// Right after a full snapshot of `size` encoded bytes.
     pub(crate) fn after_full(size: u64) -> Self {
-        Self { since: 0, threshold: size }
+        Self { base: size, since: 0, next: size }
     }
 
     /// Counts a delta of `size` encoded bytes.
@@ -31,14 +36,19 @@ impl Snapshots {
 
     /// Whether the deltas have grown enough to measure the state again.
     pub(crate) fn due(&self) -> bool {
-        self.since >= self.threshold
+        self.since >= self.next
     }
 
-    /// Weighs the deltas against the state, now `size` encoded bytes: `true` when they
-    /// outgrew it and the next checkpoint should be a full snapshot.
+    /// Weighs the load against the state, now `size` encoded bytes: `true` when the last
+    /// snapshot and the deltas since outgrew twice the state, and the next checkpoint
+    /// should be a full snapshot.
     pub(crate) fn outgrown(&mut self, size: u64) -> bool {
-        self.threshold = size;
-        self.since > size
+        let twice = size.saturating_mul(2);
+        if self.base.saturating_add(self.since) > twice {
+            return true;
+        }
+        self.next = (twice - self.base).max(self.since.saturating_add(size / 8));
+        false
     }
 }
 
@@ -72,17 +82,34 @@ mod tests {
     }
 
     #[test]
-    fn the_state_is_measured_once_the_deltas_reach_its_last_size() {
+    fn a_snapshot_comes_once_the_load_outgrows_twice_the_state() {
         let mut snapshots = Snapshots::after_full(100);
         snapshots.add(60);
         assert!(!snapshots.due());
         snapshots.add(40);
         assert!(snapshots.due());
-        // The state grew to 150: the deltas have not outgrown it; wait until they reach 150.
+        // The state grew to 150: loading reads 200 bytes, not more than 300. The load can
+        // reach twice the state once the deltas reach 200.
         assert!(!snapshots.outgrown(150));
+        snapshots.add(99);
         assert!(!snapshots.due());
-        snapshots.add(50);
+        snapshots.add(1);
         assert!(snapshots.due());
-        assert!(snapshots.outgrown(149));
+        // The state shrank to 100: loading would read 300 bytes.
+        assert!(snapshots.outgrown(100));
+    }
+
+    #[test]
+    fn the_state_is_measured_after_an_eighth_of_it_in_deltas_at_least() {
+        let mut snapshots = Snapshots::after_full(100);
+        snapshots.add(100);
+        // Loading reads 200 of at most 210: it could reach twice the state after 10 more
+        // bytes, but the state is measured again after an eighth of it, 13 bytes, so a
+        // state growing as fast as the load is not encoded at every step.
+        assert!(!snapshots.outgrown(105));
+        snapshots.add(12);
+        assert!(!snapshots.due());
+        snapshots.add(1);
+        assert!(snapshots.due());
     }
 }

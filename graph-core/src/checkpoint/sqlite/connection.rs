@@ -1,0 +1,109 @@
+//! The thread that owns a saver's SQLite connection. Every operation runs on it, in the
+//! order sent, and replies through a oneshot: async tasks never block on SQLite, and a call
+//! costs two channel hops instead of a trip through tokio's blocking pool.
+
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::super::{storage, CheckpointError};
+use crate::error::catch_panic;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A connection on its own thread. Dropping it lets the thread finish the jobs already
+/// sent, close the connection and end, and waits for that: the file is closed (and its
+/// write-ahead log checkpointed) when the drop returns, as when a connection is dropped.
+pub(super) struct ConnectionThread {
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ConnectionThread {
+    /// Moves `conn` onto a new thread.
+    pub(super) fn spawn(mut conn: Connection) -> Result<Self, CheckpointError> {
+        // A channel whose receiver sleeps without spinning: a waiting thread leaves the
+        // cores to the run.
+        let (jobs, mut received) = mpsc::unbounded_channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("graph-sqlite".into())
+            .spawn(move || {
+                while let Some(job) = received.blocking_recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(storage)?;
+        Ok(Self { jobs: Some(jobs), thread: Some(thread) })
+    }
+
+    /// Runs `f` on the connection's thread and returns its result.
+    pub(super) async fn run<T, F>(&self, f: F) -> Result<T, CheckpointError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, CheckpointError> + Send + 'static,
+    {
+        let (reply, replied) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // A job that panics fails alone; the thread goes on serving the others.
+            let result = catch_panic(|| f(conn)).unwrap_or_else(|panic| {
+                Err(CheckpointError::Storage(format!("a SQLite call panicked: {panic}").into()))
+            });
+            // The caller may have stopped waiting; the work is done either way.
+            let _ = reply.send(result);
+        });
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            return Err(CheckpointError::Disconnected);
+        }
+        replied.await.map_err(|_| CheckpointError::Disconnected)?
+    }
+}
+
+impl Drop for ConnectionThread {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread once it has run what was sent.
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jobs_run_in_order_on_one_thread_and_a_panic_fails_only_its_own() {
+        let thread = ConnectionThread::spawn(Connection::open_in_memory().unwrap()).unwrap();
+        thread
+            .run(|conn| conn.execute_batch("CREATE TABLE t (n INTEGER)").map_err(storage))
+            .await
+            .unwrap();
+        let panicked = thread.run(|_| -> Result<(), CheckpointError> { panic!("boom") }).await;
+        let Err(CheckpointError::Storage(error)) = panicked else { panic!("{panicked:?}") };
+        assert_eq!(error.to_string(), "a SQLite call panicked: boom");
+        let inserted = (0..3).map(|n| {
+            thread.run(move |conn| conn.execute("INSERT INTO t VALUES (?1)", [n]).map_err(storage))
+        });
+        assert_eq!(futures::future::try_join_all(inserted).await.unwrap(), [1, 1, 1]);
+        let names = thread
+            .run(|conn| {
+                let mut select = conn.prepare("SELECT group_concat(n) FROM t").map_err(storage)?;
+                select.query_row([], |row| row.get::<_, String>(0)).map_err(storage)
+            })
+            .await
+            .unwrap();
+        assert_eq!(names, "0,1,2");
+    }
+
+    #[tokio::test]
+    async fn a_stopped_thread_is_a_disconnected_error() {
+        let mut thread = ConnectionThread::spawn(Connection::open_in_memory().unwrap()).unwrap();
+        drop(thread.jobs.take());
+        thread.thread.take().unwrap().join().unwrap();
+        let result = thread.run(|_| Ok(())).await;
+        assert!(matches!(result, Err(CheckpointError::Disconnected)), "{result:?}");
+    }
+}
