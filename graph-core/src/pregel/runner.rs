@@ -121,9 +121,9 @@ pub(crate) async fn run_tasks<S: State>(
         let span = task_span(scope.graph.name(task.node), &task.id);
         let shared = Arc::clone(shared.get_or_insert_with(|| LeanShared::new(scope)));
         if span.is_disabled() {
-            set.spawn(guarded(index, spawned_lean(shared, task)));
+            set.spawn(guarded(index, spawned_lean(shared, task, false)));
         } else {
-            set.spawn(guarded(index, spawned_lean(shared, task).instrument(span)));
+            set.spawn(guarded(index, spawned_lean(shared, task, true).instrument(span)));
         }
     }
     while let Some(joined) = set.join_next().await {
@@ -180,10 +180,12 @@ impl<S: State> LeanShared<S> {
 
 /// A lean task to spawn: its one attempt, as small a future as can be, since a million of
 /// them may wait at once. It keeps only what it needs to build the node's input and
-/// context, and builds them when it starts.
+/// context, and builds them when it starts. A `traced` task runs in its own span and
+/// records its attempt and outcome there; an untraced one has no span to record in.
 fn spawned_lean<S: State>(
     shared: Arc<LeanShared<S>>,
     task: &mut Task,
+    traced: bool,
 ) -> impl Future<Output = Result<TaskOutput<S>, GraphError>> + Send + 'static {
     // The task id is made again from these when the task starts: a Send's index is all it
     // adds to the step and the node, and this takes a quarter of the id's space.
@@ -197,7 +199,9 @@ fn spawned_lean<S: State>(
         let node = &shared.graph.nodes[node_id as usize];
         // The span is looked up again at the end rather than kept: kept, it would take
         // space in every waiting task.
-        tracing::Span::current().record("attempt", 1);
+        if traced {
+            tracing::Span::current().record("attempt", 1);
+        }
         let _permits = permits(node, shared.run.inherit.limit.as_deref()).await;
         let path = match send {
             Some(index) => TaskPath::Push(index as usize),
@@ -222,7 +226,8 @@ fn spawned_lean<S: State>(
         };
         // Looked up again, so that the future does not keep the reference while it waits.
         let node = &shared.graph.nodes[node_id as usize];
-        conclude(node, shared.step, outcome, &tracing::Span::current())
+        let span = if traced { tracing::Span::current() } else { tracing::Span::none() };
+        conclude(node, shared.step, outcome, &span)
     }
 }
 
