@@ -12,6 +12,7 @@ use super::algo::{self, Task};
 use super::cached;
 use super::runner::{self, StepScope, TaskOutput};
 use super::{StepRecord, TaskRecord};
+use crate::checkpoint::PendingRecord;
 use crate::config::{Durability, RunConfig};
 use crate::error::{GraphError, RouteOrigin, RouteRefusal};
 use crate::graph::{
@@ -138,16 +139,7 @@ pub(crate) async fn run<S: State>(
                         .collect()
                 };
                 if !stops.is_empty() {
-                    let interrupts = dedup(stops);
-                    let stopped = stop(
-                        &mut session,
-                        &state,
-                        before,
-                        step,
-                        GraphError::Interrupted { interrupts },
-                    )
-                    .await;
-                    return paused(stopped, state);
+                    return pause(&mut session, state, before, step, dedup(stops)).await;
                 }
 
                 algo::plan(graph, &mut pending, step as usize, &mut tasks);
@@ -233,15 +225,7 @@ pub(crate) async fn run<S: State>(
                         let needed_for = format!("pausing in node `{}`", first.node);
                         return Err(GraphError::NoCheckpointer { needed_for });
                     }
-                    let stopped = stop(
-                        &mut session,
-                        &state,
-                        before,
-                        step,
-                        GraphError::Interrupted { interrupts },
-                    )
-                    .await;
-                    return paused(stopped, state);
+                    return pause(&mut session, state, before, step, interrupts).await;
                 }
                 let writes = match &session {
                     Some(session) => encode_writes(&session.persistence, graph, &tasks, &commands)?,
@@ -357,12 +341,17 @@ async fn warn<S: State>(
     Ok(())
 }
 
-/// A run that stopped on a pause: the pause is its outcome, unless saving it failed.
-fn paused<S: State>(
-    stopped: Result<std::convert::Infallible, GraphError>,
+/// Stops the run on `interrupts` in `step`, saving what `stop` saves: the pause is the
+/// run's outcome, unless saving it failed.
+async fn pause<S: State>(
+    session: &mut Option<Session<S>>,
     state: Arc<S>,
+    before: Option<PendingRecord>,
+    step: i64,
+    interrupts: Vec<Interrupt>,
 ) -> Result<RunOutcome<S>, GraphError> {
-    match stopped {
+    let error = GraphError::Interrupted { interrupts };
+    match stop::<S, std::convert::Infallible>(session, &state, before, step, error).await {
         Err(GraphError::Interrupted { interrupts }) => {
             Ok(RunOutcome::Paused { state: unshare(state), interrupts })
         }
