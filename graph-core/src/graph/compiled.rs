@@ -309,6 +309,43 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         self.inner.topology.mermaid(options)
     }
 
+    /// The graph's nodes and edges as JSON, the drawing format of the LangGraph Platform
+    /// API: `{"nodes": [{"id", "type", "data"}], "edges": [{"source", "target",
+    /// "conditional"}]}`, with `__start__` and `__end__` as nodes of type `schema`. Joins are
+    /// an edge from each source; conditional edges and `Command` destinations are
+    /// `conditional`.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(State, Clone, Default)]
+    /// struct Doc {
+    ///     text: String,
+    /// }
+    ///
+    /// async fn draft(_: Arc<Doc>) -> DocUpdate {
+    ///     Doc::update().text("draft".to_owned())
+    /// }
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let graph = StateGraph::<Doc>::new()
+    ///     .add_node("draft", draft)
+    ///     .add_edge(START, "draft")
+    ///     .compile()?;
+    /// let drawing = graph.draw_json();
+    /// assert_eq!(drawing["nodes"][1]["id"], "draft");
+    /// assert_eq!(
+    ///     drawing["edges"][0],
+    ///     serde_json::json!({"source": "__start__", "target": "draft", "conditional": false})
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn draw_json(&self) -> serde_json::Value {
+        self.inner.topology.json()
+    }
+
     /// Runs the graph until no task is left, or until it pauses for a person.
     ///
     /// `input` is a whole state, an update (applied to the thread's state, or to

@@ -113,6 +113,27 @@ impl Topology {
         self.nodes.iter().any(|node| node.name == name && node.payload.is_some())
     }
 
+    /// The nodes and edges as JSON, in the drawing format of the LangGraph Platform API.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let point = |name: &str| json!({"id": name, "type": "schema", "data": name});
+        let mut nodes = vec![point(START)];
+        nodes.extend(self.nodes.iter().map(|node| {
+            json!({"id": node.name, "type": "runnable",
+                   "data": {"name": node.name, "subgraph": node.subgraph.is_some()}})
+        }));
+        nodes.push(point(END));
+        let edge = |from: &str, to: &str, conditional: bool| json!({"source": from, "target": to, "conditional": conditional});
+        let mut edges: Vec<_> = self.edges.iter().map(|(from, to)| edge(from, to, false)).collect();
+        for (sources, to) in &self.joins {
+            edges.extend(sources.iter().map(|from| edge(from, to, false)));
+        }
+        for (from, targets) in self.branches.iter().chain(&self.destinations) {
+            edges.extend(targets.iter().map(|to| edge(from, to, true)));
+        }
+        json!({"nodes": nodes, "edges": edges})
+    }
+
     pub(crate) fn mermaid(&self, options: MermaidOptions) -> String {
         let mut out = String::from("flowchart TD\n");
         self.draw(&mut out, &Scope::top(), options);

@@ -1,0 +1,89 @@
+//! Assistants: one per registered graph.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::body;
+use crate::error::ApiError;
+use crate::server::{Assistant, Shared};
+
+/// An assistant as the API shows it.
+fn assistant_json(assistant: &Assistant) -> Value {
+    json!({
+        "assistant_id": assistant.assistant_id,
+        "graph_id": assistant.graph_id,
+        "name": assistant.graph_id,
+        "description": null,
+        "config": {},
+        "context": {},
+        "metadata": {"created_by": "system"},
+        "version": 1,
+        "created_at": assistant.created_at,
+        "updated_at": assistant.created_at,
+    })
+}
+
+/// The body of `POST /assistants/search`.
+#[derive(Deserialize)]
+struct Search {
+    #[serde(default)]
+    graph_id: Option<String>,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+    #[serde(default = "ten")]
+    limit: usize,
+    #[serde(default)]
+    offset: usize,
+}
+
+fn ten() -> usize {
+    10
+}
+
+/// `POST /assistants/search`: the assistants matching a graph id and metadata.
+pub(super) async fn search(
+    State(shared): State<Arc<Shared>>,
+    bytes: Bytes,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let Search { graph_id, metadata, limit, offset, .. } = body(&bytes)?;
+    let found = shared
+        .assistants
+        .iter()
+        .filter(|a| graph_id.as_ref().is_none_or(|id| *id == a.graph_id))
+        .map(assistant_json)
+        .filter(|a| metadata.as_ref().is_none_or(|m| contains(&a["metadata"], m)))
+        .skip(offset)
+        .take(limit)
+        .collect();
+    Ok(Json(found))
+}
+
+/// Whether `value` has every field of `wanted` with the same value.
+pub(super) fn contains(value: &Value, wanted: &Map<String, Value>) -> bool {
+    wanted.iter().all(|(key, wanted)| value.get(key) == Some(wanted))
+}
+
+/// `GET /assistants/{assistant_id}`.
+pub(super) async fn get(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(assistant_json(shared.assistant(&id)?)))
+}
+
+/// `GET /assistants/{assistant_id}/graph`: the graph's nodes and edges, plus its Mermaid
+/// drawing.
+pub(super) async fn graph(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let graph = &shared.assistant(&id)?.graph;
+    let mut drawing = graph.drawing();
+    drawing["mermaid"] = Value::String(graph.mermaid());
+    Ok(Json(drawing))
+}

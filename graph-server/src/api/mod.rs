@@ -1,0 +1,47 @@
+//! The HTTP routes, one module per resource.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::server::Shared;
+
+mod assistants;
+mod runs;
+mod store;
+mod threads;
+
+/// Every route of the API.
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/ok", get(|| async { axum::Json(serde_json::json!({"ok": true})) }))
+        .route("/assistants/search", post(assistants::search))
+        .route("/assistants/{assistant_id}", get(assistants::get))
+        .route("/assistants/{assistant_id}/graph", get(assistants::graph))
+        .route("/threads", post(threads::create))
+        .route("/threads/search", post(threads::search))
+        .route("/threads/{thread_id}", get(threads::get).delete(threads::delete))
+        .route("/threads/{thread_id}/state", get(threads::state).post(threads::update_state))
+        .route("/threads/{thread_id}/state/{checkpoint_id}", get(threads::state_at))
+        .route("/threads/{thread_id}/history", get(threads::history).post(threads::history_post))
+        .route("/threads/{thread_id}/runs", post(runs::create).get(runs::list))
+        .route("/threads/{thread_id}/runs/stream", post(runs::stream))
+        .route("/threads/{thread_id}/runs/wait", post(runs::wait))
+        .route("/threads/{thread_id}/runs/{run_id}", get(runs::get))
+        .route("/threads/{thread_id}/runs/{run_id}/join", get(runs::join))
+        .route("/threads/{thread_id}/runs/{run_id}/stream", get(runs::join_stream))
+        .route("/threads/{thread_id}/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/store/items", get(store::get_item).put(store::put_item).delete(store::delete_item))
+        .route("/store/items/search", post(store::search))
+        .route("/store/namespaces", post(store::namespaces))
+}
+
+/// Decodes a JSON request body (an empty body reads as `{}`), naming what is wrong.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    serde_json::from_slice(bytes).map_err(|error| ApiError::invalid("body", error.to_string()))
+}

@@ -1,0 +1,50 @@
+//! Serve compiled graphs over HTTP.
+//!
+//! [`Server`] turns a set of compiled graphs into an axum [`Router`](axum::Router) speaking the
+//! part of the LangGraph Platform API that the official `langgraph-sdk` clients use:
+//! assistants (one per graph), threads and their state and history, runs in the background,
+//! streamed or awaited, with server-sent events that carry ids so a client that dropped
+//! rejoins without losing an event, and the store's items. Mount the router in your own
+//! service, or serve it as it is.
+//!
+//! ```
+//! use graph_core::prelude::*;
+//! use graph_server::Server;
+//! use std::sync::Arc;
+//!
+//! #[derive(State, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+//! struct Greeting {
+//!     name: String,
+//!     text: String,
+//! }
+//!
+//! async fn greet(s: Arc<Greeting>) -> GreetingUpdate {
+//!     Greeting::update().text(format!("hello, {}", s.name))
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let graph = StateGraph::<Greeting>::new()
+//!     .add_node("greet", greet)
+//!     .add_edge(START, "greet")
+//!     .compile()?;
+//! let app: axum::Router = Server::new().graph("greeter", graph).router();
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With no other configuration the server keeps threads, runs, checkpoints and the store in
+//! memory; give it a checkpointer and a store ([`Server::checkpointer`], [`Server::store`])
+//! to keep states across restarts.
+
+mod api;
+mod error;
+mod log;
+mod modes;
+mod records;
+mod runner;
+mod served;
+mod server;
+
+pub use error::ApiError;
+pub use server::Server;

@@ -1,0 +1,209 @@
+//! The server's configuration, and what its handlers share.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State as Shared_};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use graph_core::checkpoint::{Checkpointer, MemorySaver};
+use graph_core::store::{MemoryStore, Store};
+use graph_core::{CompiledGraph, GraphInput, State};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::records::{now, Records, Thread};
+use crate::runner::Runner;
+use crate::served::ServedGraph;
+
+/// Attaches the server's checkpointer and store to a graph, once they are known.
+type Attach = Box<dyn FnOnce(Arc<dyn Checkpointer>, Arc<dyn Store>) -> Arc<dyn ServedGraph> + Send>;
+
+/// An HTTP server for compiled graphs: configure it, then take its [`router`](Self::router).
+///
+/// Each graph becomes an assistant whose id is the graph's name (a UUID derived from the
+/// name is accepted too, as the LangGraph Platform's clients expect).
+#[must_use]
+pub struct Server {
+    graphs: Vec<(String, Attach)>,
+    checkpointer: Option<Arc<dyn Checkpointer>>,
+    store: Option<Arc<dyn Store>>,
+    api_keys: HashSet<String>,
+    body_limit: usize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A server with no graphs, keeping everything in memory, open to every client.
+    pub fn new() -> Self {
+        Self {
+            graphs: Vec::new(),
+            checkpointer: None,
+            store: None,
+            api_keys: HashSet::new(),
+            body_limit: 2 * 1024 * 1024,
+        }
+    }
+
+    /// Serves `graph` as the assistant `name`. The server gives it its checkpointer and
+    /// store, replacing any it had.
+    pub fn graph<S, C>(mut self, name: impl Into<String>, graph: CompiledGraph<S, C>) -> Self
+    where
+        S: State + Serialize + DeserializeOwned,
+        S::Update: Serialize + DeserializeOwned + GraphInput<S>,
+        C: Send + Sync + 'static,
+    {
+        let attach: Attach = Box::new(move |checkpointer, store| {
+            Arc::new(graph.with_checkpointer(checkpointer).with_store(store))
+        });
+        self.graphs.push((name.into(), attach));
+        self
+    }
+
+    /// Keeps checkpoints in `saver` (a [`MemorySaver`] when not set).
+    pub fn checkpointer(mut self, saver: impl Checkpointer) -> Self {
+        self.checkpointer = Some(Arc::new(saver));
+        self
+    }
+
+    /// Serves `store` at `/store` and hands it to the graphs' nodes (a [`MemoryStore`] when
+    /// not set).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Accepts `key` as an API key, sent as the `x-api-key` header or as a bearer token.
+    /// Once any key is set, every request needs one, and each thread is seen only with the
+    /// key that created it.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_keys.insert(key.into());
+        self
+    }
+
+    /// The largest request body accepted, in bytes (2 MiB when not set); a larger one is
+    /// refused with 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The HTTP API as an axum router.
+    pub fn router(self) -> Router {
+        let checkpointer = self.checkpointer.unwrap_or_else(|| Arc::new(MemorySaver::new()));
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let mut assistants: Vec<Assistant> = self
+            .graphs
+            .into_iter()
+            .map(|(graph_id, attach)| Assistant {
+                assistant_id: assistant_uuid(&graph_id),
+                graph: attach(checkpointer.clone(), store.clone()),
+                graph_id,
+                created_at: now(),
+            })
+            .collect();
+        assistants.sort_by(|a, b| a.graph_id.cmp(&b.graph_id));
+        let shared = Arc::new(Shared {
+            assistants,
+            records: Arc::new(Records::default()),
+            runner: Arc::new(Runner::default()),
+            checkpointer,
+            store,
+            api_keys: self.api_keys,
+        });
+        crate::api::routes()
+            .layer(middleware::from_fn_with_state(shared.clone(), authorize))
+            .layer(DefaultBodyLimit::max(self.body_limit))
+            .with_state(shared)
+    }
+}
+
+/// The assistant id the LangGraph Platform derives from a graph's name.
+fn assistant_uuid(graph_id: &str) -> String {
+    // The namespace the LangGraph Platform uses for its default assistants.
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6ba7b821_9dad_11d1_80b4_00c04fd430c8);
+    uuid::Uuid::new_v5(&NAMESPACE, graph_id.as_bytes()).to_string()
+}
+
+/// A registered graph, served as an assistant.
+pub(crate) struct Assistant {
+    pub graph_id: String,
+    pub assistant_id: String,
+    pub graph: Arc<dyn ServedGraph>,
+    pub created_at: String,
+}
+
+/// What every handler shares.
+pub(crate) struct Shared {
+    pub assistants: Vec<Assistant>,
+    pub records: Arc<Records>,
+    pub runner: Arc<Runner>,
+    pub checkpointer: Arc<dyn Checkpointer>,
+    pub store: Arc<dyn Store>,
+    api_keys: HashSet<String>,
+}
+
+impl Shared {
+    /// The graph a thread's runs use: the one its first run named (kept in its metadata as
+    /// `graph_id`), or `None` before any run.
+    pub fn thread_graph(&self, thread: &Thread) -> Option<&Arc<dyn ServedGraph>> {
+        let graph_id = thread.metadata.get("graph_id")?.as_str()?;
+        self.assistant(graph_id).ok().map(|assistant| &assistant.graph)
+    }
+
+    /// The assistant named by its graph's name or its id.
+    pub fn assistant(&self, id: &str) -> Result<&Assistant, ApiError> {
+        self.assistants
+            .iter()
+            .find(|a| a.graph_id == id || a.assistant_id == id)
+            .ok_or_else(|| ApiError::not_found("assistant", id))
+    }
+}
+
+/// Who made a request: its API key, or `None` on a server without keys.
+#[derive(Debug, Clone)]
+pub(crate) struct Owner(pub Option<String>);
+
+impl Owner {
+    /// The key as the records keep it.
+    pub fn key(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// Refuses requests without a known key (when the server has keys), and tells the handlers
+/// whose request it is.
+async fn authorize(
+    Shared_(shared): Shared_<Arc<Shared>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if shared.api_keys.is_empty() {
+        request.extensions_mut().insert(Owner(None));
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let key = headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| {
+            let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+            value.strip_prefix("Bearer ")
+        })
+        .filter(|key| shared.api_keys.contains(*key))
+        .map(str::to_owned);
+    match key {
+        Some(key) => {
+            request.extensions_mut().insert(Owner(Some(key)));
+            next.run(request).await
+        }
+        None => ApiError::Unauthorized.into_response(),
+    }
+}

@@ -1,0 +1,426 @@
+//! The HTTP API end to end, through the router: exact bodies, statuses and event sequences.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use graph_core::prelude::*;
+use graph_core::InterruptError;
+use graph_server::Server;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+#[derive(State, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Notes {
+    #[reducer(append)]
+    items: Vec<String>,
+    answer: Option<String>,
+}
+
+async fn add(_: Arc<Notes>) -> NotesUpdate {
+    Notes::update().items(vec!["a".into()])
+}
+
+async fn ask(_: Arc<Notes>, ctx: NodeContext) -> Result<NotesUpdate, InterruptError> {
+    let answer: String = ctx.interrupt(json!({"question": "ok?"}))?;
+    Ok(Notes::update().answer(Some(answer)))
+}
+
+async fn slow(_: Arc<Notes>) -> NotesUpdate {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Notes::update().items(vec!["slow".into()])
+}
+
+/// `notes`: `a` then `ask`, which asks a question. `slow`: one node that takes 300 ms.
+fn server() -> Server {
+    let notes = StateGraph::<Notes>::new()
+        .add_node("a", add)
+        .add_node("ask", ask)
+        .add_edge(START, "a")
+        .add_edge("a", "ask")
+        .compile()
+        .unwrap();
+    let slow = StateGraph::<Notes>::new()
+        .add_node("slow", slow)
+        .add_edge(START, "slow")
+        .compile()
+        .unwrap();
+    Server::new().graph("notes", notes).graph("slow", slow)
+}
+
+/// Sends a request; returns the status and the body as JSON (`null` when empty).
+async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    call_as(app, None, method, uri, body).await
+}
+
+async fn call_as(
+    app: &Router,
+    key: Option<&str>,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header("x-api-key", key);
+    }
+    let body = body.map_or(Body::empty(), |body| Body::from(body.to_string()));
+    let response = app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+    (status, body)
+}
+
+/// A server-sent event: its id, name and data.
+type Sse = (u64, String, Value);
+
+/// Posts a run and reads its whole event stream.
+async fn stream(app: &Router, uri: &str, body: Value) -> Vec<Sse> {
+    let request = Request::post(uri).body(Body::from(body.to_string())).unwrap();
+    read_events(app.clone().oneshot(request).await.unwrap()).await
+}
+
+async fn read_events(response: axum::response::Response) -> Vec<Sse> {
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    text.split("\n\n")
+        .filter(|block| block.contains("data:"))
+        .map(|block| {
+            let field = |name: &str| {
+                block.lines().find_map(|line| line.strip_prefix(name)).unwrap().trim().to_owned()
+            };
+            (
+                field("id:").parse().unwrap(),
+                field("event:"),
+                serde_json::from_str(&field("data:")).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The events without their ids, and the metadata event's run id replaced.
+fn named(events: &[Sse]) -> Vec<(String, Value)> {
+    events
+        .iter()
+        .map(|(_, name, data)| match name.as_str() {
+            "metadata" => (name.clone(), json!({"attempt": data["attempt"]})),
+            _ => (name.clone(), data.clone()),
+        })
+        .collect()
+}
+
+async fn new_thread(app: &Router) -> String {
+    let (status, thread) = call(app, "POST", "/threads", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    thread["thread_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn each_graph_is_an_assistant_under_its_name_and_its_derived_uuid() {
+    let app = server().router();
+    let (status, found) = call(&app, "POST", "/assistants/search", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<(&str, &str)> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["graph_id"].as_str().unwrap(), a["assistant_id"].as_str().unwrap()))
+        .collect();
+    // The LangGraph Platform's ids for these names: uuid5 of the name in its namespace.
+    assert_eq!(
+        ids,
+        [
+            ("notes", "d5041ea1-17e3-5fca-acb5-2dd80987bcfc"),
+            ("slow", "cad1b5ad-d177-59d1-ab39-5e327188ed3a")
+        ]
+    );
+    let (status, by_uuid) = call(&app, "GET", &format!("/assistants/{}", ids[1].1), None).await;
+    assert_eq!((status, &by_uuid["graph_id"]), (StatusCode::OK, &json!("slow")));
+    let (status, graph) = call(&app, "GET", "/assistants/notes/graph", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        graph["edges"],
+        json!([{"source": "__start__", "target": "a", "conditional": false},
+               {"source": "a", "target": "ask", "conditional": false}])
+    );
+    assert!(graph["mermaid"].as_str().unwrap().starts_with("flowchart TD"));
+    let (status, error) = call(&app, "GET", "/assistants/nope", None).await;
+    assert_eq!(
+        (status, error),
+        (StatusCode::NOT_FOUND, json!({"detail": "assistant `nope` not found"}))
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_run_pauses_and_a_waited_resume_finishes_it() {
+    let app = server().router();
+    let thread = new_thread(&app).await;
+    let events = stream(
+        &app,
+        &format!("/threads/{thread}/runs/stream"),
+        json!({"assistant_id": "notes", "input": {"items": ["x"]}, "stream_mode": ["updates", "values"]}),
+    )
+    .await;
+    let ids: Vec<u64> = events.iter().map(|(id, ..)| *id).collect();
+    assert_eq!(ids, (0..events.len() as u64).collect::<Vec<_>>());
+    let interrupt = json!([{"value": {"question": "ok?"}, "id": "1:ask#0"}]);
+    assert_eq!(
+        named(&events),
+        [
+            ("metadata".into(), json!({"attempt": 1})),
+            ("updates".into(), json!({"a": {"items": ["a"]}})),
+            ("values".into(), json!({"items": ["x", "a"], "answer": null})),
+            ("updates".into(), json!({"__interrupt__": interrupt})),
+            (
+                "values".into(),
+                json!({"items": ["x", "a"], "answer": null, "__interrupt__": interrupt})
+            ),
+        ]
+    );
+    let (_, paused) = call(&app, "GET", &format!("/threads/{thread}"), None).await;
+    assert_eq!(paused["status"], "interrupted");
+    assert_eq!(paused["interrupts"], json!({"ask": interrupt}));
+    assert_eq!(paused["metadata"]["graph_id"], "notes");
+
+    let (status, done) = call(
+        &app,
+        "POST",
+        &format!("/threads/{thread}/runs/wait"),
+        Some(json!({"assistant_id": "notes", "command": {"resume": "yes"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(done, json!({"items": ["x", "a"], "answer": "yes"}));
+    let (_, thread_now) = call(&app, "GET", &format!("/threads/{thread}"), None).await;
+    assert_eq!((&thread_now["status"], &thread_now["values"]), (&json!("idle"), &done));
+
+    let (status, state) = call(&app, "GET", &format!("/threads/{thread}/state"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((&state["values"], &state["next"]), (&done, &json!([])));
+    let (_, history) =
+        call(&app, "GET", &format!("/threads/{thread}/history?limit=100"), None).await;
+    let history = history.as_array().unwrap();
+    assert_eq!(history[0]["checkpoint"], state["checkpoint"]);
+    assert_eq!(history[0]["parent_checkpoint"], history[1]["checkpoint"]);
+    let before = &history[0]["checkpoint"]["checkpoint_id"];
+    let (_, older) = call(
+        &app,
+        "POST",
+        &format!("/threads/{thread}/history"),
+        Some(json!({"limit": 1, "before": {"configurable": {"checkpoint_id": before}}})),
+    )
+    .await;
+    assert_eq!(older, json!([history[1]]));
+
+    let (_, runs) = call(&app, "GET", &format!("/threads/{thread}/runs"), None).await;
+    let statuses: Vec<&Value> = runs.as_array().unwrap().iter().map(|r| &r["status"]).collect();
+    assert_eq!(statuses, [&json!("success"), &json!("interrupted")]);
+}
+
+#[tokio::test]
+async fn a_background_run_is_joined_and_its_stream_rejoined_after_any_event() {
+    let app = server().router();
+    let thread = new_thread(&app).await;
+    let (status, run) = call(
+        &app,
+        "POST",
+        &format!("/threads/{thread}/runs"),
+        Some(json!({"assistant_id": "slow", "input": {}, "stream_mode": "updates"})),
+    )
+    .await;
+    assert_eq!((status, &run["status"]), (StatusCode::OK, &json!("pending")));
+    let run_url = format!("/threads/{thread}/runs/{}", run["run_id"].as_str().unwrap());
+    let (status, joined) = call(&app, "GET", &format!("{run_url}/join"), None).await;
+    assert_eq!((status, joined), (StatusCode::OK, json!({"items": ["slow"], "answer": null})));
+    let (_, run) = call(&app, "GET", &run_url, None).await;
+    assert_eq!(run["status"], "success");
+
+    let all = read_events(
+        app.clone()
+            .oneshot(Request::get(format!("{run_url}/stream")).body(Body::empty()).unwrap())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        named(&all),
+        [
+            ("metadata".into(), json!({"attempt": 1})),
+            ("updates".into(), json!({"slow": {"items": ["slow"]}}))
+        ]
+    );
+    let request =
+        Request::get(format!("{run_url}/stream")).header("last-event-id", "0").body(Body::empty());
+    let rest = read_events(app.clone().oneshot(request.unwrap()).await.unwrap()).await;
+    assert_eq!(rest, all[1..]);
+}
+
+#[tokio::test]
+async fn a_busy_thread_rejects_enqueues_or_interrupts_as_asked() {
+    let app = server().router();
+    let thread = new_thread(&app).await;
+    let runs = format!("/threads/{thread}/runs");
+    let start = |strategy: &str| json!({"assistant_id": "slow", "input": {}, "multitask_strategy": strategy});
+    let (_, first) = call(&app, "POST", &runs, Some(start("reject"))).await;
+    let (status, refused) = call(&app, "POST", &runs, Some(start("reject"))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        refused["detail"],
+        format!("thread `{thread}` is busy with run `{}`", first["run_id"].as_str().unwrap())
+    );
+    let (_, queued) = call(&app, "POST", &runs, Some(start("enqueue"))).await;
+    let (_, after_queue) =
+        call(&app, "GET", &format!("{runs}/{}/join", queued["run_id"].as_str().unwrap()), None)
+            .await;
+    // The queued run started from the first one's state, so both appended.
+    assert_eq!(after_queue["items"], json!(["slow", "slow"]));
+
+    let (_, third) = call(&app, "POST", &runs, Some(start("reject"))).await;
+    let (_, fourth) = call(&app, "POST", &runs, Some(start("interrupt"))).await;
+    let (_, last) =
+        call(&app, "GET", &format!("{runs}/{}/join", fourth["run_id"].as_str().unwrap()), None)
+            .await;
+    assert_eq!(last["items"], json!(["slow", "slow", "slow"]));
+    let (_, third) =
+        call(&app, "GET", &format!("{runs}/{}", third["run_id"].as_str().unwrap()), None).await;
+    assert_eq!(third["status"], "interrupted");
+}
+
+#[tokio::test]
+async fn a_cancelled_run_stops_and_a_finished_one_cannot_be_cancelled() {
+    let app = server().router();
+    let thread = new_thread(&app).await;
+    let (_, run) = call(
+        &app,
+        "POST",
+        &format!("/threads/{thread}/runs"),
+        Some(json!({"assistant_id": "slow", "input": {}})),
+    )
+    .await;
+    let run_url = format!("/threads/{thread}/runs/{}", run["run_id"].as_str().unwrap());
+    let (status, result) = call(&app, "POST", &format!("{run_url}/cancel?wait=true"), None).await;
+    assert_eq!((status, result), (StatusCode::OK, Value::Null));
+    let (_, run) = call(&app, "GET", &run_url, None).await;
+    assert_eq!(run["status"], "interrupted");
+    let (status, _) = call(&app, "POST", &format!("{run_url}/cancel"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, thread) = call(&app, "GET", &format!("/threads/{thread}"), None).await;
+    assert_eq!((&thread["status"], &thread["values"]), (&json!("idle"), &Value::Null));
+}
+
+#[tokio::test]
+async fn bad_requests_get_typed_errors_naming_the_field() {
+    let app = server().router();
+    let thread = new_thread(&app).await;
+    let runs = format!("/threads/{thread}/runs/wait");
+    let cases = [
+        (json!({"assistant_id": "notes", "input": {"items": "x"}}), "input"),
+        (json!({"assistant_id": "notes", "stream_mode": "everything"}), "stream_mode"),
+        (json!({"assistant_id": "notes", "multitask_strategy": "later"}), "multitask_strategy"),
+        (json!({"assistant_id": "notes", "command": {"goto": "a"}}), "command.goto"),
+        (json!({"input": {}}), "body"),
+    ];
+    for (body, field) in cases {
+        let (status, error) = call(&app, "POST", &runs, Some(body.clone())).await;
+        assert_eq!(
+            (status, &error["field"]),
+            (StatusCode::UNPROCESSABLE_ENTITY, &json!(field)),
+            "{body}"
+        );
+    }
+    let (status, error) =
+        call(&app, "POST", "/threads/nope/runs", Some(json!({"assistant_id": "notes"}))).await;
+    assert_eq!(
+        (status, error),
+        (StatusCode::NOT_FOUND, json!({"detail": "thread `nope` not found"}))
+    );
+    let request = Request::post("/threads").body(Body::from("{not json")).unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(&app, "POST", "/threads", Some(json!({"thread_id": thread}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, same) = call(
+        &app,
+        "POST",
+        "/threads",
+        Some(json!({"thread_id": thread, "if_exists": "do_nothing"})),
+    )
+    .await;
+    assert_eq!((status, &same["thread_id"]), (StatusCode::OK, &json!(thread)));
+}
+
+#[tokio::test]
+async fn threads_are_seen_only_with_the_key_that_made_them() {
+    let app = server().api_key("alice").api_key("bob").router();
+    let (status, _) = call(&app, "POST", "/threads", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call_as(&app, Some("mallory"), "POST", "/threads", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, thread) = call_as(&app, Some("alice"), "POST", "/threads", Some(json!({}))).await;
+    let url = format!("/threads/{}", thread["thread_id"].as_str().unwrap());
+    let wait = json!({"assistant_id": "slow", "input": {}});
+    for (method, uri, body) in [
+        ("GET", url.clone(), None),
+        ("GET", format!("{url}/state"), None),
+        ("GET", format!("{url}/history"), None),
+        ("POST", format!("{url}/runs/wait"), Some(wait.clone())),
+        ("DELETE", url.clone(), None),
+    ] {
+        let (status, _) = call_as(&app, Some("bob"), method, &uri, body.clone()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}");
+        let (status, _) = call_as(&app, None, method, &uri, body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri}");
+    }
+    let (_, found) = call_as(&app, Some("bob"), "POST", "/threads/search", Some(json!({}))).await;
+    assert_eq!(found, json!([]));
+    let (status, done) =
+        call_as(&app, Some("alice"), "POST", &format!("{url}/runs/wait"), Some(wait)).await;
+    assert_eq!((status, &done["items"]), (StatusCode::OK, &json!(["slow"])));
+}
+
+#[tokio::test]
+async fn store_items_are_put_found_and_deleted() {
+    let app = server().router();
+    let put = json!({"namespace": ["users", "u1"], "key": "k1", "value": {"a": 1}});
+    let (status, _) = call(&app, "PUT", "/store/items", Some(put)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, item) = call(&app, "GET", "/store/items?namespace=users.u1&key=k1", None).await;
+    assert_eq!(
+        (status, &item["value"], &item["namespace"]),
+        (StatusCode::OK, &json!({"a": 1}), &json!(["users", "u1"]))
+    );
+    let (_, found) = call(
+        &app,
+        "POST",
+        "/store/items/search",
+        Some(json!({"namespace_prefix": ["users"], "filter": {"a": 1}})),
+    )
+    .await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    let (_, namespaces) = call(&app, "POST", "/store/namespaces", Some(json!({}))).await;
+    assert_eq!(namespaces, json!({"namespaces": [["users", "u1"]]}));
+    let (status, _) = call(
+        &app,
+        "DELETE",
+        "/store/items",
+        Some(json!({"namespace": ["users", "u1"], "key": "k1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, gone) = call(&app, "GET", "/store/items?namespace=users.u1&key=k1", None).await;
+    assert_eq!((status, gone), (StatusCode::OK, Value::Null));
+    let (status, error) = call(
+        &app,
+        "PUT",
+        "/store/items",
+        Some(json!({"namespace": ["a"], "key": "k", "value": 3})),
+    )
+    .await;
+    assert_eq!((status, &error["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("value")));
+}
