@@ -40,6 +40,9 @@ pub enum ApiError {
     /// The thread exists and the request asked to create it (409).
     #[error("thread `{0}` already exists")]
     Exists(String),
+    /// The request's body is over the server's limit (413).
+    #[error("the request body is over the server's limit")]
+    TooLarge,
     /// No API key, or one the server does not know (401).
     #[error("missing or unknown API key")]
     Unauthorized,
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Busy { .. } | ApiError::Exists(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Graph(error) => graph_status(error),
             ApiError::Store(error) => match error {
                 StoreError::InvalidNamespace { .. }

@@ -82,6 +82,8 @@ where
         };
         Ok(events
             .map(|event| {
+                // The state and its updates serialize: the server's checkpointer saves them
+                // before they are streamed, and a run whose state cannot be saved fails.
                 event.map(|event| serde_json::to_value(&event).expect("run events serialize"))
             })
             .boxed())

@@ -356,6 +356,22 @@ async fn bad_requests_get_typed_errors_naming_the_field() {
 }
 
 #[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_413() {
+    let app = server().body_limit(1024).router();
+    let big = json!({"metadata": {"pad": "x".repeat(2048)}});
+    let (status, error) = call(&app, "POST", "/threads", Some(big)).await;
+    assert_eq!(
+        (status, error),
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"detail": "the request body is over the server's limit"})
+        )
+    );
+    let (status, _) = call(&app, "POST", "/threads", Some(json!({"metadata": {"pad": "x"}}))).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn threads_are_seen_only_with_the_key_that_made_them() {
     let app = server().api_key("alice").api_key("bob").router();
     let (status, _) = call(&app, "POST", "/threads", Some(json!({}))).await;

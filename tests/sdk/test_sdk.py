@@ -22,7 +22,9 @@ SECTIONS = [CALENDAR, NEWS, WEATHER]
 SUMMARY = "Briefing for Paris:\n- " + "\n- ".join(SECTIONS)
 AFTER_PARALLEL = {"city": "Paris", "sections": SECTIONS, "sequential_ms": 400, "summary": ""}
 FINAL_BRIEFING = {**AFTER_PARALLEL, "summary": SUMMARY}
-# Parallel node updates arrive in completion order: calendar 80 ms, weather 120 ms, news 200 ms.
+# The three fetches run in parallel, so their updates arrive in the order they finish (calendar
+# 80 ms, weather 120 ms, news 200 ms unless the machine stalls); `first_step_sorted` compares
+# them in any order. The summary always comes last.
 BRIEFING_UPDATES = [
     {"calendar": {"sections": [CALENDAR], "sequential_ms": 80}},
     {"weather": {"sections": [WEATHER], "sequential_ms": 120}},
@@ -36,6 +38,11 @@ DRAFT = "Dear Ann, the invoice is attached. Pay now!!"
 QUESTION = "Send this email?\n" + DRAFT
 INTERRUPT = [{"id": "1:review#0", "value": QUESTION}]
 DRAFTED = {"to": "Ann", "draft": DRAFT, "decision": "", "sent": []}
+
+
+def first_step_sorted(parts):
+    """The parts with the first step's three parallel updates put in node-name order."""
+    return sorted(parts[:3], key=lambda part: sorted(part[1])) + parts[3:]
 
 
 def ok(message):
@@ -82,8 +89,9 @@ async def main():
 
     # runs.stream, each mode, on briefing
     parts = await stream(client, tid, "briefing", input={"city": "Paris"}, stream_mode="updates")
-    assert parts == [("updates", u) for u in BRIEFING_UPDATES], parts
-    ok("runs.stream updates: exact updates, parallel nodes in completion order")
+    expected = [("updates", u) for u in BRIEFING_UPDATES]
+    assert first_step_sorted(parts) == first_step_sorted(expected), parts
+    ok("runs.stream updates: exact updates, the summary after the three parallel fetches")
 
     t = (await client.threads.create())["thread_id"]
     parts = await stream(client, t, "briefing", input={"city": "Paris"}, stream_mode="values")
@@ -96,7 +104,7 @@ async def main():
     )
     u = [("updates", x) for x in BRIEFING_UPDATES]
     v = [("values", x) for x in BRIEFING_VALUES]
-    assert parts == u[:3] + v[:1] + u[3:] + v[1:], parts
+    assert first_step_sorted(parts) == first_step_sorted(u[:3] + v[:1] + u[3:] + v[1:]), parts
     ok("runs.stream updates+values: interleaved exactly")
 
     t = (await client.threads.create())["thread_id"]

@@ -6,9 +6,12 @@
 //! `GRAPH_SERVER_ADDR` to listen elsewhere, and `GRAPH_API_KEYS` (comma-separated) to require
 //! keys.
 
+// ANCHOR: uses
 use graph_examples::{approval, briefing};
 use graph_server::Server;
+// ANCHOR_END: uses
 
+// ANCHOR: main
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("GRAPH_SERVER_ADDR").unwrap_or_else(|_| "127.0.0.1:2024".into());
@@ -24,3 +27,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     axum::serve(listener, server.router()).await?;
     Ok(())
 }
+// ANCHOR_END: main

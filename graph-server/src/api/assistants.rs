@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::body;
+use super::{body, RawBody};
 use crate::error::ApiError;
 use crate::server::{Assistant, Shared};
 
@@ -48,7 +47,7 @@ fn ten() -> usize {
 /// `POST /assistants/search`: the assistants matching a graph id and metadata.
 pub(super) async fn search(
     State(shared): State<Arc<Shared>>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let Search { graph_id, metadata, limit, offset, .. } = body(&bytes)?;
     let found = shared

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
@@ -38,6 +40,23 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/store/items", get(store::get_item).put(store::put_item).delete(store::delete_item))
         .route("/store/items/search", post(store::search))
         .route("/store/namespaces", post(store::namespaces))
+}
+
+/// A request's body, refused with a JSON error when it is over the limit or unreadable.
+pub(crate) struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state).await.map(RawBody).map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                ApiError::invalid("body", rejection.body_text())
+            }
+        })
+    }
 }
 
 /// Decodes a JSON request body (an empty body reads as `{}`), naming what is wrong.

@@ -15,7 +15,7 @@ use graph_core::{CancellationToken, RunConfig};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::body;
+use super::{body, RawBody};
 use crate::error::ApiError;
 use crate::log::RunLog;
 use crate::modes::Modes;
@@ -190,7 +190,7 @@ pub(super) async fn create(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
     Path(thread_id): Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<(AppendHeaders<[(HeaderName, String); 2]>, Json<Run>), ApiError> {
     let run = start(&shared, &owner, &thread_id, &bytes)?.run;
     Ok((locations(&run, ""), Json(run)))
@@ -208,7 +208,7 @@ pub(super) async fn stream(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
     Path(thread_id): Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<
     (AppendHeaders<[(HeaderName, String); 2]>, Sse<impl Stream<Item = Result<Event, Infallible>>>),
     ApiError,
@@ -224,7 +224,7 @@ pub(super) async fn wait(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
     Path(thread_id): Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<(AppendHeaders<[(HeaderName, String); 2]>, Json<Value>), ApiError> {
     let Started { run, handle, cancel_on_disconnect } = start(&shared, &owner, &thread_id, &bytes)?;
     let mut guard = CancelOnDrop(cancel_on_disconnect.then(|| handle.cancel.clone()));

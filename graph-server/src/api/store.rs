@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -11,7 +10,7 @@ use graph_core::store::{Filter, Item, ListNamespaces, Namespace, SearchQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body;
+use super::{body, RawBody};
 use crate::error::ApiError;
 use crate::records::rfc3339;
 use crate::server::Shared;
@@ -41,7 +40,7 @@ struct Put {
 /// `PUT /store/items`: stores a value.
 pub(super) async fn put_item(
     State(shared): State<Arc<Shared>>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<StatusCode, ApiError> {
     let Put { namespace, key, value, ttl } = body(&bytes)?;
     if !value.is_object() {
@@ -89,7 +88,7 @@ struct Delete {
 /// `DELETE /store/items`: deletes an item; deleting nothing is not an error.
 pub(super) async fn delete_item(
     State(shared): State<Arc<Shared>>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<StatusCode, ApiError> {
     let Delete { namespace, key } = body(&bytes)?;
     shared.store.delete(&Namespace::new(namespace)?, &key).await?;
@@ -118,7 +117,7 @@ fn ten() -> usize {
 /// `POST /store/items/search`: the items under a prefix matching a filter, newest first.
 pub(super) async fn search(
     State(shared): State<Arc<Shared>>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let Search { namespace_prefix, filter, limit, offset, query } = body(&bytes)?;
     if query.is_some() {
@@ -154,7 +153,7 @@ fn hundred() -> usize {
 /// `POST /store/namespaces`: the namespaces holding items.
 pub(super) async fn namespaces(
     State(shared): State<Arc<Shared>>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let Namespaces { prefix, suffix, max_depth, limit, offset } = body(&bytes)?;
     let mut query = ListNamespaces::new().limit(limit).offset(offset);

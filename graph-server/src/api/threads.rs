@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -11,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::assistants::contains;
-use super::body;
+use super::{body, RawBody};
 use crate::error::ApiError;
 use crate::records::{now, Thread, ThreadStatus};
 use crate::server::{Owner, Shared};
@@ -31,7 +30,7 @@ struct Create {
 pub(super) async fn create(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Json<Thread>, ApiError> {
     let Create { thread_id, metadata, if_exists } = body(&bytes)?;
     let thread_id = thread_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -115,7 +114,7 @@ fn ten() -> usize {
 pub(super) async fn search(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Json<Vec<Thread>>, ApiError> {
     let Search { metadata, values, status, limit, offset } = body(&bytes)?;
     let mut threads = shared.records.threads(owner.key());
@@ -204,7 +203,7 @@ pub(super) async fn update_state(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
     Path(thread_id): Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let Update { values, as_node, checkpoint_id } = body(&bytes)?;
     let thread = shared.records.thread(&thread_id, owner.key())?;
@@ -250,7 +249,7 @@ pub(super) async fn history_post(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
     Path(thread_id): Path<String>,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     read_history(&shared, &owner, &thread_id, body(&bytes)?).await.map(Json)
 }
