@@ -30,11 +30,11 @@ async fn ask(_: Arc<Notes>, ctx: NodeContext) -> Result<NotesUpdate, InterruptEr
 }
 
 async fn slow(_: Arc<Notes>) -> NotesUpdate {
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     Notes::update().items(vec!["slow".into()])
 }
 
-/// `notes`: `a` then `ask`, which asks a question. `slow`: one node that takes 300 ms.
+/// `notes`: `a` then `ask`, which asks a question. `slow`: one node that takes a second (so a test can act while it runs).
 fn server() -> Server {
     let notes = StateGraph::<Notes>::new()
         .add_node("a", add)
@@ -439,4 +439,72 @@ async fn store_items_are_put_found_and_deleted() {
     )
     .await;
     assert_eq!((status, &error["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("value")));
+}
+
+#[tokio::test]
+async fn a_run_without_a_thread_gets_one_that_is_deleted_when_it_ends() {
+    let app = server().router();
+    let (status, done) =
+        call(&app, "POST", "/runs/wait", Some(json!({"assistant_id": "slow", "input": {}}))).await;
+    assert_eq!((status, done), (StatusCode::OK, json!({"items": ["slow"], "answer": null})));
+    let body = json!({"assistant_id": "slow", "input": {}, "stream_mode": "updates"});
+    let events = stream(&app, "/runs/stream", body).await;
+    assert_eq!(named(&events)[1], ("updates".into(), json!({"slow": {"items": ["slow"]}})));
+    // Without an input there is nothing to start from: the run fails, saying so.
+    let events = stream(&app, "/runs/stream", json!({"assistant_id": "slow"})).await;
+    assert_eq!(named(&events)[1].0, "error");
+    assert_eq!(named(&events)[1].1["error"], "UnknownThread");
+    // The temporary threads go once their runs have ended, just after their clients hear.
+    let mut threads = json!(null);
+    for _ in 0..500 {
+        threads = call(&app, "POST", "/threads/count", Some(json!({}))).await.1;
+        if threads == json!(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(threads, json!(0));
+    let kept = json!({"assistant_id": "slow", "input": {}, "on_completion": "keep"});
+    let (_, _) = call(&app, "POST", "/runs/wait", Some(kept)).await;
+    let (_, threads) = call(&app, "POST", "/threads/count", Some(json!({}))).await;
+    assert_eq!(threads, json!(1));
+    let resume = json!({"assistant_id": "notes", "command": {"resume": "yes"}});
+    let (status, error) = call(&app, "POST", "/runs/wait", Some(resume)).await;
+    assert_eq!(
+        (status, &error["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("command.resume"))
+    );
+}
+
+#[tokio::test]
+async fn thread_metadata_merges_and_counts_follow_searches() {
+    let app = server().router();
+    let thread = new_thread(&app).await;
+    let body = json!({"metadata": {"user": "ann", "topic": "mail"}});
+    let (status, patched) = call(&app, "PATCH", &format!("/threads/{thread}"), Some(body)).await;
+    assert_eq!(
+        (status, &patched["metadata"]),
+        (StatusCode::OK, &json!({"user": "ann", "topic": "mail"}))
+    );
+    let (_, patched) = call(
+        &app,
+        "PATCH",
+        &format!("/threads/{thread}"),
+        Some(json!({"metadata": {"topic": "bills"}})),
+    )
+    .await;
+    assert_eq!(patched["metadata"], json!({"user": "ann", "topic": "bills"}));
+    new_thread(&app).await;
+    let (_, all) = call(&app, "POST", "/threads/count", Some(json!({}))).await;
+    let (_, anns) =
+        call(&app, "POST", "/threads/count", Some(json!({"metadata": {"user": "ann"}}))).await;
+    assert_eq!((all, anns), (json!(2), json!(1)));
+    let (_, assistants) =
+        call(&app, "POST", "/assistants/count", Some(json!({"graph_id": "slow"}))).await;
+    assert_eq!(assistants, json!(1));
+    let (status, schemas) = call(&app, "GET", "/assistants/notes/schemas", None).await;
+    assert_eq!(
+        (status, &schemas["graph_id"], &schemas["state_schema"]),
+        (StatusCode::OK, &json!("notes"), &Value::Null)
+    );
 }

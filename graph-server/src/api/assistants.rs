@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{body, RawBody};
+use super::{body, Page, RawBody};
 use crate::error::ApiError;
 use crate::server::{Assistant, Shared};
 
@@ -34,14 +34,8 @@ struct Search {
     graph_id: Option<String>,
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
-    #[serde(default = "ten")]
-    limit: usize,
-    #[serde(default)]
-    offset: usize,
-}
-
-fn ten() -> usize {
-    10
+    #[serde(flatten)]
+    page: Page,
 }
 
 /// `POST /assistants/search`: the assistants matching a graph id and metadata.
@@ -49,17 +43,29 @@ pub(super) async fn search(
     State(shared): State<Arc<Shared>>,
     RawBody(bytes): RawBody,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let Search { graph_id, metadata, limit, offset, .. } = body(&bytes)?;
-    let found = shared
+    let search: Search = body(&bytes)?;
+    Ok(Json(search.page.of(matching(&shared, &search))))
+}
+
+/// `POST /assistants/count`: how many assistants match, as `search` would find them without
+/// a limit.
+pub(super) async fn count(
+    State(shared): State<Arc<Shared>>,
+    RawBody(bytes): RawBody,
+) -> Result<Json<usize>, ApiError> {
+    Ok(Json(matching(&shared, &body(&bytes)?).len()))
+}
+
+/// The assistants `search` selects, as JSON, in graph-name order.
+fn matching(shared: &Shared, search: &Search) -> Vec<Value> {
+    let Search { graph_id, metadata, .. } = search;
+    shared
         .assistants
         .iter()
         .filter(|a| graph_id.as_ref().is_none_or(|id| *id == a.graph_id))
         .map(assistant_json)
         .filter(|a| metadata.as_ref().is_none_or(|m| contains(&a["metadata"], m)))
-        .skip(offset)
-        .take(limit)
-        .collect();
-    Ok(Json(found))
+        .collect()
 }
 
 /// Whether `value` has every field of `wanted` with the same value.
@@ -85,4 +91,15 @@ pub(super) async fn graph(
     let mut drawing = graph.drawing();
     drawing["mermaid"] = Value::String(graph.mermaid());
     Ok(Json(drawing))
+}
+
+/// `GET /assistants/{assistant_id}/schemas`: the graph's schemas. A graph's state type carries
+/// no JSON Schema, so each is `null`, which the clients accept.
+pub(super) async fn schemas(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let assistant = shared.assistant(&id)?;
+    Ok(Json(json!({"graph_id": assistant.graph_id, "input_schema": null, "output_schema": null,
+                   "state_schema": null, "config_schema": null, "context_schema": null})))
 }

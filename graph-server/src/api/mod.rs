@@ -22,14 +22,23 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/ok", get(|| async { axum::Json(serde_json::json!({"ok": true})) }))
         .route("/assistants/search", post(assistants::search))
+        .route("/assistants/count", post(assistants::count))
         .route("/assistants/{assistant_id}", get(assistants::get))
         .route("/assistants/{assistant_id}/graph", get(assistants::graph))
+        .route("/assistants/{assistant_id}/schemas", get(assistants::schemas))
         .route("/threads", post(threads::create))
         .route("/threads/search", post(threads::search))
-        .route("/threads/{thread_id}", get(threads::get).delete(threads::delete))
+        .route("/threads/count", post(threads::count))
+        .route(
+            "/threads/{thread_id}",
+            get(threads::get).delete(threads::delete).patch(threads::patch),
+        )
         .route("/threads/{thread_id}/state", get(threads::state).post(threads::update_state))
         .route("/threads/{thread_id}/state/{checkpoint_id}", get(threads::state_at))
         .route("/threads/{thread_id}/history", get(threads::history).post(threads::history_post))
+        .route("/runs", post(runs::create))
+        .route("/runs/stream", post(runs::stream))
+        .route("/runs/wait", post(runs::wait))
         .route("/threads/{thread_id}/runs", post(runs::create).get(runs::list))
         .route("/threads/{thread_id}/runs/stream", post(runs::stream))
         .route("/threads/{thread_id}/runs/wait", post(runs::wait))
@@ -40,6 +49,27 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/store/items", get(store::get_item).put(store::put_item).delete(store::delete_item))
         .route("/store/items/search", post(store::search))
         .route("/store/namespaces", post(store::namespaces))
+}
+
+/// `limit` (10 when absent) and `offset` of a listing.
+#[derive(serde::Deserialize)]
+pub(crate) struct Page {
+    #[serde(default = "ten")]
+    pub limit: usize,
+    #[serde(default)]
+    pub offset: usize,
+}
+
+impl Page {
+    /// The page of `items`.
+    pub fn of<T>(&self, items: impl IntoIterator<Item = T>) -> Vec<T> {
+        items.into_iter().skip(self.offset).take(self.limit).collect()
+    }
+}
+
+/// The default `limit` of a listing.
+pub(crate) fn ten() -> usize {
+    10
 }
 
 /// A request's body, refused with a JSON error when it is over the limit or unreadable.

@@ -15,7 +15,7 @@ use graph_core::{CancellationToken, RunConfig};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{body, RawBody};
+use super::{body, Page, RawBody};
 use crate::error::ApiError;
 use crate::log::RunLog;
 use crate::modes::Modes;
@@ -51,6 +51,8 @@ struct Request {
     #[serde(default)]
     on_disconnect: Option<String>,
     #[serde(default)]
+    on_completion: Option<String>,
+    #[serde(default)]
     interrupt_before: Option<Value>,
     #[serde(default)]
     interrupt_after: Option<Value>,
@@ -63,14 +65,44 @@ struct Started {
     cancel_on_disconnect: bool,
 }
 
+/// Where a run goes: a thread named in the path, or a new thread of its own.
+#[derive(Clone, Copy)]
+enum On<'a> {
+    Thread(&'a str),
+    /// A thread made for the run, deleted when it ends unless `on_completion` is `keep`.
+    Temporary,
+}
+
 /// Checks a run request and starts it in the background.
 fn start(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     owner: &Owner,
-    thread_id: &str,
+    on: On<'_>,
     bytes: &Bytes,
 ) -> Result<Started, ApiError> {
-    let request: Request = body(bytes)?;
+    let mut request: Request = body(bytes)?;
+    let temporary_id;
+    let thread_id = match on {
+        On::Thread(thread_id) => thread_id,
+        On::Temporary => {
+            if request.command.as_ref().is_some_and(|c| c.get("resume").is_some()) {
+                return Err(ApiError::invalid("command.resume", "resuming needs a thread"));
+            }
+            request.if_not_exists = Some("create".into());
+            temporary_id = uuid::Uuid::new_v4().to_string();
+            &temporary_id
+        }
+    };
+    let keep = match request.on_completion.as_deref().unwrap_or("delete") {
+        "delete" => false,
+        "keep" => true,
+        other => {
+            return Err(ApiError::invalid(
+                "on_completion",
+                format!("unknown action `{other}`; use delete or keep"),
+            ))
+        }
+    };
     let kwargs: Value = serde_json::from_slice(bytes).unwrap_or_default();
     for (field, value) in [
         ("interrupt_before", &request.interrupt_before),
@@ -150,6 +182,14 @@ fn start(
         thread.metadata.insert("graph_id".into(), Value::String(graph_id));
         thread.metadata.insert("assistant_id".into(), Value::String(assistant_id));
     });
+    if matches!(on, On::Temporary) && !keep {
+        let (shared, handle, thread_id) = (shared.clone(), handle.clone(), thread_id.to_owned());
+        tokio::spawn(async move {
+            handle.wait().await;
+            // A thread nobody can name again: nothing to report a failure to.
+            let _ = super::threads::remove(&shared, &thread_id).await;
+        });
+    }
     Ok(Started { run, handle, cancel_on_disconnect })
 }
 
@@ -185,14 +225,20 @@ fn find_or_create(
     }
 }
 
-/// `POST /threads/{thread_id}/runs`: starts a run in the background.
+/// The thread a run route names, or a temporary one on the routes without a thread.
+fn target(thread_id: &Option<Path<String>>) -> On<'_> {
+    thread_id.as_ref().map_or(On::Temporary, |Path(id)| On::Thread(id))
+}
+
+/// `POST /threads/{thread_id}/runs` (or `/runs`, on a thread of its own): starts a run in the
+/// background.
 pub(super) async fn create(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
-    Path(thread_id): Path<String>,
+    thread_id: Option<Path<String>>,
     RawBody(bytes): RawBody,
 ) -> Result<(AppendHeaders<[(HeaderName, String); 2]>, Json<Run>), ApiError> {
-    let run = start(&shared, &owner, &thread_id, &bytes)?.run;
+    let run = start(&shared, &owner, target(&thread_id), &bytes)?.run;
     Ok((locations(&run, ""), Json(run)))
 }
 
@@ -203,30 +249,34 @@ fn locations(run: &Run, tail: &str) -> AppendHeaders<[(HeaderName, String); 2]> 
     AppendHeaders([(header::LOCATION, format!("{url}{tail}")), (header::CONTENT_LOCATION, url)])
 }
 
-/// `POST /threads/{thread_id}/runs/stream`: starts a run and streams its events.
+/// `POST /threads/{thread_id}/runs/stream` (or `/runs/stream`): starts a run and streams its
+/// events.
 pub(super) async fn stream(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
-    Path(thread_id): Path<String>,
+    thread_id: Option<Path<String>>,
     RawBody(bytes): RawBody,
 ) -> Result<
     (AppendHeaders<[(HeaderName, String); 2]>, Sse<impl Stream<Item = Result<Event, Infallible>>>),
     ApiError,
 > {
-    let Started { run, handle, cancel_on_disconnect } = start(&shared, &owner, &thread_id, &bytes)?;
+    let Started { run, handle, cancel_on_disconnect } =
+        start(&shared, &owner, target(&thread_id), &bytes)?;
     let guard = CancelOnDrop(cancel_on_disconnect.then(|| handle.cancel.clone()));
     Ok((locations(&run, "/stream"), sse(handle.log, None, guard)))
 }
 
-/// `POST /threads/{thread_id}/runs/wait`: starts a run and answers with its result: the final
-/// state, the state with `__interrupt__` where it paused, or `__error__` where it failed.
+/// `POST /threads/{thread_id}/runs/wait` (or `/runs/wait`): starts a run and answers with its
+/// result: the final state, the state with `__interrupt__` where it paused, or `__error__`
+/// where it failed.
 pub(super) async fn wait(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
-    Path(thread_id): Path<String>,
+    thread_id: Option<Path<String>>,
     RawBody(bytes): RawBody,
 ) -> Result<(AppendHeaders<[(HeaderName, String); 2]>, Json<Value>), ApiError> {
-    let Started { run, handle, cancel_on_disconnect } = start(&shared, &owner, &thread_id, &bytes)?;
+    let Started { run, handle, cancel_on_disconnect } =
+        start(&shared, &owner, target(&thread_id), &bytes)?;
     let mut guard = CancelOnDrop(cancel_on_disconnect.then(|| handle.cancel.clone()));
     let result = handle.wait().await;
     guard.0 = None;
@@ -275,20 +325,7 @@ pub(super) async fn list(
 ) -> Result<Json<Vec<Run>>, ApiError> {
     shared.records.thread(&thread_id, owner.key())?;
     let runs = shared.records.runs(&thread_id);
-    Ok(Json(runs.into_iter().skip(page.offset).take(page.limit).collect()))
-}
-
-/// `limit` and `offset` of a listing.
-#[derive(Deserialize)]
-pub(super) struct Page {
-    #[serde(default = "ten")]
-    limit: usize,
-    #[serde(default)]
-    offset: usize,
-}
-
-fn ten() -> usize {
-    10
+    Ok(Json(page.of(runs)))
 }
 
 /// `GET /threads/{thread_id}/runs/{run_id}`.

@@ -10,7 +10,7 @@ use graph_core::store::{Filter, Item, ListNamespaces, Namespace, SearchQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{body, RawBody};
+use super::{body, Page, RawBody};
 use crate::error::ApiError;
 use crate::records::rfc3339;
 use crate::server::Shared;
@@ -102,16 +102,10 @@ struct Search {
     namespace_prefix: Vec<String>,
     #[serde(default)]
     filter: Option<Value>,
-    #[serde(default = "ten")]
-    limit: usize,
-    #[serde(default)]
-    offset: usize,
     #[serde(default)]
     query: Option<String>,
-}
-
-fn ten() -> usize {
-    10
+    #[serde(flatten)]
+    page: Page,
 }
 
 /// `POST /store/items/search`: the items under a prefix matching a filter, newest first.
@@ -119,11 +113,11 @@ pub(super) async fn search(
     State(shared): State<Arc<Shared>>,
     RawBody(bytes): RawBody,
 ) -> Result<Json<Value>, ApiError> {
-    let Search { namespace_prefix, filter, limit, offset, query } = body(&bytes)?;
+    let Search { namespace_prefix, filter, query, page } = body(&bytes)?;
     if query.is_some() {
         return Err(ApiError::invalid("query", "semantic search is not supported by this store"));
     }
-    let mut search = SearchQuery::new().limit(limit).offset(offset);
+    let mut search = SearchQuery::new().limit(page.limit).offset(page.offset);
     if let Some(filter) = filter.filter(|f| !f.is_null()) {
         search = search.filter(Filter::from_json(&filter)?);
     }

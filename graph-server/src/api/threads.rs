@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::assistants::contains;
-use super::{body, RawBody};
+use super::{body, ten, Page, RawBody};
 use crate::error::ApiError;
 use crate::records::{now, Thread, ThreadStatus};
 use crate::server::{Owner, Shared};
@@ -79,15 +79,43 @@ pub(super) async fn delete(
     Path(thread_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     shared.records.thread(&thread_id, owner.key())?;
-    for run in shared.records.runs(&thread_id) {
+    remove(&shared, &thread_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a thread: cancels its runs and waits for them, then deletes its records and
+/// checkpoints.
+pub(super) async fn remove(shared: &Shared, thread_id: &str) -> Result<(), ApiError> {
+    for run in shared.records.runs(thread_id) {
         if let Some(handle) = shared.runner.handle(&run.run_id) {
             handle.cancel.cancel();
             handle.wait().await;
         }
     }
-    shared.records.delete_thread(&thread_id);
-    shared.checkpointer.delete_thread(&thread_id).await.map_err(graph_core::GraphError::from)?;
-    Ok(StatusCode::NO_CONTENT)
+    shared.records.delete_thread(thread_id);
+    shared.checkpointer.delete_thread(thread_id).await.map_err(graph_core::GraphError::from)?;
+    Ok(())
+}
+
+/// The body of `PATCH /threads/{thread_id}`.
+#[derive(Deserialize)]
+struct Patch {
+    #[serde(default)]
+    metadata: Map<String, Value>,
+}
+
+/// `PATCH /threads/{thread_id}`: merges metadata into the thread's.
+pub(super) async fn patch(
+    State(shared): State<Arc<Shared>>,
+    Extension(owner): Extension<Owner>,
+    Path(thread_id): Path<String>,
+    RawBody(bytes): RawBody,
+) -> Result<Json<Thread>, ApiError> {
+    let Patch { metadata } = body(&bytes)?;
+    shared.records.thread(&thread_id, owner.key())?;
+    let thread =
+        shared.records.update_thread(&thread_id, |thread| thread.metadata.extend(metadata));
+    thread.map(Json).ok_or_else(|| ApiError::not_found("thread", thread_id))
 }
 
 /// The body of `POST /threads/search`.
@@ -99,14 +127,8 @@ struct Search {
     values: Option<Map<String, Value>>,
     #[serde(default)]
     status: Option<String>,
-    #[serde(default = "ten")]
-    limit: usize,
-    #[serde(default)]
-    offset: usize,
-}
-
-fn ten() -> usize {
-    10
+    #[serde(flatten)]
+    page: Page,
 }
 
 /// `POST /threads/search`: the caller's threads matching metadata, values and status, the
@@ -116,7 +138,24 @@ pub(super) async fn search(
     Extension(owner): Extension<Owner>,
     RawBody(bytes): RawBody,
 ) -> Result<Json<Vec<Thread>>, ApiError> {
-    let Search { metadata, values, status, limit, offset } = body(&bytes)?;
+    let search: Search = body(&bytes)?;
+    let threads = matching(&shared, &owner, &search);
+    Ok(Json(search.page.of(threads)))
+}
+
+/// `POST /threads/count`: how many of the caller's threads match, as `search` would find
+/// them without a limit.
+pub(super) async fn count(
+    State(shared): State<Arc<Shared>>,
+    Extension(owner): Extension<Owner>,
+    RawBody(bytes): RawBody,
+) -> Result<Json<usize>, ApiError> {
+    Ok(Json(matching(&shared, &owner, &body(&bytes)?).len()))
+}
+
+/// The caller's threads that `search` selects, the most recently updated first.
+fn matching(shared: &Shared, owner: &Owner, search: &Search) -> Vec<Thread> {
+    let Search { metadata, values, status, .. } = search;
     let mut threads = shared.records.threads(owner.key());
     threads.retain(|thread| {
         metadata
@@ -128,7 +167,7 @@ pub(super) async fn search(
             })
     });
     threads.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.thread_id.cmp(&a.thread_id)));
-    Ok(Json(threads.into_iter().skip(offset).take(limit).collect()))
+    threads
 }
 
 /// The query of `GET /threads/{thread_id}/state`.
