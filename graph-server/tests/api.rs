@@ -34,7 +34,8 @@ async fn slow(_: Arc<Notes>) -> NotesUpdate {
     Notes::update().items(vec!["slow".into()])
 }
 
-/// `notes`: `a` then `ask`, which asks a question. `slow`: one node that takes a second (so a test can act while it runs).
+/// `notes`: `a` then `ask`, which asks a question. `slow`: one node that takes a second, so
+/// a test can act while it runs.
 fn server() -> Server {
     let notes = StateGraph::<Notes>::new()
         .add_node("a", add)
