@@ -30,28 +30,17 @@ pub(crate) enum Multitask {
 }
 
 impl Multitask {
-    /// Reads `multitask_strategy` (`enqueue` when absent, as in the LangGraph Platform).
-    pub fn parse(name: Option<&str>) -> Result<Self, ApiError> {
-        match name.unwrap_or("enqueue") {
-            "reject" => Ok(Multitask::Reject),
-            "enqueue" => Ok(Multitask::Enqueue),
-            "interrupt" => Ok(Multitask::Interrupt),
-            "rollback" => Ok(Multitask::Rollback),
-            other => Err(ApiError::invalid(
-                "multitask_strategy",
-                format!("unknown strategy `{other}`; use reject, enqueue, interrupt or rollback"),
-            )),
-        }
-    }
+    /// The strategies by name, the default (as in the LangGraph Platform) first.
+    pub const NAMES: [(&'static str, Multitask); 4] = [
+        ("enqueue", Multitask::Enqueue),
+        ("reject", Multitask::Reject),
+        ("interrupt", Multitask::Interrupt),
+        ("rollback", Multitask::Rollback),
+    ];
 
     /// Its name in the API.
     pub fn name(self) -> &'static str {
-        match self {
-            Multitask::Reject => "reject",
-            Multitask::Enqueue => "enqueue",
-            Multitask::Interrupt => "interrupt",
-            Multitask::Rollback => "rollback",
-        }
+        Self::NAMES.iter().find(|(_, strategy)| *strategy == self).map_or("", |(name, _)| name)
     }
 }
 

@@ -72,6 +72,26 @@ pub(crate) fn ten() -> usize {
     10
 }
 
+/// One of `options` by name, the first when `value` is absent; a 422 naming `field` and the
+/// options otherwise.
+pub(crate) fn choice<T: Copy>(
+    field: &str,
+    value: Option<&str>,
+    options: &[(&str, T)],
+) -> Result<T, ApiError> {
+    let name = value.unwrap_or(options[0].0);
+    match options.iter().find(|(option, _)| *option == name) {
+        Some(&(_, chosen)) => Ok(chosen),
+        None => {
+            let names: Vec<&str> = options.iter().map(|(option, _)| *option).collect();
+            Err(ApiError::invalid(
+                field,
+                format!("unknown value `{name}`; use {}", names.join(", ")),
+            ))
+        }
+    }
+}
+
 /// A request's body, refused with a JSON error when it is over the limit or unreadable.
 pub(crate) struct RawBody(pub Bytes);
 

@@ -15,7 +15,7 @@ use graph_core::{CancellationToken, RunConfig};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{body, Page, RawBody};
+use super::{body, choice, Page, RawBody};
 use crate::error::ApiError;
 use crate::log::RunLog;
 use crate::modes::Modes;
@@ -93,16 +93,11 @@ fn start(
             &temporary_id
         }
     };
-    let keep = match request.on_completion.as_deref().unwrap_or("delete") {
-        "delete" => false,
-        "keep" => true,
-        other => {
-            return Err(ApiError::invalid(
-                "on_completion",
-                format!("unknown action `{other}`; use delete or keep"),
-            ))
-        }
-    };
+    let keep = choice(
+        "on_completion",
+        request.on_completion.as_deref(),
+        &[("delete", false), ("keep", true)],
+    )?;
     let kwargs: Value = serde_json::from_slice(bytes).unwrap_or_default();
     for (field, value) in [
         ("interrupt_before", &request.interrupt_before),
@@ -118,17 +113,13 @@ fn start(
             ));
         }
     }
-    let cancel_on_disconnect = match request.on_disconnect.as_deref().unwrap_or("continue") {
-        "cancel" => true,
-        "continue" => false,
-        other => {
-            return Err(ApiError::invalid(
-                "on_disconnect",
-                format!("unknown action `{other}`; use cancel or continue"),
-            ))
-        }
-    };
-    let multitask = Multitask::parse(request.multitask_strategy.as_deref())?;
+    let cancel_on_disconnect = choice(
+        "on_disconnect",
+        request.on_disconnect.as_deref(),
+        &[("continue", false), ("cancel", true)],
+    )?;
+    let multitask =
+        choice("multitask_strategy", request.multitask_strategy.as_deref(), &Multitask::NAMES)?;
     let assistant = shared.assistant(&request.assistant_id)?;
     let thread = find_or_create(shared, owner, thread_id, request.if_not_exists.as_deref())?;
     if let Some(graph_id) = thread.metadata.get("graph_id").and_then(Value::as_str) {
@@ -417,16 +408,8 @@ pub(super) async fn cancel(
     Path((thread_id, run_id)): Path<(String, String)>,
     Query(query): Query<CancelQuery>,
 ) -> Result<Response, ApiError> {
-    let rollback = match query.action.as_deref().unwrap_or("interrupt") {
-        "interrupt" => false,
-        "rollback" => true,
-        other => {
-            return Err(ApiError::invalid(
-                "action",
-                format!("unknown action `{other}`; use interrupt or rollback"),
-            ))
-        }
-    };
+    let rollback =
+        choice("action", query.action.as_deref(), &[("interrupt", false), ("rollback", true)])?;
     run_of(&shared, &owner, &thread_id, &run_id)?;
     let handle = shared
         .runner
