@@ -49,6 +49,9 @@ pub enum ApiError {
     /// The graph refused the request or failed (a state that does not decode, an unknown node).
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// The server's records of threads and runs could not be read or written (500).
+    #[error("the server's records failed: {0}")]
+    Storage(String),
     /// The store refused the request or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Graph(error) => graph_status(error),
+            ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Store(error) => match error {
                 StoreError::InvalidNamespace { .. }
                 | StoreError::InvalidKey { .. }

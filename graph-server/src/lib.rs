@@ -34,8 +34,9 @@
 //! ```
 //!
 //! With no other configuration the server keeps threads, runs, checkpoints and the store in
-//! memory; give it a checkpointer and a store ([`Server::checkpointer`], [`Server::store`])
-//! to keep states across restarts.
+//! memory. [`Server::sqlite`] keeps them all in one SQLite file, so a restarted server carries
+//! on where it stopped; [`Server::postgres`] keeps them in PostgreSQL, shared by every server
+//! process connected to it.
 
 mod api;
 mod error;

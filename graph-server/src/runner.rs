@@ -92,9 +92,9 @@ impl Runner {
     }
 
     /// Starts a run in the background after the thread's earlier runs, as its strategy says.
-    pub fn launch(
+    pub async fn launch(
         self: &Arc<Self>,
-        records: &Arc<Records>,
+        records: &Records,
         launch: Launch,
     ) -> Result<Handle, ApiError> {
         let Launch { run, events, modes, cancel, multitask } = launch;
@@ -115,13 +115,16 @@ impl Runner {
             waiting.push(run.run_id.clone());
             before
         };
+        if let Err(error) = records.insert_run(&run).await {
+            self.dequeue(&thread_id, &run.run_id);
+            return Err(error);
+        }
         if matches!(multitask, Multitask::Interrupt | Multitask::Rollback) {
             for earlier in &before {
                 earlier.cancel.cancel();
             }
         }
         self.handles.lock().expect("runner lock").insert(run.run_id.clone(), handle.clone());
-        records.insert_run(run.clone());
         let task = Task {
             runner: self.clone(),
             records: records.clone(),
@@ -135,8 +138,8 @@ impl Runner {
         Ok(handle)
     }
 
-    /// Forgets a run's place in its thread's queue, and later its events.
-    fn finish(self: &Arc<Self>, thread_id: &str, run_id: &str) {
+    /// Forgets a run's place in its thread's queue.
+    fn dequeue(&self, thread_id: &str, run_id: &str) {
         let mut queued = self.queued.lock().expect("runner lock");
         if let Some(waiting) = queued.get_mut(thread_id) {
             waiting.retain(|id| id != run_id);
@@ -144,7 +147,11 @@ impl Runner {
                 queued.remove(thread_id);
             }
         }
-        drop(queued);
+    }
+
+    /// Forgets a run's place in its thread's queue, and later its events.
+    fn finish(self: &Arc<Self>, thread_id: &str, run_id: &str) {
+        self.dequeue(thread_id, run_id);
         let runner = self.clone();
         let run_id = run_id.to_owned();
         tokio::spawn(async move {
@@ -163,7 +170,7 @@ impl Runner {
 /// One run's work in the background.
 struct Task {
     runner: Arc<Runner>,
-    records: Arc<Records>,
+    records: Records,
     handle: Handle,
     run: Run,
     modes: Modes,
@@ -181,14 +188,16 @@ impl Task {
         }
         if rollback {
             for earlier in &before {
-                records.delete_run(&earlier.run_id);
+                logged(records.delete_run(&earlier.run_id).await);
             }
         }
         let outcome = if handle.cancel.is_cancelled() {
             Outcome::Cancelled
         } else {
-            records.set_run_status(run_id, RunStatus::Running);
-            records.update_thread(thread_id, |thread| thread.status = ThreadStatus::Busy);
+            logged(records.set_run_status(run_id, RunStatus::Running).await);
+            let busy =
+                records.update_thread(thread_id, |thread| thread.status = ThreadStatus::Busy);
+            logged(busy.await);
             let mut outcome = Outcome::Cancelled;
             loop {
                 let event = tokio::select! {
@@ -235,9 +244,8 @@ impl Task {
             Outcome::Failed(_) => (RunStatus::Error, ThreadStatus::Error),
         };
         let result = Arc::new(result(&outcome));
-
-        records.set_run_status(run_id, run_status);
-        records.update_thread(thread_id, |thread| {
+        logged(records.set_run_status(run_id, run_status).await);
+        let ended_thread = records.update_thread(thread_id, |thread| {
             thread.status = thread_status;
             match outcome {
                 Outcome::Finished(state) => {
@@ -253,9 +261,18 @@ impl Task {
                 Outcome::Cancelled => {}
             }
         });
+        logged(ended_thread.await);
         handle.log.close();
         runner.finish(thread_id, run_id);
         let _ = ended.send(Some(result));
+    }
+}
+
+/// Reports a failure to keep a run's records: the run goes on (its events and checkpoints are
+/// unaffected), and the failure is not silent.
+fn logged<T>(result: Result<T, ApiError>) {
+    if let Err(error) = result {
+        tracing::error!(%error, "could not record a run's progress");
     }
 }
 

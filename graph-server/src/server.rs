@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::records::{now, Records, Thread};
+use crate::records::{now, MemoryRecords, Records, Thread};
 use crate::runner::Runner;
 use crate::served::ServedGraph;
 
@@ -30,6 +30,7 @@ pub struct Server {
     graphs: Vec<(String, Attach)>,
     checkpointer: Option<Arc<dyn Checkpointer>>,
     store: Option<Arc<dyn Store>>,
+    records: Option<Records>,
     api_keys: HashSet<String>,
     body_limit: usize,
 }
@@ -47,6 +48,7 @@ impl Server {
             graphs: Vec::new(),
             checkpointer: None,
             store: None,
+            records: None,
             api_keys: HashSet::new(),
             body_limit: 2 * 1024 * 1024,
         }
@@ -78,6 +80,37 @@ impl Server {
     pub fn store(mut self, store: impl Store) -> Self {
         self.store = Some(Arc::new(store));
         self
+    }
+
+    /// Keeps everything in the SQLite file at `path` (created if missing): threads, runs,
+    /// checkpoints and the store, so a restarted server carries on where it stopped.
+    ///
+    /// Fails when the file cannot be opened or its tables created.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, ApiError> {
+        use graph_core::checkpoint::SqliteSaver;
+        use graph_core::store::SqliteStore;
+        let path = path.as_ref();
+        let saver = SqliteSaver::open(path).map_err(graph_core::GraphError::from)?;
+        self.checkpointer = Some(Arc::new(saver));
+        self.store = Some(Arc::new(SqliteStore::open(path)?));
+        self.records = Some(Records::new(crate::records::SqliteRecords::open(path)?));
+        Ok(self)
+    }
+
+    /// Keeps everything in the PostgreSQL database at `url` (a URL or a libpq-style string):
+    /// threads, runs, checkpoints and the store, shared by every server that connects to it.
+    ///
+    /// Fails when the database cannot be reached or its tables created.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres(mut self, url: &str) -> Result<Self, ApiError> {
+        use graph_core::checkpoint::PostgresSaver;
+        use graph_core::store::PostgresStore;
+        let saver = PostgresSaver::connect(url).await.map_err(graph_core::GraphError::from)?;
+        self.checkpointer = Some(Arc::new(saver));
+        self.store = Some(Arc::new(PostgresStore::connect(url).await?));
+        self.records = Some(Records::new(crate::records::PostgresRecords::connect(url).await?));
+        Ok(self)
     }
 
     /// Accepts `key` as an API key, sent as the `x-api-key` header or as a bearer token.
@@ -112,7 +145,7 @@ impl Server {
         assistants.sort_by(|a, b| a.graph_id.cmp(&b.graph_id));
         let shared = Arc::new(Shared {
             assistants,
-            records: Arc::new(Records::default()),
+            records: self.records.unwrap_or_else(|| Records::new(MemoryRecords::default())),
             runner: Arc::new(Runner::default()),
             checkpointer,
             store,
@@ -143,7 +176,7 @@ pub(crate) struct Assistant {
 /// What every handler shares.
 pub(crate) struct Shared {
     pub assistants: Vec<Assistant>,
-    pub records: Arc<Records>,
+    pub records: Records,
     pub runner: Arc<Runner>,
     pub checkpointer: Arc<dyn Checkpointer>,
     pub store: Arc<dyn Store>,

@@ -509,3 +509,65 @@ async fn thread_metadata_merges_and_counts_follow_searches() {
         (StatusCode::OK, &json!("notes"), &Value::Null)
     );
 }
+
+#[tokio::test]
+async fn a_server_restarted_on_its_sqlite_file_carries_on_where_it_stopped() {
+    let path = std::env::temp_dir().join(format!("graph-server-{}.sqlite", uuid::Uuid::new_v4()));
+    let app = server().sqlite(&path).unwrap().router();
+    let thread = new_thread(&app).await;
+    let body = json!({"assistant_id": "notes", "input": {"items": ["x"]}, "metadata": {"m": 1}});
+    let (_, paused) = call(&app, "POST", &format!("/threads/{thread}/runs/wait"), Some(body)).await;
+    drop(app);
+
+    let app = server().sqlite(&path).unwrap().router();
+    let (status, stored) = call(&app, "GET", &format!("/threads/{thread}"), None).await;
+    assert_eq!((status, &stored["status"]), (StatusCode::OK, &json!("interrupted")));
+    let (_, state) = call(&app, "GET", &format!("/threads/{thread}/state"), None).await;
+    assert_eq!((&state["values"]["items"], &state["next"]), (&json!(["x", "a"]), &json!(["ask"])));
+    let (_, runs) = call(&app, "GET", &format!("/threads/{thread}/runs"), None).await;
+    assert_eq!(runs[0]["status"], "interrupted");
+    assert_eq!(runs[0]["metadata"], json!({"m": 1}));
+    let resume = json!({"assistant_id": "notes", "command": {"resume": "yes"}});
+    let (_, done) = call(&app, "POST", &format!("/threads/{thread}/runs/wait"), Some(resume)).await;
+    assert_eq!(done, json!({"items": ["x", "a"], "answer": "yes"}));
+    assert_eq!(paused["__interrupt__"][0]["id"], "1:ask#0");
+    let (_, item) = call(
+        &app,
+        "PUT",
+        "/store/items",
+        Some(json!({"namespace": ["n"], "key": "k", "value": {"v": 1}})),
+    )
+    .await;
+    assert_eq!(item, Value::Null);
+    drop(app);
+    let app = server().sqlite(&path).unwrap().router();
+    let (_, item) = call(&app, "GET", "/store/items?namespace=n&key=k", None).await;
+    assert_eq!(item["value"], json!({"v": 1}));
+    let (_, thread_now) = call(&app, "GET", &format!("/threads/{thread}"), None).await;
+    assert_eq!((&thread_now["status"], &thread_now["values"]), (&json!("idle"), &done));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test]
+async fn two_servers_on_one_postgres_database_share_threads_and_states() {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let one = server().postgres(&url).await.unwrap().router();
+    let two = server().postgres(&url).await.unwrap().router();
+    let thread = new_thread(&one).await;
+    let body = json!({"assistant_id": "notes", "input": {"items": ["x"]}});
+    call(&one, "POST", &format!("/threads/{thread}/runs/wait"), Some(body)).await;
+    let resume = json!({"assistant_id": "notes", "command": {"resume": "yes"}});
+    let (status, done) =
+        call(&two, "POST", &format!("/threads/{thread}/runs/wait"), Some(resume)).await;
+    assert_eq!((status, done), (StatusCode::OK, json!({"items": ["x", "a"], "answer": "yes"})));
+    let (_, runs) = call(&one, "GET", &format!("/threads/{thread}/runs"), None).await;
+    let statuses: Vec<&Value> = runs.as_array().unwrap().iter().map(|r| &r["status"]).collect();
+    assert_eq!(statuses, [&json!("success"), &json!("interrupted")]);
+    let (status, _) = call(&two, "DELETE", &format!("/threads/{thread}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&one, "GET", &format!("/threads/{thread}/state"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -2,9 +2,10 @@
 //! clients speak: `approval` (pauses for a person) and `briefing` (three parallel fetches and
 //! a join).
 //!
-//! `cargo run -p graph-examples --bin serve` listens on `127.0.0.1:2024`; set
-//! `GRAPH_SERVER_ADDR` to listen elsewhere, and `GRAPH_API_KEYS` (comma-separated) to require
-//! keys.
+//! `cargo run -p graph-examples --bin serve` listens on `127.0.0.1:2024` and keeps threads,
+//! runs, checkpoints and the store in `graph-server.sqlite`. Set `GRAPH_SERVER_ADDR` to listen
+//! elsewhere, `GRAPH_SERVER_DB` for another SQLite file, `DATABASE_URL` to use PostgreSQL
+//! instead, and `GRAPH_API_KEYS` (comma-separated) to require keys.
 
 // ANCHOR: uses
 use graph_examples::{approval, briefing};
@@ -17,6 +18,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("GRAPH_SERVER_ADDR").unwrap_or_else(|_| "127.0.0.1:2024".into());
     let mut server =
         Server::new().graph("approval", approval::graph()).graph("briefing", briefing::graph());
+    server = match std::env::var("DATABASE_URL") {
+        Ok(url) => server.postgres(&url).await?,
+        Err(_) => {
+            let file = std::env::var("GRAPH_SERVER_DB");
+            server.sqlite(file.as_deref().unwrap_or("graph-server.sqlite"))?
+        }
+    };
     for key in std::env::var("GRAPH_API_KEYS").unwrap_or_default().split(',') {
         if !key.trim().is_empty() {
             server = server.api_key(key.trim());

@@ -74,7 +74,7 @@ enum On<'a> {
 }
 
 /// Checks a run request and starts it in the background.
-fn start(
+async fn start(
     shared: &Arc<Shared>,
     owner: &Owner,
     on: On<'_>,
@@ -121,7 +121,7 @@ fn start(
     let multitask =
         choice("multitask_strategy", request.multitask_strategy.as_deref(), &Multitask::NAMES)?;
     let assistant = shared.assistant(&request.assistant_id)?;
-    let thread = find_or_create(shared, owner, thread_id, request.if_not_exists.as_deref())?;
+    let thread = find_or_create(shared, owner, thread_id, request.if_not_exists.as_deref()).await?;
     if let Some(graph_id) = thread.metadata.get("graph_id").and_then(Value::as_str) {
         if graph_id != assistant.graph_id {
             return Err(ApiError::invalid(
@@ -167,12 +167,13 @@ fn start(
         multitask_strategy: multitask.name().to_owned(),
     };
     let launch = Launch { run: run.clone(), events, modes, cancel, multitask };
-    let handle = shared.runner.launch(&shared.records, launch)?;
+    let handle = shared.runner.launch(&shared.records, launch).await?;
     let (graph_id, assistant_id) = (assistant.graph_id.clone(), assistant.assistant_id.clone());
-    shared.records.update_thread(thread_id, |thread| {
+    let named = shared.records.update_thread(thread_id, |thread| {
         thread.metadata.insert("graph_id".into(), Value::String(graph_id));
         thread.metadata.insert("assistant_id".into(), Value::String(assistant_id));
     });
+    named.await?;
     if matches!(on, On::Temporary) && !keep {
         let (shared, handle, thread_id) = (shared.clone(), handle.clone(), thread_id.to_owned());
         tokio::spawn(async move {
@@ -190,13 +191,13 @@ fn checkpoint_of(value: Option<&Value>) -> Option<String> {
 }
 
 /// The thread, created first when `if_not_exists` is `create`.
-fn find_or_create(
+async fn find_or_create(
     shared: &Shared,
     owner: &Owner,
     thread_id: &str,
     if_not_exists: Option<&str>,
 ) -> Result<Thread, ApiError> {
-    match shared.records.thread(thread_id, owner.key()) {
+    match shared.records.thread(thread_id, owner.key()).await {
         Err(ApiError::NotFound { .. }) if if_not_exists == Some("create") => {
             let now = now();
             let thread = Thread {
@@ -210,7 +211,7 @@ fn find_or_create(
                 error: None,
                 owner: owner.0.clone(),
             };
-            shared.records.insert_thread(thread)
+            shared.records.insert_thread(thread).await
         }
         found => found,
     }
@@ -229,7 +230,7 @@ pub(super) async fn create(
     thread_id: Option<Path<String>>,
     RawBody(bytes): RawBody,
 ) -> Result<(AppendHeaders<[(HeaderName, String); 2]>, Json<Run>), ApiError> {
-    let run = start(&shared, &owner, target(&thread_id), &bytes)?.run;
+    let run = start(&shared, &owner, target(&thread_id), &bytes).await?.run;
     Ok((locations(&run, ""), Json(run)))
 }
 
@@ -252,7 +253,7 @@ pub(super) async fn stream(
     ApiError,
 > {
     let Started { run, handle, cancel_on_disconnect } =
-        start(&shared, &owner, target(&thread_id), &bytes)?;
+        start(&shared, &owner, target(&thread_id), &bytes).await?;
     let guard = CancelOnDrop(cancel_on_disconnect.then(|| handle.cancel.clone()));
     Ok((locations(&run, "/stream"), sse(handle.log, None, guard)))
 }
@@ -267,7 +268,7 @@ pub(super) async fn wait(
     RawBody(bytes): RawBody,
 ) -> Result<(AppendHeaders<[(HeaderName, String); 2]>, Json<Value>), ApiError> {
     let Started { run, handle, cancel_on_disconnect } =
-        start(&shared, &owner, target(&thread_id), &bytes)?;
+        start(&shared, &owner, target(&thread_id), &bytes).await?;
     let mut guard = CancelOnDrop(cancel_on_disconnect.then(|| handle.cancel.clone()));
     let result = handle.wait().await;
     guard.0 = None;
@@ -302,9 +303,14 @@ fn sse(
 }
 
 /// The run of thread `thread_id`, if the caller may see the thread.
-fn run_of(shared: &Shared, owner: &Owner, thread_id: &str, run_id: &str) -> Result<Run, ApiError> {
-    shared.records.thread(thread_id, owner.key())?;
-    shared.records.run(thread_id, run_id)
+async fn run_of(
+    shared: &Shared,
+    owner: &Owner,
+    thread_id: &str,
+    run_id: &str,
+) -> Result<Run, ApiError> {
+    shared.records.thread(thread_id, owner.key()).await?;
+    shared.records.run(thread_id, run_id).await
 }
 
 /// `GET /threads/{thread_id}/runs`: the thread's runs, newest first.
@@ -314,8 +320,8 @@ pub(super) async fn list(
     Path(thread_id): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<Run>>, ApiError> {
-    shared.records.thread(&thread_id, owner.key())?;
-    let runs = shared.records.runs(&thread_id);
+    shared.records.thread(&thread_id, owner.key()).await?;
+    let runs = shared.records.runs(&thread_id).await?;
     Ok(Json(page.of(runs)))
 }
 
@@ -325,7 +331,7 @@ pub(super) async fn get(
     Extension(owner): Extension<Owner>,
     Path((thread_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<Run>, ApiError> {
-    Ok(Json(run_of(&shared, &owner, &thread_id, &run_id)?))
+    Ok(Json(run_of(&shared, &owner, &thread_id, &run_id).await?))
 }
 
 /// `GET /threads/{thread_id}/runs/{run_id}/join`: waits for the run; answers as `wait` does.
@@ -334,11 +340,11 @@ pub(super) async fn join(
     Extension(owner): Extension<Owner>,
     Path((thread_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    run_of(&shared, &owner, &thread_id, &run_id)?;
+    run_of(&shared, &owner, &thread_id, &run_id).await?;
     match shared.runner.handle(&run_id) {
         Some(handle) => Ok(Json((*handle.wait().await).clone())),
         // Long finished: what the thread holds now.
-        None => Ok(Json(shared.records.thread(&thread_id, owner.key())?.values)),
+        None => Ok(Json(shared.records.thread(&thread_id, owner.key()).await?.values)),
     }
 }
 
@@ -358,7 +364,7 @@ pub(super) async fn join_stream(
     Query(query): Query<JoinQuery>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    run_of(&shared, &owner, &thread_id, &run_id)?;
+    run_of(&shared, &owner, &thread_id, &run_id).await?;
     let after = match headers.get("last-event-id") {
         None => None,
         Some(value) => Some(
@@ -410,7 +416,7 @@ pub(super) async fn cancel(
 ) -> Result<Response, ApiError> {
     let rollback =
         choice("action", query.action.as_deref(), &[("interrupt", false), ("rollback", true)])?;
-    run_of(&shared, &owner, &thread_id, &run_id)?;
+    run_of(&shared, &owner, &thread_id, &run_id).await?;
     let handle = shared
         .runner
         .handle(&run_id)
@@ -419,7 +425,7 @@ pub(super) async fn cancel(
     handle.cancel.cancel();
     let result = if query.wait || rollback { Some(handle.wait().await) } else { None };
     if rollback {
-        shared.records.delete_run(&run_id);
+        shared.records.delete_run(&run_id).await?;
     }
     Ok(match result.filter(|_| query.wait) {
         Some(result) => Json((*result).clone()).into_response(),

@@ -49,12 +49,12 @@ pub(super) async fn create(
         error: None,
         owner: owner.0.clone(),
     };
-    match (shared.records.insert_thread(thread), if_exists.as_deref()) {
+    match (shared.records.insert_thread(thread).await, if_exists.as_deref()) {
         (Err(ApiError::Exists(_)), Some("do_nothing")) => {
-            Ok(Json(shared.records.thread(&thread_id, owner.key())?))
+            Ok(Json(shared.records.thread(&thread_id, owner.key()).await?))
         }
         (Err(ApiError::Exists(_)), _)
-            if shared.records.thread(&thread_id, owner.key()).is_err() =>
+            if shared.records.thread(&thread_id, owner.key()).await.is_err() =>
         {
             // Another owner's thread: say no more than that the id is taken.
             Err(ApiError::Exists(thread_id))
@@ -69,7 +69,7 @@ pub(super) async fn get(
     Extension(owner): Extension<Owner>,
     Path(thread_id): Path<String>,
 ) -> Result<Json<Thread>, ApiError> {
-    Ok(Json(shared.records.thread(&thread_id, owner.key())?))
+    Ok(Json(shared.records.thread(&thread_id, owner.key()).await?))
 }
 
 /// `DELETE /threads/{thread_id}`: the thread, its runs (cancelled first) and its checkpoints.
@@ -78,7 +78,7 @@ pub(super) async fn delete(
     Extension(owner): Extension<Owner>,
     Path(thread_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    shared.records.thread(&thread_id, owner.key())?;
+    shared.records.thread(&thread_id, owner.key()).await?;
     remove(&shared, &thread_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -86,13 +86,13 @@ pub(super) async fn delete(
 /// Deletes a thread: cancels its runs and waits for them, then deletes its records and
 /// checkpoints.
 pub(super) async fn remove(shared: &Shared, thread_id: &str) -> Result<(), ApiError> {
-    for run in shared.records.runs(thread_id) {
+    for run in shared.records.runs(thread_id).await? {
         if let Some(handle) = shared.runner.handle(&run.run_id) {
             handle.cancel.cancel();
             handle.wait().await;
         }
     }
-    shared.records.delete_thread(thread_id);
+    shared.records.delete_thread(thread_id).await?;
     shared.checkpointer.delete_thread(thread_id).await.map_err(graph_core::GraphError::from)?;
     Ok(())
 }
@@ -112,10 +112,10 @@ pub(super) async fn patch(
     RawBody(bytes): RawBody,
 ) -> Result<Json<Thread>, ApiError> {
     let Patch { metadata } = body(&bytes)?;
-    shared.records.thread(&thread_id, owner.key())?;
+    shared.records.thread(&thread_id, owner.key()).await?;
     let thread =
         shared.records.update_thread(&thread_id, |thread| thread.metadata.extend(metadata));
-    thread.map(Json).ok_or_else(|| ApiError::not_found("thread", thread_id))
+    thread.await?.map(Json).ok_or_else(|| ApiError::not_found("thread", thread_id))
 }
 
 /// The body of `POST /threads/search`.
@@ -139,7 +139,7 @@ pub(super) async fn search(
     RawBody(bytes): RawBody,
 ) -> Result<Json<Vec<Thread>>, ApiError> {
     let search: Search = body(&bytes)?;
-    let threads = matching(&shared, &owner, &search);
+    let threads = matching(&shared, &owner, &search).await?;
     Ok(Json(search.page.of(threads)))
 }
 
@@ -150,13 +150,17 @@ pub(super) async fn count(
     Extension(owner): Extension<Owner>,
     RawBody(bytes): RawBody,
 ) -> Result<Json<usize>, ApiError> {
-    Ok(Json(matching(&shared, &owner, &body(&bytes)?).len()))
+    Ok(Json(matching(&shared, &owner, &body(&bytes)?).await?.len()))
 }
 
 /// The caller's threads that `search` selects, the most recently updated first.
-fn matching(shared: &Shared, owner: &Owner, search: &Search) -> Vec<Thread> {
+async fn matching(
+    shared: &Shared,
+    owner: &Owner,
+    search: &Search,
+) -> Result<Vec<Thread>, ApiError> {
     let Search { metadata, values, status, .. } = search;
-    let mut threads = shared.records.threads(owner.key());
+    let mut threads = shared.records.threads(owner.key()).await?;
     threads.retain(|thread| {
         metadata
             .as_ref()
@@ -167,7 +171,7 @@ fn matching(shared: &Shared, owner: &Owner, search: &Search) -> Vec<Thread> {
             })
     });
     threads.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.thread_id.cmp(&a.thread_id)));
-    threads
+    Ok(threads)
 }
 
 /// The query of `GET /threads/{thread_id}/state`.
@@ -204,7 +208,7 @@ async fn read_state(
     checkpoint_id: Option<String>,
     subgraphs: bool,
 ) -> Result<Value, ApiError> {
-    let thread = shared.records.thread(thread_id, owner.key())?;
+    let thread = shared.records.thread(thread_id, owner.key()).await?;
     let mut config = RunConfig::default().thread_id(thread_id);
     if let Some(id) = &checkpoint_id {
         config = config.checkpoint_id(id);
@@ -245,7 +249,7 @@ pub(super) async fn update_state(
     RawBody(bytes): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let Update { values, as_node, checkpoint_id } = body(&bytes)?;
-    let thread = shared.records.thread(&thread_id, owner.key())?;
+    let thread = shared.records.thread(&thread_id, owner.key()).await?;
     if let Some(run_id) = shared.runner.running(&thread_id) {
         return Err(ApiError::Busy { thread_id, run_id });
     }
@@ -258,7 +262,8 @@ pub(super) async fn update_state(
     }
     let checkpoint_id = graph.update_state(&config, values, as_node.as_deref()).await?;
     if let Some(state) = graph.state(&RunConfig::default().thread_id(&thread_id), false).await? {
-        shared.records.update_thread(&thread_id, |thread| thread.values = state["values"].clone());
+        let values = state["values"].clone();
+        shared.records.update_thread(&thread_id, |thread| thread.values = values).await?;
     }
     Ok(Json(json!({"checkpoint": {"thread_id": thread_id, "checkpoint_ns": "",
                                   "checkpoint_id": checkpoint_id}})))
@@ -299,7 +304,7 @@ async fn read_history(
     thread_id: &str,
     query: HistoryQuery,
 ) -> Result<Vec<Value>, ApiError> {
-    let thread = shared.records.thread(thread_id, owner.key())?;
+    let thread = shared.records.thread(thread_id, owner.key()).await?;
     let Some(graph) = shared.thread_graph(&thread) else { return Ok(Vec::new()) };
     let history = graph.history(&RunConfig::default().thread_id(thread_id)).await?;
     // `before` is a checkpoint id, a checkpoint, or a config naming one.

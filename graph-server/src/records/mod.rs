@@ -1,0 +1,215 @@
+//! The server's own records: threads and runs, with their status and metadata, kept by a
+//! backend (memory, SQLite or PostgreSQL). The states themselves live in the checkpointer.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub(crate) use memory::MemoryRecords;
+#[cfg(feature = "postgres")]
+pub(crate) use postgres::PostgresRecords;
+#[cfg(feature = "sqlite")]
+pub(crate) use sqlite::SqliteRecords;
+
+/// An RFC 3339 timestamp of now, as the API shows times.
+pub(crate) fn now() -> String {
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// A time in RFC 3339, to the microsecond.
+pub(crate) fn rfc3339(time: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(time)
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+/// A thread's status: `busy` while a run of it runs, then what its last run left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ThreadStatus {
+    Idle,
+    Busy,
+    Interrupted,
+    Error,
+}
+
+/// A thread as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Thread {
+    pub thread_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub metadata: Map<String, Value>,
+    pub status: ThreadStatus,
+    /// The state its last run left.
+    pub values: Value,
+    /// Pending interrupts, by the node that raised them.
+    pub interrupts: Map<String, Value>,
+    /// Why its last run failed, if it did.
+    pub error: Option<Value>,
+    /// Who made it: only the same API key sees it. `None` when the server has no keys. Kept
+    /// beside the thread by the backends, never shown.
+    #[serde(skip)]
+    pub owner: Option<String>,
+}
+
+/// A run's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RunStatus {
+    Pending,
+    Running,
+    Success,
+    Error,
+    Interrupted,
+}
+
+/// A run as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Run {
+    pub run_id: String,
+    pub thread_id: String,
+    pub assistant_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub status: RunStatus,
+    pub metadata: Map<String, Value>,
+    pub kwargs: Value,
+    pub multitask_strategy: String,
+}
+
+/// Where records are kept: rows of JSON by id, nothing more. [`Records`] adds the rules.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// Adds `thread`; `false` (and nothing written) when its id is taken.
+    async fn insert_thread(&self, thread: &Thread) -> Result<bool, ApiError>;
+    /// Replaces the stored thread of the same id.
+    async fn update_thread(&self, thread: &Thread) -> Result<(), ApiError>;
+    /// The thread `id`, whoever owns it.
+    async fn thread(&self, id: &str) -> Result<Option<Thread>, ApiError>;
+    /// Every thread of `owner`.
+    async fn threads(&self, owner: Option<&str>) -> Result<Vec<Thread>, ApiError>;
+    /// Deletes thread `id` and its runs.
+    async fn delete_thread(&self, id: &str) -> Result<(), ApiError>;
+    /// Adds or replaces `run`.
+    async fn put_run(&self, run: &Run) -> Result<(), ApiError>;
+    /// The run `id`.
+    async fn run(&self, id: &str) -> Result<Option<Run>, ApiError>;
+    /// The runs of thread `thread_id`, in any order.
+    async fn runs(&self, thread_id: &str) -> Result<Vec<Run>, ApiError>;
+    /// Deletes run `id`.
+    async fn delete_run(&self, id: &str) -> Result<(), ApiError>;
+}
+
+/// Threads and runs, with their owners checked, on a backend.
+#[derive(Clone)]
+pub(crate) struct Records {
+    backend: Arc<dyn Backend>,
+    /// Changes of one server are read, changed and written one at a time, so two never
+    /// overwrite each other's fields.
+    changes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Records {
+    /// Records kept in `backend`.
+    pub fn new(backend: impl Backend) -> Self {
+        Self { backend: Arc::new(backend), changes: Arc::default() }
+    }
+
+    /// Adds a thread; fails with 409 if its id is taken.
+    pub async fn insert_thread(&self, thread: Thread) -> Result<Thread, ApiError> {
+        if self.backend.insert_thread(&thread).await? {
+            Ok(thread)
+        } else {
+            Err(ApiError::Exists(thread.thread_id))
+        }
+    }
+
+    /// The thread `id`, if `owner` may see it (a 404 otherwise, as if it did not exist).
+    pub async fn thread(&self, id: &str, owner: Option<&str>) -> Result<Thread, ApiError> {
+        let thread = self.backend.thread(id).await?;
+        thread
+            .filter(|thread| thread.owner.as_deref() == owner)
+            .ok_or_else(|| ApiError::not_found("thread", id))
+    }
+
+    /// Every thread `owner` may see.
+    pub async fn threads(&self, owner: Option<&str>) -> Result<Vec<Thread>, ApiError> {
+        self.backend.threads(owner).await
+    }
+
+    /// Changes thread `id`; returns the changed thread, or `None` when there is none.
+    pub async fn update_thread(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Thread),
+    ) -> Result<Option<Thread>, ApiError> {
+        let _one_at_a_time = self.changes.lock().await;
+        let Some(mut thread) = self.backend.thread(id).await? else { return Ok(None) };
+        change(&mut thread);
+        thread.updated_at = now();
+        self.backend.update_thread(&thread).await?;
+        Ok(Some(thread))
+    }
+
+    /// Deletes thread `id` and its runs.
+    pub async fn delete_thread(&self, id: &str) -> Result<(), ApiError> {
+        self.backend.delete_thread(id).await
+    }
+
+    /// Adds a run.
+    pub async fn insert_run(&self, run: &Run) -> Result<(), ApiError> {
+        self.backend.put_run(run).await
+    }
+
+    /// Run `run_id` of thread `thread_id`.
+    pub async fn run(&self, thread_id: &str, run_id: &str) -> Result<Run, ApiError> {
+        let run = self.backend.run(run_id).await?;
+        run.filter(|run| run.thread_id == thread_id)
+            .ok_or_else(|| ApiError::not_found("run", run_id))
+    }
+
+    /// The runs of a thread, newest first.
+    pub async fn runs(&self, thread_id: &str) -> Result<Vec<Run>, ApiError> {
+        let mut runs = self.backend.runs(thread_id).await?;
+        runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.run_id.cmp(&a.run_id)));
+        Ok(runs)
+    }
+
+    /// Sets a run's status.
+    pub async fn set_run_status(&self, run_id: &str, status: RunStatus) -> Result<(), ApiError> {
+        let _one_at_a_time = self.changes.lock().await;
+        let Some(mut run) = self.backend.run(run_id).await? else { return Ok(()) };
+        run.status = status;
+        run.updated_at = now();
+        self.backend.put_run(&run).await
+    }
+
+    /// Deletes a run's record.
+    pub async fn delete_run(&self, run_id: &str) -> Result<(), ApiError> {
+        self.backend.delete_run(run_id).await
+    }
+}
+
+/// A record's JSON from its row.
+fn decode<T: serde::de::DeserializeOwned>(kind: &str, id: &str, body: &str) -> Result<T, ApiError> {
+    serde_json::from_str(body)
+        .map_err(|error| ApiError::Storage(format!("{kind} `{id}` is corrupt: {error}")))
+}
+
+/// A record's row from its JSON.
+fn encode(record: &impl Serialize) -> String {
+    serde_json::to_string(record).expect("records are JSON values and strings")
+}
+
+#[cfg(test)]
+pub(crate) mod conformance;

@@ -1,0 +1,140 @@
+//! Records in PostgreSQL, beside the checkpointer's and the store's tables, shared by every
+//! server process.
+
+use async_trait::async_trait;
+use tokio_postgres::{Client, NoTls};
+
+use super::{decode, encode, Backend, Run, Thread};
+use crate::error::ApiError;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS graph_server_threads (
+    thread_id TEXT PRIMARY KEY,
+    owner TEXT,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graph_server_runs (
+    run_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS graph_server_runs_by_thread ON graph_server_runs (thread_id);
+";
+
+/// Threads and runs in PostgreSQL.
+pub(crate) struct PostgresRecords {
+    client: Client,
+}
+
+impl PostgresRecords {
+    /// Connects with a libpq-style string or URL and creates the tables if needed.
+    pub async fn connect(config: &str) -> Result<Self, ApiError> {
+        let (client, connection) = tokio_postgres::connect(config, NoTls).await.map_err(storage)?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::error!(%error, "PostgreSQL records connection closed");
+            }
+        });
+        client.batch_execute(SCHEMA).await.map_err(storage)?;
+        Ok(Self { client })
+    }
+}
+
+fn storage(error: tokio_postgres::Error) -> ApiError {
+    ApiError::Storage(error.to_string())
+}
+
+#[async_trait]
+impl Backend for PostgresRecords {
+    async fn insert_thread(&self, thread: &Thread) -> Result<bool, ApiError> {
+        let sql = "INSERT INTO graph_server_threads (thread_id, owner, body) VALUES ($1, $2, $3)
+                   ON CONFLICT (thread_id) DO NOTHING";
+        let body = encode(thread);
+        let inserted = self
+            .client
+            .execute(sql, &[&thread.thread_id, &thread.owner, &body])
+            .await
+            .map_err(storage)?;
+        Ok(inserted == 1)
+    }
+
+    async fn update_thread(&self, thread: &Thread) -> Result<(), ApiError> {
+        let sql = "UPDATE graph_server_threads SET body = $2 WHERE thread_id = $1";
+        self.client
+            .execute(sql, &[&thread.thread_id, &encode(thread)])
+            .await
+            .map(drop)
+            .map_err(storage)
+    }
+
+    async fn thread(&self, id: &str) -> Result<Option<Thread>, ApiError> {
+        let sql = "SELECT body, owner FROM graph_server_threads WHERE thread_id = $1";
+        let row = self.client.query_opt(sql, &[&id]).await.map_err(storage)?;
+        row.map(|row| {
+            let mut thread: Thread = decode("thread", id, row.get(0))?;
+            thread.owner = row.get(1);
+            Ok(thread)
+        })
+        .transpose()
+    }
+
+    async fn threads(&self, owner: Option<&str>) -> Result<Vec<Thread>, ApiError> {
+        let sql = "SELECT thread_id, body FROM graph_server_threads
+                   WHERE owner IS NOT DISTINCT FROM $1";
+        let rows = self.client.query(sql, &[&owner]).await.map_err(storage)?;
+        rows.iter()
+            .map(|row| {
+                let mut thread: Thread = decode("thread", row.get(0), row.get(1))?;
+                thread.owner = owner.map(str::to_owned);
+                Ok(thread)
+            })
+            .collect()
+    }
+
+    async fn delete_thread(&self, id: &str) -> Result<(), ApiError> {
+        let sql = "WITH runs AS (DELETE FROM graph_server_runs WHERE thread_id = $1)
+                   DELETE FROM graph_server_threads WHERE thread_id = $1";
+        self.client.execute(sql, &[&id]).await.map(drop).map_err(storage)
+    }
+
+    async fn put_run(&self, run: &Run) -> Result<(), ApiError> {
+        let sql = "INSERT INTO graph_server_runs (run_id, thread_id, body) VALUES ($1, $2, $3)
+                   ON CONFLICT (run_id) DO UPDATE SET body = excluded.body";
+        let body = encode(run);
+        self.client
+            .execute(sql, &[&run.run_id, &run.thread_id, &body])
+            .await
+            .map(drop)
+            .map_err(storage)
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<Run>, ApiError> {
+        let sql = "SELECT body FROM graph_server_runs WHERE run_id = $1";
+        let row = self.client.query_opt(sql, &[&id]).await.map_err(storage)?;
+        row.map(|row| decode("run", id, row.get(0))).transpose()
+    }
+
+    async fn runs(&self, thread_id: &str) -> Result<Vec<Run>, ApiError> {
+        let sql = "SELECT run_id, body FROM graph_server_runs WHERE thread_id = $1";
+        let rows = self.client.query(sql, &[&thread_id]).await.map_err(storage)?;
+        rows.iter().map(|row| decode("run", row.get(0), row.get(1))).collect()
+    }
+
+    async fn delete_run(&self, id: &str) -> Result<(), ApiError> {
+        let sql = "DELETE FROM graph_server_runs WHERE run_id = $1";
+        self.client.execute(sql, &[&id]).await.map(drop).map_err(storage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn postgres_records_follow_the_rules() {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+        let records = super::PostgresRecords::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {url:?} is required: {e}"));
+        super::super::conformance::check(records).await;
+    }
+}
