@@ -105,7 +105,7 @@ impl Runner {
         let handle = Handle { run_id: run.run_id.clone(), log, cancel, ended };
         let before = {
             let mut queued = self.queued.lock().expect("runner lock");
-            let handles = self.handles.lock().expect("runner lock");
+            let mut handles = self.handles.lock().expect("runner lock");
             let waiting = queued.entry(thread_id.clone()).or_default();
             let before: Vec<Handle> =
                 waiting.iter().filter_map(|id| handles.get(id)).cloned().collect();
@@ -113,10 +113,14 @@ impl Runner {
                 return Err(ApiError::Busy { thread_id, run_id: busy.clone() });
             }
             waiting.push(run.run_id.clone());
+            // In the same critical section, so a run launched next on this thread finds
+            // this one to wait for.
+            handles.insert(run.run_id.clone(), handle.clone());
             before
         };
         if let Err(error) = records.insert_run(&run).await {
             self.dequeue(&thread_id, &run.run_id);
+            self.handles.lock().expect("runner lock").remove(&run.run_id);
             return Err(error);
         }
         if matches!(multitask, Multitask::Interrupt | Multitask::Rollback) {
@@ -124,7 +128,6 @@ impl Runner {
                 earlier.cancel.cancel();
             }
         }
-        self.handles.lock().expect("runner lock").insert(run.run_id.clone(), handle.clone());
         let task = Task {
             runner: self.clone(),
             records: records.clone(),
