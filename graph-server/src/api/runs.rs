@@ -166,14 +166,17 @@ async fn start(
         kwargs,
         multitask_strategy: multitask.name().to_owned(),
     };
+    if !thread.metadata.contains_key("graph_id") {
+        // The thread's first run names its graph, which its state belongs to from now on.
+        let (graph_id, assistant_id) = (assistant.graph_id.clone(), assistant.assistant_id.clone());
+        let named = shared.records.update_thread(thread_id, |thread| {
+            thread.metadata.insert("graph_id".into(), Value::String(graph_id));
+            thread.metadata.insert("assistant_id".into(), Value::String(assistant_id));
+        });
+        named.await?;
+    }
     let launch = Launch { run: run.clone(), events, modes, cancel, multitask };
     let handle = shared.runner.launch(&shared.records, launch).await?;
-    let (graph_id, assistant_id) = (assistant.graph_id.clone(), assistant.assistant_id.clone());
-    let named = shared.records.update_thread(thread_id, |thread| {
-        thread.metadata.insert("graph_id".into(), Value::String(graph_id));
-        thread.metadata.insert("assistant_id".into(), Value::String(assistant_id));
-    });
-    named.await?;
     if matches!(on, On::Temporary) && !keep {
         let (shared, handle, thread_id) = (shared.clone(), handle.clone(), thread_id.to_owned());
         tokio::spawn(async move {

@@ -37,6 +37,7 @@ impl SqliteRecords {
         // Other connections (the checkpointer's, the store's) write to the same file.
         connection.busy_timeout(Duration::from_secs(10)).map_err(storage)?;
         connection.pragma_update(None, "journal_mode", "WAL").map_err(storage)?;
+        connection.pragma_update(None, "synchronous", "NORMAL").map_err(storage)?;
         connection.execute_batch(SCHEMA).map_err(storage)?;
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
