@@ -12,7 +12,15 @@ const STREAM_MODE = ['tasks', 'values', 'updates'];
 
 const $ = (selector) => document.querySelector(selector);
 const timeline = new Timeline($('#timeline'));
-const threads = new Threads($('#thread-list'), $('#thread-detail'), { resume, follow: rejoin });
+const threads = new Threads($('#thread-list'), $('#thread-detail'), {
+  resume,
+  follow: rejoin,
+  chosen: (thread) => {
+    const button = $('#run-on-thread');
+    button.hidden = false;
+    button.textContent = `Run on thread ${short(thread.thread_id)}`;
+  },
+});
 // The stream the timeline shows; a newer one replaces it.
 let watching = null;
 
@@ -23,7 +31,7 @@ $('#forget-key').onclick = () => {
 };
 $('#run-form').onsubmit = (event) => {
   event.preventDefault();
-  startRun().catch(report);
+  startRun(event.submitter?.id === 'run-on-thread').catch(report);
 };
 $('#refresh').onclick = () => threads.refresh().catch(report);
 
@@ -38,8 +46,8 @@ async function main() {
   showKeyState();
 }
 
-/** Starts a run of the chosen graph on a new thread, with the typed input. */
-async function startRun() {
+/** Starts a run of the chosen graph with the typed input, on a new thread or the chosen one. */
+async function startRun(onChosenThread) {
   $('#run-error').textContent = '';
   const graph = $('#run-graph').value;
   let input;
@@ -49,9 +57,11 @@ async function startRun() {
     $('#run-error').textContent = `The input is not JSON: ${error.message}`;
     return;
   }
-  const thread = await api.json('POST', 'threads', { metadata: { graph_id: graph } });
+  const threadId = onChosenThread
+    ? threads.selected
+    : (await api.json('POST', 'threads', { metadata: { graph_id: graph } })).thread_id;
   await stream(
-    thread.thread_id,
+    threadId,
     graph,
     { assistant_id: graph, input },
     `${graph} with ${JSON.stringify(input)}`,

@@ -6,14 +6,16 @@ import { badge, el, fill, pretty, short } from './dom.js';
 
 export class Threads {
   /**
-   * Draws the list into `list` and the selected thread into `detail`. `resume(thread, value)`
-   * answers an interrupt; `follow(thread, run)` rejoins a run in progress.
+   * Draws the list into `list` and the selected thread into `detail`. `resume(thread, graph,
+   * value)` answers an interrupt; `follow(thread, run)` rejoins a run; `chosen(thread)` hears
+   * of each thread shown.
    */
-  constructor(list, detail, { resume, follow }) {
+  constructor(list, detail, { resume, follow, chosen }) {
     this.list = list;
     this.detail = detail;
     this.resume = resume;
     this.follow = follow;
+    this.chosen = chosen;
     this.selected = null;
     this.threads = [];
     // Loads answer out of order: only the latest one's result is drawn (the list's and the
@@ -90,6 +92,7 @@ export class Threads {
     );
     this.thread = thread;
     this.showInterrupts(threadId, interrupts);
+    this.chosen(thread);
   }
 
   /** Shows `interrupts` as pending on thread `threadId`, if it is the one shown. */

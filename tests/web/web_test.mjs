@@ -287,6 +287,22 @@ await check("a finished run's timeline is drawn again from its kept events", asy
   ]);
 });
 
+await check('a run on the chosen thread goes on from its state', async () => {
+  // The briefing thread is the one shown.
+  await page.selectOption('#run-graph', 'briefing');
+  await page.fill('#run-input', JSON.stringify({ city: 'Oslo' }));
+  await page.click('#run-on-thread');
+  await page
+    .locator('.timeline-header strong', { hasText: 'briefing with {"city":"Oslo"}' })
+    .waitFor();
+  await page.locator('#timeline[data-state="success"]').waitFor();
+  const state = JSON.parse(await page.textContent('.thread-detail pre.state'));
+  assert.equal(state.city, 'Oslo');
+  assert.equal(state.sections.length, 6);
+  assert.equal(state.sequential_ms, 800);
+  assert.equal(await page.locator('.thread-detail .runs li').count(), 2);
+});
+
 await check("a checkpoint from the thread's history shows its state", async () => {
   const thread = page.locator('.thread-list .thread:has(.thread-graph:text-is("approval"))').last();
   const threadId = await thread.getAttribute('data-thread');
