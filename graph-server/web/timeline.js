@@ -167,7 +167,8 @@ export class Timeline {
     bar.title = task.error ? `${task.name}: ${task.error}` : task.name;
     row.dataset.state = task.state;
     const ms = row.querySelector('.timeline-ms');
-    ms.textContent = task.state === 'running' ? 'running' : format(end - task.start);
+    // A running task's time so far, marked as not final.
+    ms.textContent = `${format(end - task.start)}${task.state === 'running' ? '…' : ''}`;
     if (task.error) ms.title = task.error;
   }
 

@@ -314,6 +314,91 @@ await check("a checkpoint from the thread's history shows its state", async () =
   assert.deepEqual(state, { to: 'Ann', draft: '', decision: '', sent: [] });
 });
 
+await check(
+  'the event parser reads CRLF split across chunks, comments, ids and long data',
+  async () => {
+    const parsed = await page.evaluate(async () => {
+      const { events } = await import('./sse.js');
+      const chunks = [
+        ': heartbeat\r\n\r\nevent: metadata\r\ndata: {"run_id":',
+        '"r1"}\r',
+        '\nid: 7\r\n\r\nevent: custom\ndata: {"a":\ndata: 1}\n\nevent: values\rdata: [1]\r\r',
+        'data: not json\n\n',
+      ];
+      const body = new ReadableStream({
+        start(controller) {
+          for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
+          controller.close();
+        },
+      });
+      const all = [];
+      for await (const event of events(new Response(body))) all.push(event);
+      return all;
+    });
+    assert.deepEqual(parsed, [
+      { event: 'metadata', data: { run_id: 'r1' }, id: '7' },
+      { event: 'custom', data: { a: 1 }, id: '7' },
+      { event: 'values', data: [1], id: '7' },
+      { event: 'message', data: 'not json', id: '7' },
+    ]);
+  },
+);
+
+await check('the timeline draws a failed task red and a running one growing', async () => {
+  await page.evaluate(async () => {
+    const { Timeline } = await import('./timeline.js');
+    const box = document.createElement('div');
+    box.id = 'synthetic';
+    box.className = 'timeline';
+    document.querySelector('main').append(box);
+    const timeline = new Timeline(box);
+    timeline.reset('synthetic');
+    timeline.task({ id: '0:fails', name: 'fails', attempt: 1 });
+    timeline.task({ id: '0:slow', name: 'slow', attempt: 1 });
+    const zero = { secs: 0, nanos: 0 };
+    const fiveMs = { secs: 0, nanos: 5_000_000 };
+    timeline.task({
+      id: '0:fails',
+      name: 'fails',
+      attempt: 1,
+      error: 'boom',
+      started_at: zero,
+      duration: fiveMs,
+    });
+    window.syntheticTimeline = timeline;
+  });
+  const failed = page.locator('#synthetic .bar[data-node="fails"]');
+  assert.equal(await failed.getAttribute('data-state'), 'failed');
+  assert.equal(
+    await failed.evaluate((bar) => getComputedStyle(bar).backgroundColor),
+    'rgb(207, 52, 52)',
+  );
+  assert.equal(await failed.getAttribute('title'), 'fails: boom');
+  assert.equal(
+    await page.textContent('#synthetic .timeline-row[data-state="failed"] .timeline-ms'),
+    '5.00 ms',
+  );
+  // The running task's bar grows past the failed one's as time passes, frame by frame.
+  await page.waitForFunction(() => {
+    const width = (node) =>
+      document.querySelector(`#synthetic .bar[data-node="${node}"]`).getBoundingClientRect().width;
+    return width('slow') > 2 * width('fails');
+  });
+  assert.equal(
+    await page.getAttribute('#synthetic .bar[data-node="slow"]', 'data-state'),
+    'running',
+  );
+  assert.match(await page.textContent('#synthetic .timeline-row:last-child .timeline-ms'), /…$/);
+  await page.evaluate(() => window.syntheticTimeline.end('error', 'boom'));
+  assert.equal(
+    await page.getAttribute('#synthetic .bar[data-node="slow"]', 'data-state'),
+    'stopped',
+  );
+  assert.equal(await page.getAttribute('#synthetic', 'data-state'), 'error');
+  await page.screenshot({ path: join(screenshots, 'failed-task.png'), fullPage: true });
+  await page.evaluate(() => document.querySelector('#synthetic').remove());
+});
+
 await check('the page made no errors and no request off the server', async () => {
   assert.deepEqual(problems, []);
 });
