@@ -60,22 +60,17 @@ async function startRun(onChosenThread) {
   const threadId = onChosenThread
     ? threads.selected
     : (await api.json('POST', 'threads', { metadata: { graph_id: graph } })).thread_id;
-  await stream(
-    threadId,
-    graph,
-    { assistant_id: graph, input },
-    `${graph} with ${JSON.stringify(input)}`,
-  );
+  await stream(threadId, { assistant_id: graph, input }, `${graph} with ${JSON.stringify(input)}`);
 }
 
 /** Answers an interrupt: a new streamed run resuming thread `threadId` with `value`. */
 function resume(threadId, graph, value) {
   const body = { assistant_id: graph, command: { resume: value } };
-  stream(threadId, graph, body, `${graph} resumed with ${JSON.stringify(value)}`).catch(report);
+  stream(threadId, body, `${graph} resumed with ${JSON.stringify(value)}`).catch(report);
 }
 
 /** Starts a run on a thread and shows its events as they arrive. */
-async function stream(threadId, graph, body, title) {
+async function stream(threadId, body, title) {
   const watch = replaceWatch();
   threads.selected = threadId;
   const response = await api.request(
@@ -190,6 +185,8 @@ function showKeyState() {
 }
 
 function report(error) {
+  // A stream the page stopped showing for a newer one is no error.
+  if (error.name === 'AbortError') return;
   console.error(error);
   $('#run-error').textContent = String(error.message ?? error);
 }
