@@ -5,7 +5,8 @@
 //! assistants (one per graph), threads and their state and history, runs in the background,
 //! streamed or awaited, with server-sent events that carry ids so a client that dropped
 //! rejoins without losing an event, and the store's items. Mount the router in your own
-//! service, or serve it as it is.
+//! service, or serve it as it is. A web view at `/ui` shows the graphs, threads and runs,
+//! starts and resumes runs, and draws their timelines live.
 //!
 //! ```
 //! use graph_core::prelude::*;
@@ -46,6 +47,7 @@ mod records;
 mod runner;
 mod served;
 mod server;
+mod web;
 
 pub use error::ApiError;
 pub use server::Server;

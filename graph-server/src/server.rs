@@ -1,6 +1,7 @@
 //! The server's configuration, and what its handlers share.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State as Shared_};
@@ -33,6 +34,7 @@ pub struct Server {
     records: Option<Records>,
     api_keys: HashSet<String>,
     body_limit: usize,
+    mermaid: Option<PathBuf>,
 }
 
 impl Default for Server {
@@ -51,6 +53,7 @@ impl Server {
             records: None,
             api_keys: HashSet::new(),
             body_limit: 2 * 1024 * 1024,
+            mermaid: None,
         }
     }
 
@@ -128,7 +131,15 @@ impl Server {
         self
     }
 
-    /// The HTTP API as an axum router.
+    /// Serves mermaid's browser script (`mermaid.min.js`, read from `path` on each request) at
+    /// `/ui/mermaid.min.js`, so the web view draws the graphs; without it the view lists their
+    /// nodes and edges.
+    pub fn mermaid_script(mut self, path: impl Into<PathBuf>) -> Self {
+        self.mermaid = Some(path.into());
+        self
+    }
+
+    /// The HTTP API as an axum router, with the web view at `/ui`.
     pub fn router(self) -> Router {
         let checkpointer = self.checkpointer.unwrap_or_else(|| Arc::new(MemorySaver::new()));
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
@@ -155,6 +166,7 @@ impl Server {
             .layer(middleware::from_fn_with_state(shared.clone(), authorize))
             .layer(DefaultBodyLimit::max(self.body_limit))
             .with_state(shared)
+            .merge(crate::web::routes(self.mermaid))
     }
 }
 

@@ -5,7 +5,9 @@
 //! `cargo run -p graph-examples --bin serve` listens on `127.0.0.1:2024` and keeps threads,
 //! runs, checkpoints and the store in `graph-server.sqlite`. Set `GRAPH_SERVER_ADDR` to listen
 //! elsewhere, `GRAPH_SERVER_DB` for another SQLite file, `DATABASE_URL` to use PostgreSQL
-//! instead, and `GRAPH_API_KEYS` (comma-separated) to require keys.
+//! instead, and `GRAPH_API_KEYS` (comma-separated) to require keys. The web view at `/ui`
+//! draws the graphs with mermaid's script: the one `scripts/fetch-mermaid` puts in
+//! `docs/mermaid`, or the file `GRAPH_SERVER_MERMAID` names.
 
 // ANCHOR: uses
 use graph_examples::{approval, briefing};
@@ -25,14 +27,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             server.sqlite(file.as_deref().unwrap_or("graph-server.sqlite"))?
         }
     };
+    if let Some(mermaid) = mermaid_script() {
+        server = server.mermaid_script(mermaid);
+    }
     for key in std::env::var("GRAPH_API_KEYS").unwrap_or_default().split(',') {
         if !key.trim().is_empty() {
             server = server.api_key(key.trim());
         }
     }
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("serving approval and briefing on http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    println!("serving approval and briefing on http://{addr} (the web view: http://{addr}/ui)");
     axum::serve(listener, server.router()).await?;
     Ok(())
+}
+
+/// Mermaid's browser script: the file `GRAPH_SERVER_MERMAID` names, else the repository's
+/// fetched copy when there is one.
+fn mermaid_script() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("GRAPH_SERVER_MERMAID") {
+        return Some(path.into());
+    }
+    let fetched =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/mermaid/mermaid.min.js");
+    fetched.is_file().then_some(fetched)
 }
 // ANCHOR_END: main
