@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use graph_core::{CancellationToken, GraphError};
+use graph_core::{CancellationToken, GraphError, RunConfig};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::log::RunLog;
 use crate::modes::Modes;
 use crate::records::{Records, Run, RunStatus, ThreadStatus};
-use crate::served::Events;
+use crate::served::{Events, ServedGraph};
 
 /// What to do when a run is asked for on a thread that is running another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,8 @@ impl Handle {
 /// A run ready to start: its record, its events, and how to stream them.
 pub(crate) struct Launch {
     pub run: Run,
+    /// The graph the run runs, to find where it starts.
+    pub graph: Arc<dyn ServedGraph>,
     pub events: Events,
     pub modes: Modes,
     pub cancel: CancellationToken,
@@ -97,7 +99,7 @@ impl Runner {
         records: &Records,
         launch: Launch,
     ) -> Result<Handle, ApiError> {
-        let Launch { run, events, modes, cancel, multitask } = launch;
+        let Launch { run, graph, events, modes, cancel, multitask } = launch;
         let thread_id = run.thread_id.clone();
         let log = Arc::new(RunLog::default());
         log.push("metadata", json!({"run_id": run.run_id, "attempt": 1}));
@@ -132,6 +134,7 @@ impl Runner {
             runner: self.clone(),
             records: records.clone(),
             handle: handle.clone(),
+            graph,
             run,
             modes,
             before,
@@ -175,6 +178,7 @@ struct Task {
     runner: Arc<Runner>,
     records: Records,
     handle: Handle,
+    graph: Arc<dyn ServedGraph>,
     run: Run,
     modes: Modes,
     /// The thread's runs that end before this one starts.
@@ -184,7 +188,7 @@ struct Task {
 
 impl Task {
     async fn execute(self, mut events: Events, ended: watch::Sender<Option<Arc<Value>>>) {
-        let Task { runner, records, handle, run, modes, before, rollback } = self;
+        let Task { runner, records, handle, graph, run, modes, before, rollback } = self;
         let (thread_id, run_id) = (&run.thread_id, &run.run_id);
         for earlier in &before {
             earlier.wait().await;
@@ -197,7 +201,14 @@ impl Task {
         let outcome = if handle.cancel.is_cancelled() {
             Outcome::Cancelled
         } else {
-            logged(records.set_run_status(run_id, RunStatus::Running).await);
+            // Where the run starts, so that one found unfinished after a restart knows whether
+            // its input was applied.
+            let latest = graph.state(&RunConfig::default().thread_id(thread_id), false).await;
+            let started_from = latest
+                .ok()
+                .flatten()
+                .and_then(|state| state["checkpoint"]["checkpoint_id"].as_str().map(str::to_owned));
+            logged(records.start_run(run_id, started_from).await);
             let busy =
                 records.update_thread(thread_id, |thread| thread.status = ThreadStatus::Busy);
             logged(busy.await);

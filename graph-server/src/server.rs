@@ -32,6 +32,9 @@ pub struct Server {
     checkpointer: Option<Arc<dyn Checkpointer>>,
     store: Option<Arc<dyn Store>>,
     records: Option<Records>,
+    /// Whether this server alone owns its records, and so carries on the runs it finds
+    /// unfinished when it starts.
+    sole_owner: bool,
     api_keys: HashSet<String>,
     body_limit: usize,
     mermaid: Option<PathBuf>,
@@ -51,6 +54,7 @@ impl Server {
             checkpointer: None,
             store: None,
             records: None,
+            sole_owner: false,
             api_keys: HashSet::new(),
             body_limit: 2 * 1024 * 1024,
             mermaid: None,
@@ -86,7 +90,10 @@ impl Server {
     }
 
     /// Keeps everything in the SQLite file at `path` (created if missing): threads, runs,
-    /// checkpoints and the store, so a restarted server carries on where it stopped.
+    /// checkpoints and the store, so a restarted server carries on where it stopped. Runs
+    /// the last server left pending or running are carried on when [`router`](Self::router)
+    /// is called within a Tokio runtime: each resumes from its thread's last checkpoint when
+    /// its input was applied, and starts over when it was not.
     ///
     /// Fails when the file cannot be opened or its tables created.
     #[cfg(feature = "sqlite")]
@@ -98,6 +105,7 @@ impl Server {
         self.checkpointer = Some(Arc::new(saver));
         self.store = Some(Arc::new(SqliteStore::open(path)?));
         self.records = Some(Records::new(crate::records::SqliteRecords::open(path)?));
+        self.sole_owner = true;
         Ok(self)
     }
 
@@ -162,6 +170,14 @@ impl Server {
             store,
             api_keys: self.api_keys,
         });
+        if self.sole_owner {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(crate::api::recover(shared.clone()))),
+                Err(_) => tracing::warn!(
+                    "the router was built outside a Tokio runtime: runs left unfinished are not carried on"
+                ),
+            }
+        }
         crate::api::routes()
             .layer(middleware::from_fn_with_state(shared.clone(), authorize))
             .layer(DefaultBodyLimit::max(self.body_limit))

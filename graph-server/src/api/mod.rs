@@ -12,7 +12,10 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::server::Shared;
 
+pub(crate) use recover::recover;
+
 mod assistants;
+mod recover;
 mod runs;
 mod store;
 mod threads;

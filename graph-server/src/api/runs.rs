@@ -21,17 +21,17 @@ use crate::log::RunLog;
 use crate::modes::Modes;
 use crate::records::{now, Run, RunStatus, Thread, ThreadStatus};
 use crate::runner::{Handle, Launch, Multitask};
-use crate::served::RunInput;
+use crate::served::{Events, RunInput, ServedGraph};
 use crate::server::{Owner, Shared};
 
 /// The body that starts a run.
 #[derive(Deserialize)]
-struct Request {
-    assistant_id: String,
+pub(super) struct Request {
+    pub assistant_id: String,
     #[serde(default)]
-    input: Option<Value>,
+    pub input: Option<Value>,
     #[serde(default)]
-    command: Option<Value>,
+    pub command: Option<Value>,
     #[serde(default)]
     stream_mode: Option<Value>,
     #[serde(default)]
@@ -39,11 +39,11 @@ struct Request {
     #[serde(default)]
     metadata: Map<String, Value>,
     #[serde(default)]
-    config: Option<Value>,
+    pub config: Option<Value>,
     #[serde(default)]
-    checkpoint_id: Option<String>,
+    pub checkpoint_id: Option<String>,
     #[serde(default)]
-    checkpoint: Option<Value>,
+    pub checkpoint: Option<Value>,
     #[serde(default)]
     multitask_strategy: Option<String>,
     #[serde(default)]
@@ -133,27 +133,7 @@ async fn start(
             ));
         }
     }
-    let modes = Modes::parse(request.stream_mode.as_ref(), request.stream_subgraphs)?;
-    let cancel = CancellationToken::new();
-    let mut config = RunConfig::default().thread_id(thread_id).cancellation_token(cancel.clone());
-    for mode in modes.graph_modes() {
-        config = config.stream_mode(mode);
-    }
-    let checkpoint_id = request
-        .checkpoint_id
-        .or_else(|| checkpoint_of(request.checkpoint.as_ref()))
-        .or_else(|| checkpoint_of(request.config.as_ref().and_then(|c| c.get("configurable"))));
-    if let Some(id) = checkpoint_id {
-        config = config.checkpoint_id(id);
-    }
-    if let Some(limit) = request.config.as_ref().and_then(|c| c.get("recursion_limit")) {
-        let limit = limit.as_u64().filter(|&l| l > 0).ok_or_else(|| {
-            ApiError::invalid("config.recursion_limit", "must be a positive integer")
-        })?;
-        config = config.recursion_limit(usize::try_from(limit).unwrap_or(usize::MAX));
-    }
-    let events =
-        assistant.graph.run(RunInput { input: request.input, command: request.command }, config)?;
+    let Prepared { modes, cancel, events } = prepare(&*assistant.graph, thread_id, &request)?;
     let now = now();
     let run = Run {
         run_id: uuid::Uuid::now_v7().to_string(),
@@ -165,6 +145,7 @@ async fn start(
         metadata: request.metadata,
         kwargs,
         multitask_strategy: multitask.name().to_owned(),
+        started_from: None,
     };
     if !thread.metadata.contains_key("graph_id") {
         // The thread's first run names its graph, which its state belongs to from now on.
@@ -175,7 +156,8 @@ async fn start(
         });
         named.await?;
     }
-    let launch = Launch { run: run.clone(), events, modes, cancel, multitask };
+    let graph = assistant.graph.clone();
+    let launch = Launch { run: run.clone(), graph, events, modes, cancel, multitask };
     let handle = shared.runner.launch(&shared.records, launch).await?;
     if matches!(on, On::Temporary) && !keep {
         let (shared, handle, thread_id) = (shared.clone(), handle.clone(), thread_id.to_owned());
@@ -186,6 +168,45 @@ async fn start(
         });
     }
     Ok(Started { run, handle, cancel_on_disconnect })
+}
+
+/// A run's events, its stream modes and how to cancel it, as its request asks.
+pub(super) struct Prepared {
+    pub modes: Modes,
+    pub cancel: CancellationToken,
+    pub events: Events,
+}
+
+/// Starts `graph`'s events on `thread_id` as `request` asks: its input or command, stream
+/// modes, checkpoint to start from and recursion limit. Nothing runs until they are polled.
+pub(super) fn prepare(
+    graph: &dyn ServedGraph,
+    thread_id: &str,
+    request: &Request,
+) -> Result<Prepared, ApiError> {
+    let modes = Modes::parse(request.stream_mode.as_ref(), request.stream_subgraphs)?;
+    let cancel = CancellationToken::new();
+    let mut config = RunConfig::default().thread_id(thread_id).cancellation_token(cancel.clone());
+    for mode in modes.graph_modes() {
+        config = config.stream_mode(mode);
+    }
+    let checkpoint_id = request
+        .checkpoint_id
+        .clone()
+        .or_else(|| checkpoint_of(request.checkpoint.as_ref()))
+        .or_else(|| checkpoint_of(request.config.as_ref().and_then(|c| c.get("configurable"))));
+    if let Some(id) = checkpoint_id {
+        config = config.checkpoint_id(id);
+    }
+    if let Some(limit) = request.config.as_ref().and_then(|c| c.get("recursion_limit")) {
+        let limit = limit.as_u64().filter(|&l| l > 0).ok_or_else(|| {
+            ApiError::invalid("config.recursion_limit", "must be a positive integer")
+        })?;
+        config = config.recursion_limit(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    let input = RunInput { input: request.input.clone(), command: request.command.clone() };
+    let events = graph.run(input, config)?;
+    Ok(Prepared { modes, cancel, events })
 }
 
 /// The checkpoint id in `{"checkpoint_id": ...}`.

@@ -31,6 +31,7 @@ fn run(id: &str, thread_id: &str, created_at: &str) -> Run {
         metadata: Map::new(),
         kwargs: json!({"input": {"x": [1, "ü"]}}),
         multitask_strategy: "enqueue".to_owned(),
+        started_from: None,
     }
 }
 
@@ -77,10 +78,20 @@ pub(crate) async fn check(backend: impl Backend) {
     let (first, second) = (fresh(), fresh());
     records.insert_run(&run(&first, &mine, "2026-01-01T00:00:00.000001+00:00")).await.unwrap();
     records.insert_run(&run(&second, &mine, "2026-01-01T00:00:00.000002+00:00")).await.unwrap();
+    let unfinished = |records: Vec<Run>| -> Vec<String> {
+        records.into_iter().map(|r| r.run_id).filter(|id| *id == first || *id == second).collect()
+    };
+    assert_eq!(
+        unfinished(records.unfinished_runs().await.unwrap()),
+        [first.clone(), second.clone()]
+    );
+    records.start_run(&second, Some("c1".into())).await.unwrap();
     records.set_run_status(&first, RunStatus::Success).await.unwrap();
+    assert_eq!(unfinished(records.unfinished_runs().await.unwrap()), std::slice::from_ref(&second));
+    assert_eq!(records.run(&mine, &second).await.unwrap().started_from.as_deref(), Some("c1"));
     let runs = records.runs(&mine).await.unwrap();
     let seen: Vec<(&str, RunStatus)> = runs.iter().map(|r| (r.run_id.as_str(), r.status)).collect();
-    assert_eq!(seen, [(second.as_str(), RunStatus::Pending), (first.as_str(), RunStatus::Success)]);
+    assert_eq!(seen, [(second.as_str(), RunStatus::Running), (first.as_str(), RunStatus::Success)]);
     assert_eq!(runs[0].kwargs, json!({"input": {"x": [1, "ü"]}}));
     assert!(records.run(&theirs, &first).await.is_err(), "a run is found only under its thread");
 

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Backend, Run, Thread};
+use super::{Backend, Run, RunStatus, Thread};
 use crate::error::ApiError;
 
 /// Threads and runs in maps.
@@ -66,5 +66,11 @@ impl Backend for MemoryRecords {
     async fn delete_run(&self, id: &str) -> Result<(), ApiError> {
         self.runs.lock().expect("records lock").remove(id);
         Ok(())
+    }
+
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, ApiError> {
+        let runs = self.runs.lock().expect("records lock");
+        let unfinished = |run: &&Run| matches!(run.status, RunStatus::Pending | RunStatus::Running);
+        Ok(runs.values().filter(unfinished).cloned().collect())
     }
 }

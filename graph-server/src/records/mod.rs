@@ -85,6 +85,11 @@ pub(crate) struct Run {
     pub metadata: Map<String, Value>,
     pub kwargs: Value,
     pub multitask_strategy: String,
+    /// The thread's latest checkpoint when the run started (absent before it starts, and
+    /// on a thread that had none): a run found unfinished after a restart resumes from its
+    /// last checkpoint when the thread moved on since, and starts over when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_from: Option<String>,
 }
 
 /// Where records are kept: rows of JSON by id, nothing more. [`Records`] adds the rules.
@@ -108,6 +113,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn runs(&self, thread_id: &str) -> Result<Vec<Run>, ApiError>;
     /// Deletes run `id`.
     async fn delete_run(&self, id: &str) -> Result<(), ApiError>;
+    /// Every run still pending or running, in any order.
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, ApiError>;
 }
 
 /// Threads and runs, with their owners checked, on a backend.
@@ -187,11 +194,39 @@ impl Records {
 
     /// Sets a run's status.
     pub async fn set_run_status(&self, run_id: &str, status: RunStatus) -> Result<(), ApiError> {
+        self.change_run(run_id, |run| run.status = status).await
+    }
+
+    /// Marks a run as running, from the thread's checkpoint `started_from`.
+    pub async fn start_run(
+        &self,
+        run_id: &str,
+        started_from: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.change_run(run_id, |run| {
+            run.status = RunStatus::Running;
+            run.started_from = started_from;
+        })
+        .await
+    }
+
+    async fn change_run(
+        &self,
+        run_id: &str,
+        change: impl FnOnce(&mut Run),
+    ) -> Result<(), ApiError> {
         let _one_at_a_time = self.changes.lock().await;
         let Some(mut run) = self.backend.run(run_id).await? else { return Ok(()) };
-        run.status = status;
+        change(&mut run);
         run.updated_at = now();
         self.backend.put_run(&run).await
+    }
+
+    /// Every run still pending or running, oldest first.
+    pub async fn unfinished_runs(&self) -> Result<Vec<Run>, ApiError> {
+        let mut runs = self.backend.unfinished_runs().await?;
+        runs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.run_id.cmp(&b.run_id)));
+        Ok(runs)
     }
 
     /// Deletes a run's record.
@@ -204,6 +239,17 @@ impl Records {
 fn decode<T: serde::de::DeserializeOwned>(kind: &str, id: &str, body: &str) -> Result<T, ApiError> {
     serde_json::from_str(body)
         .map_err(|error| ApiError::Storage(format!("{kind} `{id}` is corrupt: {error}")))
+}
+
+/// A run's status as its row keeps it, for finding unfinished runs.
+fn status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Pending => "pending",
+        RunStatus::Running => "running",
+        RunStatus::Success => "success",
+        RunStatus::Error => "error",
+        RunStatus::Interrupted => "interrupted",
+    }
 }
 
 /// A record's row from its JSON.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use tokio_postgres::{Client, NoTls};
 
-use super::{decode, encode, Backend, Run, Thread};
+use super::{decode, encode, status_name, Backend, Run, Thread};
 use crate::error::ApiError;
 
 const SCHEMA: &str = "
@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS graph_server_runs (
     thread_id TEXT NOT NULL,
     body TEXT NOT NULL
 );
+ALTER TABLE graph_server_runs ADD COLUMN IF NOT EXISTS status TEXT NOT NULL DEFAULT 'pending';
 CREATE INDEX IF NOT EXISTS graph_server_runs_by_thread ON graph_server_runs (thread_id);
+CREATE INDEX IF NOT EXISTS graph_server_runs_by_status ON graph_server_runs (status);
 ";
 
 /// Threads and runs in PostgreSQL.
@@ -98,11 +100,12 @@ impl Backend for PostgresRecords {
     }
 
     async fn put_run(&self, run: &Run) -> Result<(), ApiError> {
-        let sql = "INSERT INTO graph_server_runs (run_id, thread_id, body) VALUES ($1, $2, $3)
-                   ON CONFLICT (run_id) DO UPDATE SET body = excluded.body";
-        let body = encode(run);
+        let sql = "INSERT INTO graph_server_runs (run_id, thread_id, status, body)
+                   VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, body = excluded.body";
+        let (body, status) = (encode(run), status_name(run.status));
         self.client
-            .execute(sql, &[&run.run_id, &run.thread_id, &body])
+            .execute(sql, &[&run.run_id, &run.thread_id, &status, &body])
             .await
             .map(drop)
             .map_err(storage)
@@ -117,6 +120,13 @@ impl Backend for PostgresRecords {
     async fn runs(&self, thread_id: &str) -> Result<Vec<Run>, ApiError> {
         let sql = "SELECT run_id, body FROM graph_server_runs WHERE thread_id = $1";
         let rows = self.client.query(sql, &[&thread_id]).await.map_err(storage)?;
+        rows.iter().map(|row| decode("run", row.get(0), row.get(1))).collect()
+    }
+
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, ApiError> {
+        let sql =
+            "SELECT run_id, body FROM graph_server_runs WHERE status IN ('pending', 'running')";
+        let rows = self.client.query(sql, &[]).await.map_err(storage)?;
         rows.iter().map(|row| decode("run", row.get(0), row.get(1))).collect()
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{decode, encode, Backend, Run, Thread};
+use super::{decode, encode, status_name, Backend, Run, Thread};
 use crate::error::ApiError;
 
 const SCHEMA: &str = "
@@ -19,9 +19,11 @@ CREATE TABLE IF NOT EXISTS graph_server_threads (
 CREATE TABLE IF NOT EXISTS graph_server_runs (
     run_id TEXT PRIMARY KEY,
     thread_id TEXT NOT NULL,
+    status TEXT NOT NULL,
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS graph_server_runs_by_thread ON graph_server_runs (thread_id);
+CREATE INDEX IF NOT EXISTS graph_server_runs_by_status ON graph_server_runs (status);
 ";
 
 /// Threads and runs in SQLite; each call runs on the blocking pool.
@@ -135,10 +137,12 @@ impl Backend for SqliteRecords {
 
     async fn put_run(&self, run: &Run) -> Result<(), ApiError> {
         let (id, thread_id, body) = (run.run_id.clone(), run.thread_id.clone(), encode(run));
+        let status = status_name(run.status);
         self.with(move |c| {
-            let sql = "INSERT INTO graph_server_runs (run_id, thread_id, body) VALUES (?1, ?2, ?3)
-                       ON CONFLICT (run_id) DO UPDATE SET body = excluded.body";
-            c.execute(sql, params![id, thread_id, body]).map(drop).map_err(storage)
+            let sql = "INSERT INTO graph_server_runs (run_id, thread_id, status, body)
+                       VALUES (?1, ?2, ?3, ?4)
+                       ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, body = excluded.body";
+            c.execute(sql, params![id, thread_id, status, body]).map(drop).map_err(storage)
         })
         .await
     }
@@ -163,6 +167,23 @@ impl Backend for SqliteRecords {
                 .query_map(params![thread_id], |row| {
                     Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
                 })
+                .map_err(storage)?;
+            rows.map(|row| {
+                let (id, body) = row.map_err(storage)?;
+                decode("run", &id, &body)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn unfinished_runs(&self) -> Result<Vec<Run>, ApiError> {
+        self.with(move |c| {
+            let sql = "SELECT run_id, body FROM graph_server_runs
+                       WHERE status IN ('pending', 'running')";
+            let mut statement = c.prepare_cached(sql).map_err(storage)?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
                 .map_err(storage)?;
             rows.map(|row| {
                 let (id, body) = row.map_err(storage)?;
