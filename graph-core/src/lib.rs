@@ -70,6 +70,8 @@ pub mod checkpoint;
 mod config;
 mod error;
 mod graph;
+#[cfg(feature = "postgres")]
+mod pg_pool;
 mod pregel;
 mod state;
 pub mod store;

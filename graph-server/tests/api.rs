@@ -571,3 +571,79 @@ async fn two_servers_on_one_postgres_database_share_threads_and_states() {
     let (status, _) = call(&one, "GET", &format!("/threads/{thread}/state"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Ends every PostgreSQL connection named `name`, as a server restart would, and waits until
+/// they are gone. Returns how many there were. On the test's one thread, each ended
+/// connection's task has read the server's goodbye by then, so the pools know it is closed.
+async fn terminate_connections(url: &str, name: &str) -> i64 {
+    let (admin, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let ended = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1 AND pid <> pg_backend_pid()) AS ended",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // `pg_terminate_backend` only signals; each backend leaves `pg_stat_activity` as it
+    // exits, after telling its client so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            return ended;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} connections named {name} remain");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_server_keeps_answering_after_its_connections_are_ended() {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let name = format!("graph-server-{}", uuid::Uuid::new_v4().simple());
+    let named = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}application_name={name}")
+    } else {
+        format!("{url} application_name={name}")
+    };
+    let app = server().postgres(&named).await.unwrap().router();
+    let metadata = json!({"test": name});
+    let (_, thread) = call(&app, "POST", "/threads", Some(json!({"metadata": metadata}))).await;
+    let thread = thread["thread_id"].as_str().unwrap().to_owned();
+    let body = json!({"assistant_id": "notes", "input": {"items": ["x"]}});
+    let (status, _) = call(&app, "POST", &format!("/threads/{thread}/runs/wait"), Some(body)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The checkpointer, the store and the records each hold at least one.
+    assert!(terminate_connections(&url, &name).await >= 3);
+
+    let resume = json!({"assistant_id": "notes", "command": {"resume": "yes"}});
+    let (status, done) =
+        call(&app, "POST", &format!("/threads/{thread}/runs/wait"), Some(resume)).await;
+    let finished = json!({"items": ["x", "a"], "answer": "yes"});
+    assert_eq!((status, &done), (StatusCode::OK, &finished));
+    let (status, state) = call(&app, "GET", &format!("/threads/{thread}/state"), None).await;
+    assert_eq!((status, &state["values"], &state["next"]), (StatusCode::OK, &finished, &json!([])));
+    let search = json!({"metadata": metadata});
+    let (status, found) = call(&app, "POST", "/threads/search", Some(search)).await;
+    assert_eq!(status, StatusCode::OK);
+    let found: Vec<(&Value, &Value, &Value)> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (&t["thread_id"], &t["status"], &t["values"]))
+        .collect();
+    assert_eq!(found, [(&json!(thread), &json!("idle"), &finished)]);
+}

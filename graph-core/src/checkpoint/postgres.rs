@@ -2,7 +2,8 @@
 //! optimistic concurrency on each thread's latest checkpoint.
 
 use async_trait::async_trait;
-use tokio_postgres::{Client, NoTls};
+use deadpool_postgres::{Object, Pool};
+use tokio_postgres::Client;
 
 use super::{
     corrupt, decode, decode_checkpoint, encode_checkpoint, latest_missing, storage,
@@ -34,8 +35,12 @@ CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint ON graph_writes (thread_id
 /// Advancing a thread is one statement that moves the thread's latest checkpoint only if it
 /// is still the one the worker started from, so two workers resuming one thread cannot both
 /// write the next checkpoint: the second gets [`CheckpointError::Conflict`].
+///
+/// Calls share a small pool of connections (at most 8). A connection PostgreSQL drops (a
+/// server restart, `pg_terminate_backend`, a network blip) fails the call using it, and
+/// the next call reconnects. A failed write is never retried: its commit may have applied.
 pub struct PostgresSaver {
-    client: Client,
+    pool: Pool,
 }
 
 impl std::fmt::Debug for PostgresSaver {
@@ -47,25 +52,27 @@ impl std::fmt::Debug for PostgresSaver {
 impl PostgresSaver {
     /// Connects with a libpq-style string, e.g.
     /// `host=127.0.0.1 user=postgres dbname=test`, and creates the tables if needed.
+    /// A URL (`postgresql://user@host/db`) works too.
     pub async fn connect(config: &str) -> Result<Self, CheckpointError> {
-        let (client, connection) = tokio_postgres::connect(config, NoTls).await.map_err(storage)?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::error!(%error, "PostgreSQL checkpointer connection closed");
-            }
-        });
-        client.batch_execute(SCHEMA).await.map_err(storage)?;
-        Ok(Self { client })
+        let saver = Self { pool: crate::pg_pool::pool(config).map_err(storage)? };
+        saver.client().await?.batch_execute(SCHEMA).await.map_err(storage)?;
+        Ok(saver)
     }
 
-    async fn latest(&self, thread_id: &str) -> Result<Option<String>, CheckpointError> {
-        let row = self
-            .client
-            .query_opt("SELECT latest FROM graph_threads WHERE thread_id = $1", &[&thread_id])
-            .await
-            .map_err(storage)?;
-        row.map(|row| row.try_get(0).map_err(|e| corrupt(thread_id, "(latest)", e))).transpose()
+    /// A live connection from the pool, a new one when the server dropped the last.
+    async fn client(&self) -> Result<Object, CheckpointError> {
+        self.pool.get().await.map_err(storage)
     }
+}
+
+/// The thread's latest checkpoint id, on a connection the caller already holds (so a call
+/// never waits for a second connection while holding one).
+async fn latest(client: &Client, thread_id: &str) -> Result<Option<String>, CheckpointError> {
+    let row = client
+        .query_opt("SELECT latest FROM graph_threads WHERE thread_id = $1", &[&thread_id])
+        .await
+        .map_err(storage)?;
+    row.map(|row| row.try_get(0).map_err(|e| corrupt(thread_id, "(latest)", e))).transpose()
 }
 
 #[async_trait]
@@ -89,9 +96,10 @@ impl Checkpointer for PostgresSaver {
         let bodies = checkpoints.iter().map(encode_checkpoint).collect::<Result<Vec<_>, _>>()?;
         // One statement: the thread moves to the batch's last checkpoint and the whole
         // batch is stored, or nothing.
+        let client = self.client().await?;
         let inserted = match expected_latest {
             None => {
-                self.client
+                client
                     .execute(
                         "WITH moved AS (
                             INSERT INTO graph_threads (thread_id, latest) VALUES ($1, $2)
@@ -104,7 +112,7 @@ impl Checkpointer for PostgresSaver {
                     .await
             }
             Some(expected) => {
-                self.client
+                client
                     .execute(
                         "WITH moved AS (
                             UPDATE graph_threads SET latest = $2 WHERE thread_id = $1 AND latest = $5 RETURNING 1)
@@ -123,7 +131,7 @@ impl Checkpointer for PostgresSaver {
         Err(CheckpointError::Conflict {
             thread_id: thread_id.clone(),
             expected: expected_latest.map(str::to_owned),
-            found: self.latest(thread_id).await?,
+            found: latest(&client, thread_id).await?,
         })
     }
 
@@ -134,7 +142,8 @@ impl Checkpointer for PostgresSaver {
         write: &PendingWrite,
     ) -> Result<(), CheckpointError> {
         let body = serde_json::to_string(write).map_err(storage)?;
-        self.client
+        self.client()
+            .await?
             .execute(
                 "INSERT INTO graph_writes (thread_id, checkpoint_id, body) VALUES ($1, $2, $3)",
                 &[&thread_id, &checkpoint_id, &body],
@@ -149,15 +158,15 @@ impl Checkpointer for PostgresSaver {
         thread_id: &str,
         checkpoint_id: Option<&str>,
     ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
+        let client = self.client().await?;
         let (id, asked) = match checkpoint_id {
             Some(id) => (id.to_owned(), true),
-            None => match self.latest(thread_id).await? {
+            None => match latest(&client, thread_id).await? {
                 Some(id) => (id, false),
                 None => return Ok(None),
             },
         };
-        let row = self
-            .client
+        let row = client
             .query_opt(
                 "SELECT body FROM graph_checkpoints WHERE thread_id = $1 AND id = $2",
                 &[&thread_id, &id],
@@ -170,8 +179,7 @@ impl Checkpointer for PostgresSaver {
             None => return Err(latest_missing(thread_id, &id)),
         };
         let checkpoint = decode_checkpoint(thread_id, &id, body(&row, 0, thread_id, &id)?)?;
-        let rows = self
-            .client
+        let rows = client
             .query(
                 "SELECT body FROM graph_writes WHERE thread_id = $1 AND checkpoint_id = $2 ORDER BY seq",
                 &[&thread_id, &id],
@@ -187,7 +195,8 @@ impl Checkpointer for PostgresSaver {
 
     async fn list(&self, thread_id: &str) -> Result<Vec<Checkpoint>, CheckpointError> {
         let rows = self
-            .client
+            .client()
+            .await?
             .query(
                 "SELECT id, body FROM graph_checkpoints WHERE thread_id = $1 ORDER BY id DESC",
                 &[&thread_id],
@@ -204,10 +213,11 @@ impl Checkpointer for PostgresSaver {
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
         let subgraphs = subgraph_prefix(thread_id);
+        let client = self.client().await?;
         for table in ["graph_writes", "graph_checkpoints", "graph_threads"] {
             let statement =
                 format!("DELETE FROM {table} WHERE thread_id = $1 OR starts_with(thread_id, $2)");
-            self.client.execute(&statement, &[&thread_id, &subgraphs]).await.map_err(storage)?;
+            client.execute(&statement, &[&thread_id, &subgraphs]).await.map_err(storage)?;
         }
         Ok(())
     }

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use deadpool_postgres::{Object, Pool};
 use futures::{pin_mut, TryStreamExt};
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::Row;
 
 use super::{
     below, check_key, decode_item, ttl_micros, Item, ListNamespaces, Namespace, Pager, SearchQuery,
@@ -121,8 +122,12 @@ const SWEEP: &str = concat!("DELETE FROM graph_store WHERE expires_at <= ", now!
 /// agree on when an item expires. Values are stored as `jsonb`, which cannot hold the
 /// NUL character (`\u0000`) in a string: such a value is refused with
 /// [`StoreError::Backend`]. Expired items are deleted by [`Store::sweep`].
+///
+/// Calls share a small pool of connections (at most 8). A connection PostgreSQL drops (a
+/// server restart, `pg_terminate_backend`, a network blip) fails the call using it, and
+/// the next call reconnects. A failed write is never retried: its commit may have applied.
 pub struct PostgresStore {
-    client: Client,
+    pool: Pool,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -134,16 +139,16 @@ impl std::fmt::Debug for PostgresStore {
 impl PostgresStore {
     /// Connects with a libpq-style string, e.g.
     /// `host=127.0.0.1 user=postgres dbname=test`, and creates the table if needed.
+    /// A URL (`postgresql://user@host/db`) works too.
     pub async fn connect(config: &str) -> Result<Self, StoreError> {
-        let (client, connection) =
-            tokio_postgres::connect(config, NoTls).await.map_err(StoreError::backend)?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::error!(%error, "PostgreSQL store connection closed");
-            }
-        });
-        client.batch_execute(SCHEMA).await.map_err(StoreError::backend)?;
-        Ok(Self { client })
+        let store = Self { pool: crate::pg_pool::pool(config).map_err(StoreError::backend)? };
+        store.client().await?.batch_execute(SCHEMA).await.map_err(StoreError::backend)?;
+        Ok(store)
+    }
+
+    /// A live connection from the pool, a new one when the server dropped the last.
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(StoreError::backend)
     }
 }
 
@@ -169,7 +174,12 @@ impl Store for PostgresStore {
     async fn get(&self, namespace: &Namespace, key: &str) -> Result<Option<Item>, StoreError> {
         check_key(key)?;
         let path = namespace.to_string();
-        let row = self.client.query_opt(GET, &[&path, &key]).await.map_err(StoreError::backend)?;
+        let row = self
+            .client()
+            .await?
+            .query_opt(GET, &[&path, &key])
+            .await
+            .map_err(StoreError::backend)?;
         let Some(row) = row else { return Ok(None) };
         let corrupt = |e: tokio_postgres::Error| StoreError::corrupt(&path, key, e);
         let value: &str = row.try_get(0).map_err(corrupt)?;
@@ -188,7 +198,8 @@ impl Store for PostgresStore {
         check_key(key)?;
         let value = serde_json::to_string(&value).map_err(StoreError::backend)?;
         let ttl = ttl.map(ttl_micros);
-        self.client
+        self.client()
+            .await?
             .execute(PUT, &[&namespace.to_string(), &key, &value, &ttl])
             .await
             .map_err(StoreError::backend)?;
@@ -197,7 +208,8 @@ impl Store for PostgresStore {
 
     async fn delete(&self, namespace: &Namespace, key: &str) -> Result<(), StoreError> {
         check_key(key)?;
-        self.client
+        self.client()
+            .await?
             .execute(
                 "DELETE FROM graph_store WHERE namespace = $1 AND key = $2",
                 &[&namespace.to_string(), &key],
@@ -224,7 +236,8 @@ impl Store for PostgresStore {
             } else {
                 (SEARCH, vec![&exact, &from, &to], query)
             };
-        let rows = self.client.query_raw(statement, params).await.map_err(StoreError::backend)?;
+        let client = self.client().await?;
+        let rows = client.query_raw(statement, params).await.map_err(StoreError::backend)?;
         pin_mut!(rows);
         let mut pager = Pager::new(paging, |(item, _): &(Item, bool)| &item.value);
         while !pager.is_full() {
@@ -240,10 +253,7 @@ impl Store for PostgresStore {
             let namespaces: Vec<String> =
                 expiring.iter().map(|item| item.namespace.to_string()).collect();
             let keys: Vec<&str> = expiring.iter().map(|item| item.key.as_str()).collect();
-            self.client
-                .execute(REFRESH, &[&namespaces, &keys])
-                .await
-                .map_err(StoreError::backend)?;
+            client.execute(REFRESH, &[&namespaces, &keys]).await.map_err(StoreError::backend)?;
         }
         Ok(page.into_iter().map(|(item, _)| item).collect())
     }
@@ -253,7 +263,8 @@ impl Store for PostgresStore {
         let (exact, bounds) = prefix.unzip();
         let (from, to) = bounds.unzip();
         let rows = self
-            .client
+            .client()
+            .await?
             .query(NAMESPACES, &[&exact, &from, &to])
             .await
             .map_err(StoreError::backend)?;
@@ -266,7 +277,7 @@ impl Store for PostgresStore {
     }
 
     async fn sweep(&self) -> Result<usize, StoreError> {
-        let swept = self.client.execute(SWEEP, &[]).await.map_err(StoreError::backend)?;
+        let swept = self.client().await?.execute(SWEEP, &[]).await.map_err(StoreError::backend)?;
         Ok(usize::try_from(swept).unwrap_or(usize::MAX))
     }
 }

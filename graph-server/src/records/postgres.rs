@@ -1,8 +1,11 @@
 //! Records in PostgreSQL, beside the checkpointer's and the store's tables, shared by every
 //! server process.
 
+use std::str::FromStr;
+
 use async_trait::async_trait;
-use tokio_postgres::{Client, NoTls};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::{Config, NoTls};
 
 use super::{decode, encode, status_name, Backend, Run, Thread};
 use crate::error::ApiError;
@@ -23,26 +26,41 @@ CREATE INDEX IF NOT EXISTS graph_server_runs_by_thread ON graph_server_runs (thr
 CREATE INDEX IF NOT EXISTS graph_server_runs_by_status ON graph_server_runs (status);
 ";
 
+/// The most connections the records open at once.
+const MAX_CONNECTIONS: usize = 8;
+
 /// Threads and runs in PostgreSQL.
+///
+/// Calls share a small pool of connections. A connection PostgreSQL drops (a server
+/// restart, `pg_terminate_backend`, a network blip) fails the call using it, and the next
+/// call reconnects. A failed write is never retried: its commit may have applied.
 pub(crate) struct PostgresRecords {
-    client: Client,
+    pool: Pool,
 }
 
 impl PostgresRecords {
     /// Connects with a libpq-style string or URL and creates the tables if needed.
     pub async fn connect(config: &str) -> Result<Self, ApiError> {
-        let (client, connection) = tokio_postgres::connect(config, NoTls).await.map_err(storage)?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::error!(%error, "PostgreSQL records connection closed");
-            }
-        });
-        client.batch_execute(SCHEMA).await.map_err(storage)?;
-        Ok(Self { client })
+        let config = Config::from_str(config).map_err(storage)?;
+        // `Fast` only asks whether the connection's task has ended, which it has once the
+        // server dropped it; no round trip per checkout.
+        let manager = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let pool = Pool::builder(Manager::from_config(config, NoTls, manager))
+            .max_size(MAX_CONNECTIONS)
+            .build()
+            .map_err(storage)?;
+        let records = Self { pool };
+        records.client().await?.batch_execute(SCHEMA).await.map_err(storage)?;
+        Ok(records)
+    }
+
+    /// A live connection from the pool, a new one when the server dropped the last.
+    async fn client(&self) -> Result<Object, ApiError> {
+        self.pool.get().await.map_err(storage)
     }
 }
 
-fn storage(error: tokio_postgres::Error) -> ApiError {
+fn storage(error: impl std::fmt::Display) -> ApiError {
     ApiError::Storage(error.to_string())
 }
 
@@ -53,7 +71,8 @@ impl Backend for PostgresRecords {
                    ON CONFLICT (thread_id) DO NOTHING";
         let body = encode(thread);
         let inserted = self
-            .client
+            .client()
+            .await?
             .execute(sql, &[&thread.thread_id, &thread.owner, &body])
             .await
             .map_err(storage)?;
@@ -62,7 +81,8 @@ impl Backend for PostgresRecords {
 
     async fn update_thread(&self, thread: &Thread) -> Result<(), ApiError> {
         let sql = "UPDATE graph_server_threads SET body = $2 WHERE thread_id = $1";
-        self.client
+        self.client()
+            .await?
             .execute(sql, &[&thread.thread_id, &encode(thread)])
             .await
             .map(drop)
@@ -71,7 +91,7 @@ impl Backend for PostgresRecords {
 
     async fn thread(&self, id: &str) -> Result<Option<Thread>, ApiError> {
         let sql = "SELECT body, owner FROM graph_server_threads WHERE thread_id = $1";
-        let row = self.client.query_opt(sql, &[&id]).await.map_err(storage)?;
+        let row = self.client().await?.query_opt(sql, &[&id]).await.map_err(storage)?;
         row.map(|row| {
             let mut thread: Thread = decode("thread", id, row.get(0))?;
             thread.owner = row.get(1);
@@ -83,7 +103,7 @@ impl Backend for PostgresRecords {
     async fn threads(&self, owner: Option<&str>) -> Result<Vec<Thread>, ApiError> {
         let sql = "SELECT thread_id, body FROM graph_server_threads
                    WHERE owner IS NOT DISTINCT FROM $1";
-        let rows = self.client.query(sql, &[&owner]).await.map_err(storage)?;
+        let rows = self.client().await?.query(sql, &[&owner]).await.map_err(storage)?;
         rows.iter()
             .map(|row| {
                 let mut thread: Thread = decode("thread", row.get(0), row.get(1))?;
@@ -96,7 +116,7 @@ impl Backend for PostgresRecords {
     async fn delete_thread(&self, id: &str) -> Result<(), ApiError> {
         let sql = "WITH runs AS (DELETE FROM graph_server_runs WHERE thread_id = $1)
                    DELETE FROM graph_server_threads WHERE thread_id = $1";
-        self.client.execute(sql, &[&id]).await.map(drop).map_err(storage)
+        self.client().await?.execute(sql, &[&id]).await.map(drop).map_err(storage)
     }
 
     async fn put_run(&self, run: &Run) -> Result<(), ApiError> {
@@ -104,7 +124,8 @@ impl Backend for PostgresRecords {
                    VALUES ($1, $2, $3, $4)
                    ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, body = excluded.body";
         let (body, status) = (encode(run), status_name(run.status));
-        self.client
+        self.client()
+            .await?
             .execute(sql, &[&run.run_id, &run.thread_id, &status, &body])
             .await
             .map(drop)
@@ -113,26 +134,26 @@ impl Backend for PostgresRecords {
 
     async fn run(&self, id: &str) -> Result<Option<Run>, ApiError> {
         let sql = "SELECT body FROM graph_server_runs WHERE run_id = $1";
-        let row = self.client.query_opt(sql, &[&id]).await.map_err(storage)?;
+        let row = self.client().await?.query_opt(sql, &[&id]).await.map_err(storage)?;
         row.map(|row| decode("run", id, row.get(0))).transpose()
     }
 
     async fn runs(&self, thread_id: &str) -> Result<Vec<Run>, ApiError> {
         let sql = "SELECT run_id, body FROM graph_server_runs WHERE thread_id = $1";
-        let rows = self.client.query(sql, &[&thread_id]).await.map_err(storage)?;
+        let rows = self.client().await?.query(sql, &[&thread_id]).await.map_err(storage)?;
         rows.iter().map(|row| decode("run", row.get(0), row.get(1))).collect()
     }
 
     async fn unfinished_runs(&self) -> Result<Vec<Run>, ApiError> {
         let sql =
             "SELECT run_id, body FROM graph_server_runs WHERE status IN ('pending', 'running')";
-        let rows = self.client.query(sql, &[]).await.map_err(storage)?;
+        let rows = self.client().await?.query(sql, &[]).await.map_err(storage)?;
         rows.iter().map(|row| decode("run", row.get(0), row.get(1))).collect()
     }
 
     async fn delete_run(&self, id: &str) -> Result<(), ApiError> {
         let sql = "DELETE FROM graph_server_runs WHERE run_id = $1";
-        self.client.execute(sql, &[&id]).await.map(drop).map_err(storage)
+        self.client().await?.execute(sql, &[&id]).await.map(drop).map_err(storage)
     }
 }
 

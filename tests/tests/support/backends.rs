@@ -87,3 +87,51 @@ macro_rules! on_every_backend {
     };
 }
 pub(crate) use on_every_backend;
+
+/// `url` (a libpq-style string or a URL) with the connections it opens named `name` in
+/// `pg_stat_activity`, so a test can find and end exactly those.
+pub fn with_application_name(url: &str, name: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}application_name={name}")
+    } else {
+        format!("{url} application_name={name}")
+    }
+}
+
+/// Ends every connection named `name` from another connection, as a server restart or
+/// `pg_terminate_backend` by an operator would, and waits until they are gone. Returns
+/// how many there were. On a one-thread runtime, each ended connection's task has read
+/// the server's goodbye by then, so a pool knows the connection is closed.
+pub async fn terminate_connections(name: &str) -> i64 {
+    let (admin, connection) =
+        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let ended = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1 AND pid <> pg_backend_pid()) AS ended",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // `pg_terminate_backend` only signals; each backend leaves `pg_stat_activity` as it
+    // exits, after telling its client so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            return ended;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} connections named {name} remain");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
