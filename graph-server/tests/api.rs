@@ -647,3 +647,79 @@ async fn a_postgres_server_keeps_answering_after_its_connections_are_ended() {
         .collect();
     assert_eq!(found, [(&json!(thread), &json!("idle"), &finished)]);
 }
+
+#[tokio::test]
+async fn no_input_makes_the_server_fail_or_answer_anything_but_json() {
+    let app = server().router();
+    let thread = new_thread(&app).await;
+    let (_, run) = call(
+        &app,
+        "POST",
+        &format!("/threads/{thread}/runs/wait"),
+        Some(json!({"assistant_id": "notes", "input": {}})),
+    )
+    .await;
+    assert!(run.is_object());
+    let (_, runs) = call(&app, "GET", &format!("/threads/{thread}/runs"), None).await;
+    let run = runs[0]["run_id"].as_str().unwrap().to_owned();
+    let t = format!("/threads/{thread}");
+    let r = format!("{t}/runs/{run}");
+    let routes = [
+        ("POST", "/assistants/search".to_owned()),
+        ("POST", "/assistants/count".to_owned()),
+        ("GET", "/assistants/notes".to_owned()),
+        ("GET", "/assistants/notes/graph".to_owned()),
+        ("GET", "/assistants/%FF%FE/graph".to_owned()),
+        ("GET", "/threads/%FF".to_owned()),
+        ("POST", "/threads".to_owned()),
+        ("POST", "/threads/search".to_owned()),
+        ("POST", "/threads/count".to_owned()),
+        ("PATCH", t.clone()),
+        ("POST", format!("{t}/state")),
+        ("GET", format!("{t}/state/nope")),
+        ("GET", format!("{t}/history?limit=x&before=3")),
+        ("POST", format!("{t}/history")),
+        ("POST", "/runs/wait".to_owned()),
+        ("POST", format!("{t}/runs")),
+        ("GET", format!("{t}/runs?limit=-1")),
+        ("POST", format!("{t}/runs/wait")),
+        ("GET", format!("{r}/join")),
+        ("POST", format!("{r}/cancel?wait=maybe&action=9")),
+        ("GET", "/store/items?namespace=..&key=".to_owned()),
+        ("PUT", "/store/items".to_owned()),
+        ("DELETE", "/store/items".to_owned()),
+        ("POST", "/store/items/search".to_owned()),
+        ("POST", "/store/namespaces".to_owned()),
+    ];
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let bodies: [&[u8]; 12] = [
+        b"",
+        b"null",
+        b"[]",
+        b"7",
+        b"\"text\"",
+        b"{\"assistant_id\": 5, \"input\": [], \"command\": 3, \"stream_mode\": {}}",
+        b"{\"assistant_id\": \"notes\", \"input\": {\"items\": [1e400]}}",
+        b"{\"assistant_id\": \"notes\", \"command\": {\"resume\": null, \"update\": 1}}",
+        b"{\"namespace\": [\"\"], \"key\": \"\", \"value\": {}, \"ttl\": -1}",
+        b"{\"filter\": {\"a\": {\"$regex\": 1}}, \"limit\": 18446744073709551616}",
+        b"\xff\xfe not utf-8",
+        deep.as_bytes(),
+    ];
+    for (method, uri) in &routes {
+        for body in bodies {
+            let request =
+                Request::builder().method(*method).uri(uri).body(Body::from(body.to_vec()));
+            let response = app.clone().oneshot(request.unwrap()).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let shown = String::from_utf8_lossy(&body[..body.len().min(60)]);
+            assert!(status.as_u16() < 500, "{method} {uri} with {shown}: {status} {bytes:?}");
+            let json: Result<Value, _> = serde_json::from_slice(&bytes);
+            assert!(
+                bytes.is_empty() || json.is_ok(),
+                "{method} {uri} with {shown}: {status} {bytes:?}"
+            );
+        }
+    }
+}

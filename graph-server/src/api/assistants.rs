@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{body, Page, RawBody};
+use super::{body, Page, Path, RawBody};
 use crate::error::ApiError;
 use crate::server::{Assistant, Shared};
 

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -92,6 +93,47 @@ pub(crate) fn choice<T: Copy>(
                 format!("unknown value `{name}`; use {}", names.join(", ")),
             ))
         }
+    }
+}
+
+/// The query string, decoded into `T`; a query that does not fit is a JSON 422.
+pub(crate) struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let query = axum::extract::Query::<T>::from_request_parts(parts, state).await;
+        query
+            .map(|query| Query(query.0))
+            .map_err(|rejection| ApiError::invalid("query", rejection.body_text()))
+    }
+}
+
+/// The path's parameters, decoded into `T`; a path that does not decode is a JSON 422.
+pub(crate) struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let path = axum::extract::Path::<T>::from_request_parts(parts, state).await;
+        path.map(|path| Path(path.0))
+            .map_err(|rejection| ApiError::invalid("path", rejection.body_text()))
+    }
+}
+
+impl<T, S> axum::extract::OptionalFromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send + 'static,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, ApiError> {
+        let path = <axum::extract::Path<T> as axum::extract::OptionalFromRequestParts<S>>::from_request_parts(parts, state).await;
+        path.map(|path| path.map(|path| Path(path.0)))
+            .map_err(|rejection| ApiError::invalid("path", rejection.body_text()))
     }
 }
 

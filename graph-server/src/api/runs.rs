@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{AppendHeaders, IntoResponse, Response};
@@ -15,7 +15,7 @@ use graph_core::{CancellationToken, RunConfig};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{body, choice, Page, RawBody};
+use super::{body, choice, Page, Path, Query, RawBody};
 use crate::error::ApiError;
 use crate::log::RunLog;
 use crate::modes::Modes;

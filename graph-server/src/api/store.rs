@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use graph_core::store::{Filter, Item, ListNamespaces, Namespace, SearchQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{body, Page, RawBody};
+use super::{body, Page, Query, RawBody};
 use crate::error::ApiError;
 use crate::records::rfc3339;
 use crate::server::Shared;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use graph_core::RunConfig;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::assistants::contains;
-use super::{body, ten, Page, RawBody};
+use super::{body, ten, Page, Path, Query, RawBody};
 use crate::error::ApiError;
 use crate::records::{now, Thread, ThreadStatus};
 use crate::server::{Owner, Shared};
