@@ -74,7 +74,10 @@ impl Backend for SqliteRecords {
             let sql =
                 "INSERT INTO graph_server_threads (thread_id, owner, body) VALUES (?1, ?2, ?3)
                        ON CONFLICT (thread_id) DO NOTHING";
-            Ok(c.execute(sql, params![id, owner, body]).map_err(storage)? == 1)
+            Ok(c.prepare_cached(sql)
+                .and_then(|mut s| s.execute(params![id, owner, body]))
+                .map_err(storage)?
+                == 1)
         })
         .await
     }
@@ -83,7 +86,10 @@ impl Backend for SqliteRecords {
         let (id, body) = (thread.thread_id.clone(), encode(thread));
         self.with(move |c| {
             let sql = "UPDATE graph_server_threads SET body = ?2 WHERE thread_id = ?1";
-            c.execute(sql, params![id, body]).map(drop).map_err(storage)
+            c.prepare_cached(sql)
+                .and_then(|mut s| s.execute(params![id, body]))
+                .map(drop)
+                .map_err(storage)
         })
         .await
     }
@@ -93,8 +99,10 @@ impl Backend for SqliteRecords {
         self.with(move |c| {
             let sql = "SELECT body, owner FROM graph_server_threads WHERE thread_id = ?1";
             let row: Option<(String, Option<String>)> = c
-                .query_row(sql, params![id], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
+                .prepare_cached(sql)
+                .and_then(|mut s| {
+                    s.query_row(params![id], |row| Ok((row.get(0)?, row.get(1)?))).optional()
+                })
                 .map_err(storage)?;
             row.map(|(body, owner)| thread_of(&id, &body, owner)).transpose()
         })
@@ -142,7 +150,10 @@ impl Backend for SqliteRecords {
             let sql = "INSERT INTO graph_server_runs (run_id, thread_id, status, body)
                        VALUES (?1, ?2, ?3, ?4)
                        ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, body = excluded.body";
-            c.execute(sql, params![id, thread_id, status, body]).map(drop).map_err(storage)
+            c.prepare_cached(sql)
+                .and_then(|mut s| s.execute(params![id, thread_id, status, body]))
+                .map(drop)
+                .map_err(storage)
         })
         .await
     }
@@ -151,8 +162,10 @@ impl Backend for SqliteRecords {
         let id = id.to_owned();
         self.with(move |c| {
             let sql = "SELECT body FROM graph_server_runs WHERE run_id = ?1";
-            let body: Option<String> =
-                c.query_row(sql, params![id], |row| row.get(0)).optional().map_err(storage)?;
+            let body: Option<String> = c
+                .prepare_cached(sql)
+                .and_then(|mut s| s.query_row(params![id], |row| row.get(0)).optional())
+                .map_err(storage)?;
             body.map(|body| decode("run", &id, &body)).transpose()
         })
         .await
