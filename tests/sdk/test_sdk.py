@@ -200,6 +200,44 @@ async def main():
     await expect_status(401, stranger.threads.get(tid))
     ok("authorization: a wrong key gets 401")
 
+    # threads.update, threads.count, assistants.count, get_graph, get_schemas
+    updated = await client.threads.update(tid, metadata={"topic": "briefing"})
+    assert updated["metadata"]["topic"] == "briefing", updated
+    assert updated["metadata"]["graph_id"] == "briefing", updated
+    assert await client.threads.count(metadata={"topic": "briefing"}) == 1
+    assert await client.assistants.count(graph_id="approval") == 1
+    drawing = await client.assistants.get_graph("briefing")
+    assert [n["id"] for n in drawing["nodes"]] == [
+        "__start__", "weather", "news", "calendar", "summarize", "__end__"
+    ], drawing
+    assert {"source": "__start__", "target": "news", "conditional": False} in drawing["edges"]
+    schemas = await client.assistants.get_schemas("briefing")
+    assert schemas["graph_id"] == "briefing", schemas
+    ok("threads.update / threads.count / assistants.count / get_graph / get_schemas")
+
+    # threads.update_state, then the state and its history
+    t = (await client.threads.create())["thread_id"]
+    await client.runs.wait(t, "approval", input={"to": "Ann"})
+    edited = await client.threads.update_state(t, {"draft": "Dear Ann, hello."}, as_node="draft")
+    assert edited["checkpoint"]["thread_id"] == t, edited
+    state = await client.threads.get_state(t)
+    assert state["values"]["draft"] == "Dear Ann, hello.", state
+    assert state["checkpoint"]["checkpoint_id"] == edited["checkpoint"]["checkpoint_id"], state
+    # Written as `draft`, the edit sends the run back to `review`, which asks again.
+    paused = await client.runs.wait(t, "approval")
+    question = "Send this email?\nDear Ann, hello."
+    assert paused["__interrupt__"] == [{"id": "2:review#0", "value": question}], paused
+    done = await client.runs.wait(t, "approval", command={"resume": "approve"})
+    assert done["sent"] == ["to Ann: Dear Ann, hello."], done
+    ok("threads.update_state: the edit is the new checkpoint, review asks again, then sends it")
+
+    # runs without a thread
+    waited = await client.runs.wait(None, "briefing", input={"city": "Paris"})
+    assert waited == FINAL_BRIEFING, waited
+    parts = await stream(client, None, "briefing", input={"city": "Paris"}, stream_mode="values")
+    assert parts == [("values", v) for v in BRIEFING_VALUES], parts
+    ok("runs.wait / runs.stream without a thread")
+
     print("all sdk checks passed", flush=True)
 
 
