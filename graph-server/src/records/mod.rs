@@ -21,6 +21,25 @@ pub(crate) use postgres::PostgresRecords;
 #[cfg(feature = "sqlite")]
 pub(crate) use sqlite::SqliteRecords;
 
+/// The records' tables, the same in SQLite and PostgreSQL: each record's JSON body, with the
+/// columns the backends look records up by.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS graph_server_threads (
+    thread_id TEXT PRIMARY KEY,
+    owner TEXT,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS graph_server_runs (
+    run_id TEXT PRIMARY KEY,
+    thread_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS graph_server_runs_by_thread ON graph_server_runs (thread_id);
+CREATE INDEX IF NOT EXISTS graph_server_runs_by_status ON graph_server_runs (status);
+";
+
 /// An RFC 3339 timestamp of now, as the API shows times.
 pub(crate) fn now() -> String {
     rfc3339(std::time::SystemTime::now())
@@ -236,12 +255,14 @@ impl Records {
 }
 
 /// A record's JSON from its row.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn decode<T: serde::de::DeserializeOwned>(kind: &str, id: &str, body: &str) -> Result<T, ApiError> {
     serde_json::from_str(body)
         .map_err(|error| ApiError::Storage(format!("{kind} `{id}` is corrupt: {error}")))
 }
 
 /// A run's status as its row keeps it, for finding unfinished runs.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn status_name(status: RunStatus) -> &'static str {
     match status {
         RunStatus::Pending => "pending",
@@ -253,6 +274,7 @@ fn status_name(status: RunStatus) -> &'static str {
 }
 
 /// A record's row from its JSON.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn encode(record: &impl Serialize) -> String {
     serde_json::to_string(record).expect("records are JSON values and strings")
 }

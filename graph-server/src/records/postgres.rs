@@ -7,24 +7,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::{Config, NoTls};
 
-use super::{decode, encode, status_name, Backend, Run, Thread};
+use super::{decode, encode, status_name, Backend, Run, Thread, SCHEMA};
 use crate::error::ApiError;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS graph_server_threads (
-    thread_id TEXT PRIMARY KEY,
-    owner TEXT,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS graph_server_runs (
-    run_id TEXT PRIMARY KEY,
-    thread_id TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-ALTER TABLE graph_server_runs ADD COLUMN IF NOT EXISTS status TEXT NOT NULL DEFAULT 'pending';
-CREATE INDEX IF NOT EXISTS graph_server_runs_by_thread ON graph_server_runs (thread_id);
-CREATE INDEX IF NOT EXISTS graph_server_runs_by_status ON graph_server_runs (status);
-";
 
 /// The most connections the records open at once.
 const MAX_CONNECTIONS: usize = 8;

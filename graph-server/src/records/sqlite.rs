@@ -7,24 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{decode, encode, status_name, Backend, Run, Thread};
+use super::{decode, encode, status_name, Backend, Run, Thread, SCHEMA};
 use crate::error::ApiError;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS graph_server_threads (
-    thread_id TEXT PRIMARY KEY,
-    owner TEXT,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS graph_server_runs (
-    run_id TEXT PRIMARY KEY,
-    thread_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS graph_server_runs_by_thread ON graph_server_runs (thread_id);
-CREATE INDEX IF NOT EXISTS graph_server_runs_by_status ON graph_server_runs (status);
-";
 
 /// Threads and runs in SQLite; each call runs on the blocking pool.
 #[derive(Clone)]
@@ -53,6 +37,24 @@ impl SqliteRecords {
             .await
             .map_err(|error| ApiError::Storage(error.to_string()))?
     }
+}
+
+/// The `(id, body)` rows `sql` selects, each made a record by `record`.
+fn records<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    record: impl Fn(&str, &str) -> Result<T, ApiError>,
+) -> Result<Vec<T>, ApiError> {
+    let mut statement = c.prepare_cached(sql).map_err(storage)?;
+    let rows = statement
+        .query_map(params, |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+        .map_err(storage)?;
+    rows.map(|row| {
+        let (id, body) = row.map_err(storage)?;
+        record(&id, &body)
+    })
+    .collect()
 }
 
 fn storage(error: rusqlite::Error) -> ApiError {
@@ -113,17 +115,7 @@ impl Backend for SqliteRecords {
         let owner = owner.map(str::to_owned);
         self.with(move |c| {
             let sql = "SELECT thread_id, body FROM graph_server_threads WHERE owner IS ?1";
-            let mut statement = c.prepare_cached(sql).map_err(storage)?;
-            let rows = statement
-                .query_map(params![owner], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })
-                .map_err(storage)?;
-            rows.map(|row| {
-                let (id, body) = row.map_err(storage)?;
-                thread_of(&id, &body, owner.clone())
-            })
-            .collect()
+            records(c, sql, params![owner], |id, body| thread_of(id, body, owner.clone()))
         })
         .await
     }
@@ -175,17 +167,7 @@ impl Backend for SqliteRecords {
         let thread_id = thread_id.to_owned();
         self.with(move |c| {
             let sql = "SELECT run_id, body FROM graph_server_runs WHERE thread_id = ?1";
-            let mut statement = c.prepare_cached(sql).map_err(storage)?;
-            let rows = statement
-                .query_map(params![thread_id], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })
-                .map_err(storage)?;
-            rows.map(|row| {
-                let (id, body) = row.map_err(storage)?;
-                decode("run", &id, &body)
-            })
-            .collect()
+            records(c, sql, params![thread_id], |id, body| decode("run", id, body))
         })
         .await
     }
@@ -194,15 +176,7 @@ impl Backend for SqliteRecords {
         self.with(move |c| {
             let sql = "SELECT run_id, body FROM graph_server_runs
                        WHERE status IN ('pending', 'running')";
-            let mut statement = c.prepare_cached(sql).map_err(storage)?;
-            let rows = statement
-                .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
-                .map_err(storage)?;
-            rows.map(|row| {
-                let (id, body) = row.map_err(storage)?;
-                decode("run", &id, &body)
-            })
-            .collect()
+            records(c, sql, [], |id, body| decode("run", id, body))
         })
         .await
     }
