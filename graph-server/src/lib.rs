@@ -43,6 +43,8 @@ mod api;
 mod error;
 mod log;
 mod modes;
+#[cfg(feature = "postgres")]
+mod queue;
 mod records;
 mod runner;
 mod served;

@@ -45,7 +45,7 @@ impl Multitask {
 }
 
 /// How long a finished run's events stay for late joiners.
-const KEEP_FINISHED: Duration = Duration::from_secs(120);
+pub(crate) const KEEP_FINISHED: Duration = Duration::from_secs(120);
 
 /// A run the server knows in memory: running, waiting, or recently finished.
 #[derive(Debug, Clone)]
@@ -142,6 +142,33 @@ impl Runner {
         };
         tokio::spawn(task.execute(events, ended_tx));
         Ok(handle)
+    }
+
+    /// Runs here and now a run whose record exists and whose thread's earlier runs have
+    /// ended, logging its events to `log`: the shared run queue hands a worker its runs
+    /// this way. Returns the run's handle, and the run itself to await.
+    #[cfg(feature = "postgres")]
+    pub fn adopt(
+        self: &Arc<Self>,
+        records: &Records,
+        launch: Launch,
+        log: Arc<RunLog>,
+    ) -> (Handle, impl std::future::Future<Output = ()> + Send + 'static) {
+        let Launch { run, graph, events, modes, cancel, multitask: _ } = launch;
+        let (ended_tx, ended) = watch::channel(None);
+        let handle = Handle { run_id: run.run_id.clone(), log, cancel, ended };
+        self.handles.lock().expect("runner lock").insert(run.run_id.clone(), handle.clone());
+        let task = Task {
+            runner: self.clone(),
+            records: records.clone(),
+            handle: handle.clone(),
+            graph,
+            run,
+            modes,
+            before: Vec::new(),
+            rollback: false,
+        };
+        (handle, task.execute(events, ended_tx))
     }
 
     /// Forgets a run's place in its thread's queue.

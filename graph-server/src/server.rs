@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::records::{now, MemoryRecords, Records, Thread};
-use crate::runner::Runner;
+use crate::runner::{Handle, Launch, Runner};
 use crate::served::ServedGraph;
 
 /// Attaches the server's checkpointer and store to a graph, once they are known.
@@ -38,6 +38,13 @@ pub struct Server {
     api_keys: HashSet<String>,
     body_limit: usize,
     mermaid: Option<PathBuf>,
+    runner: Arc<Runner>,
+    /// The run queue shared through PostgreSQL, with how many runs this server takes from
+    /// it at once, and how long a silent worker keeps its runs.
+    #[cfg(feature = "postgres")]
+    queue: Option<Arc<crate::queue::Queue>>,
+    workers: usize,
+    worker_timeout: std::time::Duration,
 }
 
 impl Default for Server {
@@ -58,6 +65,11 @@ impl Server {
             api_keys: HashSet::new(),
             body_limit: 2 * 1024 * 1024,
             mermaid: None,
+            runner: Arc::new(Runner::default()),
+            #[cfg(feature = "postgres")]
+            queue: None,
+            workers: 10,
+            worker_timeout: std::time::Duration::from_secs(30),
         }
     }
 
@@ -110,7 +122,13 @@ impl Server {
     }
 
     /// Keeps everything in the PostgreSQL database at `url` (a URL or a libpq-style string):
-    /// threads, runs, checkpoints and the store, shared by every server that connects to it.
+    /// threads, runs, checkpoints and the store, shared by every server that connects to it,
+    /// with a run queue they share too. A run started on any server runs on whichever
+    /// server's workers take it first (see [`workers`](Self::workers)), one run at a time
+    /// per thread, and any server streams it, joins it or cancels it. When a server's
+    /// workers stop (the process died, or its machine), their runs go to another server's
+    /// after [`worker_timeout`](Self::worker_timeout), and each carries on from its thread's
+    /// last checkpoint.
     ///
     /// Fails when the database cannot be reached or its tables created.
     #[cfg(feature = "postgres")]
@@ -121,7 +139,28 @@ impl Server {
         self.checkpointer = Some(Arc::new(saver));
         self.store = Some(Arc::new(PostgresStore::connect(url).await?));
         self.records = Some(Records::new(crate::records::PostgresRecords::connect(url).await?));
+        self.queue = Some(crate::queue::Queue::connect(url, self.runner.clone()).await?);
         Ok(self)
+    }
+
+    /// How many runs this server takes at once from the queue it shares with other servers
+    /// (10 when not set); 0 makes a server that only answers requests. The workers start with
+    /// the [`router`](Self::router), within a Tokio runtime, and take runs for as long as the
+    /// process runs. Only for a server on [`postgres`](Self::postgres): the others run every
+    /// run they are asked for.
+    pub fn workers(mut self, runs_at_once: usize) -> Self {
+        self.workers = runs_at_once;
+        self
+    }
+
+    /// How long this server's workers may go without a sign of life (a heartbeat every
+    /// quarter of it) before another server takes their runs (30 seconds when not set).
+    /// Shorter recovers sooner from a dead server; too short gives away the runs of one
+    /// that was only slow, which then run twice from the same checkpoint, the first to
+    /// save it winning. Only for a server on [`postgres`](Self::postgres).
+    pub fn worker_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.worker_timeout = timeout;
+        self
     }
 
     /// Accepts `key` as an API key, sent as the `x-api-key` header or as a bearer token.
@@ -165,11 +204,17 @@ impl Server {
         let shared = Arc::new(Shared {
             assistants,
             records: self.records.unwrap_or_else(|| Records::new(MemoryRecords::default())),
-            runner: Arc::new(Runner::default()),
+            runner: self.runner,
             checkpointer,
             store,
             api_keys: self.api_keys,
+            #[cfg(feature = "postgres")]
+            queue: self.queue.clone(),
         });
+        #[cfg(feature = "postgres")]
+        if let Some(queue) = self.queue.as_ref().filter(|_| self.workers > 0) {
+            crate::queue::start_worker(&shared, queue, self.workers, self.worker_timeout);
+        }
         if self.sole_owner {
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => drop(runtime.spawn(crate::api::recover(shared.clone()))),
@@ -209,6 +254,9 @@ pub(crate) struct Shared {
     pub checkpointer: Arc<dyn Checkpointer>,
     pub store: Arc<dyn Store>,
     api_keys: HashSet<String>,
+    /// The queue this server shares with others, on PostgreSQL.
+    #[cfg(feature = "postgres")]
+    pub queue: Option<Arc<crate::queue::Queue>>,
 }
 
 impl Shared {
@@ -217,6 +265,42 @@ impl Shared {
     pub fn thread_graph(&self, thread: &Thread) -> Option<&Arc<dyn ServedGraph>> {
         let graph_id = thread.metadata.get("graph_id")?.as_str()?;
         self.assistant(graph_id).ok().map(|assistant| &assistant.graph)
+    }
+
+    /// Starts a run: queued for any server's workers on a shared queue, in this server
+    /// otherwise.
+    pub async fn launch(&self, launch: Launch) -> Result<Handle, ApiError> {
+        #[cfg(feature = "postgres")]
+        if let Some(queue) = &self.queue {
+            let graph_id = self.assistant(&launch.run.assistant_id)?.graph_id.clone();
+            return queue.launch(launch, &graph_id).await;
+        }
+        self.runner.launch(&self.records, launch).await
+    }
+
+    /// Run `run_id` while it has not ended or its events are kept, wherever it runs.
+    pub async fn handle(&self, run_id: &str) -> Result<Option<Handle>, ApiError> {
+        if let Some(handle) = self.runner.handle(run_id) {
+            return Ok(Some(handle));
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(queue) = &self.queue {
+            return queue.handle(run_id).await;
+        }
+        Ok(None)
+    }
+
+    /// The oldest run of thread `thread_id` not yet ended, if any, wherever it runs.
+    pub async fn running(&self, thread_id: &str) -> Result<Option<String>, ApiError> {
+        #[cfg(feature = "postgres")]
+        if self.queue.is_some() {
+            let runs = self.records.runs(thread_id).await?;
+            let unfinished = runs
+                .into_iter()
+                .filter(|run| run.status.unfinished());
+            return Ok(unfinished.map(|run| run.run_id).min());
+        }
+        Ok(self.runner.running(thread_id))
     }
 
     /// The assistant named by its graph's name or its id.

@@ -264,7 +264,11 @@ async fn a_background_run_is_joined_and_its_stream_rejoined_after_any_event() {
 
 #[tokio::test]
 async fn a_busy_thread_rejects_enqueues_or_interrupts_as_asked() {
-    let app = server().router();
+    busy_thread_strategies(&server().router()).await;
+}
+
+async fn busy_thread_strategies(app: &Router) {
+    let app = app.clone();
     let thread = new_thread(&app).await;
     let runs = format!("/threads/{thread}/runs");
     let start = |strategy: &str| json!({"assistant_id": "slow", "input": {}, "multitask_strategy": strategy});
@@ -295,7 +299,11 @@ async fn a_busy_thread_rejects_enqueues_or_interrupts_as_asked() {
 
 #[tokio::test]
 async fn a_cancelled_run_stops_and_a_finished_one_cannot_be_cancelled() {
-    let app = server().router();
+    cancelling(&server().router()).await;
+}
+
+async fn cancelling(app: &Router) {
+    let app = app.clone();
     let thread = new_thread(&app).await;
     let (_, run) = call(
         &app,
@@ -552,8 +560,7 @@ async fn a_server_restarted_on_its_sqlite_file_carries_on_where_it_stopped() {
 
 #[tokio::test]
 async fn two_servers_on_one_postgres_database_share_threads_and_states() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let url = fresh_database("graph_server_api_two").await;
     let one = server().postgres(&url).await.unwrap().router();
     let two = server().postgres(&url).await.unwrap().router();
     let thread = new_thread(&one).await;
@@ -570,6 +577,70 @@ async fn two_servers_on_one_postgres_database_share_threads_and_states() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = call(&one, "GET", &format!("/threads/{thread}/state"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn runs_asked_of_one_postgres_server_run_on_another_and_stream_from_either() {
+    let url = fresh_database("graph_server_api_queue").await;
+    // `front` only answers requests; `back`'s workers run the runs.
+    let front = server().workers(0).postgres(&url).await.unwrap().router();
+    let back = server().postgres(&url).await.unwrap().router();
+    let thread = new_thread(&front).await;
+    let body =
+        json!({"assistant_id": "notes", "input": {"items": ["x"]}, "stream_mode": ["updates"]});
+    let events = stream(&front, &format!("/threads/{thread}/runs/stream"), body).await;
+    let ids: Vec<u64> = events.iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(ids, [0, 1, 2]);
+    assert_eq!(
+        named(&events),
+        [
+            ("metadata".into(), json!({"attempt": 1})),
+            ("updates".into(), json!({"a": {"items": ["a"]}})),
+            (
+                "updates".into(),
+                json!({"__interrupt__": [{"value": {"question": "ok?"}, "id": events[2].2["__interrupt__"][0]["id"]}]})
+            ),
+        ]
+    );
+    let (_, thread_now) = call(&back, "GET", &format!("/threads/{thread}"), None).await;
+    assert_eq!(thread_now["status"], "interrupted");
+    let resume = json!({"assistant_id": "notes", "command": {"resume": "yes"}});
+    let (status, run) =
+        call(&front, "POST", &format!("/threads/{thread}/runs"), Some(resume)).await;
+    assert_eq!(status, StatusCode::OK);
+    let run_url = format!("/threads/{thread}/runs/{}", run["run_id"].as_str().unwrap());
+    let (_, joined) = call(&back, "GET", &format!("{run_url}/join"), None).await;
+    assert_eq!(joined, json!({"items": ["x", "a"], "answer": "yes"}));
+    // Its events stay for a while, from any server.
+    let request = Request::get(format!("{run_url}/stream")).body(Body::empty()).unwrap();
+    let rejoined = read_events(front.clone().oneshot(request).await.unwrap()).await;
+    assert_eq!(named(&rejoined)[0], ("metadata".into(), json!({"attempt": 1})));
+    assert_eq!(rejoined.last().unwrap().1, "values");
+
+    busy_thread_strategies(&front).await;
+    cancelling(&front).await;
+}
+
+/// A new, empty database named `name` on the test server (`DATABASE_URL`), and its URL. Each
+/// test has its own, so that one test's workers never take another's runs: a test's
+/// workers stop with its runtime, and runs they had taken would wait for another worker to
+/// find them dead.
+async fn fresh_database(name: &str) -> String {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (base, query) = url.split_once('?').map_or((url.as_str(), ""), |(b, q)| (b, q));
+        let path = base.find("://").map_or(0, |at| at + 3);
+        let host = base[path..].find('/').map_or(base, |slash| &base[..path + slash]);
+        let query = if query.is_empty() { String::new() } else { format!("?{query}") };
+        format!("{host}/{name}{query}")
+    } else {
+        format!("{url} dbname={name}")
+    }
 }
 
 /// Ends every PostgreSQL connection named `name`, as a server restart would, and waits until
@@ -609,8 +680,7 @@ async fn terminate_connections(url: &str, name: &str) -> i64 {
 
 #[tokio::test]
 async fn a_postgres_server_keeps_answering_after_its_connections_are_ended() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let url = fresh_database("graph_server_api_reconnect").await;
     let name = format!("graph-server-{}", uuid::Uuid::new_v4().simple());
     let named = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let separator = if url.contains('?') { '&' } else { '?' };

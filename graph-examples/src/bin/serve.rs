@@ -5,7 +5,10 @@
 //! `cargo run -p graph-examples --bin serve` listens on `127.0.0.1:2024` and keeps threads,
 //! runs, checkpoints and the store in `graph-server.sqlite`. Set `GRAPH_SERVER_ADDR` to listen
 //! elsewhere, `GRAPH_SERVER_DB` for another SQLite file, `DATABASE_URL` to use PostgreSQL
-//! instead, and `GRAPH_API_KEYS` (comma-separated) to require keys. The web view at `/ui`
+//! instead, and `GRAPH_API_KEYS` (comma-separated) to require keys. On PostgreSQL, servers share
+//! a run queue: `GRAPH_SERVER_WORKERS` sets how many runs this one takes at once (10; 0 for a
+//! server that only answers requests), and `GRAPH_SERVER_WORKER_TIMEOUT` the seconds after
+//! which a silent server's runs go to another (30). The web view at `/ui`
 //! draws the graphs with mermaid's script: the one `scripts/fetch-mermaid` puts in
 //! `docs/mermaid`, or the file `GRAPH_SERVER_MERMAID` names.
 
@@ -21,7 +24,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut server =
         Server::new().graph("approval", approval::graph()).graph("briefing", briefing::graph());
     server = match std::env::var("DATABASE_URL") {
-        Ok(url) => server.postgres(&url).await?,
+        Ok(url) => {
+            if let Some(workers) = number("GRAPH_SERVER_WORKERS")? {
+                server = server.workers(workers as usize);
+            }
+            if let Some(seconds) = number("GRAPH_SERVER_WORKER_TIMEOUT")? {
+                server = server.worker_timeout(std::time::Duration::from_secs_f64(seconds));
+            }
+            server.postgres(&url).await?
+        }
         Err(_) => {
             let file = std::env::var("GRAPH_SERVER_DB");
             server.sqlite(file.as_deref().unwrap_or("graph-server.sqlite"))?
@@ -40,6 +51,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("serving approval and briefing on http://{addr} (the web view: http://{addr}/ui)");
     axum::serve(listener, server.router()).await?;
     Ok(())
+}
+
+/// The number in environment variable `name`, if it is set.
+fn number(name: &str) -> Result<Option<f64>, String> {
+    let Ok(text) = std::env::var(name) else { return Ok(None) };
+    match text.trim().parse::<f64>() {
+        Ok(number) if number >= 0.0 && number.is_finite() => Ok(Some(number)),
+        _ => Err(format!("{name} must be a number of at least 0, not {text:?}")),
+    }
 }
 
 /// Mermaid's browser script: the file `GRAPH_SERVER_MERMAID` names, else the repository's

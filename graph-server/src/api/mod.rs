@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::server::Shared;
 
+#[cfg(feature = "postgres")]
+pub(crate) use recover::again;
 pub(crate) use recover::recover;
 
 mod assistants;

@@ -34,7 +34,17 @@ pub(crate) async fn recover(shared: Arc<Shared>) {
     }
 }
 
-async fn relaunch(shared: &Shared, mut run: Run) -> Result<(), ApiError> {
+async fn relaunch(shared: &Shared, run: Run) -> Result<(), ApiError> {
+    match again(shared, run).await? {
+        Some(launch) => shared.runner.launch(&shared.records, launch).await.map(drop),
+        None => Ok(()),
+    }
+}
+
+/// A run left unfinished, ready to start again: from its request when its input was not
+/// applied, from its thread's last checkpoint when it was. `None` when that checkpoint was
+/// its last step, and the run is now recorded as finished.
+pub(crate) async fn again(shared: &Shared, mut run: Run) -> Result<Option<Launch>, ApiError> {
     let mut request: Request = serde_json::from_value(run.kwargs.clone())
         .map_err(|error| ApiError::Storage(format!("run `{}` is corrupt: {error}", run.run_id)))?;
     let assistant = shared.assistant(&run.assistant_id)?;
@@ -47,7 +57,8 @@ async fn relaunch(shared: &Shared, mut run: Run) -> Result<(), ApiError> {
             // The input was applied: carry on from the last checkpoint, not from the input.
             let latest = latest.unwrap_or_default();
             if latest["next"].as_array().is_some_and(Vec::is_empty) {
-                return finished(shared, &run, latest["values"].clone()).await;
+                finished(shared, &run, latest["values"].clone()).await?;
+                return Ok(None);
             }
             request.input = None;
             request.command = None;
@@ -63,8 +74,7 @@ async fn relaunch(shared: &Shared, mut run: Run) -> Result<(), ApiError> {
     run.status = RunStatus::Pending;
     let Prepared { modes, cancel, events } = prepare(&*assistant.graph, &run.thread_id, &request)?;
     let graph = assistant.graph.clone();
-    let launch = Launch { run, graph, events, modes, cancel, multitask: Multitask::Enqueue };
-    shared.runner.launch(&shared.records, launch).await.map(drop)
+    Ok(Some(Launch { run, graph, events, modes, cancel, multitask: Multitask::Enqueue }))
 }
 
 /// Records a run whose last step was saved before the server stopped, but not its end.

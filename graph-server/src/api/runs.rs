@@ -158,7 +158,7 @@ async fn start(
     }
     let graph = assistant.graph.clone();
     let launch = Launch { run: run.clone(), graph, events, modes, cancel, multitask };
-    let handle = shared.runner.launch(&shared.records, launch).await?;
+    let handle = shared.launch(launch).await?;
     if matches!(on, On::Temporary) && !keep {
         let (shared, handle, thread_id) = (shared.clone(), handle.clone(), thread_id.to_owned());
         tokio::spawn(async move {
@@ -365,7 +365,7 @@ pub(super) async fn join(
     Path((thread_id, run_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     run_of(&shared, &owner, &thread_id, &run_id).await?;
-    match shared.runner.handle(&run_id) {
+    match shared.handle(&run_id).await? {
         Some(handle) => Ok(Json((*handle.wait().await).clone())),
         // Long finished: what the thread holds now.
         None => Ok(Json(shared.records.thread(&thread_id, owner.key()).await?.values)),
@@ -399,7 +399,7 @@ pub(super) async fn join_stream(
                 .ok_or_else(|| ApiError::invalid("Last-Event-ID", "must be an event id"))?,
         ),
     };
-    let log = match shared.runner.handle(&run_id) {
+    let log = match shared.handle(&run_id).await? {
         Some(handle) => {
             let guard = CancelOnDrop(query.cancel_on_disconnect.then(|| handle.cancel.clone()));
             return Ok(sse(handle.log, after, guard));
@@ -440,11 +440,12 @@ pub(super) async fn cancel(
 ) -> Result<Response, ApiError> {
     let rollback =
         choice("action", query.action.as_deref(), &[("interrupt", false), ("rollback", true)])?;
-    run_of(&shared, &owner, &thread_id, &run_id).await?;
+    let run = run_of(&shared, &owner, &thread_id, &run_id).await?;
+    let in_progress = run.status.unfinished();
     let handle = shared
-        .runner
         .handle(&run_id)
-        .filter(|handle| handle.ended.borrow().is_none())
+        .await?
+        .filter(|handle| in_progress && handle.ended.borrow().is_none())
         .ok_or_else(|| ApiError::not_found("run in progress", &run_id))?;
     handle.cancel.cancel();
     let result = if query.wait || rollback { Some(handle.wait().await) } else { None };

@@ -87,7 +87,7 @@ pub(super) async fn delete(
 /// checkpoints.
 pub(super) async fn remove(shared: &Shared, thread_id: &str) -> Result<(), ApiError> {
     for run in shared.records.runs(thread_id).await? {
-        if let Some(handle) = shared.runner.handle(&run.run_id) {
+        if let Some(handle) = shared.handle(&run.run_id).await? {
             handle.cancel.cancel();
             handle.wait().await;
         }
@@ -250,7 +250,7 @@ pub(super) async fn update_state(
 ) -> Result<Json<Value>, ApiError> {
     let Update { values, as_node, checkpoint_id } = body(&bytes)?;
     let thread = shared.records.thread(&thread_id, owner.key()).await?;
-    if let Some(run_id) = shared.runner.running(&thread_id) {
+    if let Some(run_id) = shared.running(&thread_id).await? {
         return Err(ApiError::Busy { thread_id, run_id });
     }
     let graph = shared.thread_graph(&thread).ok_or_else(|| {

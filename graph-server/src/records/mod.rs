@@ -11,7 +11,7 @@ use crate::error::ApiError;
 
 mod memory;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -90,6 +90,13 @@ pub(crate) enum RunStatus {
     Success,
     Error,
     Interrupted,
+}
+
+impl RunStatus {
+    /// Whether a run of this status has yet to end.
+    pub fn unfinished(self) -> bool {
+        matches!(self, RunStatus::Pending | RunStatus::Running)
+    }
 }
 
 /// A run as the API shows it.
@@ -202,6 +209,19 @@ impl Records {
         let run = self.backend.run(run_id).await?;
         run.filter(|run| run.thread_id == thread_id)
             .ok_or_else(|| ApiError::not_found("run", run_id))
+    }
+
+    /// Run `run_id`, whichever thread it is of.
+    #[cfg(feature = "postgres")]
+    pub async fn find_run(&self, run_id: &str) -> Result<Option<Run>, ApiError> {
+        self.backend.run(run_id).await
+    }
+
+    /// The state thread `id`'s last run left (`null` when there is no such thread), whoever
+    /// owns it.
+    #[cfg(feature = "postgres")]
+    pub async fn values(&self, id: &str) -> Result<Value, ApiError> {
+        Ok(self.backend.thread(id).await?.map(|thread| thread.values).unwrap_or_default())
     }
 
     /// The runs of a thread, newest first.

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::{Config, NoTls};
 
 use super::{decode, encode, status_name, Backend, Run, Thread, SCHEMA};
@@ -44,8 +44,21 @@ impl PostgresRecords {
     }
 }
 
-fn storage(error: impl std::fmt::Display) -> ApiError {
+pub(crate) fn storage(error: impl std::fmt::Display) -> ApiError {
     ApiError::Storage(error.to_string())
+}
+
+/// Adds or replaces `run` through `client`, which may be inside a transaction.
+pub(crate) async fn put_run(client: &impl GenericClient, run: &Run) -> Result<(), ApiError> {
+    let sql = "INSERT INTO graph_server_runs (run_id, thread_id, status, body)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, body = excluded.body";
+    let (body, status) = (encode(run), status_name(run.status));
+    client
+        .execute(sql, &[&run.run_id, &run.thread_id, &status, &body])
+        .await
+        .map(drop)
+        .map_err(storage)
 }
 
 #[async_trait]
@@ -104,16 +117,7 @@ impl Backend for PostgresRecords {
     }
 
     async fn put_run(&self, run: &Run) -> Result<(), ApiError> {
-        let sql = "INSERT INTO graph_server_runs (run_id, thread_id, status, body)
-                   VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, body = excluded.body";
-        let (body, status) = (encode(run), status_name(run.status));
-        self.client()
-            .await?
-            .execute(sql, &[&run.run_id, &run.thread_id, &status, &body])
-            .await
-            .map(drop)
-            .map_err(storage)
+        put_run(&self.client().await?, run).await
     }
 
     async fn run(&self, id: &str) -> Result<Option<Run>, ApiError> {
