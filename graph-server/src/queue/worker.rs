@@ -45,10 +45,9 @@ impl TaskHandler for QueuedRun {
         ctx: WorkerContext,
     ) -> impl std::future::Future<Output = impl IntoTaskHandlerResult> + Send + 'static {
         let shared = ctx.get_ext::<Here>().map(|here| here.0.clone());
-        let attempt = *ctx.job().attempts();
         async move {
             let shared = shared.ok_or("the worker has no server")?;
-            run_here(&shared, &self.run_id, attempt).await.map_err(|error| error.to_string())
+            run_here(&shared, &self.run_id).await.map_err(|error| error.to_string())
         }
     }
 }
@@ -118,7 +117,7 @@ pub(crate) fn start_worker(
 
 /// Runs the queued run `run_id` here: from its request, or, when an earlier attempt's
 /// worker died, from its thread's last checkpoint.
-async fn run_here(shared: &Shared, run_id: &str, attempt: i16) -> Result<(), ApiError> {
+async fn run_here(shared: &Shared, run_id: &str) -> Result<(), ApiError> {
     let queue = shared.queue.as_ref().ok_or_else(|| ApiError::Storage("no queue".into()))?;
     let Some(run) = shared.records.find_run(run_id).await? else {
         // Deleted while it waited: nothing to run.
@@ -133,6 +132,7 @@ async fn run_here(shared: &Shared, run_id: &str, attempt: i16) -> Result<(), Api
     let log = Arc::new(RunLog::default());
     let earlier = queue.events(run_id, 0).await?;
     let from = u64::try_from(earlier.len()).unwrap_or_default();
+    let attempt = 1 + earlier.iter().filter(|(event, _)| event == "metadata").count();
     for (event, data) in earlier {
         log.push(event, data);
     }
