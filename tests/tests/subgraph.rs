@@ -846,6 +846,13 @@ impl Checkpointer for FailOnce {
     ) -> Result<(), graph_core::checkpoint::CheckpointError> {
         self.inner.delete_thread(thread_id).await
     }
+    async fn copy_thread(
+        &self,
+        thread_id: &str,
+        new_thread_id: &str,
+    ) -> Result<(), graph_core::checkpoint::CheckpointError> {
+        self.inner.copy_thread(thread_id, new_thread_id).await
+    }
 }
 
 #[tokio::test]
