@@ -528,7 +528,7 @@ pub(crate) fn within_thread(id: &str, thread_id: &str) -> bool {
 /// The id that thread `id` (`thread_id` or one of its subgraphs' threads) takes in the copy
 /// of `thread_id` named `new_thread_id`: the new id, then the same namespace.
 pub(crate) fn copied_thread_id(id: &str, thread_id: &str, new_thread_id: &str) -> String {
-    format!("{new_thread_id}{}", &id[thread_id.len()..])
+    format!("{new_thread_id}{}", id.get(thread_id.len()..).unwrap_or_default())
 }
 
 /// A new checkpoint id: time-ordered and unique across processes.
