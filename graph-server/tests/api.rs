@@ -731,7 +731,19 @@ fn moved(value: &Value, from: &str, to: &str) -> Value {
 
 #[tokio::test]
 async fn a_copied_thread_has_the_originals_history_and_goes_its_own_way() {
-    let app = server().router();
+    copy_and_diverge(server().router()).await;
+}
+
+#[tokio::test]
+async fn a_thread_copied_on_postgres_goes_its_own_way_too() {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    copy_and_diverge(server().postgres(&url).await.unwrap().router()).await;
+}
+
+/// Copies a thread paused after three runs, checks the copy reads as the original, resumes
+/// each and checks neither saw the other's answer.
+async fn copy_and_diverge(app: Router) {
     let thread = new_thread(&app).await;
     let url = format!("/threads/{thread}");
     call(&app, "PATCH", &url, Some(json!({"metadata": {"topic": "copies"}}))).await;
