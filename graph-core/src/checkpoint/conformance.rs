@@ -331,7 +331,10 @@ async fn copies<C: Checkpointer>(saver: &C, original: &str, copy: &str) {
         }
     }
     assert!(saver.list(&taken).await.unwrap().is_empty(), "a refused copy copies nothing");
-    assert_eq!(saver.list(&taken_child.thread_id).await.unwrap(), [taken_child.clone()]);
+    assert_eq!(
+        saver.list(&taken_child.thread_id).await.unwrap(),
+        std::slice::from_ref(&taken_child)
+    );
     let written = format!("{copy}-written");
     saver
         .put_write(&written, "c", &PendingWrite::Resume { task_id: "t".into(), values: vec![] })
