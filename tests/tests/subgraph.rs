@@ -760,7 +760,8 @@ async fn a_copy_of_a_thread_paused_in_a_child_resumes_on_its_own() {
             .with_checkpointer(Arc::clone(&saver));
         let original = RunConfig::default().thread_id("original");
         let copy = RunConfig::default().thread_id("copy");
-        graph.invoke(line("x"), original.clone()).await.unwrap();
+        let outcome = graph.invoke(line("x"), original.clone()).await.unwrap();
+        assert!(matches!(outcome, RunOutcome::Paused { .. }), "{outcome:?}");
         saver.copy_thread("original", "copy").await.unwrap();
 
         // The snapshots name no thread: the copy's read exactly as the original's.

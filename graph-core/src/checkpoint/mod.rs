@@ -330,7 +330,7 @@ pub enum CheckpointError {
     /// A thread a copy was to go to already has checkpoints or writes, itself or one of its
     /// subgraphs: [`Checkpointer::copy_thread`] copies only to an unused thread id.
     #[error(
-        "thread `{thread_id}` already has checkpoints: a thread is copied only to an unused id"
+        "thread `{thread_id}` already has checkpoints or writes: a thread is copied only to an unused id"
     )]
     ThreadInUse {
         /// The thread the copy was to go to.
