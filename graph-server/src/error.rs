@@ -99,6 +99,7 @@ fn graph_status(error: &GraphError) -> StatusCode {
         | GraphError::NothingToResume { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         GraphError::UnknownThread { .. } => StatusCode::NOT_FOUND,
         GraphError::Checkpoint(CheckpointError::NotFound { .. }) => StatusCode::NOT_FOUND,
+        GraphError::Checkpoint(CheckpointError::ThreadInUse { .. }) => StatusCode::CONFLICT,
         GraphError::Checkpoint(
             CheckpointError::NonFiniteFloat { .. } | CheckpointError::NullInSome { .. },
         ) => StatusCode::UNPROCESSABLE_ENTITY,

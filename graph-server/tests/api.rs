@@ -793,3 +793,130 @@ async fn no_input_makes_the_server_fail_or_answer_anything_but_json() {
         }
     }
 }
+
+/// `value` with every mention of thread `from` made one of thread `to`.
+fn moved(value: &Value, from: &str, to: &str) -> Value {
+    serde_json::from_str(&value.to_string().replace(from, to)).unwrap()
+}
+
+#[tokio::test]
+async fn a_copied_thread_has_the_originals_history_and_goes_its_own_way() {
+    copy_and_diverge(server().router()).await;
+}
+
+#[tokio::test]
+async fn a_thread_copied_on_postgres_goes_its_own_way_too() {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    copy_and_diverge(server().postgres(&url).await.unwrap().router()).await;
+}
+
+/// Copies a thread paused after three runs, checks the copy reads as the original, resumes
+/// each and checks neither saw the other's answer.
+async fn copy_and_diverge(app: Router) {
+    let thread = new_thread(&app).await;
+    let url = format!("/threads/{thread}");
+    call(&app, "PATCH", &url, Some(json!({"metadata": {"topic": "copies"}}))).await;
+    // Three runs: the first pauses, the second answers, the third pauses again.
+    for body in [
+        json!({"assistant_id": "notes", "input": {"items": ["x"]}}),
+        json!({"assistant_id": "notes", "command": {"resume": "yes"}}),
+        json!({"assistant_id": "notes", "input": {"items": ["y"]}}),
+    ] {
+        let (status, _) = call(&app, "POST", &format!("{url}/runs/wait"), Some(body)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let read = |thread: String| {
+        let app = app.clone();
+        async move {
+            let (_, record) = call(&app, "GET", &format!("/threads/{thread}"), None).await;
+            let (_, state) = call(&app, "GET", &format!("/threads/{thread}/state"), None).await;
+            let (_, nested) =
+                call(&app, "GET", &format!("/threads/{thread}/state?subgraphs=true"), None).await;
+            let (_, history) =
+                call(&app, "GET", &format!("/threads/{thread}/history?limit=100"), None).await;
+            (record, state, nested, history)
+        }
+    };
+    let (record, state, nested, history) = read(thread.clone()).await;
+    assert_eq!(record["status"], "interrupted");
+    assert_eq!(state["values"], json!({"items": ["x", "a", "y", "a"], "answer": "yes"}));
+    assert_eq!(state["next"], json!(["ask"]));
+    assert_eq!(history.as_array().unwrap().len(), 5);
+
+    let (status, copy) = call(&app, "POST", &format!("{url}/copy"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let copy_id = copy["thread_id"].as_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&copy_id).is_ok() && copy_id != thread, "{copy_id}");
+    assert_eq!(copy["metadata"], record["metadata"]);
+    assert_eq!(copy["metadata"]["topic"], "copies");
+    assert_eq!(
+        (&copy["status"], &copy["values"], &copy["interrupts"], &copy["error"]),
+        (&json!("idle"), &Value::Null, &json!({}), &Value::Null),
+        "the copy starts idle, as the LangGraph Platform's does"
+    );
+    assert_eq!(copy["created_at"], copy["updated_at"]);
+    let (copy_record, copy_state, copy_nested, copy_history) = read(copy_id.clone()).await;
+    assert_eq!(copy_record, copy, "the copy is a thread like any other");
+    assert_eq!(copy_state, moved(&state, &thread, &copy_id), "the same state");
+    assert_eq!(copy_nested, moved(&nested, &thread, &copy_id));
+    assert_eq!(copy_history, moved(&history, &thread, &copy_id), "the same history");
+    let (_, runs) = call(&app, "GET", &format!("/threads/{copy_id}/runs"), None).await;
+    assert_eq!(runs, json!([]), "runs stay with the original");
+
+    let resume = |answer: &str| json!({"assistant_id": "notes", "command": {"resume": answer}});
+    let (status, done) =
+        call(&app, "POST", &format!("/threads/{copy_id}/runs/wait"), Some(resume("the copy's")))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(done, json!({"items": ["x", "a", "y", "a"], "answer": "the copy's"}));
+    let (_, copy_record) = call(&app, "GET", &format!("/threads/{copy_id}"), None).await;
+    assert_eq!((&copy_record["status"], &copy_record["values"]), (&json!("idle"), &done));
+    assert_eq!(
+        read(thread.clone()).await,
+        (record, state, nested, history),
+        "resuming the copy leaves the original as it was"
+    );
+
+    let (status, done) =
+        call(&app, "POST", &format!("{url}/runs/wait"), Some(resume("the original's"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(done, json!({"items": ["x", "a", "y", "a"], "answer": "the original's"}));
+    let (_, copy_now) = call(&app, "GET", &format!("/threads/{copy_id}/state"), None).await;
+    assert_eq!(copy_now["values"]["answer"], "the copy's", "and the original leaves the copy");
+
+    let (status, _) = call(&app, "DELETE", &url, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, copy_history) =
+        call(&app, "GET", &format!("/threads/{copy_id}/history?limit=100"), None).await;
+    assert_eq!(copy_history.as_array().unwrap().len(), 6, "deleting the original keeps the copy");
+    let (status, _) = call(&app, "POST", &format!("{url}/copy"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_thread_is_copied_only_with_its_key_and_the_copy_is_the_callers() {
+    let app = server().api_key("alice").api_key("bob").router();
+    let (_, thread) = call_as(&app, Some("alice"), "POST", "/threads", Some(json!({}))).await;
+    let url = format!("/threads/{}", thread["thread_id"].as_str().unwrap());
+    let run = json!({"assistant_id": "notes", "input": {"items": ["x"]}});
+    call_as(&app, Some("alice"), "POST", &format!("{url}/runs/wait"), Some(run)).await;
+    let (status, _) = call_as(&app, Some("bob"), "POST", &format!("{url}/copy"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call_as(&app, None, "POST", &format!("{url}/copy"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, count) = call_as(&app, Some("bob"), "POST", "/threads/count", Some(json!({}))).await;
+    assert_eq!(count, json!(0), "a refused copy makes no thread");
+
+    let (status, copy) = call_as(&app, Some("alice"), "POST", &format!("{url}/copy"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let copy_url = format!("/threads/{}", copy["thread_id"].as_str().unwrap());
+    let (status, _) = call_as(&app, Some("bob"), "GET", &copy_url, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, state) =
+        call_as(&app, Some("alice"), "GET", &format!("{copy_url}/state"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state["values"], json!({"items": ["x", "a"], "answer": null}));
+    let (_, count) = call_as(&app, Some("alice"), "POST", "/threads/count", Some(json!({}))).await;
+    assert_eq!(count, json!(2));
+}

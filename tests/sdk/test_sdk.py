@@ -231,6 +231,38 @@ async def main():
     assert done["sent"] == ["to Ann: Dear Ann, hello."], done
     ok("threads.update_state: the edit is the new checkpoint, review asks again, then sends it")
 
+    # threads.copy: the history of a paused thread, resumed on the copy alone
+    ot = (await client.threads.create(metadata={"topic": "copy"}))["thread_id"]
+    paused = await client.runs.wait(ot, "approval", input={"to": "Ann"})
+    assert paused == {**DRAFTED, "__interrupt__": INTERRUPT}, paused
+    copied = await client.threads.copy(ot)
+    cid = copied["thread_id"]
+    uuid.UUID(cid)
+    assert cid != ot, copied
+    approval = str(uuid.uuid5(NAMESPACE, "approval"))
+    metadata = {"topic": "copy", "graph_id": "approval", "assistant_id": approval}
+    assert copied["metadata"] == metadata, copied
+    assert (copied["status"], copied["values"], copied["interrupts"]) == ("idle", None, {}), copied
+    assert await client.threads.get(cid) == copied
+    original = await client.threads.get_state(ot)
+    state = await client.threads.get_state(cid)
+    assert (state["values"], state["next"]) == (DRAFTED, ["review"]), state
+    assert state["interrupts"] == original["interrupts"] == INTERRUPT, state
+    assert state["checkpoint"] == {**original["checkpoint"], "thread_id": cid}, state
+    before = await client.threads.get_history(ot, limit=100)
+    history = await client.threads.get_history(cid, limit=100)
+    assert len(history) == len(before) == 2, history
+    for mine, theirs in zip(history, before):
+        assert mine["checkpoint"] == {**theirs["checkpoint"], "thread_id": cid}, mine
+        assert (mine["values"], mine["next"]) == (theirs["values"], theirs["next"]), mine
+    done = await client.runs.wait(cid, "approval", command={"resume": "approve"})
+    assert done == {**DRAFTED, "decision": "approve", "sent": [f"to Ann: {DRAFT}"]}, done
+    assert await client.threads.get_state(ot) == original
+    assert await client.threads.get_history(ot, limit=100) == before
+    assert (await client.threads.get(ot))["status"] == "interrupted"
+    await expect_status(404, bob.threads.copy(ot))
+    ok("threads.copy: same state and history, resumed alone; bob gets 404")
+
     # runs without a thread
     waited = await client.runs.wait(None, "briefing", input={"city": "Paris"})
     assert waited == FINAL_BRIEFING, waited

@@ -125,6 +125,13 @@ impl Checkpointer for Gated {
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
         self.inner.delete_thread(thread_id).await
     }
+    async fn copy_thread(
+        &self,
+        thread_id: &str,
+        new_thread_id: &str,
+    ) -> Result<(), CheckpointError> {
+        self.inner.copy_thread(thread_id, new_thread_id).await
+    }
 }
 
 async fn checkpoints_queued_behind_a_slow_save_are_saved_in_one_batch(
@@ -228,6 +235,13 @@ impl Checkpointer for FailAt {
     }
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
         self.inner.delete_thread(thread_id).await
+    }
+    async fn copy_thread(
+        &self,
+        thread_id: &str,
+        new_thread_id: &str,
+    ) -> Result<(), CheckpointError> {
+        self.inner.copy_thread(thread_id, new_thread_id).await
     }
 }
 

@@ -248,7 +248,12 @@ async fn sqlite_reads_bodies_that_name_their_thread() {
         .unwrap();
     }
     let old = graph.get_state(&RunConfig::default().thread_id("old")).await.unwrap().unwrap();
-    assert_eq!((old.values, old.metadata.writers), (state, vec!["append".to_owned()]));
+    assert_eq!((old.values, old.metadata.writers), (state.clone(), vec!["append".to_owned()]));
+    // A copy's records name the copy: the body is read under its thread and written anew.
+    SqliteSaver::open(&file).unwrap().copy_thread("old", "copied").await.unwrap();
+    let copied = graph.get_state(&RunConfig::default().thread_id("copied")).await.unwrap();
+    let copied = copied.expect("the copy of a thread whose bodies name it loads");
+    assert_eq!((copied.values, copied.checkpoint_id.as_str()), (state, "0001"));
     let err = graph.get_state(&RunConfig::default().thread_id("moved")).await.unwrap_err();
     let GraphError::Checkpoint(CheckpointError::Corrupt { thread_id, checkpoint_id, reason }) = err
     else {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use graph_core::checkpoint::{Checkpointer, MemorySaver};
+use graph_core::checkpoint::{Checkpointer, MemorySaver, SqliteSaver};
 use graph_core::prelude::*;
 use graph_core::{
     CancellationToken, Interrupt, InterruptError, InvalidUpdate, Send, StreamEvent, StreamMode,
@@ -744,6 +744,56 @@ async fn deleting_a_thread_deletes_its_subgraphs_checkpoints() {
     assert!(saver.list(&child_thread).await.unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn a_copy_of_a_thread_paused_in_a_child_resumes_on_its_own() {
+    let savers: [Arc<dyn Checkpointer>; 2] =
+        [Arc::new(MemorySaver::new()), Arc::new(SqliteSaver::in_memory().unwrap())];
+    for saver in savers {
+        let runs = Arc::new(Runs::default());
+        let graph = StateGraph::<Doc>::new()
+            .add_subgraph("child", asking(&runs))
+            .add_node("after", |s: Arc<Doc>| async move { line(&format!("titled {}", s.title)) })
+            .add_edge(START, "child")
+            .add_edge("child", "after")
+            .compile()
+            .unwrap()
+            .with_checkpointer(Arc::clone(&saver));
+        let original = RunConfig::default().thread_id("original");
+        let copy = RunConfig::default().thread_id("copy");
+        let outcome = graph.invoke(line("x"), original.clone()).await.unwrap();
+        assert!(matches!(outcome, RunOutcome::Paused { .. }), "{outcome:?}");
+        saver.copy_thread("original", "copy").await.unwrap();
+
+        // The snapshots name no thread: the copy's read exactly as the original's.
+        let seen = |config: RunConfig| {
+            let graph = graph.clone();
+            async move {
+                let state = graph.get_state_with_subgraphs(&config).await.unwrap().unwrap();
+                let history = graph.get_state_history(&config).await.unwrap();
+                format!("{state:?} {history:?}")
+            }
+        };
+        let before = seen(original.clone()).await;
+        assert_eq!(seen(copy.clone()).await, before, "paused inside the child, as the original");
+        let state = graph.get_state_with_subgraphs(&copy).await.unwrap().unwrap();
+        assert_eq!(state.subgraphs[0].next, ["ask"]);
+
+        let done = graph.invoke(Command::resume("Copied"), copy.clone()).await.unwrap();
+        let titled = |title: &str| Doc {
+            lines: lines(&["x", "prep", &format!("titled {title}")]),
+            title: title.into(),
+            ..Doc::default()
+        };
+        assert_eq!(done.finished().unwrap(), titled("Copied"));
+        assert_eq!(runs.prep.load(Ordering::SeqCst), 1, "the copy's child resumed where it paused");
+        assert_eq!(seen(original.clone()).await, before, "the original is as it was");
+        let done = graph.invoke(Command::resume("Original"), original).await.unwrap();
+        assert_eq!(done.finished().unwrap(), titled("Original"));
+        let copied = graph.get_state(&copy).await.unwrap().unwrap();
+        assert_eq!(copied.values, titled("Copied"), "and the copy as it was");
+    }
+}
+
 /// `triage` hands over to the parent's `billing`; `never` would follow it inside.
 fn support_desk(runs: &Arc<AtomicUsize>) -> CompiledGraph<Doc> {
     let runs = Arc::clone(runs);
@@ -845,6 +895,13 @@ impl Checkpointer for FailOnce {
         thread_id: &str,
     ) -> Result<(), graph_core::checkpoint::CheckpointError> {
         self.inner.delete_thread(thread_id).await
+    }
+    async fn copy_thread(
+        &self,
+        thread_id: &str,
+        new_thread_id: &str,
+    ) -> Result<(), graph_core::checkpoint::CheckpointError> {
+        self.inner.copy_thread(thread_id, new_thread_id).await
     }
 }
 

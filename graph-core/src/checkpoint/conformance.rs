@@ -1,5 +1,5 @@
 //! The conformance suite every [`Checkpointer`] must pass: ordering, optimistic concurrency,
-//! pending writes, thread isolation, deletion and faithful round trips.
+//! pending writes, thread isolation, deletion, copies and faithful round trips.
 //!
 //! Call [`run`] from a test with a fresh saver; it panics with a message naming the broken
 //! rule. Thread ids are unique per call, so a shared database can be reused.
@@ -20,6 +20,7 @@ pub async fn run<C: Checkpointer>(saver: &C) {
     isolation_and_deletion(saver, &format!("{prefix}-a"), &format!("{prefix}-b")).await;
     racing_workers(saver, &format!("{prefix}-race")).await;
     batches(saver, &format!("{prefix}-batch")).await;
+    copies(saver, &format!("{prefix}-original"), &format!("{prefix}-copy")).await;
 }
 
 /// A checkpoint of `thread` after `parent`, exercising every field.
@@ -238,4 +239,151 @@ async fn batches<C: Checkpointer>(saver: &C, thread: &str) {
     assert_eq!(saver.list(thread).await.unwrap().len(), 4, "neither rejected batch saved a thing");
     let fifth = sample(thread, Some(&fourth), 3);
     saver.put(&fifth, Some(&fourth.id)).await.expect("a single put follows a batch");
+}
+
+async fn copies<C: Checkpointer>(saver: &C, original: &str, copy: &str) {
+    // Two checkpoints with writes, a subgraph's thread with a checkpoint and a write, and a
+    // thread whose id only starts alike.
+    let first = sample(original, None, -1);
+    let second = sample(original, Some(&first), 0);
+    saver.put(&first, None).await.unwrap();
+    saver.put(&second, Some(&first.id)).await.unwrap();
+    let first_writes = [PendingWrite::Output {
+        task_id: "0:a".into(),
+        update: Some(json!({ "items": [3] })),
+        more: Vec::new(),
+        goto: vec![GotoRecord { node: "w".into(), payload: None }],
+    }];
+    let second_writes = [
+        PendingWrite::Interrupt {
+            task_id: "1:b".into(),
+            interrupt_id: "1:b#0".into(),
+            node: "b".into(),
+            value: json!("ok?"),
+        },
+        PendingWrite::Resume { task_id: "1:b".into(), values: vec![json!("yes")] },
+    ];
+    for (checkpoint, writes) in [(&first, &first_writes[..]), (&second, &second_writes[..])] {
+        for write in writes {
+            saver.put_write(original, &checkpoint.id, write).await.unwrap();
+        }
+    }
+    let namespace = format!("|s:1:s@{}", second.id);
+    let child = format!("{original}{namespace}");
+    let mut in_child = sample(&child, None, -1);
+    in_child.metadata.invocation = Some(format!("{}/1:s", second.id));
+    saver.put(&in_child, None).await.unwrap();
+    let child_writes = [PendingWrite::Answer {
+        task_id: "1:s".into(),
+        interrupt_id: "s:1|x:0:x#0".into(),
+        value: json!({ "answer": 42 }),
+    }];
+    saver.put_write(&child, &in_child.id, &child_writes[0]).await.unwrap();
+    let alike = format!("{original}x");
+    saver.put(&sample(&alike, None, -1), None).await.unwrap();
+
+    saver.copy_thread(original, copy).await.expect("a thread copies to an unused id");
+    let moved = |checkpoint: &Checkpoint, thread: &str| Checkpoint {
+        thread_id: thread.to_owned(),
+        ..checkpoint.clone()
+    };
+    let copy_child = format!("{copy}{namespace}");
+    assert_eq!(
+        saver.list(copy).await.unwrap(),
+        [moved(&second, copy), moved(&first, copy)],
+        "the copy has every checkpoint, with the same ids and parents, under its own id"
+    );
+    let latest = saver.get(copy, None).await.unwrap().expect("the copy's latest checkpoint");
+    assert_eq!(
+        (latest.checkpoint, latest.writes),
+        (moved(&second, copy), second_writes.to_vec()),
+        "the copy's latest checkpoint is the original's, with its writes"
+    );
+    let older = saver.get(copy, Some(&first.id)).await.unwrap().expect("an older checkpoint");
+    assert_eq!(
+        (older.checkpoint, older.writes),
+        (moved(&first, copy), first_writes.to_vec()),
+        "older checkpoints are copied with their writes"
+    );
+    let child_copy = saver.get(&copy_child, None).await.unwrap().expect("the subgraph's copy");
+    assert_eq!(
+        (child_copy.checkpoint, child_copy.writes),
+        (moved(&in_child, &copy_child), child_writes.to_vec()),
+        "the subgraphs' threads are copied under the copy's id, with their writes"
+    );
+    assert_eq!(saver.list(&copy_child).await.unwrap().len(), 1);
+    assert!(
+        saver.list(&format!("{copy}x")).await.unwrap().is_empty(),
+        "threads whose id only starts alike are not copied"
+    );
+
+    match saver.copy_thread(original, copy).await {
+        Err(CheckpointError::ThreadInUse { thread_id }) => assert_eq!(thread_id, copy),
+        other => panic!("a copy to a thread in use must be refused, got {other:?}"),
+    }
+    let taken = format!("{copy}-taken");
+    let taken_child = sample(&format!("{taken}|s"), None, -1);
+    saver.put(&taken_child, None).await.unwrap();
+    match saver.copy_thread(original, &taken).await {
+        Err(CheckpointError::ThreadInUse { thread_id }) => assert_eq!(thread_id, taken),
+        other => {
+            panic!("a copy to a thread whose subgraph is in use must be refused, got {other:?}")
+        }
+    }
+    assert!(saver.list(&taken).await.unwrap().is_empty(), "a refused copy copies nothing");
+    assert_eq!(
+        saver.list(&taken_child.thread_id).await.unwrap(),
+        std::slice::from_ref(&taken_child)
+    );
+    let written = format!("{copy}-written");
+    saver
+        .put_write(&written, "c", &PendingWrite::Resume { task_id: "t".into(), values: vec![] })
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            saver.copy_thread(original, &written).await,
+            Err(CheckpointError::ThreadInUse { .. })
+        ),
+        "a thread with writes only is in use too"
+    );
+
+    // Saves to the copy leave the original as it was.
+    let third = sample(copy, Some(&moved(&second, copy)), 1);
+    saver.put(&third, Some(&second.id)).await.expect("the copy advances from its latest");
+    saver
+        .put_write(
+            copy,
+            &second.id,
+            &PendingWrite::Resume { task_id: "2:c".into(), values: vec![] },
+        )
+        .await
+        .unwrap();
+    saver.put(&sample(&copy_child, Some(&in_child), 0), Some(&in_child.id)).await.unwrap();
+    assert_eq!(saver.list(original).await.unwrap(), [second.clone(), first.clone()]);
+    let stored = saver.get(original, None).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.checkpoint, stored.writes),
+        (second.clone(), second_writes.to_vec()),
+        "the original keeps its latest checkpoint and its writes"
+    );
+    assert_eq!(saver.list(&child).await.unwrap(), [in_child.clone()], "and its subgraphs'");
+    saver
+        .put(&sample(original, Some(&second), 1), Some(&second.id))
+        .await
+        .expect("the original advances from its own latest, whatever the copy did");
+    assert_eq!(saver.list(copy).await.unwrap().len(), 3);
+
+    // A thread with nothing saved copies to nothing; deleting the copy keeps the original.
+    let nothing = format!("{copy}-of-nothing");
+    saver.copy_thread(&format!("{original}-none"), &nothing).await.unwrap();
+    assert!(saver.list(&nothing).await.unwrap().is_empty());
+    saver.delete_thread(copy).await.unwrap();
+    assert!(saver.list(&copy_child).await.unwrap().is_empty());
+    assert_eq!(
+        saver.list(original).await.unwrap().len(),
+        3,
+        "deleting the copy keeps the original"
+    );
+    assert_eq!(saver.list(&child).await.unwrap().len(), 1);
 }

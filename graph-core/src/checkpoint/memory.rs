@@ -6,10 +6,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    subgraph_prefix, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+    copied_thread_id, subgraph_prefix, within_thread, Checkpoint, CheckpointError, Checkpointer,
+    PendingWrite, StoredCheckpoint,
 };
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Thread {
     /// Oldest first.
     checkpoints: Vec<Checkpoint>,
@@ -101,6 +102,35 @@ impl Checkpointer for MemorySaver {
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
         let subgraphs = subgraph_prefix(thread_id);
         self.threads().retain(|id, _| id != thread_id && !id.starts_with(&subgraphs));
+        Ok(())
+    }
+
+    async fn copy_thread(
+        &self,
+        thread_id: &str,
+        new_thread_id: &str,
+    ) -> Result<(), CheckpointError> {
+        let mut threads = self.threads();
+        let in_use = threads.iter().any(|(id, thread)| {
+            within_thread(id, new_thread_id)
+                && !(thread.checkpoints.is_empty() && thread.writes.is_empty())
+        });
+        if in_use {
+            return Err(CheckpointError::ThreadInUse { thread_id: new_thread_id.to_owned() });
+        }
+        let copies: Vec<(String, Thread)> = threads
+            .iter()
+            .filter(|(id, _)| within_thread(id, thread_id))
+            .map(|(id, thread)| {
+                let new_id = copied_thread_id(id, thread_id, new_thread_id);
+                let mut copy = thread.clone();
+                for checkpoint in &mut copy.checkpoints {
+                    checkpoint.thread_id.clone_from(&new_id);
+                }
+                (new_id, copy)
+            })
+            .collect();
+        threads.extend(copies);
         Ok(())
     }
 }

@@ -327,6 +327,15 @@ pub enum CheckpointError {
         /// value itself).
         path: String,
     },
+    /// A thread a copy was to go to already has checkpoints or writes, itself or one of its
+    /// subgraphs: [`Checkpointer::copy_thread`] copies only to an unused thread id.
+    #[error(
+        "thread `{thread_id}` already has checkpoints or writes: a thread is copied only to an unused id"
+    )]
+    ThreadInUse {
+        /// The thread the copy was to go to.
+        thread_id: String,
+    },
     /// The checkpointer's connection is gone: the thread that served it stopped.
     #[error("the checkpointer's connection has stopped")]
     Disconnected,
@@ -429,6 +438,21 @@ pub trait Checkpointer: Send + Sync + 'static {
     /// Deletes a thread and everything saved for it, its subgraphs' checkpoints included
     /// (the threads whose id starts with the thread's and [`SUBGRAPH_SEPARATOR`]).
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError>;
+
+    /// Copies thread `thread_id` to the unused thread `new_thread_id`: every checkpoint with
+    /// its id, parent and pending writes, and its subgraphs' threads (the ids that start
+    /// with the thread's and [`SUBGRAPH_SEPARATOR`]) under the new id followed by the same
+    /// namespace. Loading, listing and resuming the copy then give what they give on the
+    /// original, apart from the thread id, and later saves to either leave the other as it
+    /// is. A thread with nothing saved copies to nothing.
+    ///
+    /// Fails with [`CheckpointError::ThreadInUse`] and copies nothing when `new_thread_id`
+    /// or one of its subgraphs' threads has checkpoints or writes already.
+    async fn copy_thread(
+        &self,
+        thread_id: &str,
+        new_thread_id: &str,
+    ) -> Result<(), CheckpointError>;
 }
 
 /// A shared saver is a saver: one `Arc` can serve several graphs.
@@ -474,6 +498,14 @@ impl<C: Checkpointer + ?Sized> Checkpointer for std::sync::Arc<C> {
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
         (**self).delete_thread(thread_id).await
     }
+
+    async fn copy_thread(
+        &self,
+        thread_id: &str,
+        new_thread_id: &str,
+    ) -> Result<(), CheckpointError> {
+        (**self).copy_thread(thread_id, new_thread_id).await
+    }
 }
 
 /// What separates a thread id from the namespace of a subgraph's checkpoints: a subgraph
@@ -485,6 +517,18 @@ pub const SUBGRAPH_SEPARATOR: char = '|';
 /// The start of every subgraph thread id under `thread_id`.
 pub(crate) fn subgraph_prefix(thread_id: &str) -> String {
     format!("{thread_id}{SUBGRAPH_SEPARATOR}")
+}
+
+/// Whether `id` is thread `thread_id` or one of its subgraphs' threads.
+pub(crate) fn within_thread(id: &str, thread_id: &str) -> bool {
+    id.strip_prefix(thread_id)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(SUBGRAPH_SEPARATOR))
+}
+
+/// The id that thread `id` (`thread_id` or one of its subgraphs' threads) takes in the copy
+/// of `thread_id` named `new_thread_id`: the new id, then the same namespace.
+pub(crate) fn copied_thread_id(id: &str, thread_id: &str, new_thread_id: &str) -> String {
+    format!("{new_thread_id}{}", id.get(thread_id.len()..).unwrap_or_default())
 }
 
 /// A new checkpoint id: time-ordered and unique across processes.

@@ -6,8 +6,9 @@ use deadpool_postgres::{Object, Pool};
 use tokio_postgres::Client;
 
 use super::{
-    corrupt, decode, decode_checkpoint, encode_checkpoint, latest_missing, storage,
-    subgraph_prefix, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+    copied_thread_id, corrupt, decode, decode_checkpoint, encode_checkpoint, latest_missing,
+    storage, subgraph_prefix, Checkpoint, CheckpointError, Checkpointer, PendingWrite,
+    StoredCheckpoint,
 };
 
 const SCHEMA: &str = "
@@ -220,6 +221,79 @@ impl Checkpointer for PostgresSaver {
             client.execute(&statement, &[&thread_id, &subgraphs]).await.map_err(storage)?;
         }
         Ok(())
+    }
+
+    async fn copy_thread(
+        &self,
+        thread_id: &str,
+        new_thread_id: &str,
+    ) -> Result<(), CheckpointError> {
+        const WITHIN: &str = "(thread_id = $1 OR starts_with(thread_id, $2))";
+        let (from_subgraphs, to_subgraphs) =
+            (subgraph_prefix(thread_id), subgraph_prefix(new_thread_id));
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(storage)?;
+        // Two copies to one id cannot both pass the check below: the second waits for the
+        // first to commit.
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&new_thread_id])
+            .await
+            .map_err(storage)?;
+        let in_use = tx
+            .query_one(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM graph_threads WHERE {WITHIN})
+                         OR EXISTS (SELECT 1 FROM graph_writes WHERE {WITHIN})"
+                ),
+                &[&new_thread_id, &to_subgraphs],
+            )
+            .await
+            .map_err(storage)?;
+        if in_use.try_get::<_, bool>(0).map_err(storage)? {
+            return Err(CheckpointError::ThreadInUse { thread_id: new_thread_id.to_owned() });
+        }
+        // The records are read under their own thread and saved under the copy's, so a
+        // record that names its thread names the right one.
+        let rows = tx
+            .query(
+                &format!("SELECT thread_id, id, body FROM graph_checkpoints WHERE {WITHIN}"),
+                &[&thread_id, &from_subgraphs],
+            )
+            .await
+            .map_err(storage)?;
+        let (mut threads, mut ids, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+        for row in &rows {
+            let thread: &str = row.try_get(0).map_err(|e| corrupt(thread_id, "(unknown)", e))?;
+            let id: &str = row.try_get(1).map_err(|e| corrupt(thread, "(unknown)", e))?;
+            let mut checkpoint = decode_checkpoint(thread, id, body(row, 2, thread, id)?)?;
+            checkpoint.thread_id = copied_thread_id(thread, thread_id, new_thread_id);
+            bodies.push(encode_checkpoint(&checkpoint)?);
+            threads.push(checkpoint.thread_id);
+            ids.push(checkpoint.id);
+        }
+        tx.execute(
+            "INSERT INTO graph_checkpoints (thread_id, id, body)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+            &[&threads, &ids, &bodies],
+        )
+        .await
+        .map_err(storage)?;
+        // The copy's writes keep their order: they are inserted in the order they were saved.
+        let after = i32::try_from(thread_id.chars().count() + 1).map_err(storage)?;
+        for copy in [
+            "INSERT INTO graph_threads (thread_id, latest)
+             SELECT $3::text || substr(thread_id, $4::int), latest FROM graph_threads WHERE {WITHIN}",
+            "INSERT INTO graph_writes (thread_id, checkpoint_id, body)
+             SELECT $3::text || substr(thread_id, $4::int), checkpoint_id, body FROM graph_writes
+             WHERE {WITHIN} ORDER BY seq",
+        ] {
+            tx.execute(
+                &copy.replace("{WITHIN}", WITHIN),
+                &[&thread_id, &from_subgraphs, &new_thread_id, &after],
+            )
+            .await
+            .map_err(storage)?;
+        }
+        tx.commit().await.map_err(storage)
     }
 }
 

@@ -11,8 +11,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use self::connection::ConnectionThread;
 use super::{
-    decode, decode_checkpoint, encode_checkpoint, latest_missing, storage, subgraph_prefix,
-    Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+    copied_thread_id, decode, decode_checkpoint, encode_checkpoint, latest_missing, storage,
+    subgraph_prefix, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
 };
 
 /// The tables are keyed by their primary keys (`WITHOUT ROWID`), so a commit touches one
@@ -261,6 +261,86 @@ impl Checkpointer for SqliteSaver {
                     "DELETE FROM {table} WHERE thread_id = ?1 OR substr(thread_id, 1, length(?2)) = ?2"
                 );
                 tx.execute(&delete, [&thread_id, &subgraphs]).map_err(storage)?;
+            }
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+
+    async fn copy_thread(
+        &self,
+        thread_id: &str,
+        new_thread_id: &str,
+    ) -> Result<(), CheckpointError> {
+        let (from, from_subgraphs) = (thread_id.to_owned(), subgraph_prefix(thread_id));
+        let (to, to_subgraphs) = (new_thread_id.to_owned(), subgraph_prefix(new_thread_id));
+        self.with(move |conn| {
+            let tx =
+                conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+            const WITHIN: &str = "(thread_id = ?1 OR substr(thread_id, 1, length(?2)) = ?2)";
+            let in_use: bool = tx
+                .query_row(
+                    &format!(
+                        "SELECT EXISTS (SELECT 1 FROM graph_threads WHERE {WITHIN})
+                             OR EXISTS (SELECT 1 FROM graph_writes WHERE {WITHIN})"
+                    ),
+                    [&to, &to_subgraphs],
+                    |row| row.get(0),
+                )
+                .map_err(storage)?;
+            if in_use {
+                return Err(CheckpointError::ThreadInUse { thread_id: to });
+            }
+            // The records are read under their own thread and saved under the copy's, so a
+            // record that names its thread names the right one.
+            let mut rows = Vec::new();
+            {
+                let mut select = tx
+                    .prepare(&format!(
+                        "SELECT thread_id, id, body FROM graph_checkpoints WHERE {WITHIN}"
+                    ))
+                    .map_err(storage)?;
+                let found = select
+                    .query_map([&from, &from_subgraphs], |row| {
+                        let text = |column| -> rusqlite::Result<String> {
+                            Ok(String::from_utf8_lossy(&bytes(row, column)?).into_owned())
+                        };
+                        Ok((text(0)?, text(1)?, bytes(row, 2)?))
+                    })
+                    .map_err(storage)?;
+                for row in found {
+                    let (thread, id, body) = row.map_err(storage)?;
+                    let mut checkpoint = decode_checkpoint(&thread, &id, &body)?;
+                    checkpoint.thread_id = copied_thread_id(&thread, &from, &to);
+                    rows.push((encode_checkpoint(&checkpoint)?, checkpoint));
+                }
+            }
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO graph_checkpoints (thread_id, id, body) VALUES (?1, ?2, ?3)",
+                    )
+                    .map_err(storage)?;
+                for (body, checkpoint) in &rows {
+                    insert
+                        .execute(params![checkpoint.thread_id, checkpoint.id, body])
+                        .map_err(storage)?;
+                }
+            }
+            // The copy's writes keep their order: they are inserted in the order they were saved.
+            let after = i64::try_from(from.chars().count() + 1).map_err(storage)?;
+            for copy in [
+                "INSERT INTO graph_threads (thread_id, latest)
+                 SELECT ?3 || substr(thread_id, ?4), latest FROM graph_threads WHERE {WITHIN}",
+                "INSERT INTO graph_writes (thread_id, checkpoint_id, body)
+                 SELECT ?3 || substr(thread_id, ?4), checkpoint_id, body FROM graph_writes
+                 WHERE {WITHIN} ORDER BY seq",
+            ] {
+                tx.execute(
+                    &copy.replace("{WITHIN}", WITHIN),
+                    params![from, from_subgraphs, to, after],
+                )
+                .map_err(storage)?;
             }
             tx.commit().map_err(storage)
         })

@@ -39,6 +39,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/threads/{thread_id}",
             get(threads::get).delete(threads::delete).patch(threads::patch),
         )
+        .route("/threads/{thread_id}/copy", post(threads::copy))
         .route("/threads/{thread_id}/state", get(threads::state).post(threads::update_state))
         .route("/threads/{thread_id}/state/{checkpoint_id}", get(threads::state_at))
         .route("/threads/{thread_id}/history", get(threads::history).post(threads::history_post))

@@ -1,4 +1,4 @@
-//! Threads: create, find and delete them; read and edit their state and history.
+//! Threads: create, find, copy and delete them; read and edit their state and history.
 
 use std::sync::Arc;
 
@@ -95,6 +95,42 @@ pub(super) async fn remove(shared: &Shared, thread_id: &str) -> Result<(), ApiEr
     shared.records.delete_thread(thread_id).await?;
     shared.checkpointer.delete_thread(thread_id).await.map_err(graph_core::GraphError::from)?;
     Ok(())
+}
+
+/// `POST /threads/{thread_id}/copy`: a new thread, owned by the caller, with the thread's
+/// metadata and its whole checkpoint history (its subgraphs' checkpoints and pending writes
+/// included), so its state, history and resumes are the original's. As on the LangGraph
+/// Platform, the copy is `idle` and has no runs; its values show once a run or an edit
+/// of it ends.
+pub(super) async fn copy(
+    State(shared): State<Arc<Shared>>,
+    Extension(owner): Extension<Owner>,
+    Path(thread_id): Path<String>,
+) -> Result<Json<Thread>, ApiError> {
+    let original = shared.records.thread(&thread_id, owner.key()).await?;
+    let copy_id = uuid::Uuid::new_v4().to_string();
+    let copied = shared.checkpointer.copy_thread(&thread_id, &copy_id).await;
+    copied.map_err(graph_core::GraphError::from)?;
+    let now = now();
+    let thread = Thread {
+        thread_id: copy_id.clone(),
+        created_at: now.clone(),
+        updated_at: now,
+        metadata: original.metadata,
+        status: ThreadStatus::Idle,
+        values: Value::Null,
+        interrupts: Map::new(),
+        error: None,
+        owner: owner.0.clone(),
+    };
+    match shared.records.insert_thread(thread).await {
+        Ok(thread) => Ok(Json(thread)),
+        Err(error) => {
+            // No record names the copied checkpoints: they go.
+            let _ = shared.checkpointer.delete_thread(&copy_id).await;
+            Err(error)
+        }
+    }
 }
 
 /// The body of `PATCH /threads/{thread_id}`.
