@@ -135,11 +135,13 @@ impl Server {
     pub async fn postgres(mut self, url: &str) -> Result<Self, ApiError> {
         use graph_core::checkpoint::PostgresSaver;
         use graph_core::store::PostgresStore;
-        let saver = PostgresSaver::connect(url).await.map_err(graph_core::GraphError::from)?;
-        self.checkpointer = Some(Arc::new(saver));
-        self.store = Some(Arc::new(PostgresStore::connect(url).await?));
-        self.records = Some(Records::new(crate::records::PostgresRecords::connect(url).await?));
-        self.queue = Some(crate::queue::Queue::connect(url, self.runner.clone()).await?);
+        let pool = crate::records::postgres::pool(url)?;
+        let saver = PostgresSaver::with_pool(pool.clone()).await;
+        self.checkpointer = Some(Arc::new(saver.map_err(graph_core::GraphError::from)?));
+        self.store = Some(Arc::new(PostgresStore::with_pool(pool.clone()).await?));
+        let records = crate::records::PostgresRecords::with_pool(pool.clone()).await?;
+        self.records = Some(Records::new(records));
+        self.queue = Some(crate::queue::Queue::connect(url, pool, self.runner.clone()).await?);
         Ok(self)
     }
 
@@ -295,9 +297,7 @@ impl Shared {
         #[cfg(feature = "postgres")]
         if self.queue.is_some() {
             let runs = self.records.runs(thread_id).await?;
-            let unfinished = runs
-                .into_iter()
-                .filter(|run| run.status.unfinished());
+            let unfinished = runs.into_iter().filter(|run| run.status.unfinished());
             return Ok(unfinished.map(|run| run.run_id).min());
         }
         Ok(self.runner.running(thread_id))

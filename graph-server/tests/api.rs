@@ -806,8 +806,7 @@ async fn a_copied_thread_has_the_originals_history_and_goes_its_own_way() {
 
 #[tokio::test]
 async fn a_thread_copied_on_postgres_goes_its_own_way_too() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+    let url = fresh_database("graph_server_api_copy").await;
     copy_and_diverge(server().postgres(&url).await.unwrap().router()).await;
 }
 

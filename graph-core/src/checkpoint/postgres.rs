@@ -55,7 +55,15 @@ impl PostgresSaver {
     /// `host=127.0.0.1 user=postgres dbname=test`, and creates the tables if needed.
     /// A URL (`postgresql://user@host/db`) works too.
     pub async fn connect(config: &str) -> Result<Self, CheckpointError> {
-        let saver = Self { pool: crate::pg_pool::pool(config).map_err(storage)? };
+        Self::with_pool(crate::pg_pool::pool(config).map_err(storage)?).await
+    }
+
+    /// Uses the connections of `pool`, which other parts of the application may share
+    /// (keeping the process's connections to PostgreSQL few), and creates the tables if
+    /// needed. The saver never holds one connection while waiting for another, so a small
+    /// shared pool slows it down at worst.
+    pub async fn with_pool(pool: deadpool_postgres::Pool) -> Result<Self, CheckpointError> {
+        let saver = Self { pool };
         saver.client().await?.batch_execute(SCHEMA).await.map_err(storage)?;
         Ok(saver)
     }

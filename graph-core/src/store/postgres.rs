@@ -141,7 +141,14 @@ impl PostgresStore {
     /// `host=127.0.0.1 user=postgres dbname=test`, and creates the table if needed.
     /// A URL (`postgresql://user@host/db`) works too.
     pub async fn connect(config: &str) -> Result<Self, StoreError> {
-        let store = Self { pool: crate::pg_pool::pool(config).map_err(StoreError::backend)? };
+        Self::with_pool(crate::pg_pool::pool(config).map_err(StoreError::backend)?).await
+    }
+
+    /// Uses the connections of `pool`, which other parts of the application may share
+    /// (keeping the process's connections to PostgreSQL few), and creates the table if
+    /// needed. The store never holds one connection while waiting for another.
+    pub async fn with_pool(pool: deadpool_postgres::Pool) -> Result<Self, StoreError> {
+        let store = Self { pool };
         store.client().await?.batch_execute(SCHEMA).await.map_err(StoreError::backend)?;
         Ok(store)
     }

@@ -52,8 +52,10 @@ CREATE TABLE IF NOT EXISTS graph_server_cancels (
 );
 ";
 
-/// How many connections the queue opens at most in one server.
-const MAX_CONNECTIONS: usize = 16;
+/// How many connections the queue's workers open at most in one server, to take and finish
+/// jobs (besides the one each listener holds); the queue's other work shares the server's
+/// pool.
+const WORKER_CONNECTIONS: usize = 2;
 
 /// The queue as one server sees it.
 pub(crate) struct Queue {
@@ -67,12 +69,15 @@ pub(crate) struct Queue {
 
 impl Queue {
     /// Connects to the database at `url`, creates the queue's tables when missing, and
-    /// starts listening for other servers' news.
-    pub async fn connect(url: &str, runner: Arc<Runner>) -> Result<Arc<Self>, ApiError> {
+    /// starts listening for other servers' news. The queue's work shares `pool`.
+    pub async fn connect(
+        url: &str,
+        pool: Pool,
+        runner: Arc<Runner>,
+    ) -> Result<Arc<Self>, ApiError> {
         let config = tokio_postgres::Config::from_str(url).map_err(storage)?;
         let database =
-            TokioPostgresDatabase::from_config(config, MAX_CONNECTIONS).map_err(storage)?;
-        let pool = database.pool().clone();
+            TokioPostgresDatabase::from_config(config, WORKER_CONNECTIONS).map_err(storage)?;
         let database = Database::from(database);
         {
             let mut client = pool.get().await.map_err(storage)?;

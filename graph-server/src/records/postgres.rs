@@ -10,8 +10,23 @@ use tokio_postgres::{Config, NoTls};
 use super::{decode, encode, status_name, Backend, Run, Thread, SCHEMA};
 use crate::error::ApiError;
 
-/// The most connections the records open at once.
-const MAX_CONNECTIONS: usize = 8;
+/// The most connections one server opens at once for its records, checkpoints, store and
+/// run queue together (the queue's workers open a few more of their own): a dozen servers
+/// stay within PostgreSQL's default limit of 100.
+const MAX_CONNECTIONS: usize = 6;
+
+/// The pool one server's records, checkpointer, store and queue share, for `config` (a URL or
+/// a libpq-style string). Connects lazily.
+pub(crate) fn pool(config: &str) -> Result<Pool, ApiError> {
+    let config = Config::from_str(config).map_err(storage)?;
+    // `Fast` only asks whether the connection's task has ended, which it has once the
+    // server dropped it; no round trip per checkout.
+    let manager = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+    Pool::builder(Manager::from_config(config, NoTls, manager))
+        .max_size(MAX_CONNECTIONS)
+        .build()
+        .map_err(storage)
+}
 
 /// Threads and runs in PostgreSQL.
 ///
@@ -23,16 +38,8 @@ pub(crate) struct PostgresRecords {
 }
 
 impl PostgresRecords {
-    /// Connects with a libpq-style string or URL and creates the tables if needed.
-    pub async fn connect(config: &str) -> Result<Self, ApiError> {
-        let config = Config::from_str(config).map_err(storage)?;
-        // `Fast` only asks whether the connection's task has ended, which it has once the
-        // server dropped it; no round trip per checkout.
-        let manager = ManagerConfig { recycling_method: RecyclingMethod::Fast };
-        let pool = Pool::builder(Manager::from_config(config, NoTls, manager))
-            .max_size(MAX_CONNECTIONS)
-            .build()
-            .map_err(storage)?;
+    /// Uses `pool`'s connections and creates the tables if needed.
+    pub async fn with_pool(pool: Pool) -> Result<Self, ApiError> {
         let records = Self { pool };
         records.client().await?.batch_execute(SCHEMA).await.map_err(storage)?;
         Ok(records)
@@ -151,7 +158,7 @@ mod tests {
     async fn postgres_records_follow_the_rules() {
         let url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
-        let records = super::PostgresRecords::connect(&url)
+        let records = super::PostgresRecords::with_pool(super::pool(&url).unwrap())
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {url:?} is required: {e}"));
         super::super::conformance::check(records).await;
