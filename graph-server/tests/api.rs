@@ -644,51 +644,93 @@ async fn fresh_database(name: &str) -> String {
 }
 
 /// Ends every PostgreSQL connection named `name`, as a server restart would, and waits until
-/// they are gone. Returns how many there were. On the test's one thread, each ended
-/// connection's task has read the server's goodbye by then, so the pools know it is closed.
-async fn terminate_connections(url: &str, name: &str) -> i64 {
+/// they are gone (the queue's listeners open new ones at once). Returns how many there were.
+/// On the test's one thread, each ended connection's task has read the server's goodbye by
+/// then, so the pools know it is closed.
+async fn terminate_connections(url: &str, name: &str) -> usize {
     let (admin, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    let ended = admin
-        .query_one(
-            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE application_name = $1 AND pid <> pg_backend_pid()) AS ended",
+    let ended: Vec<i32> = admin
+        .query(
+            "SELECT pid FROM pg_stat_activity, pg_terminate_backend(pid)
+             WHERE application_name = $1 AND pid <> pg_backend_pid()",
             &[&name],
         )
         .await
         .unwrap()
-        .get(0);
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
     // `pg_terminate_backend` only signals; each backend leaves `pg_stat_activity` as it
     // exits, after telling its client so.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let left: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                &[&name],
-            )
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", &[&ended])
             .await
             .unwrap()
             .get(0);
         if left == 0 {
-            return ended;
+            return ended.len();
         }
         assert!(std::time::Instant::now() < deadline, "{left} connections named {name} remain");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
-#[tokio::test]
-async fn a_postgres_server_keeps_answering_after_its_connections_are_ended() {
-    let url = fresh_database("graph_server_api_reconnect").await;
-    let name = format!("graph-server-{}", uuid::Uuid::new_v4().simple());
-    let named = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+/// `url` with the connections it opens named `name`.
+fn named_url(url: &str, name: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let separator = if url.contains('?') { '&' } else { '?' };
         format!("{url}{separator}application_name={name}")
     } else {
         format!("{url} application_name={name}")
-    };
-    let app = server().postgres(&named).await.unwrap().router();
+    }
+}
+
+#[tokio::test]
+async fn a_run_goes_on_when_postgres_ends_its_connections_in_the_middle_of_it() {
+    let url = fresh_database("graph_server_api_mid_run").await;
+    let name = format!("graph-server-{}", uuid::Uuid::new_v4().simple());
+    let app = server().postgres(&named_url(&url, &name)).await.unwrap().router();
+    let thread = new_thread(&app).await;
+    let body = json!({"assistant_id": "slow", "input": {}, "stream_mode": ["updates"]});
+    let uri = format!("/threads/{thread}/runs/stream");
+    let streamed = tokio::spawn({
+        let app = app.clone();
+        async move { stream(&app, &uri, body).await }
+    });
+    // While its node sleeps (its input saved), every connection goes: the pool's, the
+    // queue's workers', and the listeners'. A call in flight at that moment would fail.
+    loop {
+        let (_, history) =
+            call(&app, "POST", &format!("/threads/{thread}/history"), Some(json!({}))).await;
+        if history.as_array().is_some_and(|h| !h.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(terminate_connections(&url, &name).await >= 3);
+
+    let events = streamed.await.unwrap();
+    assert_eq!(
+        named(&events),
+        [
+            ("metadata".into(), json!({"attempt": 1})),
+            ("updates".into(), json!({"slow": {"items": ["slow"]}}))
+        ]
+    );
+    let (_, runs) = call(&app, "GET", &format!("/threads/{thread}/runs"), None).await;
+    assert_eq!(runs[0]["status"], "success");
+    let (_, state) = call(&app, "GET", &format!("/threads/{thread}/state"), None).await;
+    assert_eq!(state["values"], json!({"items": ["slow"], "answer": null}));
+}
+
+#[tokio::test]
+async fn a_postgres_server_keeps_answering_after_its_connections_are_ended() {
+    let url = fresh_database("graph_server_api_reconnect").await;
+    let name = format!("graph-server-{}", uuid::Uuid::new_v4().simple());
+    let app = server().postgres(&named_url(&url, &name)).await.unwrap().router();
     let metadata = json!({"test": name});
     let (_, thread) = call(&app, "POST", "/threads", Some(json!({"metadata": metadata}))).await;
     let thread = thread["thread_id"].as_str().unwrap().to_owned();

@@ -86,7 +86,8 @@ pub(super) async fn delete(
 /// Deletes a thread: cancels its runs and waits for them, then deletes its records and
 /// checkpoints.
 pub(super) async fn remove(shared: &Shared, thread_id: &str) -> Result<(), ApiError> {
-    for run in shared.records.runs(thread_id).await? {
+    let runs = shared.records.runs(thread_id).await?;
+    for run in runs.into_iter().filter(|run| run.status.unfinished()) {
         if let Some(handle) = shared.handle(&run.run_id).await? {
             handle.cancel.cancel();
             handle.wait().await;
