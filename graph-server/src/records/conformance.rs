@@ -6,7 +6,7 @@ use serde_json::{json, Map};
 use super::{Backend, Records, Run, RunStatus, Thread, ThreadStatus};
 use crate::error::ApiError;
 
-fn thread(id: &str, owner: Option<&str>) -> Thread {
+pub(crate) fn thread(id: &str, owner: Option<&str>) -> Thread {
     Thread {
         thread_id: id.to_owned(),
         created_at: super::now(),

@@ -141,6 +141,45 @@ pub(crate) trait Backend: Send + Sync + 'static {
     async fn delete_run(&self, id: &str) -> Result<(), ApiError>;
     /// Every run still pending or running, in any order.
     async fn unfinished_runs(&self) -> Result<Vec<Run>, ApiError>;
+
+    /// Reads thread `id`, changes it, and writes it back; `None` when there is none. A
+    /// backend shared by several processes makes this atomic across them; the default, a
+    /// read then a write, relies on [`Records`]' lock within one process.
+    async fn change_thread(
+        &self,
+        id: &str,
+        change: &mut Change<'_, Thread>,
+    ) -> Result<Option<Thread>, ApiError> {
+        let Some(mut thread) = self.thread(id).await? else { return Ok(None) };
+        change(&mut thread);
+        self.update_thread(&thread).await?;
+        Ok(Some(thread))
+    }
+
+    /// Reads run `id`, changes it, and writes it back, as [`change_thread`](Self::change_thread)
+    /// does a thread; nothing when there is no such run.
+    async fn change_run(&self, id: &str, change: &mut Change<'_, Run>) -> Result<(), ApiError> {
+        let Some(mut run) = self.run(id).await? else { return Ok(()) };
+        change(&mut run);
+        self.put_run(&run).await
+    }
+}
+
+/// A change to a record, applied while it is read and written back.
+pub(crate) type Change<'a, T> = dyn FnMut(&mut T) + Send + 'a;
+
+/// `change` as a [`Change`], stamping the record's update time.
+fn stamped<T>(
+    change: impl FnOnce(&mut T) + Send,
+    updated_at: impl Fn(&mut T) -> &mut String + Send,
+) -> impl FnMut(&mut T) + Send {
+    let mut change = Some(change);
+    move |record| {
+        if let Some(change) = change.take() {
+            change(record);
+        }
+        *updated_at(record) = now();
+    }
 }
 
 /// Threads and runs, with their owners checked, on a backend.
@@ -184,14 +223,11 @@ impl Records {
     pub async fn update_thread(
         &self,
         id: &str,
-        change: impl FnOnce(&mut Thread),
+        change: impl FnOnce(&mut Thread) + Send,
     ) -> Result<Option<Thread>, ApiError> {
         let _one_at_a_time = self.changes.lock().await;
-        let Some(mut thread) = self.backend.thread(id).await? else { return Ok(None) };
-        change(&mut thread);
-        thread.updated_at = now();
-        self.backend.update_thread(&thread).await?;
-        Ok(Some(thread))
+        let mut change = stamped(change, |thread: &mut Thread| &mut thread.updated_at);
+        self.backend.change_thread(id, &mut change).await
     }
 
     /// Deletes thread `id` and its runs.
@@ -252,13 +288,11 @@ impl Records {
     async fn change_run(
         &self,
         run_id: &str,
-        change: impl FnOnce(&mut Run),
+        change: impl FnOnce(&mut Run) + Send,
     ) -> Result<(), ApiError> {
         let _one_at_a_time = self.changes.lock().await;
-        let Some(mut run) = self.backend.run(run_id).await? else { return Ok(()) };
-        change(&mut run);
-        run.updated_at = now();
-        self.backend.put_run(&run).await
+        let mut change = stamped(change, |run: &mut Run| &mut run.updated_at);
+        self.backend.change_run(run_id, &mut change).await
     }
 
     /// Every run still pending or running, oldest first.

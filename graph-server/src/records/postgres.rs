@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::{Config, NoTls};
 
-use super::{decode, encode, status_name, Backend, Run, Thread, SCHEMA};
+use super::{decode, encode, status_name, Backend, Change, Run, Thread, SCHEMA};
 use crate::error::ApiError;
 
 /// The most connections one server opens at once for its records, checkpoints, store and
@@ -94,7 +94,7 @@ impl Backend for PostgresRecords {
     }
 
     async fn thread(&self, id: &str) -> Result<Option<Thread>, ApiError> {
-        let sql = "SELECT body, owner FROM graph_server_threads WHERE thread_id = $1";
+        let sql = "SELECT body, owner FROM graph_server_threads WHERE thread_id = $1 FOR UPDATE";
         let row = self.client().await?.query_opt(sql, &[&id]).await.map_err(storage)?;
         row.map(|row| {
             let mut thread: Thread = decode("thread", id, row.get(0))?;
@@ -146,6 +146,40 @@ impl Backend for PostgresRecords {
         rows.iter().map(|row| decode("run", row.get(0), row.get(1))).collect()
     }
 
+    async fn change_thread(
+        &self,
+        id: &str,
+        change: &mut Change<'_, Thread>,
+    ) -> Result<Option<Thread>, ApiError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(storage)?;
+        // Locked until the commit: another server's change waits, then reads this one.
+        let sql = "SELECT body, owner FROM graph_server_threads WHERE thread_id = $1 FOR UPDATE";
+        let Some(row) = transaction.query_opt(sql, &[&id]).await.map_err(storage)? else {
+            return Ok(None);
+        };
+        let mut thread: Thread = decode("thread", id, row.get(0))?;
+        thread.owner = row.get(1);
+        change(&mut thread);
+        let sql = "UPDATE graph_server_threads SET body = $2 WHERE thread_id = $1";
+        transaction.execute(sql, &[&id, &encode(&thread)]).await.map_err(storage)?;
+        transaction.commit().await.map_err(storage)?;
+        Ok(Some(thread))
+    }
+
+    async fn change_run(&self, id: &str, change: &mut Change<'_, Run>) -> Result<(), ApiError> {
+        let mut client = self.client().await?;
+        let transaction = client.transaction().await.map_err(storage)?;
+        let sql = "SELECT body FROM graph_server_runs WHERE run_id = $1 FOR UPDATE";
+        let Some(row) = transaction.query_opt(sql, &[&id]).await.map_err(storage)? else {
+            return Ok(());
+        };
+        let mut run: Run = decode("run", id, row.get(0))?;
+        change(&mut run);
+        put_run(&transaction, &run).await?;
+        transaction.commit().await.map_err(storage)
+    }
+
     async fn delete_run(&self, id: &str) -> Result<(), ApiError> {
         let sql = "DELETE FROM graph_server_runs WHERE run_id = $1";
         self.client().await?.execute(sql, &[&id]).await.map(drop).map_err(storage)
@@ -162,5 +196,40 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {url:?} is required: {e}"));
         super::super::conformance::check(records).await;
+    }
+
+    /// Two servers changing one thread at once (each with its own [`Records`], as two
+    /// processes have) lose none of each other's changes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changes_from_two_servers_at_once_are_all_kept() {
+        use super::super::{conformance, Records};
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+        let connect = || async {
+            let backend = super::PostgresRecords::with_pool(super::pool(&url).unwrap());
+            Records::new(backend.await.unwrap())
+        };
+        let (one, two) = (connect().await, connect().await);
+        let id = uuid::Uuid::new_v4().to_string();
+        one.insert_thread(conformance::thread(&id, None)).await.unwrap();
+        let writer = |records: Records, name: &'static str| {
+            let id = id.clone();
+            tokio::spawn(async move {
+                for n in 0..20 {
+                    let key = format!("{name}-{n}");
+                    let change = records.update_thread(&id, move |thread| {
+                        thread.metadata.insert(key, serde_json::Value::Bool(true));
+                    });
+                    change.await.unwrap();
+                }
+            })
+        };
+        let (a, b) = (writer(one.clone(), "one"), writer(two, "two"));
+        a.await.unwrap();
+        b.await.unwrap();
+        let thread = one.thread(&id, None).await.unwrap();
+        let conformance_keys = conformance::thread(&id, None).metadata.len();
+        assert_eq!(thread.metadata.len(), conformance_keys + 40);
+        one.delete_thread(&id).await.unwrap();
     }
 }
