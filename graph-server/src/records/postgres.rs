@@ -94,7 +94,7 @@ impl Backend for PostgresRecords {
     }
 
     async fn thread(&self, id: &str) -> Result<Option<Thread>, ApiError> {
-        let sql = "SELECT body, owner FROM graph_server_threads WHERE thread_id = $1 FOR UPDATE";
+        let sql = "SELECT body, owner FROM graph_server_threads WHERE thread_id = $1";
         let row = self.client().await?.query_opt(sql, &[&id]).await.map_err(storage)?;
         row.map(|row| {
             let mut thread: Thread = decode("thread", id, row.get(0))?;
