@@ -174,8 +174,16 @@ impl Queue {
         self.write(run_id, &[end]).await
     }
 
-    /// Deletes the events of runs that ended a while ago, and of runs deleted since.
+    /// Deletes the events of runs that ended a while ago, and of runs deleted since; and
+    /// the requests to stop runs that have ended (asked too late) or are gone.
     pub(super) async fn forget_old_events(&self) -> Result<u64, ApiError> {
+        let sql = format!(
+            "DELETE FROM graph_server_cancels c
+             WHERE asked_at < now() - interval '{KEEP_EVENTS}' AND NOT EXISTS (
+                 SELECT 1 FROM graph_server_runs r
+                 WHERE r.run_id = c.run_id AND r.status IN ('pending', 'running'))"
+        );
+        self.pool.get().await.map_err(storage)?.execute(&sql, &[]).await.map_err(storage)?;
         let sql = format!(
             "DELETE FROM graph_server_events WHERE run_id IN (
                  SELECT run_id FROM graph_server_events

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS graph_server_events (
 );
 CREATE TABLE IF NOT EXISTS graph_server_cancels (
     run_id TEXT PRIMARY KEY,
-    rollback BOOLEAN NOT NULL
+    rollback BOOLEAN NOT NULL,
+    asked_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 ";
 
