@@ -4,11 +4,12 @@
 //! from many clients each end exactly once, with the state a run alone would reach.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+mod common;
 
 /// A `serve` process, killed when dropped.
 struct Serve {
@@ -26,20 +27,13 @@ impl Drop for Serve {
 /// Starts `serve` on a free port and the database `db`, taking `workers` runs at once, and
 /// given up for dead by the others after a second of silence.
 fn serve(db: &str, workers: usize) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
-        .env("GRAPH_SERVER_ADDR", "127.0.0.1:0")
-        .env("DATABASE_URL", db)
-        .env("GRAPH_SERVER_WORKERS", workers.to_string())
-        .env("GRAPH_SERVER_WORKER_TIMEOUT", "1")
-        .env_remove("GRAPH_API_KEYS")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the serve binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("its output")).read_line(&mut line).unwrap();
-    let url =
-        line.split_whitespace().find(|word| word.starts_with("http://")).expect("its address");
-    Serve { child, url: url.to_owned() }
+    let (child, url) = common::start_serve(|serve| {
+        serve
+            .env("DATABASE_URL", db)
+            .env("GRAPH_SERVER_WORKERS", workers.to_string())
+            .env("GRAPH_SERVER_WORKER_TIMEOUT", "1");
+    });
+    Serve { child, url }
 }
 
 /// A new, empty database named `name` on the test server (`DATABASE_URL`), as a

@@ -2,28 +2,19 @@
 //! file: the run carries on from its last checkpoint and ends with the state of a run that
 //! was never interrupted, each fetch applied once.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-/// Starts the server on a free port and `db`; returns it and its base URL.
+mod common;
+
+/// Starts the server on a free port and the SQLite file `db`; returns it and its base URL.
 fn start(db: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
-        .env("GRAPH_SERVER_ADDR", "127.0.0.1:0")
-        .env("GRAPH_SERVER_DB", db)
-        .env_remove("DATABASE_URL")
-        .env_remove("GRAPH_API_KEYS")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the serve binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("its output")).read_line(&mut line).unwrap();
-    let url =
-        line.split_whitespace().find(|word| word.starts_with("http://")).expect("its address");
-    (child, url.to_owned())
+    common::start_serve(|serve| {
+        serve.env("GRAPH_SERVER_DB", db).env_remove("DATABASE_URL");
+    })
 }
 
 async fn get(client: &reqwest::Client, url: String) -> Value {
