@@ -25,3 +25,19 @@ pub(crate) fn pool(config: &str) -> Result<Pool, tokio_postgres::Error> {
         .build()
         .expect("a pool without timeouts needs no runtime, so building it cannot fail"))
 }
+
+/// Runs `schema`, statements that create tables and indexes if they do not exist, one
+/// process at a time: `IF NOT EXISTS` does not stop two sessions creating the same table at
+/// once (the second fails on a duplicate key), as servers started together would.
+pub(crate) async fn create_tables(
+    client: &mut deadpool_postgres::Object,
+    schema: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let transaction = client.transaction().await?;
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
+    transaction.batch_execute(schema).await?;
+    transaction.commit().await
+}
+
+/// The advisory lock that creating tables takes.
+const SCHEMA_LOCK: i64 = 7_243_000;

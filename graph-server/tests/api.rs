@@ -561,8 +561,9 @@ async fn a_server_restarted_on_its_sqlite_file_carries_on_where_it_stopped() {
 #[tokio::test]
 async fn two_servers_on_one_postgres_database_share_threads_and_states() {
     let url = fresh_database("graph_server_api_two").await;
-    let one = server().postgres(&url).await.unwrap().router();
-    let two = server().postgres(&url).await.unwrap().router();
+    // Started at once on a new database: each creates the tables, one at a time.
+    let (one, two) = tokio::join!(server().postgres(&url), server().postgres(&url));
+    let (one, two) = (one.unwrap().router(), two.unwrap().router());
     let thread = new_thread(&one).await;
     let body = json!({"assistant_id": "notes", "input": {"items": ["x"]}});
     call(&one, "POST", &format!("/threads/{thread}/runs/wait"), Some(body)).await;
@@ -700,12 +701,12 @@ async fn a_run_goes_on_when_postgres_ends_its_connections_in_the_middle_of_it() 
         let app = app.clone();
         async move { stream(&app, &uri, body).await }
     });
-    // While its node sleeps (its input saved), every connection goes: the pool's, the
-    // queue's workers', and the listeners'. A call in flight at that moment would fail.
+    // While its node sleeps (the checkpoint before it saved), every connection goes: the
+    // pool's, the queue's workers', and the listeners'. A call in flight at that moment
+    // would fail.
     loop {
-        let (_, history) =
-            call(&app, "POST", &format!("/threads/{thread}/history"), Some(json!({}))).await;
-        if history.as_array().is_some_and(|h| !h.is_empty()) {
+        let (_, state) = call(&app, "GET", &format!("/threads/{thread}/state"), None).await;
+        if state["next"] == json!(["slow"]) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -64,7 +64,7 @@ impl PostgresSaver {
     /// shared pool slows it down at worst.
     pub async fn with_pool(pool: deadpool_postgres::Pool) -> Result<Self, CheckpointError> {
         let saver = Self { pool };
-        saver.client().await?.batch_execute(SCHEMA).await.map_err(storage)?;
+        crate::pg_pool::create_tables(&mut saver.client().await?, SCHEMA).await.map_err(storage)?;
         Ok(saver)
     }
 

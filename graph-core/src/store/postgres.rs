@@ -149,7 +149,8 @@ impl PostgresStore {
     /// needed. The store never holds one connection while waiting for another.
     pub async fn with_pool(pool: deadpool_postgres::Pool) -> Result<Self, StoreError> {
         let store = Self { pool };
-        store.client().await?.batch_execute(SCHEMA).await.map_err(StoreError::backend)?;
+        let mut client = store.client().await?;
+        crate::pg_pool::create_tables(&mut client, SCHEMA).await.map_err(StoreError::backend)?;
         Ok(store)
     }
 

@@ -81,18 +81,22 @@ impl Queue {
             TokioPostgresDatabase::from_config(config, WORKER_CONNECTIONS).map_err(storage)?;
         let database = Database::from(database);
         {
-            let mut client = pool.get().await.map_err(storage)?;
-            let transaction = client.transaction().await.map_err(storage)?;
-            // Servers starting together would race to create the same tables.
-            transaction
-                .execute("SELECT pg_advisory_xact_lock(7243001)", &[])
-                .await
-                .map_err(storage)?;
-            transaction.batch_execute(SCHEMA).await.map_err(storage)?;
-            transaction.commit().await.map_err(storage)?;
+            // Servers starting together would race to create the same tables: one at a time.
+            let client = pool.get().await.map_err(storage)?;
+            client.execute("SELECT pg_advisory_lock(7243000)", &[]).await.map_err(storage)?;
+            let created = async {
+                client.batch_execute(SCHEMA).await.map_err(storage)?;
+                // Creates or upgrades the queue's own tables.
+                worker::options(database.clone(), 1).init().await.map_err(storage)
+            };
+            let created = created.await;
+            let unlocked = client.execute("SELECT pg_advisory_unlock(7243000)", &[]).await;
+            if unlocked.is_err() {
+                // The lock goes with the connection, which must not serve again.
+                drop(deadpool_postgres::Object::take(client));
+            }
+            created?;
         }
-        // Creates or upgrades the queue's own tables.
-        worker::options(database.clone(), 1).init().await.map_err(storage)?;
         let queue = Arc::new(Self { database, pool, runner, followed: Mutex::default() });
         let notifications = queue.database.listen(CHANNEL).await.map_err(storage)?;
         let notifications = notifications

@@ -41,7 +41,12 @@ impl PostgresRecords {
     /// Uses `pool`'s connections and creates the tables if needed.
     pub async fn with_pool(pool: Pool) -> Result<Self, ApiError> {
         let records = Self { pool };
-        records.client().await?.batch_execute(SCHEMA).await.map_err(storage)?;
+        let mut client = records.client().await?;
+        // Servers started together would race to create the same tables: one at a time.
+        let transaction = client.transaction().await.map_err(storage)?;
+        transaction.execute("SELECT pg_advisory_xact_lock(7243000)", &[]).await.map_err(storage)?;
+        transaction.batch_execute(SCHEMA).await.map_err(storage)?;
+        transaction.commit().await.map_err(storage)?;
         Ok(records)
     }
 
