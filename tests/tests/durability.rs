@@ -132,6 +132,21 @@ impl Checkpointer for Gated {
     ) -> Result<(), CheckpointError> {
         self.inner.copy_thread(thread_id, new_thread_id).await
     }
+
+    async fn mark(
+        &self,
+        thread_id: &str,
+    ) -> Result<graph_core::checkpoint::ThreadMark, CheckpointError> {
+        self.inner.mark(thread_id).await
+    }
+
+    async fn rewind(
+        &self,
+        thread_id: &str,
+        mark: &graph_core::checkpoint::ThreadMark,
+    ) -> Result<(), CheckpointError> {
+        self.inner.rewind(thread_id, mark).await
+    }
 }
 
 async fn checkpoints_queued_behind_a_slow_save_are_saved_in_one_batch(
@@ -242,6 +257,21 @@ impl Checkpointer for FailAt {
         new_thread_id: &str,
     ) -> Result<(), CheckpointError> {
         self.inner.copy_thread(thread_id, new_thread_id).await
+    }
+
+    async fn mark(
+        &self,
+        thread_id: &str,
+    ) -> Result<graph_core::checkpoint::ThreadMark, CheckpointError> {
+        self.inner.mark(thread_id).await
+    }
+
+    async fn rewind(
+        &self,
+        thread_id: &str,
+        mark: &graph_core::checkpoint::ThreadMark,
+    ) -> Result<(), CheckpointError> {
+        self.inner.rewind(thread_id, mark).await
     }
 }
 

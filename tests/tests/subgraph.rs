@@ -903,6 +903,21 @@ impl Checkpointer for FailOnce {
     ) -> Result<(), graph_core::checkpoint::CheckpointError> {
         self.inner.copy_thread(thread_id, new_thread_id).await
     }
+
+    async fn mark(
+        &self,
+        thread_id: &str,
+    ) -> Result<graph_core::checkpoint::ThreadMark, graph_core::checkpoint::CheckpointError> {
+        self.inner.mark(thread_id).await
+    }
+
+    async fn rewind(
+        &self,
+        thread_id: &str,
+        mark: &graph_core::checkpoint::ThreadMark,
+    ) -> Result<(), graph_core::checkpoint::CheckpointError> {
+        self.inner.rewind(thread_id, mark).await
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! The conformance suite every [`Checkpointer`] must pass: ordering, optimistic concurrency,
-//! pending writes, thread isolation, deletion, copies and faithful round trips.
+//! pending writes, thread isolation, deletion, copies, rewinds and faithful round trips.
 //!
 //! Call [`run`] from a test with a fresh saver; it panics with a message naming the broken
 //! rule. Thread ids are unique per call, so a shared database can be reused.
@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{
     new_checkpoint_id, Checkpoint, CheckpointError, CheckpointMetadata, CheckpointSource,
-    Checkpointer, GotoRecord, PendingRecord, PendingWrite, SendRecord, StateRecord,
+    Checkpointer, GotoRecord, PendingRecord, PendingWrite, SendRecord, StateRecord, ThreadMark,
 };
 
 /// Runs every rule against `saver`.
@@ -21,6 +21,7 @@ pub async fn run<C: Checkpointer>(saver: &C) {
     racing_workers(saver, &format!("{prefix}-race")).await;
     batches(saver, &format!("{prefix}-batch")).await;
     copies(saver, &format!("{prefix}-original"), &format!("{prefix}-copy")).await;
+    rewinds(saver, &format!("{prefix}-rewound")).await;
 }
 
 /// A checkpoint of `thread` after `parent`, exercising every field.
@@ -386,4 +387,108 @@ async fn copies<C: Checkpointer>(saver: &C, original: &str, copy: &str) {
         "deleting the copy keeps the original"
     );
     assert_eq!(saver.list(&child).await.unwrap().len(), 1);
+}
+
+async fn rewinds<C: Checkpointer>(saver: &C, thread: &str) {
+    // Before the mark: two checkpoints, the latest with a pause; a subgraph paused inside;
+    // a thread whose id only starts alike.
+    let first = sample(thread, None, -1);
+    let second = sample(thread, Some(&first), 0);
+    saver.put_batch(&[first.clone(), second.clone()], None).await.unwrap();
+    let pause = PendingWrite::Interrupt {
+        task_id: "1:b".into(),
+        interrupt_id: "1:b#0".into(),
+        node: "b".into(),
+        value: json!("ok?"),
+    };
+    saver.put_write(thread, &second.id, &pause).await.unwrap();
+    let child = format!("{thread}|b:1:b@{}", second.id);
+    let in_child = sample(&child, None, -1);
+    saver.put(&in_child, None).await.unwrap();
+    saver.put_write(&child, &in_child.id, &pause).await.unwrap();
+    let alike = format!("{thread}x");
+    let in_alike = sample(&alike, None, -1);
+    saver.put(&in_alike, None).await.unwrap();
+    let history = saver.list(thread).await.unwrap();
+
+    let mark = saver.mark(thread).await.unwrap();
+    assert_eq!(
+        mark.latest,
+        [(thread.to_owned(), second.id.clone()), (child.clone(), in_child.id.clone())].into(),
+        "a mark names the latest checkpoint of the thread and of each subgraph's thread"
+    );
+
+    // A run after the mark: answers and outputs against the paused checkpoint, two new
+    // checkpoints with a write, the subgraph resumed, a new subgraph thread; the thread that
+    // only starts alike moves on too.
+    let answer = PendingWrite::Resume { task_id: "1:b".into(), values: vec![json!("yes")] };
+    let output = PendingWrite::Output {
+        task_id: "1:b".into(),
+        update: Some(json!({ "items": [9] })),
+        more: Vec::new(),
+        goto: Vec::new(),
+    };
+    for write in [&answer, &output] {
+        saver.put_write(thread, &second.id, write).await.unwrap();
+    }
+    let third = sample(thread, Some(&second), 1);
+    let fourth = sample(thread, Some(&third), 2);
+    saver.put_batch(&[third.clone(), fourth.clone()], Some(&second.id)).await.unwrap();
+    saver.put_write(thread, &fourth.id, &output).await.unwrap();
+    saver.put_write(&child, &in_child.id, &answer).await.unwrap();
+    saver.put(&sample(&child, Some(&in_child), 0), Some(&in_child.id)).await.unwrap();
+    let new_child = format!("{thread}|c");
+    saver.put(&sample(&new_child, None, -1), None).await.unwrap();
+    saver.put_write(&new_child, "any", &answer).await.unwrap();
+    let alike_next = sample(&alike, Some(&in_alike), 0);
+    saver.put(&alike_next, Some(&in_alike.id)).await.unwrap();
+    saver.put_write(&alike, &alike_next.id, &output).await.unwrap();
+
+    saver.rewind(thread, &mark).await.expect("a thread rewinds to a mark");
+    assert_eq!(saver.list(thread).await.unwrap(), history, "the checkpoints after the mark go");
+    let latest = saver.get(thread, None).await.unwrap().expect("the marked latest");
+    assert_eq!(
+        (latest.checkpoint, latest.writes),
+        (second.clone(), vec![pause.clone()]),
+        "the marked checkpoint is the latest again, with only the writes it had"
+    );
+    let child_latest = saver.get(&child, None).await.unwrap().expect("the subgraph's latest");
+    assert_eq!(
+        (child_latest.checkpoint, child_latest.writes),
+        (in_child.clone(), vec![pause.clone()]),
+        "a subgraph's thread rewinds to its own mark"
+    );
+    assert_eq!(saver.list(&child).await.unwrap().len(), 1);
+    assert!(
+        saver.list(&new_child).await.unwrap().is_empty()
+            && saver.get(&new_child, Some("any")).await.unwrap().is_none(),
+        "a subgraph's thread begun after the mark is gone"
+    );
+    assert_eq!(
+        saver.list(&alike).await.unwrap(),
+        [alike_next.clone(), in_alike],
+        "a thread whose id only starts alike keeps what it saved"
+    );
+    assert_eq!(saver.get(&alike, None).await.unwrap().unwrap().writes, [output.clone()]);
+    let again = sample(thread, Some(&second), 1);
+    saver.put(&again, Some(&second.id)).await.expect("the thread goes on from the marked latest");
+    saver.rewind(thread, &mark).await.unwrap();
+    saver.rewind(thread, &mark).await.expect("rewinding twice changes nothing more");
+    assert_eq!(saver.list(thread).await.unwrap(), history);
+
+    // A mark of a thread with nothing saved rewinds to nothing.
+    let fresh = format!("{thread}-fresh");
+    let empty = saver.mark(&fresh).await.unwrap();
+    assert_eq!(empty.latest, ThreadMark::default().latest, "an unknown thread marks no latest");
+    let started = sample(&fresh, None, -1);
+    saver.put(&started, None).await.unwrap();
+    saver.put_write(&fresh, &started.id, &output).await.unwrap();
+    saver.rewind(&fresh, &empty).await.unwrap();
+    assert!(saver.get(&fresh, None).await.unwrap().is_none(), "the thread has no checkpoint");
+    assert!(saver.get(&fresh, Some(&started.id)).await.unwrap().is_none());
+    saver.put(&started, None).await.expect("a rewound thread with nothing starts afresh");
+    assert!(
+        saver.get(&fresh, None).await.unwrap().unwrap().writes.is_empty(),
+        "no write of the rewound run is left behind"
+    );
 }

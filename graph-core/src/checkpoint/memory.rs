@@ -1,13 +1,13 @@
 //! An in-memory checkpointer, for tests and short-lived processes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
 use super::{
     copied_thread_id, subgraph_prefix, within_thread, Checkpoint, CheckpointError, Checkpointer,
-    PendingWrite, StoredCheckpoint,
+    PendingWrite, StoredCheckpoint, ThreadMark,
 };
 
 #[derive(Default, Clone)]
@@ -15,13 +15,21 @@ struct Thread {
     /// Oldest first.
     checkpoints: Vec<Checkpoint>,
     latest: Option<String>,
-    writes: HashMap<String, Vec<PendingWrite>>,
+    /// By checkpoint, each write with its number in the saver's order of writes.
+    writes: HashMap<String, Vec<(u64, PendingWrite)>>,
+}
+
+#[derive(Default)]
+struct Saved {
+    threads: HashMap<String, Thread>,
+    /// How many writes were saved so far: the last write's number.
+    writes: u64,
 }
 
 /// Keeps checkpoints in memory; they are lost when the process ends.
 #[derive(Default)]
 pub struct MemorySaver {
-    threads: Mutex<HashMap<String, Thread>>,
+    saved: Mutex<Saved>,
 }
 
 impl MemorySaver {
@@ -30,16 +38,16 @@ impl MemorySaver {
         Self::default()
     }
 
-    fn threads(&self) -> std::sync::MutexGuard<'_, HashMap<String, Thread>> {
+    fn saved(&self) -> std::sync::MutexGuard<'_, Saved> {
         // A panic while holding the lock cannot leave a thread half-written: every
         // operation below mutates only after its checks.
-        self.threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.saved.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl std::fmt::Debug for MemorySaver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemorySaver").field("threads", &self.threads().len()).finish()
+        f.debug_struct("MemorySaver").field("threads", &self.saved().threads.len()).finish()
     }
 }
 
@@ -50,8 +58,8 @@ impl Checkpointer for MemorySaver {
         checkpoint: &Checkpoint,
         expected_latest: Option<&str>,
     ) -> Result<(), CheckpointError> {
-        let mut threads = self.threads();
-        let thread = threads.entry(checkpoint.thread_id.clone()).or_default();
+        let mut saved = self.saved();
+        let thread = saved.threads.entry(checkpoint.thread_id.clone()).or_default();
         if thread.latest.as_deref() != expected_latest {
             return Err(CheckpointError::Conflict {
                 thread_id: checkpoint.thread_id.clone(),
@@ -70,9 +78,11 @@ impl Checkpointer for MemorySaver {
         checkpoint_id: &str,
         write: &PendingWrite,
     ) -> Result<(), CheckpointError> {
-        let mut threads = self.threads();
-        let thread = threads.entry(thread_id.to_owned()).or_default();
-        thread.writes.entry(checkpoint_id.to_owned()).or_default().push(write.clone());
+        let mut saved = self.saved();
+        saved.writes += 1;
+        let number = saved.writes;
+        let thread = saved.threads.entry(thread_id.to_owned()).or_default();
+        thread.writes.entry(checkpoint_id.to_owned()).or_default().push((number, write.clone()));
         Ok(())
     }
 
@@ -81,19 +91,21 @@ impl Checkpointer for MemorySaver {
         thread_id: &str,
         checkpoint_id: Option<&str>,
     ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
-        let threads = self.threads();
-        let Some(thread) = threads.get(thread_id) else { return Ok(None) };
+        let saved = self.saved();
+        let Some(thread) = saved.threads.get(thread_id) else { return Ok(None) };
         let Some(id) = checkpoint_id.or(thread.latest.as_deref()) else { return Ok(None) };
         let Some(checkpoint) = thread.checkpoints.iter().find(|c| c.id == id) else {
             return Ok(None);
         };
-        let writes = thread.writes.get(id).cloned().unwrap_or_default();
+        let writes = thread.writes.get(id).into_iter().flatten();
+        let writes = writes.map(|(_, write)| write.clone()).collect();
         Ok(Some(StoredCheckpoint { checkpoint: checkpoint.clone(), writes }))
     }
 
     async fn list(&self, thread_id: &str) -> Result<Vec<Checkpoint>, CheckpointError> {
-        let threads = self.threads();
-        Ok(threads
+        Ok(self
+            .saved()
+            .threads
             .get(thread_id)
             .map(|t| t.checkpoints.iter().rev().cloned().collect())
             .unwrap_or_default())
@@ -101,7 +113,7 @@ impl Checkpointer for MemorySaver {
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
         let subgraphs = subgraph_prefix(thread_id);
-        self.threads().retain(|id, _| id != thread_id && !id.starts_with(&subgraphs));
+        self.saved().threads.retain(|id, _| id != thread_id && !id.starts_with(&subgraphs));
         Ok(())
     }
 
@@ -110,7 +122,7 @@ impl Checkpointer for MemorySaver {
         thread_id: &str,
         new_thread_id: &str,
     ) -> Result<(), CheckpointError> {
-        let mut threads = self.threads();
+        let threads = &mut self.saved().threads;
         let in_use = threads.iter().any(|(id, thread)| {
             within_thread(id, new_thread_id)
                 && !(thread.checkpoints.is_empty() && thread.writes.is_empty())
@@ -131,6 +143,36 @@ impl Checkpointer for MemorySaver {
             })
             .collect();
         threads.extend(copies);
+        Ok(())
+    }
+
+    async fn mark(&self, thread_id: &str) -> Result<ThreadMark, CheckpointError> {
+        let saved = self.saved();
+        let latest: BTreeMap<String, String> = saved
+            .threads
+            .iter()
+            .filter(|(id, _)| within_thread(id, thread_id))
+            .filter_map(|(id, thread)| Some((id.clone(), thread.latest.clone()?)))
+            .collect();
+        Ok(ThreadMark::new(latest, saved.writes))
+    }
+
+    async fn rewind(&self, thread_id: &str, mark: &ThreadMark) -> Result<(), CheckpointError> {
+        let threads = &mut self.saved().threads;
+        threads.retain(|id, thread| {
+            if !within_thread(id, thread_id) {
+                return true;
+            }
+            let latest = mark.latest.get(id);
+            // Checkpoint ids are time-ordered: the ones after the marked latest came later.
+            thread.checkpoints.retain(|checkpoint| latest.is_some_and(|l| checkpoint.id <= *l));
+            thread.latest = latest.cloned();
+            for writes in thread.writes.values_mut() {
+                writes.retain(|(number, _)| *number <= mark.last_write);
+            }
+            thread.writes.retain(|_, writes| !writes.is_empty());
+            !(thread.checkpoints.is_empty() && thread.writes.is_empty())
+        });
         Ok(())
     }
 }

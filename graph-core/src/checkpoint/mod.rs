@@ -19,6 +19,8 @@ mod sqlite;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -263,6 +265,27 @@ impl StoredCheckpoint {
     }
 }
 
+/// Where a thread and its subgraphs' threads stand at one moment: what
+/// [`Checkpointer::rewind`] takes them back to. The server takes one as a run starts, so a
+/// run cancelled with `rollback` leaves no trace in the thread.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ThreadMark {
+    /// Each thread's latest checkpoint, by thread id: the thread's own and its subgraphs'.
+    /// A thread that is not here had nothing saved.
+    pub latest: BTreeMap<String, String>,
+    /// The storage's last write so far (its sequence number, 0 for none): the writes saved
+    /// later number higher.
+    pub last_write: u64,
+}
+
+impl ThreadMark {
+    /// A mark of the threads whose latest checkpoints are `latest`, after write `last_write`.
+    pub fn new(latest: BTreeMap<String, String>, last_write: u64) -> Self {
+        Self { latest, last_write }
+    }
+}
+
 /// Why a checkpointer operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -453,6 +476,16 @@ pub trait Checkpointer: Send + Sync + 'static {
         thread_id: &str,
         new_thread_id: &str,
     ) -> Result<(), CheckpointError>;
+    /// Where thread `thread_id` and its subgraphs' threads stand now, for
+    /// [`rewind`](Self::rewind).
+    async fn mark(&self, thread_id: &str) -> Result<ThreadMark, CheckpointError>;
+
+    /// Takes thread `thread_id` and its subgraphs' threads back to `mark`: deletes each
+    /// thread's checkpoints saved after its marked latest (checkpoint ids are time-ordered),
+    /// every checkpoint of a thread the mark does not name, and every write saved after the
+    /// mark; each marked latest is the latest again. Loading and listing then give what they
+    /// gave when the mark was taken. Meant for a thread nothing else is saving to.
+    async fn rewind(&self, thread_id: &str, mark: &ThreadMark) -> Result<(), CheckpointError>;
 }
 
 /// A shared saver is a saver: one `Arc` can serve several graphs.
@@ -506,6 +539,14 @@ impl<C: Checkpointer + ?Sized> Checkpointer for std::sync::Arc<C> {
     ) -> Result<(), CheckpointError> {
         (**self).copy_thread(thread_id, new_thread_id).await
     }
+
+    async fn mark(&self, thread_id: &str) -> Result<ThreadMark, CheckpointError> {
+        (**self).mark(thread_id).await
+    }
+
+    async fn rewind(&self, thread_id: &str, mark: &ThreadMark) -> Result<(), CheckpointError> {
+        (**self).rewind(thread_id, mark).await
+    }
 }
 
 /// What separates a thread id from the namespace of a subgraph's checkpoints: a subgraph
@@ -517,6 +558,13 @@ pub const SUBGRAPH_SEPARATOR: char = '|';
 /// The start of every subgraph thread id under `thread_id`.
 pub(crate) fn subgraph_prefix(thread_id: &str) -> String {
     format!("{thread_id}{SUBGRAPH_SEPARATOR}")
+}
+
+/// The bounds of the subgraph thread ids under `thread_id`, for an indexed range scan: every
+/// such id is at least the first and below the second (the separator's successor).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn subgraph_range(thread_id: &str) -> (String, String) {
+    (subgraph_prefix(thread_id), format!("{thread_id}}}"))
 }
 
 /// Whether `id` is thread `thread_id` or one of its subgraphs' threads.

@@ -7,8 +7,8 @@ use tokio_postgres::Client;
 
 use super::{
     copied_thread_id, corrupt, decode, decode_checkpoint, encode_checkpoint, latest_missing,
-    storage, subgraph_prefix, Checkpoint, CheckpointError, Checkpointer, PendingWrite,
-    StoredCheckpoint,
+    storage, subgraph_prefix, subgraph_range, Checkpoint, CheckpointError, Checkpointer,
+    PendingWrite, StoredCheckpoint, ThreadMark,
 };
 
 const SCHEMA: &str = "
@@ -29,7 +29,12 @@ CREATE TABLE IF NOT EXISTS graph_writes (
     body          TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint ON graph_writes (thread_id, checkpoint_id);
+CREATE INDEX IF NOT EXISTS graph_threads_by_prefix ON graph_threads (thread_id text_pattern_ops);
 ";
+
+/// Thread `$1` and its subgraphs' threads, found through `graph_threads_by_prefix` (the
+/// pattern operators compare bytes, whatever the database's collation).
+const WITHIN_RANGE: &str = "(thread_id = $1 OR (thread_id ~>=~ $2 AND thread_id ~<~ $3))";
 
 /// Saves checkpoints in PostgreSQL.
 ///
@@ -301,6 +306,73 @@ impl Checkpointer for PostgresSaver {
             .await
             .map_err(storage)?;
         }
+        tx.commit().await.map_err(storage)
+    }
+
+    async fn mark(&self, thread_id: &str) -> Result<ThreadMark, CheckpointError> {
+        let (from, below) = subgraph_range(thread_id);
+        let sql = format!(
+            "SELECT thread_id, latest, (SELECT COALESCE(MAX(seq), 0) FROM graph_writes)
+             FROM graph_threads WHERE {WITHIN_RANGE}
+             UNION ALL SELECT NULL, NULL, (SELECT COALESCE(MAX(seq), 0) FROM graph_writes)"
+        );
+        let rows = self
+            .client()
+            .await?
+            .query(&sql, &[&thread_id, &from, &below])
+            .await
+            .map_err(storage)?;
+        let mut mark = ThreadMark::default();
+        for row in &rows {
+            let last_write: i64 = row.try_get(2).map_err(storage)?;
+            mark.last_write = u64::try_from(last_write).map_err(storage)?;
+            let thread: Option<String> = row.try_get(0).map_err(storage)?;
+            let latest: Option<String> = row.try_get(1).map_err(storage)?;
+            if let (Some(thread), Some(latest)) = (thread, latest) {
+                mark.latest.insert(thread, latest);
+            }
+        }
+        Ok(mark)
+    }
+
+    async fn rewind(&self, thread_id: &str, mark: &ThreadMark) -> Result<(), CheckpointError> {
+        let (from, below) = subgraph_range(thread_id);
+        let (threads, latest): (Vec<&str>, Vec<&str>) =
+            mark.latest.iter().map(|(thread, latest)| (thread.as_str(), latest.as_str())).unzip();
+        let last_write = i64::try_from(mark.last_write).map_err(storage)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(storage)?;
+        // Checkpoint ids are time-ordered: the ones after a thread's marked latest came
+        // later, and a thread the mark does not name had none ('' is below every id).
+        let marked = "unnest($4::text[], $5::text[]) AS m(t, latest)";
+        let delete_checkpoints = format!(
+            "DELETE FROM graph_checkpoints AS c
+             WHERE thread_id IN (SELECT thread_id FROM graph_threads WHERE {WITHIN_RANGE})
+             AND id > COALESCE(
+                 (SELECT m.latest FROM {marked} WHERE m.t = c.thread_id), '')"
+        );
+        let delete_threads = format!(
+            "DELETE FROM graph_threads WHERE {WITHIN_RANGE} AND NOT thread_id = ANY($4::text[])"
+        );
+        let move_back = format!(
+            "UPDATE graph_threads AS t SET latest = m.latest FROM {marked}
+             WHERE {WITHIN_RANGE} AND t.thread_id = m.t AND t.latest <> m.latest"
+        );
+        for statement in [delete_checkpoints, move_back] {
+            tx.execute(&statement, &[&thread_id, &from, &below, &threads, &latest])
+                .await
+                .map_err(storage)?;
+        }
+        tx.execute(&delete_threads, &[&thread_id, &from, &below, &threads])
+            .await
+            .map_err(storage)?;
+        tx.execute(
+            "DELETE FROM graph_writes
+             WHERE seq > $3 AND (thread_id = $1 OR starts_with(thread_id, $2))",
+            &[&thread_id, &from, &last_write],
+        )
+        .await
+        .map_err(storage)?;
         tx.commit().await.map_err(storage)
     }
 }

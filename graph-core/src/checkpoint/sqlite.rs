@@ -12,7 +12,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use self::connection::ConnectionThread;
 use super::{
     copied_thread_id, decode, decode_checkpoint, encode_checkpoint, latest_missing, storage,
-    subgraph_prefix, Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint,
+    subgraph_prefix, subgraph_range, Checkpoint, CheckpointError, Checkpointer, PendingWrite,
+    StoredCheckpoint, ThreadMark,
 };
 
 /// The tables are keyed by their primary keys (`WITHOUT ROWID`), so a commit touches one
@@ -346,4 +347,81 @@ impl Checkpointer for SqliteSaver {
         })
         .await
     }
+
+    async fn mark(&self, thread_id: &str) -> Result<ThreadMark, CheckpointError> {
+        let thread_id = thread_id.to_owned();
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(storage)?;
+            let latest = within_latest(&tx, &thread_id)?;
+            let last_write: i64 = tx
+                .query_row("SELECT COALESCE(MAX(seq), 0) FROM graph_writes", [], |row| row.get(0))
+                .map_err(storage)?;
+            Ok(ThreadMark::new(latest.into_iter().collect(), last_write.try_into().unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn rewind(&self, thread_id: &str, mark: &ThreadMark) -> Result<(), CheckpointError> {
+        let (thread_id, mark) = (thread_id.to_owned(), mark.clone());
+        self.with(move |conn| {
+            let tx =
+                conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+            for (thread, _) in within_latest(&tx, &thread_id)? {
+                match mark.latest.get(&thread) {
+                    // Checkpoint ids are time-ordered: the ones after the marked latest came
+                    // later.
+                    Some(latest) => {
+                        tx.execute(
+                            "DELETE FROM graph_checkpoints WHERE thread_id = ?1 AND id > ?2",
+                            [&thread, latest],
+                        )
+                        .map_err(storage)?;
+                        tx.execute(
+                            "UPDATE graph_threads SET latest = ?2 WHERE thread_id = ?1",
+                            [&thread, latest],
+                        )
+                        .map_err(storage)?;
+                    }
+                    None => {
+                        for table in ["graph_checkpoints", "graph_threads"] {
+                            let delete = format!("DELETE FROM {table} WHERE thread_id = ?1");
+                            tx.execute(&delete, [&thread]).map_err(storage)?;
+                        }
+                    }
+                }
+            }
+            let last_write = i64::try_from(mark.last_write).map_err(storage)?;
+            tx.execute(
+                "DELETE FROM graph_writes
+                 WHERE seq > ?3 AND (thread_id = ?1 OR substr(thread_id, 1, length(?2)) = ?2)",
+                params![thread_id, subgraph_prefix(&thread_id), last_write],
+            )
+            .map_err(storage)?;
+            tx.commit().map_err(storage)
+        })
+        .await
+    }
+}
+
+/// The latest checkpoint of thread `thread_id` and of each of its subgraphs' threads.
+fn within_latest(
+    conn: &Connection,
+    thread_id: &str,
+) -> Result<Vec<(String, String)>, CheckpointError> {
+    let (from, below) = subgraph_range(thread_id);
+    let mut select = conn
+        .prepare_cached(
+            "SELECT thread_id, latest FROM graph_threads
+             WHERE thread_id = ?1 OR (thread_id >= ?2 AND thread_id < ?3)",
+        )
+        .map_err(storage)?;
+    let rows = select
+        .query_map([thread_id, &from, &below], |row| {
+            let text = |column| -> rusqlite::Result<String> {
+                Ok(String::from_utf8_lossy(&bytes(row, column)?).into_owned())
+            };
+            Ok((text(0)?, text(1)?))
+        })
+        .map_err(storage)?;
+    rows.collect::<Result<_, _>>().map_err(storage)
 }
