@@ -2,19 +2,21 @@
 //! thread, cancellation, and each run's event log kept for joiners.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use graph_core::{CancellationToken, GraphError, RunConfig};
+use graph_core::checkpoint::{Checkpointer, ThreadMark};
+use graph_core::{CancellationToken, GraphError};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use crate::error::ApiError;
 use crate::log::RunLog;
 use crate::modes::Modes;
-use crate::records::{Records, Run, RunStatus, ThreadStatus};
-use crate::served::{Events, ServedGraph};
+use crate::records::{Records, Run, RunStatus, Thread, ThreadStatus};
+use crate::served::Events;
 
 /// What to do when a run is asked for on a thread that is running another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +27,8 @@ pub(crate) enum Multitask {
     Enqueue,
     /// Cancel the runs in progress (their checkpoints stay), then run.
     Interrupt,
-    /// Cancel the runs in progress and delete their records, then run.
+    /// Cancel the runs in progress and undo them (their records and checkpoints go), then
+    /// run.
     Rollback,
 }
 
@@ -53,11 +56,37 @@ pub(crate) struct Handle {
     pub run_id: String,
     pub log: Arc<RunLog>,
     pub cancel: CancellationToken,
+    /// Whether a cancelled run is to be undone: set before `cancel` fires.
+    pub rollback: Arc<AtomicBool>,
     /// The run's result (see [`result`]) once it has ended and its records are written.
     pub ended: watch::Receiver<Option<Arc<Value>>>,
 }
 
 impl Handle {
+    /// A handle on run `run_id`, not ended, whose events go to `log`.
+    pub fn new(
+        run_id: String,
+        log: Arc<RunLog>,
+        cancel: CancellationToken,
+    ) -> (Self, watch::Sender<Option<Arc<Value>>>) {
+        let (ended_tx, ended) = watch::channel(None);
+        let rollback = Arc::default();
+        (Self { run_id, log, cancel, rollback, ended }, ended_tx)
+    }
+
+    /// Asks the run to stop; with `rollback`, to undo what it did as well.
+    pub fn stop(&self, rollback: bool) {
+        if rollback {
+            self.rollback.store(true, Ordering::SeqCst);
+        }
+        self.cancel.cancel();
+    }
+
+    /// Whether the run was asked to undo what it did.
+    pub fn rolling_back(&self) -> bool {
+        self.rollback.load(Ordering::SeqCst)
+    }
+
     /// Waits until the run has ended; returns its result.
     pub async fn wait(&self) -> Arc<Value> {
         let mut ended = self.ended.clone();
@@ -71,8 +100,6 @@ impl Handle {
 /// A run ready to start: its record, its events, and how to stream them.
 pub(crate) struct Launch {
     pub run: Run,
-    /// The graph the run runs, to find where it starts.
-    pub graph: Arc<dyn ServedGraph>,
     pub events: Events,
     pub modes: Modes,
     pub cancel: CancellationToken,
@@ -96,15 +123,14 @@ impl Runner {
     /// Starts a run in the background after the thread's earlier runs, as its strategy says.
     pub async fn launch(
         self: &Arc<Self>,
-        records: &Records,
+        saved: &Saved,
         launch: Launch,
     ) -> Result<Handle, ApiError> {
-        let Launch { run, graph, events, modes, cancel, multitask } = launch;
+        let Launch { run, events, modes, cancel, multitask } = launch;
         let thread_id = run.thread_id.clone();
         let log = Arc::new(RunLog::default());
         log.push("metadata", json!({"run_id": run.run_id, "attempt": 1}));
-        let (ended_tx, ended) = watch::channel(None);
-        let handle = Handle { run_id: run.run_id.clone(), log, cancel, ended };
+        let (handle, ended_tx) = Handle::new(run.run_id.clone(), log, cancel);
         let before = {
             let mut queued = self.queued.lock().expect("runner lock");
             let mut handles = self.handles.lock().expect("runner lock");
@@ -120,25 +146,23 @@ impl Runner {
             handles.insert(run.run_id.clone(), handle.clone());
             before
         };
-        if let Err(error) = records.insert_run(&run).await {
+        if let Err(error) = saved.records.insert_run(&run).await {
             self.dequeue(&thread_id, &run.run_id);
             self.handles.lock().expect("runner lock").remove(&run.run_id);
             return Err(error);
         }
         if matches!(multitask, Multitask::Interrupt | Multitask::Rollback) {
             for earlier in &before {
-                earlier.cancel.cancel();
+                earlier.stop(multitask == Multitask::Rollback);
             }
         }
         let task = Task {
             runner: self.clone(),
-            records: records.clone(),
+            saved: saved.clone(),
             handle: handle.clone(),
-            graph,
             run,
             modes,
             before,
-            rollback: multitask == Multitask::Rollback,
         };
         tokio::spawn(task.execute(events, ended_tx));
         Ok(handle)
@@ -150,23 +174,20 @@ impl Runner {
     #[cfg(feature = "postgres")]
     pub fn adopt(
         self: &Arc<Self>,
-        records: &Records,
+        saved: &Saved,
         launch: Launch,
         log: Arc<RunLog>,
     ) -> (Handle, impl std::future::Future<Output = ()> + Send + 'static) {
-        let Launch { run, graph, events, modes, cancel, multitask: _ } = launch;
-        let (ended_tx, ended) = watch::channel(None);
-        let handle = Handle { run_id: run.run_id.clone(), log, cancel, ended };
+        let Launch { run, events, modes, cancel, .. } = launch;
+        let (handle, ended_tx) = Handle::new(run.run_id.clone(), log, cancel);
         self.handles.lock().expect("runner lock").insert(run.run_id.clone(), handle.clone());
         let task = Task {
             runner: self.clone(),
-            records: records.clone(),
+            saved: saved.clone(),
             handle: handle.clone(),
-            graph,
             run,
             modes,
             before: Vec::new(),
-            rollback: false,
         };
         (handle, task.execute(events, ended_tx))
     }
@@ -200,113 +221,166 @@ impl Runner {
     }
 }
 
+/// Where runs keep what they do: the server's records and its checkpointer.
+#[derive(Clone)]
+pub(crate) struct Saved {
+    pub records: Records,
+    pub checkpointer: Arc<dyn Checkpointer>,
+}
+
 /// One run's work in the background.
 struct Task {
     runner: Arc<Runner>,
-    records: Records,
+    saved: Saved,
     handle: Handle,
-    graph: Arc<dyn ServedGraph>,
     run: Run,
     modes: Modes,
     /// The thread's runs that end before this one starts.
     before: Vec<Handle>,
-    rollback: bool,
 }
 
 impl Task {
     async fn execute(self, mut events: Events, ended: watch::Sender<Option<Arc<Value>>>) {
-        let Task { runner, records, handle, graph, run, modes, before, rollback } = self;
+        let Task { runner, saved, handle, run, modes, before } = self;
+        let Saved { records, checkpointer } = &saved;
         let (thread_id, run_id) = (&run.thread_id, &run.run_id);
         for earlier in &before {
             earlier.wait().await;
         }
-        if rollback {
-            for earlier in &before {
-                logged(records.delete_run(&earlier.run_id).await);
-            }
-        }
+        // Where the thread stood before the run, and its record: what a rollback restores.
+        let mut undo: Option<(ThreadMark, Thread)> = None;
         let outcome = if handle.cancel.is_cancelled() {
             Outcome::Cancelled
         } else {
-            // Where the run starts, so that one found unfinished after a restart knows whether
-            // its input was applied.
-            let latest = graph.state(&RunConfig::default().thread_id(thread_id), false).await;
-            let started_from = latest
-                .ok()
-                .flatten()
-                .and_then(|state| state["checkpoint"]["checkpoint_id"].as_str().map(str::to_owned));
-            logged(records.start_run(run_id, started_from).await);
-            let busy =
-                records.update_thread(thread_id, |thread| thread.status = ThreadStatus::Busy);
-            logged(busy.await);
-            let mut outcome = Outcome::Cancelled;
-            loop {
-                let event = tokio::select! {
-                    event = events.next() => event,
-                    () = handle.cancel.cancelled() => Some(Err(GraphError::Cancelled)),
-                };
-                match event {
-                    None => break,
-                    Some(Ok(event)) => {
-                        for (name, data) in modes.events(&event) {
-                            handle.log.push(name, data);
+            match checkpointer.mark(thread_id).await {
+                Err(error) => {
+                    // A run whose start cannot be recorded does not start: it could be
+                    // neither carried on after a crash nor undone.
+                    let error = error_json(&GraphError::from(error));
+                    handle.log.push("error", error.clone());
+                    Outcome::Failed(error)
+                }
+                Ok(mark) => {
+                    let mark = match records.start_run(run_id, mark.clone()).await {
+                        Ok(first) => first,
+                        Err(error) => {
+                            logged(Err::<(), _>(error));
+                            mark
                         }
-                        match event["event"].as_str() {
-                            Some("done") => outcome = Outcome::Finished(event["state"].clone()),
-                            Some("paused") => {
-                                outcome = Outcome::Paused(
-                                    event["state"].clone(),
-                                    event["interrupts"].clone(),
-                                )
-                            }
-                            _ => {}
-                        }
-                    }
-                    Some(Err(GraphError::Cancelled)) => {
-                        outcome = Outcome::Cancelled;
-                        break;
-                    }
-                    Some(Err(error)) => {
-                        let error = error_json(&error);
-                        handle.log.push("error", error.clone());
-                        outcome = Outcome::Failed(error);
-                        break;
-                    }
+                    };
+                    let busy = records.update_thread(thread_id, |thread| {
+                        undo = Some((mark, thread.clone()));
+                        thread.status = ThreadStatus::Busy;
+                    });
+                    logged(busy.await);
+                    stream(&handle, &modes, &mut events).await
                 }
             }
-            outcome
         };
         // Dropping the stream cancels what is left of the run.
         drop(events);
-        let (run_status, thread_status) = match &outcome {
-            Outcome::Finished(_) => (RunStatus::Success, ThreadStatus::Idle),
-            Outcome::Paused(..) => (RunStatus::Interrupted, ThreadStatus::Interrupted),
-            Outcome::Cancelled => (RunStatus::Interrupted, ThreadStatus::Idle),
-            Outcome::Failed(_) => (RunStatus::Error, ThreadStatus::Error),
-        };
         let result = Arc::new(result(&outcome));
-        logged(records.set_run_status(run_id, run_status).await);
-        let ended_thread = records.update_thread(thread_id, |thread| {
-            thread.status = thread_status;
-            match outcome {
-                Outcome::Finished(state) => {
-                    thread.values = state;
-                    thread.interrupts = Map::new();
-                    thread.error = None;
-                }
-                Outcome::Paused(state, interrupts) => {
-                    thread.values = state;
-                    thread.interrupts = interrupts_by_node(&interrupts);
-                }
-                Outcome::Failed(error) => thread.error = Some(error),
-                Outcome::Cancelled => {}
-            }
-        });
-        logged(ended_thread.await);
+        if matches!(outcome, Outcome::Cancelled) && handle.rolling_back() {
+            roll_back(&saved, &run, undo).await;
+        } else {
+            record_end(records, &run, outcome).await;
+        }
         handle.log.close();
         runner.finish(thread_id, run_id);
         let _ = ended.send(Some(result));
     }
+}
+
+/// Runs a run: logs its events as `modes` shows them, until it ends or `handle` stops it.
+async fn stream(handle: &Handle, modes: &Modes, events: &mut Events) -> Outcome {
+    let mut outcome = Outcome::Cancelled;
+    loop {
+        let event = tokio::select! {
+            event = events.next() => event,
+            () = handle.cancel.cancelled() => Some(Err(GraphError::Cancelled)),
+        };
+        match event {
+            None => break,
+            Some(Ok(event)) => {
+                for (name, data) in modes.events(&event) {
+                    handle.log.push(name, data);
+                }
+                match event["event"].as_str() {
+                    Some("done") => outcome = Outcome::Finished(event["state"].clone()),
+                    Some("paused") => {
+                        outcome =
+                            Outcome::Paused(event["state"].clone(), event["interrupts"].clone())
+                    }
+                    _ => {}
+                }
+            }
+            Some(Err(GraphError::Cancelled)) => {
+                outcome = Outcome::Cancelled;
+                break;
+            }
+            Some(Err(error)) => {
+                let error = error_json(&error);
+                handle.log.push("error", error.clone());
+                outcome = Outcome::Failed(error);
+                break;
+            }
+        }
+    }
+    outcome
+}
+
+/// Records how a run ended, on the run and on its thread.
+async fn record_end(records: &Records, run: &Run, outcome: Outcome) {
+    let (run_status, thread_status) = match &outcome {
+        Outcome::Finished(_) => (RunStatus::Success, ThreadStatus::Idle),
+        Outcome::Paused(..) => (RunStatus::Interrupted, ThreadStatus::Interrupted),
+        Outcome::Cancelled => (RunStatus::Interrupted, ThreadStatus::Idle),
+        Outcome::Failed(_) => (RunStatus::Error, ThreadStatus::Error),
+    };
+    logged(records.set_run_status(&run.run_id, run_status).await);
+    let ended_thread = records.update_thread(&run.thread_id, |thread| {
+        thread.status = thread_status;
+        match outcome {
+            Outcome::Finished(state) => {
+                thread.values = state;
+                thread.interrupts = Map::new();
+                thread.error = None;
+            }
+            Outcome::Paused(state, interrupts) => {
+                thread.values = state;
+                thread.interrupts = interrupts_by_node(&interrupts);
+            }
+            Outcome::Failed(error) => thread.error = Some(error),
+            Outcome::Cancelled => {}
+        }
+    });
+    logged(ended_thread.await);
+}
+
+/// Undoes a cancelled run: its thread's checkpoints go back to `mark`, where they stood
+/// before the run first started, and its thread's record to `before`, what it was as this
+/// attempt started (`undo` is `None` if the run never started); the run's record goes.
+async fn roll_back(saved: &Saved, run: &Run, undo: Option<(ThreadMark, Thread)>) {
+    let thread_id = &run.thread_id;
+    if let Some((mark, before)) = undo {
+        let rewound = saved.checkpointer.rewind(thread_id, &mark).await;
+        logged(rewound.map_err(|error| ApiError::from(GraphError::from(error))));
+        let restored = saved.records.update_thread(thread_id, |thread| {
+            // A later attempt found the thread busy with the run's first: the rest of the
+            // record is still what it was before the run.
+            thread.status = match before.status {
+                ThreadStatus::Busy if !before.interrupts.is_empty() => ThreadStatus::Interrupted,
+                ThreadStatus::Busy if before.error.is_some() => ThreadStatus::Error,
+                ThreadStatus::Busy => ThreadStatus::Idle,
+                status => status,
+            };
+            thread.values = before.values;
+            thread.interrupts = before.interrupts;
+            thread.error = before.error;
+        });
+        logged(restored.await);
+    }
+    logged(saved.records.delete_run(&run.run_id).await);
 }
 
 /// Reports a failure to keep a run's records: the run goes on (its events and checkpoints are

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::records::{now, MemoryRecords, Records, Thread};
-use crate::runner::{Handle, Launch, Runner};
+use crate::runner::{Handle, Launch, Runner, Saved};
 use crate::served::ServedGraph;
 
 /// Attaches the server's checkpointer and store to a graph, once they are known.
@@ -277,7 +277,12 @@ impl Shared {
             let graph_id = self.assistant(&launch.run.assistant_id)?.graph_id.clone();
             return queue.launch(launch, &graph_id).await;
         }
-        self.runner.launch(&self.records, launch).await
+        self.runner.launch(&self.saved(), launch).await
+    }
+
+    /// Where this server's runs keep what they do.
+    pub fn saved(&self) -> Saved {
+        Saved { records: self.records.clone(), checkpointer: self.checkpointer.clone() }
     }
 
     /// Run `run_id` while it has not ended or its events are kept, wherever it runs.

@@ -116,6 +116,19 @@ fn named(events: &[Sse]) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// Waits until thread `thread`'s next nodes are `next`: its run has saved the checkpoint
+/// before them.
+async fn until_next(app: &Router, thread: &str, next: Value) {
+    for _ in 0..2000 {
+        let (_, state) = call(app, "GET", &format!("/threads/{thread}/state"), None).await;
+        if state["next"] == next {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("thread {thread} never reached {next}");
+}
+
 async fn new_thread(app: &Router) -> String {
     let (status, thread) = call(app, "POST", "/threads", Some(json!({}))).await;
     assert_eq!(status, StatusCode::OK);
@@ -321,6 +334,90 @@ async fn cancelling(app: &Router) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, thread) = call(&app, "GET", &format!("/threads/{thread}"), None).await;
     assert_eq!((&thread["status"], &thread["values"]), (&json!("idle"), &Value::Null));
+}
+
+/// [`server`] with `review` too: it asks a question, then takes a second over the answer.
+fn with_review(server: Server) -> Server {
+    let review = StateGraph::<Notes>::new()
+        .add_node("ask", ask)
+        .add_node("slow", slow)
+        .add_edge(START, "ask")
+        .add_edge("ask", "slow")
+        .compile()
+        .unwrap();
+    server.graph("review", review)
+}
+
+#[tokio::test]
+async fn a_rolled_back_run_leaves_no_trace_in_its_thread() {
+    rolling_back(&with_review(server()).router()).await;
+}
+
+/// Each state of thread `thread`'s history, newest first: its values and next nodes.
+async fn history(app: &Router, thread: &str) -> Vec<(Value, Value)> {
+    let uri = format!("/threads/{thread}/history");
+    let (status, history) = call(app, "POST", &uri, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let states = history.as_array().unwrap().iter();
+    states.map(|state| (state["values"].clone(), state["next"].clone())).collect()
+}
+
+async fn rolling_back(app: &Router) {
+    let app = app.clone();
+    // As a strategy: the run in progress is undone, and the next starts as if it never ran.
+    let thread = new_thread(&app).await;
+    let runs = format!("/threads/{thread}/runs");
+    let start = |item: &str, strategy: &str| json!({"assistant_id": "slow", "input": {"items": [item]}, "multitask_strategy": strategy});
+    let (_, undone) = call(&app, "POST", &runs, Some(start("y", "enqueue"))).await;
+    until_next(&app, &thread, json!(["slow"])).await;
+    let (_, next) = call(&app, "POST", &runs, Some(start("z", "rollback"))).await;
+    let next_id = next["run_id"].as_str().unwrap();
+    let (_, joined) = call(&app, "GET", &format!("{runs}/{next_id}/join"), None).await;
+    assert_eq!(joined, json!({"items": ["z", "slow"], "answer": null}));
+    let undone_url = format!("{runs}/{}", undone["run_id"].as_str().unwrap());
+    let (status, _) = call(&app, "GET", &undone_url, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the undone run's record is gone");
+    let (_, listed) = call(&app, "GET", &runs, None).await;
+    let listed: Vec<&Value> = listed.as_array().unwrap().iter().map(|r| &r["run_id"]).collect();
+    assert_eq!(listed, [&next["run_id"]]);
+    let (_, shown) = call(&app, "GET", &format!("{runs}/{next_id}"), None).await;
+    assert_eq!(shown["run_id"], next["run_id"]);
+    assert!(shown.get("started_at").is_none(), "where a run started is the server's own");
+    let only_z = new_thread(&app).await;
+    let body = json!({"assistant_id": "slow", "input": {"items": ["z"]}});
+    call(&app, "POST", &format!("/threads/{only_z}/runs/wait"), Some(body)).await;
+    assert_eq!(
+        history(&app, &thread).await,
+        history(&app, &only_z).await,
+        "the thread's history is that of a thread where only the second run ran"
+    );
+
+    // Asked of a run resuming a pause: the thread is paused again, exactly as before, and
+    // the answer the run was given is gone with it.
+    let thread = new_thread(&app).await;
+    let runs = format!("/threads/{thread}/runs");
+    let ask = json!({"assistant_id": "review", "input": {}});
+    let (_, paused) = call(&app, "POST", &format!("{runs}/wait"), Some(ask)).await;
+    assert_eq!(paused["__interrupt__"][0]["value"], json!({"question": "ok?"}));
+    let state_url = format!("/threads/{thread}/state");
+    let (_, paused_state) = call(&app, "GET", &state_url, None).await;
+    let (_, paused_thread) = call(&app, "GET", &format!("/threads/{thread}"), None).await;
+    let paused_history = history(&app, &thread).await;
+    let resume = |answer: &str| json!({"assistant_id": "review", "command": {"resume": answer}});
+    let (_, resumed) = call(&app, "POST", &runs, Some(resume("yes"))).await;
+    until_next(&app, &thread, json!(["slow"])).await;
+    let resumed_url = format!("{runs}/{}", resumed["run_id"].as_str().unwrap());
+    let cancel = format!("{resumed_url}/cancel?action=rollback&wait=true");
+    assert_eq!(call(&app, "POST", &cancel, None).await, (StatusCode::OK, Value::Null));
+    assert_eq!(call(&app, "GET", &resumed_url, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call(&app, "GET", &state_url, None).await.1, paused_state);
+    assert_eq!(history(&app, &thread).await, paused_history);
+    let (_, thread_now) = call(&app, "GET", &format!("/threads/{thread}"), None).await;
+    for field in ["status", "values", "interrupts"] {
+        assert_eq!(thread_now[field], paused_thread[field], "the thread's {field} is as before");
+    }
+    let (_, answered) = call(&app, "POST", &format!("{runs}/wait"), Some(resume("no"))).await;
+    assert_eq!(answered, json!({"items": ["slow"], "answer": "no"}));
 }
 
 #[tokio::test]
@@ -584,8 +681,8 @@ async fn two_servers_on_one_postgres_database_share_threads_and_states() {
 async fn runs_asked_of_one_postgres_server_run_on_another_and_stream_from_either() {
     let url = fresh_database("graph_server_api_queue").await;
     // `front` only answers requests; `back`'s workers run the runs.
-    let front = server().workers(0).postgres(&url).await.unwrap().router();
-    let back = server().postgres(&url).await.unwrap().router();
+    let front = with_review(server()).workers(0).postgres(&url).await.unwrap().router();
+    let back = with_review(server()).postgres(&url).await.unwrap().router();
     let thread = new_thread(&front).await;
     let body =
         json!({"assistant_id": "notes", "input": {"items": ["x"]}, "stream_mode": ["updates"]});
@@ -620,6 +717,7 @@ async fn runs_asked_of_one_postgres_server_run_on_another_and_stream_from_either
 
     busy_thread_strategies(&front).await;
     cancelling(&front).await;
+    rolling_back(&front).await;
 }
 
 /// A new, empty database named `name` on the test server (`DATABASE_URL`), and its URL. Each
@@ -704,13 +802,7 @@ async fn a_run_goes_on_when_postgres_ends_its_connections_in_the_middle_of_it() 
     // While its node sleeps (the checkpoint before it saved), every connection goes: the
     // pool's, the queue's workers', and the listeners'. A call in flight at that moment
     // would fail.
-    loop {
-        let (_, state) = call(&app, "GET", &format!("/threads/{thread}/state"), None).await;
-        if state["next"] == json!(["slow"]) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_next(&app, &thread, json!(["slow"])).await;
     assert!(terminate_connections(&url, &name).await >= 3);
 
     let events = streamed.await.unwrap();

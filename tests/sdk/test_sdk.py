@@ -165,6 +165,30 @@ async def main():
     assert (await client.runs.get(bt, run["run_id"]))["status"] == "success"
     ok("runs.create + runs.join: final state, run success")
 
+    # runs.cancel with action="rollback": the run is undone, the thread as it was before
+    before = await client.threads.get_state(bt)
+    history = await client.threads.get_history(bt, limit=100)
+    for attempt in range(3):
+        run = await client.runs.create(bt, "briefing", input={"city": "Oslo"})
+        for _ in range(500):  # until its input is saved
+            if len(await client.threads.get_history(bt, limit=100)) > len(history):
+                break
+            await asyncio.sleep(0.005)
+        try:
+            await client.runs.cancel(bt, run["run_id"], wait=True, action="rollback")
+            break
+        except httpx.HTTPStatusError as e:
+            # The run ended before the cancel came (a stalled machine): it stays, so the
+            # thread moved on; start over from there.
+            assert e.response.status_code == 404 and attempt < 2, e.response.text
+            before = await client.threads.get_state(bt)
+            history = await client.threads.get_history(bt, limit=100)
+    await expect_status(404, client.runs.get(bt, run["run_id"]))
+    assert await client.threads.get_state(bt) == before
+    assert await client.threads.get_history(bt, limit=100) == history
+    assert all(r["run_id"] != run["run_id"] for r in await client.runs.list(bt))
+    ok("runs.cancel action=rollback: the run and its checkpoints are gone")
+
     # runs.cancel right after creation
     ct = (await client.threads.create())["thread_id"]
     run = await client.runs.create(ct, "briefing", input={"city": "Paris"})

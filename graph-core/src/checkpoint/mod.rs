@@ -268,6 +268,39 @@ impl StoredCheckpoint {
 /// Where a thread and its subgraphs' threads stand at one moment: what
 /// [`Checkpointer::rewind`] takes them back to. The server takes one as a run starts, so a
 /// run cancelled with `rollback` leaves no trace in the thread.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use graph_core::checkpoint::{Checkpointer, MemorySaver};
+/// use graph_core::prelude::*;
+///
+/// #[derive(State, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+/// struct Notes {
+///     #[reducer(append)]
+///     items: Vec<String>,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let saver = Arc::new(MemorySaver::new());
+/// let graph = StateGraph::<Notes>::new()
+///     .add_node("note", |_: Arc<Notes>| async { Notes::update().items(vec!["noted".into()]) })
+///     .add_edge(START, "note")
+///     .compile()?
+///     .with_checkpointer(saver.clone());
+/// let thread = RunConfig::default().thread_id("notes-1");
+/// graph.invoke(Notes::update().items(vec!["kept".into()]), thread.clone()).await?;
+///
+/// let mark = saver.mark("notes-1").await?;
+/// graph.invoke(Notes::update().items(vec!["undone".into()]), thread.clone()).await?;
+/// saver.rewind("notes-1", &mark).await?;
+///
+/// let state = graph.get_state(&thread).await?.expect("the thread's state");
+/// assert_eq!(state.values.items, ["kept", "noted"]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ThreadMark {

@@ -36,7 +36,7 @@ pub(crate) async fn recover(shared: Arc<Shared>) {
 
 async fn relaunch(shared: &Shared, run: Run) -> Result<(), ApiError> {
     match again(shared, run).await? {
-        Some(launch) => shared.runner.launch(&shared.records, launch).await.map(drop),
+        Some(launch) => shared.runner.launch(&shared.saved(), launch).await.map(drop),
         None => Ok(()),
     }
 }
@@ -53,7 +53,7 @@ pub(crate) async fn again(shared: &Shared, mut run: Run) -> Result<Option<Launch
         let latest = assistant.graph.state(&thread, false).await?;
         let latest_id =
             latest.as_ref().and_then(|state| state["checkpoint"]["checkpoint_id"].as_str());
-        if latest_id != run.started_from.as_deref() {
+        if latest_id != run.started_from() {
             // The input was applied: carry on from the last checkpoint, not from the input.
             let latest = latest.unwrap_or_default();
             if latest["next"].as_array().is_some_and(Vec::is_empty) {
@@ -73,8 +73,7 @@ pub(crate) async fn again(shared: &Shared, mut run: Run) -> Result<Option<Launch
     }
     run.status = RunStatus::Pending;
     let Prepared { modes, cancel, events } = prepare(&*assistant.graph, &run.thread_id, &request)?;
-    let graph = assistant.graph.clone();
-    Ok(Some(Launch { run, graph, events, modes, cancel, multitask: Multitask::Enqueue }))
+    Ok(Some(Launch { run, events, modes, cancel, multitask: Multitask::Enqueue }))
 }
 
 /// Records a run whose last step was saved before the server stopped, but not its end.

@@ -145,7 +145,7 @@ async fn start(
         metadata: request.metadata,
         kwargs,
         multitask_strategy: multitask.name().to_owned(),
-        started_from: None,
+        started_at: None,
     };
     if !thread.metadata.contains_key("graph_id") {
         // The thread's first run names its graph, which its state belongs to from now on.
@@ -156,8 +156,7 @@ async fn start(
         });
         named.await?;
     }
-    let graph = assistant.graph.clone();
-    let launch = Launch { run: run.clone(), graph, events, modes, cancel, multitask };
+    let launch = Launch { run: run.clone(), events, modes, cancel, multitask };
     let handle = shared.launch(launch).await?;
     if matches!(on, On::Temporary) && !keep {
         let (shared, handle, thread_id) = (shared.clone(), handle.clone(), thread_id.to_owned());
@@ -253,9 +252,9 @@ pub(super) async fn create(
     Extension(owner): Extension<Owner>,
     thread_id: Option<Path<String>>,
     RawBody(bytes): RawBody,
-) -> Result<(AppendHeaders<[(HeaderName, String); 2]>, Json<Run>), ApiError> {
+) -> Result<(AppendHeaders<[(HeaderName, String); 2]>, Json<Value>), ApiError> {
     let run = start(&shared, &owner, target(&thread_id), &bytes).await?.run;
-    Ok((locations(&run, ""), Json(run)))
+    Ok((locations(&run, ""), Json(run.shown())))
 }
 
 /// `Location` (where to rejoin: the run's URL and `tail`) and `Content-Location` (the run),
@@ -343,10 +342,10 @@ pub(super) async fn list(
     Extension(owner): Extension<Owner>,
     Path(thread_id): Path<String>,
     Query(page): Query<Page>,
-) -> Result<Json<Vec<Run>>, ApiError> {
+) -> Result<Json<Vec<Value>>, ApiError> {
     shared.records.thread(&thread_id, owner.key()).await?;
     let runs = shared.records.runs(&thread_id).await?;
-    Ok(Json(page.of(runs)))
+    Ok(Json(page.of(runs.iter().map(Run::shown))))
 }
 
 /// `GET /threads/{thread_id}/runs/{run_id}`.
@@ -354,8 +353,8 @@ pub(super) async fn get(
     State(shared): State<Arc<Shared>>,
     Extension(owner): Extension<Owner>,
     Path((thread_id, run_id)): Path<(String, String)>,
-) -> Result<Json<Run>, ApiError> {
-    Ok(Json(run_of(&shared, &owner, &thread_id, &run_id).await?))
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(run_of(&shared, &owner, &thread_id, &run_id).await?.shown()))
 }
 
 /// `GET /threads/{thread_id}/runs/{run_id}/join`: waits for the run; answers as `wait` does.
@@ -430,7 +429,8 @@ fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Er
 }
 
 /// `POST /threads/{thread_id}/runs/{run_id}/cancel`: stops a run that has not ended (404 for
-/// one that has). Its checkpoints stay; with `action=rollback` its record is deleted too.
+/// one that has). Its checkpoints stay; with `action=rollback` the run is undone: its
+/// checkpoints and its record are deleted, and its thread is as it was before the run.
 /// Answers 202 at once, or with `wait=true` 200 and the run's result once it has stopped.
 pub(super) async fn cancel(
     State(shared): State<Arc<Shared>>,
@@ -447,11 +447,8 @@ pub(super) async fn cancel(
         .await?
         .filter(|handle| in_progress && handle.ended.borrow().is_none())
         .ok_or_else(|| ApiError::not_found("run in progress", &run_id))?;
-    handle.cancel.cancel();
+    handle.stop(rollback);
     let result = if query.wait || rollback { Some(handle.wait().await) } else { None };
-    if rollback {
-        shared.records.delete_run(&run_id).await?;
-    }
     Ok(match result.filter(|_| query.wait) {
         Some(result) => Json((*result).clone()).into_response(),
         None => StatusCode::ACCEPTED.into_response(),

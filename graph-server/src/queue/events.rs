@@ -32,13 +32,8 @@ impl Queue {
         if let Some((handle, _)) = followed.get(run_id) {
             return handle.clone();
         }
-        let (ended_tx, ended) = watch::channel(None);
-        let handle = Handle {
-            run_id: run_id.to_owned(),
-            log: Arc::new(RunLog::default()),
-            cancel: CancellationToken::new(),
-            ended,
-        };
+        let (handle, ended_tx) =
+            Handle::new(run_id.to_owned(), Arc::new(RunLog::default()), CancellationToken::new());
         let wake = Arc::new(Notify::new());
         followed.insert(run_id.to_owned(), (handle.clone(), wake.clone()));
         tokio::spawn(self.clone().read(handle.clone(), wake, ended_tx));
@@ -47,7 +42,8 @@ impl Queue {
             let handle = following;
             tokio::select! {
                 () = handle.cancel.cancelled() => {
-                    if let Err(error) = queue.cancel(&handle.run_id, false).await {
+                    let rollback = handle.rolling_back();
+                    if let Err(error) = queue.cancel(&handle.run_id, rollback).await {
                         tracing::error!(run_id = %handle.run_id, %error, "could not cancel a run");
                     }
                 }

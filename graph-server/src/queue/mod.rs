@@ -162,7 +162,7 @@ impl Queue {
     }
 
     /// Asks whichever server runs `run_id` to stop it (now, or when it is taken, if it is
-    /// still waiting); with `rollback`, its record is deleted once it has stopped.
+    /// still waiting); with `rollback`, to undo it once it has stopped.
     pub async fn cancel(&self, run_id: &str, rollback: bool) -> Result<(), ApiError> {
         let sql = format!(
             "WITH asked AS (
@@ -183,12 +183,11 @@ impl Queue {
         Ok(row.map(|row| row.get(0)))
     }
 
-    /// Forgets that `run_id` was asked to stop, once it has: `Some(rollback)` if it was.
-    async fn forget_cancel(&self, run_id: &str) -> Result<Option<bool>, ApiError> {
-        let sql = "DELETE FROM graph_server_cancels WHERE run_id = $1 RETURNING rollback";
+    /// Forgets that `run_id` was asked to stop, once it has.
+    async fn forget_cancel(&self, run_id: &str) -> Result<(), ApiError> {
+        let sql = "DELETE FROM graph_server_cancels WHERE run_id = $1";
         let client = self.pool.get().await.map_err(storage)?;
-        let row = client.query_opt(sql, &[&run_id]).await.map_err(storage)?;
-        Ok(row.map(|row| row.get(0)))
+        client.execute(sql, &[&run_id]).await.map(drop).map_err(storage)
     }
 
     /// The run `run_id` while it has not ended or its events are kept, wherever it runs.
@@ -224,7 +223,11 @@ async fn listen(
             queue.wake(run_id);
         } else if let Some(run_id) = notification.payload.strip_prefix("cancel ") {
             if let Some(handle) = queue.runner.handle(run_id) {
-                handle.cancel.cancel();
+                // The run is stopped either way; only whether it is undone may be unknown.
+                let rollback = queue.cancelled(run_id).await.inspect_err(|error| {
+                    tracing::error!(%run_id, %error, "could not read how to stop a run");
+                });
+                handle.stop(rollback.ok().flatten().unwrap_or(false));
             }
         }
     }

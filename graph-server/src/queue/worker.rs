@@ -140,15 +140,13 @@ async fn run_here(shared: &Shared, run_id: &str) -> Result<(), ApiError> {
     let Some(launch) = again(shared, run).await? else {
         return queue.write_end(run_id, &shared.records.values(&thread_id).await?).await;
     };
-    let (handle, task) = shared.runner.adopt(&shared.records, launch, log.clone());
+    let (handle, task) = shared.runner.adopt(&shared.saved(), launch, log.clone());
     // Asked to stop before it started, or while this worker was not listening yet.
-    if queue.cancelled(run_id).await?.is_some() {
-        handle.cancel.cancel();
+    if let Some(rollback) = queue.cancelled(run_id).await? {
+        handle.stop(rollback);
     }
     let result = async { handle.wait().await };
     let ((), written) = tokio::join!(task, queue.write_log(run_id, log, from, result));
-    if queue.forget_cancel(run_id).await? == Some(true) {
-        shared.records.delete_run(run_id).await?;
-    }
+    queue.forget_cancel(run_id).await?;
     written
 }

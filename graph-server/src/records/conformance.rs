@@ -1,6 +1,7 @@
 //! The rules every records backend follows, checked on each (ids are fresh, so a shared
 //! database or a reopened file holds other records too).
 
+use graph_core::checkpoint::ThreadMark;
 use serde_json::{json, Map};
 
 use super::{Backend, Records, Run, RunStatus, Thread, ThreadStatus};
@@ -31,7 +32,7 @@ fn run(id: &str, thread_id: &str, created_at: &str) -> Run {
         metadata: Map::new(),
         kwargs: json!({"input": {"x": [1, "ü"]}}),
         multitask_strategy: "enqueue".to_owned(),
-        started_from: None,
+        started_at: None,
     }
 }
 
@@ -85,10 +86,17 @@ pub(crate) async fn check(backend: impl Backend) {
         unfinished(records.unfinished_runs().await.unwrap()),
         [first.clone(), second.clone()]
     );
-    records.start_run(&second, Some("c1".into())).await.unwrap();
+    let mark = |latest: &str| ThreadMark::new([(mine.clone(), latest.to_owned())].into(), 7);
+    assert_eq!(records.start_run(&second, mark("c1")).await.unwrap(), mark("c1"));
+    assert_eq!(
+        records.start_run(&second, mark("c2")).await.unwrap(),
+        mark("c1"),
+        "a later attempt of a run keeps where its first started"
+    );
     records.set_run_status(&first, RunStatus::Success).await.unwrap();
     assert_eq!(unfinished(records.unfinished_runs().await.unwrap()), std::slice::from_ref(&second));
-    assert_eq!(records.run(&mine, &second).await.unwrap().started_from.as_deref(), Some("c1"));
+    let started = records.run(&mine, &second).await.unwrap();
+    assert_eq!((started.started_from(), &started.started_at), (Some("c1"), &Some(mark("c1"))));
     let runs = records.runs(&mine).await.unwrap();
     let seen: Vec<(&str, RunStatus)> = runs.iter().map(|r| (r.run_id.as_str(), r.status)).collect();
     assert_eq!(seen, [(second.as_str(), RunStatus::Running), (first.as_str(), RunStatus::Success)]);

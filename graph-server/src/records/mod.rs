@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use graph_core::checkpoint::ThreadMark;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -111,11 +112,28 @@ pub(crate) struct Run {
     pub metadata: Map<String, Value>,
     pub kwargs: Value,
     pub multitask_strategy: String,
-    /// The thread's latest checkpoint when the run started (absent before it starts, and
-    /// on a thread that had none): a run found unfinished after a restart resumes from its
-    /// last checkpoint when the thread moved on since, and starts over when it did not.
+    /// Where the thread stood when the run first started (absent before it starts): what
+    /// a rollback takes the thread back to. Kept by the server, never shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started_from: Option<String>,
+    pub started_at: Option<ThreadMark>,
+}
+
+impl Run {
+    /// The thread's latest checkpoint when the run first started (`None` before it starts,
+    /// and on a thread that had none): a run found unfinished after a restart resumes from
+    /// its last checkpoint when the thread moved on since, and starts over when it did not.
+    pub fn started_from(&self) -> Option<&str> {
+        self.started_at.as_ref()?.latest.get(&self.thread_id).map(String::as_str)
+    }
+
+    /// The run as the API shows it: without what the server keeps for itself.
+    pub fn shown(&self) -> Value {
+        let mut shown = serde_json::to_value(self).unwrap_or_default();
+        if let Value::Object(fields) = &mut shown {
+            fields.remove("started_at");
+        }
+        shown
+    }
 }
 
 /// Where records are kept: rows of JSON by id, nothing more. [`Records`] adds the rules.
@@ -272,17 +290,22 @@ impl Records {
         self.change_run(run_id, |run| run.status = status).await
     }
 
-    /// Marks a run as running, from the thread's checkpoint `started_from`.
-    pub async fn start_run(
-        &self,
-        run_id: &str,
-        started_from: Option<String>,
-    ) -> Result<(), ApiError> {
+    /// Marks a run as running, from where its thread stands (`mark`); returns where the run
+    /// first started. A later attempt of a run (after its worker or server died) keeps the
+    /// first attempt's mark: whether the run's input was applied is judged against where it
+    /// first started (so a second attempt that dies before saving anything cannot make a
+    /// third apply the input again), and a rollback goes back to before the first attempt.
+    pub async fn start_run(&self, run_id: &str, mark: ThreadMark) -> Result<ThreadMark, ApiError> {
+        let mut first = None;
         self.change_run(run_id, |run| {
+            if run.status != RunStatus::Running || run.started_at.is_none() {
+                run.started_at = Some(mark.clone());
+            }
             run.status = RunStatus::Running;
-            run.started_from = started_from;
+            first.clone_from(&run.started_at);
         })
-        .await
+        .await?;
+        Ok(first.unwrap_or(mark))
     }
 
     async fn change_run(
