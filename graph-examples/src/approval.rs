@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use graph_core::prelude::*;
 use graph_core::InterruptError;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 // ANCHOR_END: uses
 
 // ANCHOR: graph
 /// An email on its way out.
-#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(State, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Outbox {
     /// Who it goes to.
     pub to: String,

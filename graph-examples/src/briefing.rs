@@ -13,7 +13,16 @@ use graph_core::prelude::*;
 
 // ANCHOR: graph
 /// The briefing being assembled.
-#[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    State,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct Briefing {
     /// The city the briefing is for.
     pub city: String,

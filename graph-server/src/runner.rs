@@ -53,7 +53,6 @@ pub(crate) const KEEP_FINISHED: Duration = Duration::from_secs(120);
 /// A run the server knows in memory: running, waiting, or recently finished.
 #[derive(Debug, Clone)]
 pub(crate) struct Handle {
-    pub run_id: String,
     pub log: Arc<RunLog>,
     pub cancel: CancellationToken,
     /// Whether a cancelled run is to be undone: set before `cancel` fires.
@@ -63,15 +62,14 @@ pub(crate) struct Handle {
 }
 
 impl Handle {
-    /// A handle on run `run_id`, not ended, whose events go to `log`.
+    /// A handle on a run not ended, whose events go to `log`.
     pub fn new(
-        run_id: String,
         log: Arc<RunLog>,
         cancel: CancellationToken,
     ) -> (Self, watch::Sender<Option<Arc<Value>>>) {
         let (ended_tx, ended) = watch::channel(None);
         let rollback = Arc::default();
-        (Self { run_id, log, cancel, rollback, ended }, ended_tx)
+        (Self { log, cancel, rollback, ended }, ended_tx)
     }
 
     /// Asks the run to stop; with `rollback`, to undo what it did as well.
@@ -130,7 +128,7 @@ impl Runner {
         let thread_id = run.thread_id.clone();
         let log = Arc::new(RunLog::default());
         log.push("metadata", json!({"run_id": run.run_id, "attempt": 1}));
-        let (handle, ended_tx) = Handle::new(run.run_id.clone(), log, cancel);
+        let (handle, ended_tx) = Handle::new(log, cancel);
         let before = {
             let mut queued = self.queued.lock().expect("runner lock");
             let mut handles = self.handles.lock().expect("runner lock");
@@ -179,7 +177,7 @@ impl Runner {
         log: Arc<RunLog>,
     ) -> (Handle, impl std::future::Future<Output = ()> + Send + 'static) {
         let Launch { run, events, modes, cancel, .. } = launch;
-        let (handle, ended_tx) = Handle::new(run.run_id.clone(), log, cancel);
+        let (handle, ended_tx) = Handle::new(log, cancel);
         self.handles.lock().expect("runner lock").insert(run.run_id.clone(), handle.clone());
         let task = Task {
             runner: self.clone(),

@@ -13,6 +13,7 @@ use graph_core::store::{MemoryStore, Store};
 use graph_core::{CompiledGraph, GraphInput, State};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::records::{now, MemoryRecords, Records, Thread};
@@ -22,13 +23,21 @@ use crate::served::ServedGraph;
 /// Attaches the server's checkpointer and store to a graph, once they are known.
 type Attach = Box<dyn FnOnce(Arc<dyn Checkpointer>, Arc<dyn Store>) -> Arc<dyn ServedGraph> + Send>;
 
+/// A graph to serve, before the server's storage is known.
+struct Registered {
+    name: String,
+    attach: Attach,
+    /// The JSON Schema of the graph's state, when it was served with one.
+    state_schema: Option<Value>,
+}
+
 /// An HTTP server for compiled graphs: configure it, then take its [`router`](Self::router).
 ///
 /// Each graph becomes an assistant whose id is the graph's name (a UUID derived from the
 /// name is accepted too, as the LangGraph Platform's clients expect).
 #[must_use]
 pub struct Server {
-    graphs: Vec<(String, Attach)>,
+    graphs: Vec<Registered>,
     checkpointer: Option<Arc<dyn Checkpointer>>,
     store: Option<Arc<dyn Store>>,
     records: Option<Records>,
@@ -74,8 +83,63 @@ impl Server {
     }
 
     /// Serves `graph` as the assistant `name`. The server gives it its checkpointer and
-    /// store, replacing any it had.
-    pub fn graph<S, C>(mut self, name: impl Into<String>, graph: CompiledGraph<S, C>) -> Self
+    /// store, replacing any it had. Its schemas (`GET /assistants/{id}/schemas`) are `null`:
+    /// see [`graph_with_schema`](Self::graph_with_schema).
+    pub fn graph<S, C>(self, name: impl Into<String>, graph: CompiledGraph<S, C>) -> Self
+    where
+        S: State + Serialize + DeserializeOwned,
+        S::Update: Serialize + DeserializeOwned + GraphInput<S>,
+        C: Send + Sync + 'static,
+    {
+        self.register(name.into(), graph, None)
+    }
+
+    /// Serves `graph` as [`graph`](Self::graph) does, with its state's JSON Schema at
+    /// `GET /assistants/{id}/schemas`, which clients use to build input forms: the state
+    /// and output schemas are the state's, and the input schema is the state's with no field
+    /// required, since a run's input updates any of the fields.
+    ///
+    /// ```
+    /// use graph_core::prelude::*;
+    /// use graph_server::Server;
+    ///
+    /// #[derive(State, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+    /// #[derive(schemars::JsonSchema)]
+    /// struct Ticket {
+    ///     /// What the customer wrote.
+    ///     text: String,
+    /// }
+    ///
+    /// # fn main() -> Result<(), graph_core::BuildError> {
+    /// let graph = StateGraph::<Ticket>::new()
+    ///     .add_node("triage", |_: std::sync::Arc<Ticket>| async { Ticket::update() })
+    ///     .add_edge(START, "triage")
+    ///     .compile()?;
+    /// let router = Server::new().graph_with_schema("tickets", graph).router();
+    /// # drop(router);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn graph_with_schema<S, C>(
+        self,
+        name: impl Into<String>,
+        graph: CompiledGraph<S, C>,
+    ) -> Self
+    where
+        S: State + Serialize + DeserializeOwned + schemars::JsonSchema,
+        S::Update: Serialize + DeserializeOwned + GraphInput<S>,
+        C: Send + Sync + 'static,
+    {
+        let schema = schemars::SchemaGenerator::default().into_root_schema_for::<S>();
+        self.register(name.into(), graph, Some(schema.to_value()))
+    }
+
+    fn register<S, C>(
+        mut self,
+        name: String,
+        graph: CompiledGraph<S, C>,
+        state_schema: Option<Value>,
+    ) -> Self
     where
         S: State + Serialize + DeserializeOwned,
         S::Update: Serialize + DeserializeOwned + GraphInput<S>,
@@ -84,7 +148,7 @@ impl Server {
         let attach: Attach = Box::new(move |checkpointer, store| {
             Arc::new(graph.with_checkpointer(checkpointer).with_store(store))
         });
-        self.graphs.push((name.into(), attach));
+        self.graphs.push(Registered { name, attach, state_schema });
         self
     }
 
@@ -195,10 +259,11 @@ impl Server {
         let mut assistants: Vec<Assistant> = self
             .graphs
             .into_iter()
-            .map(|(graph_id, attach)| Assistant {
-                assistant_id: assistant_uuid(&graph_id),
+            .map(|Registered { name, attach, state_schema }| Assistant {
+                assistant_id: assistant_uuid(&name),
                 graph: attach(checkpointer.clone(), store.clone()),
-                graph_id,
+                graph_id: name,
+                state_schema,
                 created_at: now(),
             })
             .collect();
@@ -245,6 +310,8 @@ pub(crate) struct Assistant {
     pub graph_id: String,
     pub assistant_id: String,
     pub graph: Arc<dyn ServedGraph>,
+    /// The JSON Schema of the graph's state, if it was served with one.
+    pub state_schema: Option<Value>,
     pub created_at: String,
 }
 

@@ -13,7 +13,9 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-#[derive(State, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    State, Clone, Debug, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 struct Notes {
     #[reducer(append)]
     items: Vec<String>,
@@ -612,6 +614,33 @@ async fn thread_metadata_merges_and_counts_follow_searches() {
     assert_eq!(
         (status, &schemas["graph_id"], &schemas["state_schema"]),
         (StatusCode::OK, &json!("notes"), &Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn a_graph_served_with_its_schema_describes_its_state_and_input() {
+    let graph =
+        StateGraph::<Notes>::new().add_node("a", add).add_edge(START, "a").compile().unwrap();
+    let app = Server::new().graph_with_schema("described", graph).router();
+    let (status, schemas) = call(&app, "GET", "/assistants/described/schemas", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let properties = json!({
+        "items": {"type": "array", "items": {"type": "string"}},
+        "answer": {"type": ["string", "null"]},
+    });
+    let state = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Notes",
+        "type": "object",
+        "properties": properties,
+        "required": ["items"],
+    });
+    let mut input = state.clone();
+    input.as_object_mut().unwrap().remove("required");
+    assert_eq!(
+        schemas,
+        json!({"graph_id": "described", "input_schema": input, "output_schema": state,
+               "state_schema": state, "config_schema": null, "context_schema": null})
     );
 }
 

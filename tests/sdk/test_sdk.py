@@ -237,7 +237,15 @@ async def main():
     assert {"source": "__start__", "target": "news", "conditional": False} in drawing["edges"]
     schemas = await client.assistants.get_schemas("briefing")
     assert schemas["graph_id"] == "briefing", schemas
-    ok("threads.update / threads.count / assistants.count / get_graph / get_schemas")
+    state = schemas["state_schema"]
+    assert (state["title"], list(state["properties"])) == (
+        "Briefing", ["city", "sections", "sequential_ms", "summary"]
+    ), state
+    assert state["properties"]["city"] == {
+        "type": "string", "description": "The city the briefing is for."
+    }, state
+    assert schemas["output_schema"] == state and "required" not in schemas["input_schema"]
+    ok("threads.update / threads.count / assistants.count / get_graph / get_schemas (the state's JSON Schema)")
 
     # threads.update_state, then the state and its history
     t = (await client.threads.create())["thread_id"]

@@ -21,8 +21,9 @@ use graph_server::Server;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("GRAPH_SERVER_ADDR").unwrap_or_else(|_| "127.0.0.1:2024".into());
-    let mut server =
-        Server::new().graph("approval", approval::graph()).graph("briefing", briefing::graph());
+    let mut server = Server::new()
+        .graph_with_schema("approval", approval::graph())
+        .graph_with_schema("briefing", briefing::graph());
     server = match std::env::var("DATABASE_URL") {
         Ok(url) => {
             if let Some(workers) = number("GRAPH_SERVER_WORKERS")? {

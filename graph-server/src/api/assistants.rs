@@ -93,13 +93,20 @@ pub(super) async fn graph(
     Ok(Json(drawing))
 }
 
-/// `GET /assistants/{assistant_id}/schemas`: the graph's schemas. A graph's state type carries
-/// no JSON Schema, so each is `null`, which the clients accept.
+/// `GET /assistants/{assistant_id}/schemas`: the graph's schemas. A graph served with its
+/// state's JSON Schema (`Server::graph_with_schema`) has it as its state and output schemas,
+/// and with no field required as its input schema; the others are `null`, which the clients
+/// accept.
 pub(super) async fn schemas(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let assistant = shared.assistant(&id)?;
-    Ok(Json(json!({"graph_id": assistant.graph_id, "input_schema": null, "output_schema": null,
-                   "state_schema": null, "config_schema": null, "context_schema": null})))
+    let state = assistant.state_schema.clone().unwrap_or(Value::Null);
+    let mut input = state.clone();
+    if let Value::Object(fields) = &mut input {
+        fields.remove("required");
+    }
+    Ok(Json(json!({"graph_id": assistant.graph_id, "input_schema": input, "output_schema": state,
+                   "state_schema": state, "config_schema": null, "context_schema": null})))
 }

@@ -32,19 +32,19 @@ impl Queue {
         if let Some((handle, _)) = followed.get(run_id) {
             return handle.clone();
         }
-        let (handle, ended_tx) =
-            Handle::new(run_id.to_owned(), Arc::new(RunLog::default()), CancellationToken::new());
+        let (handle, ended_tx) = Handle::new(Arc::new(RunLog::default()), CancellationToken::new());
         let wake = Arc::new(Notify::new());
         followed.insert(run_id.to_owned(), (handle.clone(), wake.clone()));
-        tokio::spawn(self.clone().read(handle.clone(), wake, ended_tx));
+        let run_id = run_id.to_owned();
+        tokio::spawn(self.clone().read(run_id.clone(), handle.clone(), wake, ended_tx));
         let (queue, following) = (self.clone(), handle.clone());
         tokio::spawn(async move {
             let handle = following;
             tokio::select! {
                 () = handle.cancel.cancelled() => {
                     let rollback = handle.rolling_back();
-                    if let Err(error) = queue.cancel(&handle.run_id, rollback).await {
-                        tracing::error!(run_id = %handle.run_id, %error, "could not cancel a run");
+                    if let Err(error) = queue.cancel(&run_id, rollback).await {
+                        tracing::error!(%run_id, %error, "could not cancel a run");
                     }
                 }
                 _ = handle.wait() => {}
@@ -53,15 +53,16 @@ impl Queue {
         handle
     }
 
-    /// Copies run `handle`'s events from the table into its log as they are written, until
-    /// its end (or its record is gone); then forgets it after a while.
+    /// Copies run `run_id`'s events from the table into its `handle`'s log as they are
+    /// written, until its end (or its record is gone); then forgets it after a while.
     async fn read(
         self: Arc<Self>,
+        run_id: String,
         handle: Handle,
         wake: Arc<Notify>,
         ended: watch::Sender<Option<Arc<Value>>>,
     ) {
-        let run_id = handle.run_id.as_str();
+        let run_id = run_id.as_str();
         let mut next = 0_i64;
         let result = 'reading: loop {
             match self.events(run_id, next).await {
