@@ -749,6 +749,31 @@ async fn runs_asked_of_one_postgres_server_run_on_another_and_stream_from_either
     rolling_back(&front).await;
 }
 
+#[tokio::test]
+async fn a_run_that_cannot_be_read_for_a_while_keeps_its_place_in_its_thread() {
+    let url = fresh_database("graph_server_api_unreadable").await;
+    let front = server().workers(0).postgres(&url).await.unwrap().router();
+    let thread = new_thread(&front).await;
+    let runs = format!("/threads/{thread}/runs");
+    let start = |item: &str| json!({"assistant_id": "slow", "input": {"items": [item]}});
+    let (_, first) = call(&front, "POST", &runs, Some(start("x"))).await;
+    let (_, second) = call(&front, "POST", &runs, Some(start("y"))).await;
+    // The first run's record cannot be read for a while after a worker takes it.
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let first_id = first["run_id"].as_str().unwrap();
+    let select = "SELECT body FROM graph_server_runs WHERE run_id = $1";
+    let body: String = db.query_one(select, &[&first_id]).await.unwrap().get(0);
+    let set = "UPDATE graph_server_runs SET body = $2 WHERE run_id = $1";
+    db.execute(set, &[&first_id, &"unreadable"]).await.unwrap();
+    let _back = server().postgres(&url).await.unwrap().router();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    db.execute(set, &[&first_id, &body]).await.unwrap();
+    let second_url = format!("{runs}/{}", second["run_id"].as_str().unwrap());
+    let (_, joined) = call(&front, "GET", &format!("{second_url}/join"), None).await;
+    assert_eq!(joined["items"], json!(["x", "slow", "y", "slow"]), "the first run ran first");
+}
+
 /// A new, empty database named `name` on the test server (`DATABASE_URL`), and its URL. Each
 /// test has its own, so that one test's workers never take another's runs: a test's
 /// workers stop with its runtime, and runs they had taken would wait for another worker to

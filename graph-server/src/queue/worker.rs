@@ -11,6 +11,7 @@ use super::{Queue, QUEUE_SCHEMA};
 use crate::api::again;
 use crate::error::ApiError;
 use crate::log::RunLog;
+use crate::runner::Launch;
 use crate::server::Shared;
 
 /// The queue's name for the job that runs a run.
@@ -115,38 +116,75 @@ pub(crate) fn start_worker(
     });
 }
 
+/// How many times, a second apart, a worker tries to read a run it took before it gives the
+/// job back to the queue (which tries it again later): while the worker holds the job, the
+/// thread's later runs wait, so they keep their order through a short outage.
+const START_TRIES: u32 = 30;
+
+/// What a worker reads before it runs a run.
+struct Start {
+    launch: Launch,
+    /// The run's events so far, the earlier attempts' first.
+    log: Arc<RunLog>,
+    /// How many of them the earlier attempts wrote.
+    from: u64,
+    /// Whether the run was asked to stop: `Some(rollback)` if it was.
+    cancelled: Option<bool>,
+}
+
 /// Runs the queued run `run_id` here: from its request, or, when an earlier attempt's
 /// worker died, from its thread's last checkpoint.
 async fn run_here(shared: &Shared, run_id: &str) -> Result<(), ApiError> {
     let queue = shared.queue.as_ref().ok_or_else(|| ApiError::Storage("no queue".into()))?;
-    let Some(run) = shared.records.find_run(run_id).await? else {
-        // Deleted while it waited: nothing to run.
-        return Ok(());
+    let mut tries = 1;
+    let start = loop {
+        match start(shared, queue, run_id).await {
+            Ok(start) => break start,
+            Err(error) if tries < START_TRIES => {
+                tracing::warn!(%run_id, %error, "could not read a queued run; trying again");
+                tries += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error),
+        }
     };
-    let thread_id = run.thread_id.clone();
-    if !run.status.unfinished() {
-        // Its end was recorded, but its worker stopped before marking it in its events.
-        return queue.write_end(run_id, &shared.records.values(&thread_id).await?).await;
-    }
-    // Clients have seen the events of the attempts before; this one's follow them.
-    let log = Arc::new(RunLog::default());
-    let earlier = queue.events(run_id, 0).await?;
-    let from = u64::try_from(earlier.len()).unwrap_or_default();
-    let attempt = 1 + earlier.iter().filter(|(event, _)| event == "metadata").count();
-    for (event, data) in earlier {
-        log.push(event, data);
-    }
-    log.push("metadata", json!({"run_id": run_id, "attempt": attempt}));
-    let Some(launch) = again(shared, run).await? else {
-        return queue.write_end(run_id, &shared.records.values(&thread_id).await?).await;
-    };
+    let Some(Start { launch, log, from, cancelled }) = start else { return Ok(()) };
     let (handle, task) = shared.runner.adopt(&shared.saved(), launch, log.clone());
     // Asked to stop before it started, or while this worker was not listening yet.
-    if let Some(rollback) = queue.cancelled(run_id).await? {
+    if let Some(rollback) = cancelled {
         handle.stop(rollback);
     }
     let result = async { handle.wait().await };
     let ((), written) = tokio::join!(task, queue.write_log(run_id, log, from, result));
     queue.forget_cancel(run_id).await?;
     written
+}
+
+/// Reads what running run `run_id` needs; `None` when there is nothing left to run.
+async fn start(shared: &Shared, queue: &Queue, run_id: &str) -> Result<Option<Start>, ApiError> {
+    let Some(run) = shared.records.find_run(run_id).await? else {
+        // Deleted while it waited: nothing to run.
+        return Ok(None);
+    };
+    let thread_id = run.thread_id.clone();
+    if !run.status.unfinished() {
+        // Its end was recorded, but its worker stopped before marking it in its events.
+        queue.write_end(run_id, &shared.records.values(&thread_id).await?).await?;
+        return Ok(None);
+    }
+    // Clients have seen the events of the attempts before; this one's follow them.
+    let log = Arc::new(RunLog::default());
+    let earlier = queue.events(run_id, 0).await?;
+    let from = u64::try_from(earlier.len()).unwrap_or_default();
+    let attempt = 1 + earlier.iter().filter(|(event, _)| event == "metadata").count();
+    let cancelled = queue.cancelled(run_id).await?;
+    let Some(launch) = again(shared, run).await? else {
+        queue.write_end(run_id, &shared.records.values(&thread_id).await?).await?;
+        return Ok(None);
+    };
+    for (event, data) in earlier {
+        log.push(event, data);
+    }
+    log.push("metadata", json!({"run_id": run_id, "attempt": attempt}));
+    Ok(Some(Start { launch, log, from, cancelled }))
 }
