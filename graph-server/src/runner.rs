@@ -246,7 +246,7 @@ impl Task {
             earlier.wait().await;
         }
         // Where the thread stood before the run, and its record: what a rollback restores.
-        let mut undo: Option<(ThreadMark, Thread)> = None;
+        let mut undo: Option<(ThreadMark, Option<Thread>)> = None;
         let outcome = if handle.cancel.is_cancelled() {
             Outcome::Cancelled
         } else {
@@ -266,11 +266,13 @@ impl Task {
                             mark
                         }
                     };
+                    let mut before = None;
                     let busy = records.update_thread(thread_id, |thread| {
-                        undo = Some((mark, thread.clone()));
+                        before = Some(thread.clone());
                         thread.status = ThreadStatus::Busy;
                     });
                     logged(busy.await);
+                    undo = Some((mark, before));
                     stream(&handle, &modes, &mut events).await
                 }
             }
@@ -358,25 +360,29 @@ async fn record_end(records: &Records, run: &Run, outcome: Outcome) {
 /// Undoes a cancelled run: its thread's checkpoints go back to `mark`, where they stood
 /// before the run first started, and its thread's record to `before`, what it was as this
 /// attempt started (`undo` is `None` if the run never started); the run's record goes.
-async fn roll_back(saved: &Saved, run: &Run, undo: Option<(ThreadMark, Thread)>) {
+async fn roll_back(saved: &Saved, run: &Run, undo: Option<(ThreadMark, Option<Thread>)>) {
     let thread_id = &run.thread_id;
     if let Some((mark, before)) = undo {
         let rewound = saved.checkpointer.rewind(thread_id, &mark).await;
         logged(rewound.map_err(|error| ApiError::from(GraphError::from(error))));
-        let restored = saved.records.update_thread(thread_id, |thread| {
-            // A later attempt found the thread busy with the run's first: the rest of the
-            // record is still what it was before the run.
-            thread.status = match before.status {
-                ThreadStatus::Busy if !before.interrupts.is_empty() => ThreadStatus::Interrupted,
-                ThreadStatus::Busy if before.error.is_some() => ThreadStatus::Error,
-                ThreadStatus::Busy => ThreadStatus::Idle,
-                status => status,
-            };
-            thread.values = before.values;
-            thread.interrupts = before.interrupts;
-            thread.error = before.error;
-        });
-        logged(restored.await);
+        if let Some(before) = before {
+            let restored = saved.records.update_thread(thread_id, |thread| {
+                // A later attempt found the thread busy with the run's first: the rest of
+                // the record is still what it was before the run.
+                thread.status = match before.status {
+                    ThreadStatus::Busy if !before.interrupts.is_empty() => {
+                        ThreadStatus::Interrupted
+                    }
+                    ThreadStatus::Busy if before.error.is_some() => ThreadStatus::Error,
+                    ThreadStatus::Busy => ThreadStatus::Idle,
+                    status => status,
+                };
+                thread.values = before.values;
+                thread.interrupts = before.interrupts;
+                thread.error = before.error;
+            });
+            logged(restored.await);
+        }
     }
     logged(saved.records.delete_run(&run.run_id).await);
 }
