@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    copied_thread_id, subgraph_prefix, within_thread, Checkpoint, CheckpointError, Checkpointer,
-    PendingWrite, StoredCheckpoint, ThreadMark,
+    copied_thread_id, subgraph_range, Checkpoint, CheckpointError, Checkpointer, PendingWrite,
+    StoredCheckpoint, ThreadMark,
 };
 
 #[derive(Default, Clone)]
@@ -21,7 +21,8 @@ struct Thread {
 
 #[derive(Default)]
 struct Saved {
-    threads: HashMap<String, Thread>,
+    /// By id, in order: a thread's subgraphs' threads follow it.
+    threads: BTreeMap<String, Thread>,
     /// How many writes were saved so far: the last write's number.
     writes: u64,
 }
@@ -112,8 +113,10 @@ impl Checkpointer for MemorySaver {
     }
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
-        let subgraphs = subgraph_prefix(thread_id);
-        self.saved().threads.retain(|id, _| id != thread_id && !id.starts_with(&subgraphs));
+        let threads = &mut self.saved().threads;
+        for id in within(threads, thread_id) {
+            threads.remove(&id);
+        }
         Ok(())
     }
 
@@ -123,47 +126,38 @@ impl Checkpointer for MemorySaver {
         new_thread_id: &str,
     ) -> Result<(), CheckpointError> {
         let threads = &mut self.saved().threads;
-        let in_use = threads.iter().any(|(id, thread)| {
-            within_thread(id, new_thread_id)
-                && !(thread.checkpoints.is_empty() && thread.writes.is_empty())
+        let in_use = within(threads, new_thread_id).iter().any(|id| {
+            let thread = &threads[id];
+            !(thread.checkpoints.is_empty() && thread.writes.is_empty())
         });
         if in_use {
             return Err(CheckpointError::ThreadInUse { thread_id: new_thread_id.to_owned() });
         }
-        let copies: Vec<(String, Thread)> = threads
-            .iter()
-            .filter(|(id, _)| within_thread(id, thread_id))
-            .map(|(id, thread)| {
-                let new_id = copied_thread_id(id, thread_id, new_thread_id);
-                let mut copy = thread.clone();
-                for checkpoint in &mut copy.checkpoints {
-                    checkpoint.thread_id.clone_from(&new_id);
-                }
-                (new_id, copy)
-            })
-            .collect();
-        threads.extend(copies);
+        for id in within(threads, thread_id) {
+            let new_id = copied_thread_id(&id, thread_id, new_thread_id);
+            let mut copy = threads[&id].clone();
+            for checkpoint in &mut copy.checkpoints {
+                checkpoint.thread_id.clone_from(&new_id);
+            }
+            threads.insert(new_id, copy);
+        }
         Ok(())
     }
 
     async fn mark(&self, thread_id: &str) -> Result<ThreadMark, CheckpointError> {
         let saved = self.saved();
-        let latest: BTreeMap<String, String> = saved
-            .threads
-            .iter()
-            .filter(|(id, _)| within_thread(id, thread_id))
-            .filter_map(|(id, thread)| Some((id.clone(), thread.latest.clone()?)))
+        let latest: BTreeMap<String, String> = within(&saved.threads, thread_id)
+            .into_iter()
+            .filter_map(|id| Some((id.clone(), saved.threads[&id].latest.clone()?)))
             .collect();
         Ok(ThreadMark::new(latest, saved.writes))
     }
 
     async fn rewind(&self, thread_id: &str, mark: &ThreadMark) -> Result<(), CheckpointError> {
         let threads = &mut self.saved().threads;
-        threads.retain(|id, thread| {
-            if !within_thread(id, thread_id) {
-                return true;
-            }
-            let latest = mark.latest.get(id);
+        for id in within(threads, thread_id) {
+            let thread = threads.get_mut(&id).expect("a thread just found");
+            let latest = mark.latest.get(&id);
             // Checkpoint ids are time-ordered: the ones after the marked latest came later.
             thread.checkpoints.retain(|checkpoint| latest.is_some_and(|l| checkpoint.id <= *l));
             thread.latest = latest.cloned();
@@ -171,8 +165,17 @@ impl Checkpointer for MemorySaver {
                 writes.retain(|(number, _)| *number <= mark.last_write);
             }
             thread.writes.retain(|_, writes| !writes.is_empty());
-            !(thread.checkpoints.is_empty() && thread.writes.is_empty())
-        });
+            if thread.checkpoints.is_empty() && thread.writes.is_empty() {
+                threads.remove(&id);
+            }
+        }
         Ok(())
     }
+}
+
+/// The ids of thread `thread_id` and of its subgraphs' threads that `threads` holds.
+fn within(threads: &BTreeMap<String, Thread>, thread_id: &str) -> Vec<String> {
+    let (from, below) = subgraph_range(thread_id);
+    let own = threads.get_key_value(thread_id).map(|(id, _)| id);
+    own.into_iter().chain(threads.range(from..below).map(|(id, _)| id)).cloned().collect()
 }

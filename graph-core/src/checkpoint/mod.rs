@@ -595,15 +595,8 @@ pub(crate) fn subgraph_prefix(thread_id: &str) -> String {
 
 /// The bounds of the subgraph thread ids under `thread_id`, for an indexed range scan: every
 /// such id is at least the first and below the second (the separator's successor).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn subgraph_range(thread_id: &str) -> (String, String) {
     (subgraph_prefix(thread_id), format!("{thread_id}}}"))
-}
-
-/// Whether `id` is thread `thread_id` or one of its subgraphs' threads.
-pub(crate) fn within_thread(id: &str, thread_id: &str) -> bool {
-    id.strip_prefix(thread_id)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(SUBGRAPH_SEPARATOR))
 }
 
 /// The id that thread `id` (`thread_id` or one of its subgraphs' threads) takes in the copy
