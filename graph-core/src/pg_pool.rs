@@ -26,17 +26,24 @@ pub(crate) fn pool(config: &str) -> Result<Pool, tokio_postgres::Error> {
         .expect("a pool without timeouts needs no runtime, so building it cannot fail"))
 }
 
-/// Runs `schema`, statements that create tables and indexes if they do not exist, one
-/// process at a time: `IF NOT EXISTS` does not stop two sessions creating the same table at
-/// once (the second fails on a duplicate key), as servers started together would.
+/// Runs `statements`, which create tables and indexes if they do not exist, one process at
+/// a time: `IF NOT EXISTS` does not stop two sessions creating the same table at once (the
+/// second fails on a duplicate key), as servers started together would.
+///
+/// Each statement commits on its own. `CREATE INDEX IF NOT EXISTS` locks its table even
+/// when the index exists, so one transaction holding a lock on one table while it waits for
+/// another could deadlock with a write touching both.
 pub(crate) async fn create_tables(
     client: &mut deadpool_postgres::Object,
-    schema: &str,
+    statements: &[&str],
 ) -> Result<(), tokio_postgres::Error> {
-    let transaction = client.transaction().await?;
-    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
-    transaction.batch_execute(schema).await?;
-    transaction.commit().await
+    for statement in statements {
+        let transaction = client.transaction().await?;
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK]).await?;
+        transaction.batch_execute(statement).await?;
+        transaction.commit().await?;
+    }
+    Ok(())
 }
 
 /// The advisory lock that creating tables takes.

@@ -9,12 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graph_core::checkpoint::{
-    conformance, CheckpointError, CheckpointSource, Checkpointer, MemorySaver, SqliteSaver,
+    conformance, CheckpointError, CheckpointSource, Checkpointer, MemorySaver, PostgresSaver,
+    SqliteSaver,
 };
 use graph_core::prelude::*;
 use graph_core::{Durability, Input, InterruptError, InvalidResume};
-use support::backends::{on_every_backend, postgres, thread, unique};
+use support::backends::{
+    on_every_backend, postgres, postgres_url, thread, unique, with_application_name,
+};
 use support::{visit, visited, Log, LogUpdate};
+use tokio_postgres::NoTls;
 
 on_every_backend!(
     conformance_suite,
@@ -531,6 +535,42 @@ async fn a_corrupt_postgres_checkpoint_names_thread_and_checkpoint() {
         matches!(&err, GraphError::Checkpoint(CheckpointError::Corrupt { checkpoint_id, .. }) if *checkpoint_id == latest),
         "{err:?}"
     );
+}
+
+/// A saver starting while another writes a thread and then its writes: the tables exist, but
+/// making sure of their indexes locks each table in turn. Holding the first index's table
+/// while waiting for the second would deadlock with the writer, and PostgreSQL would end
+/// one of the two.
+#[tokio::test]
+async fn a_saver_starting_beside_a_writer_waits_for_it_without_a_deadlock() {
+    drop(postgres().await); // the tables exist
+    let url = postgres_url();
+    let (mut writer, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let (watcher, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+
+    let writing = writer.transaction().await.unwrap();
+    let thread_id = unique("thread");
+    let sql = "INSERT INTO graph_threads (thread_id, latest) VALUES ($1, 'c')";
+    writing.execute(sql, &[&thread_id]).await.unwrap();
+
+    let name = unique("starting");
+    let starting = tokio::spawn({
+        let url = with_application_name(&url, &name);
+        async move { PostgresSaver::connect(&url).await }
+    });
+    // The starting saver waits for the writer's lock on `graph_threads`.
+    let waiting = "SELECT count(*) FROM pg_stat_activity
+                   WHERE application_name = $1 AND wait_event_type = 'Lock'";
+    while watcher.query_one(waiting, &[&name]).await.unwrap().get::<_, i64>(0) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sql = "INSERT INTO graph_writes (thread_id, checkpoint_id, body) VALUES ($1, 'c', '{}')";
+    writing.execute(sql, &[&thread_id]).await.unwrap();
+    writing.rollback().await.unwrap();
+    let started = tokio::time::timeout(Duration::from_secs(10), starting).await.unwrap();
+    started.unwrap().unwrap();
 }
 
 #[allow(dead_code)]

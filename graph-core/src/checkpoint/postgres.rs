@@ -11,26 +11,28 @@ use super::{
     PendingWrite, StoredCheckpoint, ThreadMark,
 };
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS graph_threads (
-    thread_id TEXT PRIMARY KEY,
-    latest    TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS graph_checkpoints (
-    thread_id TEXT NOT NULL,
-    id        TEXT NOT NULL,
-    body      TEXT NOT NULL,
-    PRIMARY KEY (thread_id, id)
-);
-CREATE TABLE IF NOT EXISTS graph_writes (
-    seq           BIGSERIAL PRIMARY KEY,
-    thread_id     TEXT NOT NULL,
-    checkpoint_id TEXT NOT NULL,
-    body          TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint ON graph_writes (thread_id, checkpoint_id);
-CREATE INDEX IF NOT EXISTS graph_threads_by_prefix ON graph_threads (thread_id text_pattern_ops);
-";
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS graph_threads (
+        thread_id TEXT PRIMARY KEY,
+        latest    TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS graph_checkpoints (
+        thread_id TEXT NOT NULL,
+        id        TEXT NOT NULL,
+        body      TEXT NOT NULL,
+        PRIMARY KEY (thread_id, id)
+    )",
+    "CREATE TABLE IF NOT EXISTS graph_writes (
+        seq           BIGSERIAL PRIMARY KEY,
+        thread_id     TEXT NOT NULL,
+        checkpoint_id TEXT NOT NULL,
+        body          TEXT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint
+        ON graph_writes (thread_id, checkpoint_id)",
+    "CREATE INDEX IF NOT EXISTS graph_threads_by_prefix
+        ON graph_threads (thread_id text_pattern_ops)",
+];
 
 /// Thread `$1` and its subgraphs' threads, found through `graph_threads_by_prefix` (the
 /// pattern operators compare bytes, whatever the database's collation).

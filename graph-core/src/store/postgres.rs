@@ -22,25 +22,21 @@ macro_rules! now {
 }
 
 /// Namespaces are stored as dotted paths under the `C` collation, so they sort as
-/// [`Namespace`]s do; times and times to live are microseconds. The advisory lock lets
-/// several workers start at once.
-const SCHEMA: &str = r#"
-BEGIN;
-SELECT pg_advisory_xact_lock(4207712061);
-CREATE TABLE IF NOT EXISTS graph_store (
-    namespace  TEXT COLLATE "C" NOT NULL,
-    key        TEXT COLLATE "C" NOT NULL,
-    value      JSONB NOT NULL,
-    created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL,
-    ttl        BIGINT,
-    expires_at BIGINT,
-    PRIMARY KEY (namespace, key)
-);
-CREATE INDEX IF NOT EXISTS graph_store_by_expiry ON graph_store (expires_at)
-    WHERE expires_at IS NOT NULL;
-COMMIT;
-"#;
+/// [`Namespace`]s do; times and times to live are microseconds.
+const SCHEMA: &[&str] = &[
+    r#"CREATE TABLE IF NOT EXISTS graph_store (
+        namespace  TEXT COLLATE "C" NOT NULL,
+        key        TEXT COLLATE "C" NOT NULL,
+        value      JSONB NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        ttl        BIGINT,
+        expires_at BIGINT,
+        PRIMARY KEY (namespace, key)
+    )"#,
+    "CREATE INDEX IF NOT EXISTS graph_store_by_expiry ON graph_store (expires_at)
+        WHERE expires_at IS NOT NULL",
+];
 
 /// A put: a live item keeps `created_at` and its `updated_at` moves forward by at least a
 /// microsecond; an expired one is replaced as if new.

@@ -56,8 +56,15 @@ impl PostgresRecords {
     }
 }
 
-pub(crate) fn storage(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Storage(error.to_string())
+/// The error with its causes: PostgreSQL's own message sits behind a bare `db error`.
+pub(crate) fn storage(error: impl std::error::Error) -> ApiError {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        message = format!("{message}: {error}");
+        cause = error.source();
+    }
+    ApiError::Storage(message)
 }
 
 /// Adds or replaces `run` through `client`, which may be inside a transaction.

@@ -20,7 +20,7 @@ pub async fn postgres() -> PostgresSaver {
     let url = postgres_url();
     PostgresSaver::connect(&url)
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url:?} is required: {e}"))
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url:?} is required: {e:?}"))
 }
 
 /// Where the Redis server is: `REDIS_URL`, else the local one `scripts/test` makes sure of.
@@ -31,7 +31,9 @@ pub fn redis_url() -> String {
 /// A cache on the Redis server; the tests fail (never skip) without one.
 pub async fn redis() -> RedisCache {
     let url = redis_url();
-    RedisCache::connect(&url).await.unwrap_or_else(|e| panic!("Redis at {url:?} is required: {e}"))
+    RedisCache::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("Redis at {url:?} is required: {e:?}"))
 }
 
 /// A new SQLite file in the temporary directory.
