@@ -344,8 +344,10 @@ impl Drop for DropGuard {
     }
 }
 
-/// Ten parallel workers sleeping 10 s each; worker 3 fails after 10 ms if `fail` is set.
-fn ten_workers(
+/// `count` parallel workers sleeping 10 s each; worker 3 fails after 10 ms if `fail` is set.
+/// A thousand are spawned in batches, ten one by one.
+fn workers(
+    count: u32,
     fail: bool,
     dropped: Arc<AtomicUsize>,
     finished: Arc<AtomicUsize>,
@@ -371,7 +373,7 @@ fn ten_workers(
         .add_edge(START, "plan")
         .add_conditional_edges(
             "plan",
-            |_: &Work| (0..10_u32).map(|i| graph_core::Send::new("w", i)).collect::<Vec<_>>(),
+            move |_: &Work| (0..count).map(|i| graph_core::Send::new("w", i)).collect::<Vec<_>>(),
             ["w"],
         )
         .compile()
@@ -380,36 +382,69 @@ fn ten_workers(
 
 #[tokio::test(start_paused = true)]
 async fn fail_fast_cancels_the_siblings_without_waiting_for_them() {
-    let (dropped, finished) = (Arc::default(), Arc::default());
-    let graph = ten_workers(true, Arc::clone(&dropped), Arc::clone(&finished));
-    let started = Instant::now();
-    let err = graph.invoke(Work::default(), RunConfig::default()).await.unwrap_err();
-    assert_eq!(started.elapsed(), 10 * MS);
-    assert!(matches!(&err, GraphError::NodeFailed { node, step: 1, .. } if node == "w"));
-    tokio::task::yield_now().await; // let the aborted tasks be dropped
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    assert_eq!(dropped.load(Ordering::SeqCst), 9);
-    assert_eq!(finished.load(Ordering::SeqCst), 0);
+    for count in [10, 1_000] {
+        let (dropped, finished) = (Arc::default(), Arc::default());
+        let graph = workers(count, true, Arc::clone(&dropped), Arc::clone(&finished));
+        let started = Instant::now();
+        let err = graph.invoke(Work::default(), RunConfig::default()).await.unwrap_err();
+        assert_eq!(started.elapsed(), 10 * MS);
+        assert!(matches!(&err, GraphError::NodeFailed { node, step: 1, .. } if node == "w"));
+        tokio::task::yield_now().await; // let the aborted tasks be dropped
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(dropped.load(Ordering::SeqCst), count as usize - 1);
+        assert_eq!(finished.load(Ordering::SeqCst), 0);
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn dropping_an_invoke_stops_its_tasks() {
-    let (dropped, finished) = (Arc::default(), Arc::default());
-    let graph = ten_workers(false, Arc::clone(&dropped), Arc::clone(&finished));
-    let run =
-        tokio::spawn(async move { graph.invoke(Work::default(), RunConfig::default()).await });
-    tokio::time::sleep(100 * MS).await;
-    run.abort();
-    assert!(run.await.unwrap_err().is_cancelled());
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    assert_eq!(dropped.load(Ordering::SeqCst), 10);
-    assert_eq!(finished.load(Ordering::SeqCst), 0);
+    for count in [10, 1_000] {
+        let (dropped, finished) = (Arc::default(), Arc::default());
+        let graph = workers(count, false, Arc::clone(&dropped), Arc::clone(&finished));
+        let run =
+            tokio::spawn(async move { graph.invoke(Work::default(), RunConfig::default()).await });
+        tokio::time::sleep(100 * MS).await;
+        run.abort();
+        assert!(run.await.unwrap_err().is_cancelled());
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(dropped.load(Ordering::SeqCst), count as usize);
+        assert_eq!(finished.load(Ordering::SeqCst), 0);
+    }
+}
+
+/// Sends spawned in batches still spread over the worker threads: tasks that block their
+/// thread run on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_fan_out_of_blocking_tasks_runs_on_every_worker_thread() {
+    let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let seen = Arc::clone(&threads);
+    let graph = StateGraph::<Work>::new()
+        .add_node("plan", |_: Arc<Work>| async {})
+        .add_node("w", move |Input(i): Input<u32>| {
+            let seen = Arc::clone(&seen);
+            async move {
+                std::thread::sleep(5 * MS);
+                seen.lock().unwrap().insert(std::thread::current().id());
+                Work::update().done(vec![i])
+            }
+        })
+        .add_edge(START, "plan")
+        .add_conditional_edges(
+            "plan",
+            |_: &Work| (0..64_u32).map(|i| graph_core::Send::new("w", i)).collect::<Vec<_>>(),
+            ["w"],
+        )
+        .compile()
+        .unwrap();
+    let out = graph.invoke(Work::default(), RunConfig::default()).await.unwrap();
+    assert_eq!(out.into_state().done, (0..64).collect::<Vec<_>>());
+    assert_eq!(threads.lock().unwrap().len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancellation_token_stops_the_run_with_a_distinct_error() {
     let (dropped, finished) = (Arc::default(), Arc::default());
-    let graph = ten_workers(false, Arc::clone(&dropped), Arc::clone(&finished));
+    let graph = workers(10, false, Arc::clone(&dropped), Arc::clone(&finished));
     let token = CancellationToken::new();
     let canceller = token.clone();
     tokio::spawn(async move {
@@ -459,7 +494,7 @@ async fn nodes_see_the_run_cancelled_through_their_context() {
 #[tokio::test(start_paused = true)]
 async fn a_step_timeout_bounds_a_whole_superstep() {
     let (dropped, finished) = (Arc::default(), Arc::default());
-    let graph = ten_workers(false, Arc::clone(&dropped), Arc::clone(&finished));
+    let graph = workers(10, false, Arc::clone(&dropped), Arc::clone(&finished));
     let config = RunConfig::default().step_timeout(Duration::from_secs(1));
     let started = Instant::now();
     let err = graph.invoke(Work::default(), config).await.unwrap_err();

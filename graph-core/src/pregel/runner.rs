@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::Either;
-use futures::FutureExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::task::JoinSet;
@@ -105,6 +106,8 @@ pub(crate) async fn run_tasks<S: State>(
         return Ok(());
     };
 
+    let batch_len = batch_len(unrun(outputs, first).count());
+    let (mut untraced, mut traced) = (Batch::new(batch_len), Batch::new(batch_len));
     let mut set = JoinSet::new();
     let mut shared = None;
     for index in [first, second].into_iter().chain(unrun(outputs, second + 1)) {
@@ -113,30 +116,94 @@ pub(crate) async fn run_tasks<S: State>(
         // passing for a cancellation.
         let task = &mut tasks[index];
         if !lean(scope, &scope.graph.nodes[task.node]) {
-            set.spawn(guarded(index, start(scope, task, false)));
+            set.spawn(guarded(index, start(scope, task, false)).map(|joined| vec![joined]));
             continue;
         }
-        // Each kind of future is spawned on its own, so that a task no subscriber traces
+        // Each kind of future is batched on its own, so that a task no subscriber traces
         // does not carry a span.
         let span = task_span(scope.graph.name(task.node), &task.id);
         let shared = Arc::clone(shared.get_or_insert_with(|| LeanShared::new(scope)));
         if span.is_disabled() {
-            set.spawn(guarded(index, spawned_lean(shared, task, false)));
+            untraced.push(&mut set, guarded(index, spawned_lean(shared, task, false)));
         } else {
-            set.spawn(guarded(index, spawned_lean(shared, task, true).instrument(span)));
+            let task = spawned_lean(shared, task, true).instrument(span);
+            traced.push(&mut set, guarded(index, task));
         }
     }
+    untraced.spawn(&mut set);
+    traced.spawn(&mut set);
     while let Some(joined) = set.join_next().await {
-        let (index, caught) = joined.map_err(|_| GraphError::Cancelled)?;
-        let outcome = caught.map_err(|panic| GraphError::NodePanicked {
-            node: scope.graph.name(tasks[index].node).to_string(),
-            step: scope.step,
-            attempt: 1,
-            message: format!("{} (outside the node's own code)", panic_message(&*panic)),
-        })?;
-        outputs[index] = Some(outcome?);
+        for (index, caught) in joined.map_err(|_| GraphError::Cancelled)? {
+            let outcome = caught.map_err(|panic| GraphError::NodePanicked {
+                node: scope.graph.name(tasks[index].node).to_string(),
+                step: scope.step,
+                attempt: 1,
+                message: format!("{} (outside the node's own code)", panic_message(&*panic)),
+            })?;
+            outputs[index] = Some(outcome?);
+        }
     }
     Ok(())
+}
+
+/// A task's index and how it ended, panics caught.
+type Joined<S> = (usize, std::thread::Result<Result<TaskOutput<S>, GraphError>>);
+
+/// How many lean tasks one spawned tokio task runs: one each for a few, more for many, so
+/// that a large fan-out pays tokio's per-task cell and scheduling once per batch, while
+/// there are still at least eight batches per worker thread to spread over the threads.
+fn batch_len(tasks: usize) -> usize {
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    (tasks / (8 * workers)).clamp(1, MAX_BATCH_LEN)
+}
+
+/// The most lean tasks one spawned tokio task runs; within a batch they run concurrently,
+/// but on one worker thread at a time.
+const MAX_BATCH_LEN: usize = 256;
+
+/// Lean tasks of one kind gathered to be spawned together.
+struct Batch<F> {
+    len: usize,
+    futures: FuturesUnordered<F>,
+}
+
+impl<S: State, F: Future<Output = Joined<S>> + Send + 'static> Batch<F> {
+    fn new(len: usize) -> Self {
+        Self { len, futures: FuturesUnordered::new() }
+    }
+
+    /// Adds `task`, spawning the batch once it is full.
+    fn push(&mut self, set: &mut JoinSet<Vec<Joined<S>>>, task: F) {
+        if self.len == 1 {
+            set.spawn(task.map(|joined| vec![joined]));
+            return;
+        }
+        self.futures.push(task);
+        if self.futures.len() == self.len {
+            self.spawn(set);
+        }
+    }
+
+    /// Spawns the tasks gathered so far as one tokio task, which reports their outputs
+    /// once all have finished, or as soon as one fails: the step fails fast on it, and
+    /// dropping the set drops the batches still running.
+    fn spawn(&mut self, set: &mut JoinSet<Vec<Joined<S>>>) {
+        if self.futures.is_empty() {
+            return;
+        }
+        let mut futures = std::mem::take(&mut self.futures);
+        set.spawn(async move {
+            let mut joined = Vec::with_capacity(futures.len());
+            while let Some((index, caught)) = futures.next().await {
+                let failed = !matches!(caught, Ok(Ok(_)));
+                joined.push((index, caught));
+                if failed {
+                    break;
+                }
+            }
+            joined
+        });
+    }
 }
 
 /// The tasks from `from` on that are still to run: a resume or the cache may have given
