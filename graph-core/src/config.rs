@@ -41,6 +41,7 @@ pub struct RunConfig {
     pub thread_id: Option<String>,
     pub(crate) checkpoint_id: Option<String>,
     pub(crate) durability: Durability,
+    pub(crate) executor: Executor,
     /// Set on a subgraph's run: how it sits inside its parent run.
     pub(crate) parent: Option<ParentLink>,
 }
@@ -92,6 +93,7 @@ impl Default for RunConfig {
             thread_id: None,
             checkpoint_id: None,
             durability: Durability::Sync,
+            executor: Executor::Local,
             parent: None,
         }
     }
@@ -173,4 +175,46 @@ impl RunConfig {
         self.durability = durability;
         self
     }
+
+    /// Where the run's tasks run (default [`Executor::Local`]).
+    pub fn executor(mut self, executor: Executor) -> Self {
+        self.executor = executor;
+        self
+    }
+}
+
+/// Where a run's tasks run: in the run's process, or on worker processes through a task
+/// queue. The graph is the same either way, and so is the result.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum Executor {
+    /// On the run's own tokio runtime.
+    #[default]
+    Local,
+    /// On the [`Worker`](crate::distributed::Worker)s of a task queue: each step's tasks
+    /// are sent to the queue once the step's checkpoint is saved, and their outputs are
+    /// applied in task order when all have come back. A subgraph's steps run where its
+    /// task runs.
+    #[cfg(feature = "distributed")]
+    Queue(QueueExecutor),
+}
+
+impl Executor {
+    /// Runs the tasks on the workers of `queue` that register the graph as `graph`.
+    ///
+    /// The run needs a [`PostgresSaver`](crate::checkpoint::PostgresSaver) on the queue's
+    /// database ([`TaskQueue::saver`](crate::distributed::TaskQueue::saver) gives one) and
+    /// `Sync` or `Async` durability, since the workers read each step's checkpoint.
+    #[cfg(feature = "distributed")]
+    pub fn queue(queue: &crate::distributed::TaskQueue, graph: impl Into<String>) -> Self {
+        Self::Queue(QueueExecutor { queue: queue.clone(), graph: graph.into() })
+    }
+}
+
+/// A task queue and the name its workers know the graph by; made by [`Executor::queue`].
+#[cfg(feature = "distributed")]
+#[derive(Debug, Clone)]
+pub struct QueueExecutor {
+    pub(crate) queue: crate::distributed::TaskQueue,
+    pub(crate) graph: String,
 }

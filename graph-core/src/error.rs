@@ -286,6 +286,44 @@ pub enum GraphError {
     /// A node cache failed; a run only warns of it, but clearing reports it.
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
+    /// The task queue of a distributed run failed: its database, or a message or output in
+    /// it that could not be read.
+    #[error("task queue `{queue}` failed: {source}")]
+    Queue {
+        /// The queue's name.
+        queue: String,
+        /// What failed.
+        source: BoxError,
+    },
+    /// A task of a distributed run failed on the worker that ran it, after its node's
+    /// retries and error handler.
+    #[error("node `{node}` failed in task `{task_id}` on worker `{worker}`: {message}")]
+    RemoteTask {
+        /// The task's node.
+        node: String,
+        /// The task's id.
+        task_id: String,
+        /// The worker that ran it.
+        worker: String,
+        /// The error on the worker, as displayed there.
+        message: String,
+    },
+    /// A worker took a task of a graph it does not register, or registers in another
+    /// version (its nodes, edges or state types differ), and refused to run it.
+    #[error("worker `{worker}` cannot run graph `{graph}` version `{version}`: {}", match found {
+        Some(found) => format!("it registers version `{found}`"),
+        None => "it does not register that graph".to_owned(),
+    })]
+    GraphMismatch {
+        /// The graph's name.
+        graph: String,
+        /// The version the run dispatched.
+        version: String,
+        /// The version the worker registers, if any.
+        found: Option<String>,
+        /// The worker.
+        worker: String,
+    },
     /// Clearing the cache of a graph that has none.
     #[error("this graph has no node cache: compile it and call `.with_cache(..)`, for example with `MemoryCache::new()`")]
     NoCache,

@@ -68,6 +68,8 @@ pub mod aggregate;
 pub mod cache;
 pub mod checkpoint;
 mod config;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 mod error;
 mod graph;
 #[cfg(feature = "postgres")]
@@ -78,7 +80,9 @@ pub mod store;
 mod stream;
 mod thread;
 
-pub use config::{Durability, RunConfig};
+#[cfg(feature = "distributed")]
+pub use config::QueueExecutor;
+pub use config::{Durability, Executor, RunConfig};
 pub use error::{
     BoxError, BuildError, Callback, GraphError, InvalidResume, InvalidUpdate, NodeError,
     NodeFailure, RouteOrigin, RouteRefusal,

@@ -99,9 +99,9 @@ impl<S: State> GraphInner<S> {
 /// gives a copy running with another context value.
 #[must_use]
 pub struct CompiledGraph<S: State, C = ()> {
-    pub(super) inner: Arc<GraphInner<S>>,
-    pub(super) persistence: Option<Arc<Persistence<S>>>,
-    pub(super) services: Services,
+    pub(crate) inner: Arc<GraphInner<S>>,
+    pub(crate) persistence: Option<Arc<Persistence<S>>>,
+    pub(crate) services: Services,
     pub(super) context: Arc<C>,
 }
 

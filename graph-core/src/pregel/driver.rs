@@ -92,6 +92,20 @@ pub(crate) async fn run<S: State>(
             return Err(GraphError::NoCheckpointer { needed_for: node });
         }
     }
+    #[cfg(feature = "distributed")]
+    if let crate::config::Executor::Queue(queue) = &config.executor {
+        if persistence.is_none() {
+            let needed_for = "running tasks on a task queue".to_owned();
+            return Err(GraphError::NoCheckpointer { needed_for });
+        }
+        if config.durability == Durability::Exit {
+            let reason = "its workers read each step's checkpoint, so the run needs `Sync` or `Async` durability, not `Exit`";
+            return Err(GraphError::Queue {
+                queue: queue.queue.name().to_owned(),
+                source: reason.into(),
+            });
+        }
+    }
     let run = async {
         let Start { mut state, mut pending, mut step, mut session, mut resumed } =
             Start::prepare(graph, persistence, context, input, config, &emitter).await?;
@@ -200,15 +214,29 @@ pub(crate) async fn run<S: State>(
                             _ => None,
                         };
                         let updates = (command.update.as_ref(), command.more());
-                        runner::replay_cached(&scope, node, &task_id, updates).await;
+                        runner::replay(&scope, node, &task_id, updates, true).await;
                         if let (Some(saver), Some(write)) = (&saver, write) {
                             saver.put(&write).await?;
                         }
                     }
                     cache_keys = found.keys;
                 }
-                let running = runner::run_tasks(&scope, &mut tasks, &mut outputs)
-                    .instrument(step_span.clone());
+                let queue = remote_queue(config, session.is_some());
+                let running = async {
+                    #[cfg(feature = "distributed")]
+                    if let (Some(queue), Some(session)) = (queue, &mut session) {
+                        return super::remote::run_queued(
+                            &scope,
+                            queue,
+                            session,
+                            &mut tasks,
+                            &mut outputs,
+                        )
+                        .await;
+                    }
+                    runner::run_tasks(&scope, &mut tasks, &mut outputs).await
+                }
+                .instrument(step_span.clone());
                 let outcome = match config.step_timeout {
                     Some(timeout) => tokio::time::timeout(timeout, running)
                         .await
@@ -269,7 +297,14 @@ pub(crate) async fn run<S: State>(
                 if let Some(session) = &mut session {
                     let writers = writes.iter().map(|(w, _)| w.clone()).collect();
                     let next = session.persistence.pending_to_record(graph, &pending)?;
+                    let from = session.head.clone();
                     session.checkpoint(&state, writes, next, loop_metadata(step, writers)).await?;
+                    #[cfg(feature = "distributed")]
+                    if let (Some(queue), Some(from)) = (queue, from) {
+                        super::remote::finish(queue, session, &from).await?;
+                    }
+                    #[cfg(not(feature = "distributed"))]
+                    let _ = (queue, from);
                 }
                 // Results are cached once the step that made them is saved.
                 if let Some(cache) = &cache {
@@ -323,6 +358,22 @@ pub(crate) async fn run<S: State>(
         .instrument(span)
         .await
         .unwrap_or(Err(GraphError::Cancelled))
+}
+
+/// The task queue a root run's steps go to, if the run asked for one. A subgraph's steps
+/// run where its task runs.
+#[cfg(feature = "distributed")]
+fn remote_queue(config: &RunConfig, checkpointed: bool) -> Option<&crate::config::QueueExecutor> {
+    match (&config.executor, &config.parent, checkpointed) {
+        (crate::config::Executor::Queue(queue), None, true) => Some(queue),
+        _ => None,
+    }
+}
+
+/// Without the `distributed` feature every run is local.
+#[cfg(not(feature = "distributed"))]
+fn remote_queue(_: &RunConfig, _: bool) -> Option<std::convert::Infallible> {
+    None
 }
 
 /// Reports a warning: a log event and a stream event, or an error under `strict`.

@@ -6,6 +6,8 @@
 mod algo;
 mod cached;
 mod driver;
+#[cfg(feature = "distributed")]
+mod remote;
 mod runner;
 
 use std::fmt;
@@ -15,6 +17,8 @@ pub(crate) use algo::{
     after_node, apply_guarded, enter, upcoming, upcoming_tasks, JoinProgress, Pending, PendingSend,
 };
 pub(crate) use driver::{run, Records};
+#[cfg(feature = "distributed")]
+pub(crate) use remote::{graph_version, Planner, TaskRunner};
 pub(crate) use runner::TaskSaver;
 
 /// Where a task comes from within its superstep; with the step, it identifies the task.

@@ -536,13 +536,15 @@ fn conclude<S: State>(
     Err(error.into_graph_error(node.name.to_string(), step, 1))
 }
 
-/// Streams the events of a task whose result came from the node cache: its updates (and the
-/// messages in them) and its end, all marked cached.
-pub(crate) async fn replay_cached<S: State>(
+/// Streams the events of a task that did not run here: its result came from the node cache
+/// (`cached`) or from a worker of a distributed run. Its updates (and the messages in them)
+/// and its end.
+pub(crate) async fn replay<S: State>(
     scope: &StepScope<'_, S>,
     node: NodeId,
     task_id: &TaskId,
     (first, more): (Option<&S::Update>, &[S::Update]),
+    cached: bool,
 ) {
     let node = scope.graph.name(node);
     let sink = scope.emitter.task_sink(node, task_id);
@@ -554,8 +556,8 @@ pub(crate) async fn replay_cached<S: State>(
         sink: sink.as_deref(),
         returned_messages: scope.graph.returned_messages,
     };
-    events.update(first, more, true).await;
-    events.end(0, scope.run_started.elapsed(), Duration::ZERO, None, true).await;
+    events.update(first, more, cached).await;
+    events.end(u32::from(!cached), scope.run_started.elapsed(), Duration::ZERO, None, cached).await;
 }
 
 /// The stream events of one task, sent only in the modes the stream asked for.

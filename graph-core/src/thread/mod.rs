@@ -21,8 +21,12 @@ mod start;
 mod writes;
 
 pub(crate) use call::{call_snapshot, call_start, CallStart};
+#[cfg(feature = "distributed")]
+pub(crate) use chain::load;
 pub(crate) use codec::{Codec, Persistence};
 pub(crate) use inspect::{history, snapshot, subgraph_states, update};
 pub(crate) use session::{loop_metadata, stop, Session};
 pub(crate) use start::{check_thread_id, Start};
 pub(crate) use writes::SavedOutput;
+#[cfg(feature = "distributed")]
+pub(crate) use writes::SavedWrites;

@@ -9,7 +9,7 @@ use crate::checkpoint::{GotoRecord, PendingWrite};
 use crate::graph::Interrupt;
 
 /// A finished task's output, as saved: in a pending write, or as a node cache entry.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SavedOutput {
     pub(crate) update: Option<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

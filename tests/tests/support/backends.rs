@@ -137,3 +137,11 @@ pub async fn terminate_connections(name: &str) -> i64 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+/// A plain connection to the PostgreSQL server, for a test to look at tables itself.
+pub async fn pg_client() -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}

@@ -1,0 +1,61 @@
+//! What travels through the queue: a task to run, and how it ended.
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::Interrupt;
+use crate::thread::SavedOutput;
+
+/// One task of a step, as a queue message: enough for a worker to find the checkpoint,
+/// plan its step and pick the task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TaskMessage {
+    /// The graph's registered name.
+    pub(crate) graph: String,
+    /// The version hash of the graph's structure the coordinator runs.
+    pub(crate) version: String,
+    pub(crate) thread_id: String,
+    /// The checkpoint the step starts from.
+    pub(crate) checkpoint_id: String,
+    /// The dispatch that sent it: a step dispatched again (after a pause or a failure) is
+    /// planned again, with the answers and outputs saved since.
+    pub(crate) dispatch: String,
+    /// The task's id, such as `3:send#17`.
+    pub(crate) task_id: String,
+    /// The task's node, for errors and events.
+    pub(crate) node: String,
+    /// The last superstep the run may take, which nodes can ask about.
+    pub(crate) last_step: usize,
+}
+
+/// How a task ended on its worker, stored with the task's output row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub(crate) enum RemoteOutcome {
+    /// It returned: its update and destinations, as a checkpoint saves them.
+    Done {
+        /// The task's output.
+        output: SavedOutput,
+    },
+    /// It paused for a person.
+    Paused {
+        /// Its pauses.
+        interrupts: Vec<Interrupt>,
+    },
+    /// It failed after its node's retries; the run fails as a local one would.
+    Failed {
+        /// The error, as displayed.
+        message: String,
+    },
+    /// The worker has no graph of this name, or another version of it.
+    Mismatch {
+        /// The version the worker has, if any.
+        found: Option<String>,
+    },
+}
+
+impl RemoteOutcome {
+    /// Whether the step cannot go on with this outcome.
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self, Self::Failed { .. } | Self::Mismatch { .. })
+    }
+}

@@ -1,0 +1,335 @@
+//! Distributed supersteps on real worker processes, on loopback PostgreSQL: a map-reduce
+//! whose tasks run on three `fanout_worker` processes ends in exactly the state and the
+//! checkpoints of a local run, also when a worker is killed or stalled mid-step and when
+//! the coordinating process is killed and replaced. Every task's result is applied once,
+//! however many times the task started.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use graph_core::distributed::{TaskQueue, Worker};
+use graph_core::{CancellationToken, Executor, GraphError, RunConfig};
+use graph_tests::fanout::{self, Fanout};
+use support::backends::{postgres_url, unique};
+
+const PROCESS: &str = env!("CARGO_BIN_EXE_fanout_worker");
+
+/// One test with worker processes at a time: each opens several connections.
+static PROCESSES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A queue name no other test uses (`pgmq` names are short: letters, digits and `_`).
+fn queue_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("t{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A log file for the tasks' starts.
+fn log_file() -> PathBuf {
+    let dir = std::env::temp_dir().join("graph-distributed");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{}.log", unique("starts")))
+}
+
+/// How many times each item's task started, from the log's complete lines.
+fn starts(log: &PathBuf) -> BTreeMap<u32, usize> {
+    let mut counts = BTreeMap::new();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let complete = text.rsplit_once('\n').map_or("", |(lines, _)| lines);
+    for line in complete.lines() {
+        *counts.entry(line.parse().unwrap()).or_default() += 1;
+    }
+    counts
+}
+
+/// Waits until `n` task starts are logged.
+async fn wait_for_starts(log: &PathBuf, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while starts(log).values().sum::<usize>() < n {
+        assert!(Instant::now() < deadline, "fewer than {n} tasks started in 60 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A process of the test, killed when dropped.
+struct Process {
+    child: Child,
+    _stdin: Option<ChildStdin>,
+}
+
+impl Process {
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill").arg(signal).arg(self.child.id().to_string()).status();
+        assert!(status.unwrap().success(), "kill {signal} failed");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `count` worker processes on `queue`, with leases of `lease` seconds, once each
+/// is ready to claim.
+fn workers(queue: &str, count: usize, lease: u64) -> Vec<Process> {
+    (0..count)
+        .map(|i| {
+            let mut child = Command::new(PROCESS)
+                .args(["work", &postgres_url(), queue, &format!("w{i}"), &lease.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut ready = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+            assert_eq!(ready.trim(), "ready", "worker w{i} did not start");
+            let stdin = child.stdin.take();
+            Process { child, _stdin: stdin }
+        })
+        .collect()
+}
+
+/// The map-reduce run locally on a PostgreSQL thread: its final state and checkpoint
+/// contents, the reference every distributed run must equal.
+async fn local(tasks: u32, task_ms: u64) -> (Fanout, String) {
+    let saver = support::backends::postgres().await;
+    let graph = fanout::graph().with_checkpointer(saver);
+    let config = support::backends::thread();
+    let state = graph
+        .invoke(fanout::input(tasks, task_ms, ""), config.clone())
+        .await
+        .unwrap()
+        .finished()
+        .unwrap();
+    let history = graph.get_state_history(&config).await.unwrap();
+    (state, fanout::contents(&history))
+}
+
+/// The state and checkpoint contents of a distributed run's thread, with the log path
+/// cleared so they compare with a local run's.
+async fn stored(queue: &TaskQueue, thread: &str) -> (Fanout, String) {
+    let graph = fanout::graph().with_checkpointer(queue.saver());
+    let config = RunConfig::default().thread_id(thread);
+    let mut history = graph.get_state_history(&config).await.unwrap();
+    for snapshot in &mut history {
+        snapshot.values.log.clear();
+    }
+    (history[0].values.clone(), fanout::contents(&history))
+}
+
+/// Checks a distributed run against the local one, and that every item's result is in the
+/// final state once, in task order.
+fn check(tasks: u32, (state, contents): (Fanout, String), reference: &(Fanout, String)) {
+    let expected: Vec<u64> = (0..tasks).map(fanout::result).collect();
+    assert_eq!(state.results, expected, "each task's result once, in task order");
+    assert_eq!(state.total, expected.iter().sum::<u64>());
+    assert_eq!(state, reference.0);
+    assert_eq!(contents, reference.1, "the checkpoints equal the local run's");
+}
+
+/// Runs the map-reduce here with its tasks on the queue's workers.
+async fn coordinate(queue: &TaskQueue, thread: &str, tasks: u32, task_ms: u64, log: &str) {
+    let graph = fanout::graph().with_checkpointer(queue.saver());
+    let config = RunConfig::default().thread_id(thread).executor(Executor::queue(queue, "fanout"));
+    graph.invoke(fanout::input(tasks, task_ms, log), config).await.unwrap().finished().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_worker_processes_give_the_local_result() {
+    let _one = PROCESSES.lock().await;
+    let (tasks, name, log) = (1_000, queue_name(), log_file());
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let _workers = workers(&name, 3, 30);
+    let thread = unique("thread");
+    coordinate(&queue, &thread, tasks, 1, log.to_str().unwrap()).await;
+    check(tasks, stored(&queue, &thread).await, &local(tasks, 1).await);
+    let starts = starts(&log);
+    assert_eq!(starts.len(), tasks as usize);
+    assert!(starts.values().all(|&n| n == 1), "without faults every task starts once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_s_tasks_run_again_elsewhere_and_apply_once() {
+    let _one = PROCESSES.lock().await;
+    let (tasks, name, log) = (600, queue_name(), log_file());
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let workers = workers(&name, 3, 2);
+    let thread = unique("thread");
+    let run = coordinate(&queue, &thread, tasks, 40, log.to_str().unwrap());
+    let kill = async {
+        wait_for_starts(&log, 100).await;
+        workers[0].signal("-KILL");
+    };
+    tokio::join!(run, kill);
+    check(tasks, stored(&queue, &thread).await, &local(tasks, 40).await);
+    let starts = starts(&log);
+    assert_eq!(starts.len(), tasks as usize);
+    assert!(starts.values().any(|&n| n > 1), "the killed worker's tasks started again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_worker_loses_its_tasks_and_its_late_commit_stores_nothing() {
+    let _one = PROCESSES.lock().await;
+    let (tasks, name, log) = (600, queue_name(), log_file());
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let workers = workers(&name, 3, 2);
+    let thread = unique("thread");
+    let run = coordinate(&queue, &thread, tasks, 40, log.to_str().unwrap());
+    let stall = async {
+        wait_for_starts(&log, 100).await;
+        workers[0].signal("-STOP");
+    };
+    tokio::join!(run, stall);
+    let finished = stored(&queue, &thread).await;
+    // Woken after its leases lapsed and its tasks ran elsewhere, the worker finishes them
+    // and tries to commit: nothing of it may land.
+    workers[0].signal("-CONT");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(stored(&queue, &thread).await, finished);
+    check(tasks, finished, &local(tasks, 40).await);
+    let starts = starts(&log);
+    assert!(starts.values().any(|&n| n > 1), "the stalled worker's tasks ran again");
+    let client = support::backends::pg_client().await;
+    let left = client
+        .query_one("SELECT count(*) FROM graph_task_outputs WHERE thread_id = $1", &[&thread])
+        .await
+        .unwrap();
+    assert_eq!(left.get::<_, i64>(0), 0, "a late commit stored no output");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_killed_mid_step_is_replaced_from_its_checkpoint() {
+    let _one = PROCESSES.lock().await;
+    let (tasks, name, log) = (600, queue_name(), log_file());
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let _workers = workers(&name, 3, 30);
+    let thread = unique("thread");
+    let coordinator = |stdout| {
+        let (tasks, log) = (tasks.to_string(), log.to_str().unwrap().to_owned());
+        Command::new(PROCESS)
+            .args(["coordinate", &postgres_url(), &name, &thread, &tasks, "20", &log])
+            .stdout(stdout)
+            .spawn()
+            .unwrap()
+    };
+    let first = Process { child: coordinator(Stdio::null()), _stdin: None };
+    wait_for_starts(&log, 100).await;
+    first.signal("-KILL");
+    drop(first);
+    let second = coordinator(Stdio::piped()).wait_with_output().unwrap();
+    assert!(second.status.success());
+    let printed: Fanout = serde_json::from_slice(&second.stdout).unwrap();
+    let finished = stored(&queue, &thread).await;
+    assert_eq!(printed.results, finished.0.results);
+    check(tasks, finished, &local(tasks, 20).await);
+    // The replacement waited for the tasks already dispatched: none started twice.
+    assert!(starts(&log).values().all(|&n| n == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_tasks_survive_one_worker_killed_and_one_stalled() {
+    let _one = PROCESSES.lock().await;
+    let (tasks, name, log) = (10_000, queue_name(), log_file());
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let workers = workers(&name, 3, 2);
+    let thread = unique("thread");
+    let run = coordinate(&queue, &thread, tasks, 1, log.to_str().unwrap());
+    let faults = async {
+        wait_for_starts(&log, 1_000).await;
+        workers[0].signal("-KILL");
+        wait_for_starts(&log, 2_000).await;
+        workers[1].signal("-STOP");
+    };
+    tokio::join!(run, faults);
+    let finished = stored(&queue, &thread).await;
+    workers[1].signal("-CONT");
+    check(tasks, finished, &local(tasks, 1).await);
+    let starts = starts(&log);
+    assert_eq!(starts.len(), tasks as usize);
+    assert!(starts.values().any(|&n| n > 1), "the faulty workers' tasks ran again");
+}
+
+/// A worker in this process, stopped when dropped.
+struct InProcess(CancellationToken);
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+fn in_process(worker: Worker) -> InProcess {
+    let stop = CancellationToken::new();
+    tokio::spawn(worker.run(stop.clone()));
+    InProcess(stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_task_fails_the_run_naming_its_node_task_and_worker() {
+    let name = queue_name();
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let _worker =
+        in_process(Worker::new(queue.clone()).id("here").graph("fanout", fanout::graph()));
+    let graph = fanout::graph().with_checkpointer(queue.saver());
+    let thread = unique("thread");
+    let config =
+        RunConfig::default().thread_id(&thread).executor(Executor::queue(&queue, "fanout"));
+    let mut input = fanout::input(20, 0, "");
+    input = input.fail_at(Some(7));
+    let error = graph.invoke(input, config).await.unwrap_err();
+    match error {
+        GraphError::RemoteTask { node, task_id, worker, message } => {
+            assert_eq!(
+                (node.as_str(), task_id.as_str(), worker.as_str()),
+                ("work", "1:send#7", "here")
+            );
+            assert!(message.contains("item 7 cannot be done"), "{message}");
+        }
+        other => panic!("expected a remote task failure, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_with_another_version_of_the_graph_refuses_its_tasks() {
+    let name = queue_name();
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    // Registered under the run's name, but another graph: it must not run the tasks.
+    let other = graph_core::StateGraph::<Fanout>::new()
+        .add_node("work", |_: std::sync::Arc<Fanout>| async {})
+        .add_edge(graph_core::START, "work")
+        .compile()
+        .unwrap();
+    let _worker = in_process(Worker::new(queue.clone()).id("old").graph("fanout", other));
+    let graph = fanout::graph().with_checkpointer(queue.saver());
+    let config = RunConfig::default()
+        .thread_id(unique("thread"))
+        .executor(Executor::queue(&queue, "fanout"));
+    let error = graph.invoke(fanout::input(3, 0, ""), config).await.unwrap_err();
+    match error {
+        GraphError::GraphMismatch { graph, version, found: Some(found), worker } => {
+            assert_eq!((graph.as_str(), worker.as_str()), ("fanout", "old"));
+            assert_ne!(version, found);
+        }
+        other => panic!("expected a version mismatch, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_the_queue_needs_saved_checkpoints() {
+    let name = queue_name();
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let config = RunConfig::default().executor(Executor::queue(&queue, "fanout"));
+    let error = fanout::graph().invoke(fanout::input(1, 0, ""), config.clone()).await.unwrap_err();
+    assert!(matches!(error, GraphError::NoCheckpointer { .. }), "{error:?}");
+    let graph = fanout::graph().with_checkpointer(queue.saver());
+    let config = config.thread_id(unique("thread")).durability(graph_core::Durability::Exit);
+    let error = graph.invoke(fanout::input(1, 0, ""), config).await.unwrap_err();
+    assert!(matches!(error, GraphError::Queue { .. }), "{error:?}");
+}
