@@ -20,7 +20,8 @@ use support::backends::{postgres_url, unique};
 
 const PROCESS: &str = env!("CARGO_BIN_EXE_fanout_worker");
 
-/// One test with worker processes at a time: each opens several connections.
+/// One test at a time: one restarts the database under the others, and each with worker
+/// processes opens several connections.
 static PROCESSES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A queue name no other test uses (`pgmq` names are short: letters, digits and `_`).
@@ -256,6 +257,56 @@ async fn ten_thousand_tasks_survive_one_worker_killed_and_one_stalled() {
     assert!(starts.values().any(|&n| n > 1), "the faulty workers' tasks ran again");
 }
 
+/// Restarts the local PostgreSQL server (fast shutdown: every connection is cut), or where
+/// the tests use another server (`DATABASE_URL`), ends every other connection to it, which
+/// its clients see the same way.
+async fn restart_postgres() {
+    if std::env::var_os("DATABASE_URL").is_some() {
+        let client = support::backends::pg_client().await;
+        client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        return;
+    }
+    let versions = std::fs::read_dir("/etc/postgresql").expect("a Debian PostgreSQL cluster");
+    let version = versions.map(|v| v.unwrap().file_name().into_string().unwrap()).max().unwrap();
+    let restart = tokio::task::spawn_blocking(move || {
+        Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+            .status()
+    });
+    assert!(restart.await.unwrap().unwrap().success(), "pg_ctlcluster restart failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_goes_on_through_a_postgres_restart_mid_step() {
+    let _one = PROCESSES.lock().await;
+    // Three workers of 16 slots take about 2 s: longer than the restart.
+    let (tasks, name, log) = (3_000, queue_name(), log_file());
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let _workers = workers(&name, 3, 30);
+    let thread = unique("thread");
+    let run = async {
+        coordinate(&queue, &thread, tasks, 30, log.to_str().unwrap()).await;
+        Instant::now()
+    };
+    let restart = async {
+        wait_for_starts(&log, 300).await;
+        restart_postgres().await;
+        (Instant::now(), starts(&log).len())
+    };
+    let (finished, (restarted, started)) = tokio::join!(run, restart);
+    assert!(finished > restarted, "the run went on after the restart");
+    assert!(started < tasks as usize, "the restart came mid-step");
+    check(tasks, stored(&queue, &thread).await, &local(tasks, 30).await);
+    assert_eq!(starts(&log).len(), tasks as usize);
+}
+
 /// A worker in this process, stopped when dropped.
 struct InProcess(CancellationToken);
 
@@ -273,6 +324,7 @@ fn in_process(worker: Worker) -> InProcess {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_task_fails_the_run_naming_its_node_task_and_worker() {
+    let _one = PROCESSES.lock().await;
     let name = queue_name();
     let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
     let _worker =
@@ -298,6 +350,7 @@ async fn a_failed_task_fails_the_run_naming_its_node_task_and_worker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_with_another_version_of_the_graph_refuses_its_tasks() {
+    let _one = PROCESSES.lock().await;
     let name = queue_name();
     let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
     // Registered under the run's name, but another graph: it must not run the tasks.
@@ -323,6 +376,7 @@ async fn a_worker_with_another_version_of_the_graph_refuses_its_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_on_the_queue_needs_saved_checkpoints() {
+    let _one = PROCESSES.lock().await;
     let name = queue_name();
     let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
     let config = RunConfig::default().executor(Executor::queue(&queue, "fanout"));

@@ -32,6 +32,28 @@ pub(crate) fn graph_version<S: State>(graph: &GraphInner<S>) -> String {
     hasher.finalize()[..8].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// How long the coordinator keeps asking a queue that does not answer (its database
+/// restarting, a network blip) before the run fails.
+const OUTAGE: Duration = Duration::from_secs(30);
+
+/// Calls the queue until it answers, for at most [`OUTAGE`]. Only for calls that may run
+/// twice: reads, and writes that do nothing the second time.
+async fn patiently<T, F>(mut call: impl FnMut() -> F) -> Result<T, GraphError>
+where
+    F: std::future::Future<Output = Result<T, GraphError>>,
+{
+    let started = Instant::now();
+    loop {
+        match call().await {
+            Err(error @ GraphError::Queue { .. }) if started.elapsed() < OUTAGE => {
+                tracing::warn!(%error, "the task queue does not answer; asking again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            answer => return answer,
+        }
+    }
+}
+
 /// How often the coordinator looks for its step's outputs: soon after progress, less and
 /// less often while none comes.
 const FIRST_POLL: Duration = Duration::from_millis(2);
@@ -66,7 +88,7 @@ pub(crate) async fn run_queued<S: State>(
     // A step's dispatch is undone if the run stops waiting for it (cancelled, timed out):
     // its queued tasks are dropped, so no worker runs them for nothing.
     let mut abandon = Abandon::new(&queue.queue, &key);
-    let mut progress = queue.queue.progress(key, &ids).await?;
+    let mut progress = patiently(|| queue.queue.progress(key, &ids)).await?;
     if progress.stored < ids.len() && !progress.failed {
         let dispatch = uuid::Uuid::now_v7().to_string();
         let last_step = scope.run.last_step.get().copied().unwrap_or(usize::MAX);
@@ -84,20 +106,20 @@ pub(crate) async fn run_queued<S: State>(
                 last_step,
             })
             .collect();
-        queue.queue.dispatch(key, &messages).await?;
+        patiently(|| queue.queue.dispatch(key, &messages)).await?;
     }
     let mut delay = FIRST_POLL;
     while progress.stored < ids.len() && !progress.failed {
         tokio::time::sleep(delay).await;
-        let now: Progress = queue.queue.progress(key, &ids).await?;
+        let now: Progress = patiently(|| queue.queue.progress(key, &ids)).await?;
         delay = if now.stored > progress.stored { FIRST_POLL } else { (delay * 2).min(LAST_POLL) };
         progress = now;
     }
     let by_id: HashMap<&str, usize> = ids.iter().zip(&unrun).map(|(id, &i)| (*id, i)).collect();
     if progress.failed {
-        let mut failures = queue.queue.outputs(key, &ids, true).await?;
+        let mut failures = patiently(|| queue.queue.outputs(key, &ids, true)).await?;
         failures.sort_by_key(|(task_id, ..)| by_id.get(task_id.as_str()).copied());
-        queue.queue.abandon(key).await?;
+        patiently(|| queue.queue.abandon(key)).await?;
         abandon.disarm();
         let (task_id, worker, outcome) = failures.swap_remove(0);
         let node = graph.name(tasks[by_id[task_id.as_str()]].node).to_string();
@@ -114,7 +136,8 @@ pub(crate) async fn run_queued<S: State>(
 
     let mut paused = false;
     let saver = session.task_saver();
-    for (task_id, _worker, outcome) in queue.queue.outputs(key, &ids, false).await? {
+    let stored = patiently(|| queue.queue.outputs(key, &ids, false)).await?;
+    for (task_id, _worker, outcome) in stored {
         let Some(&i) = by_id.get(task_id.as_str()) else { continue };
         let task = &tasks[i];
         outputs[i] = Some(match outcome {
@@ -151,7 +174,7 @@ pub(crate) async fn run_queued<S: State>(
     }
     if paused {
         // The finished tasks' outputs stay for the resume; the paused tasks run again.
-        queue.queue.abandon(key).await?;
+        patiently(|| queue.queue.abandon(key)).await?;
     }
     abandon.disarm();
     Ok(())
@@ -165,7 +188,7 @@ pub(crate) async fn finish<S: State>(
 ) -> Result<(), GraphError> {
     session.flush().await?;
     let key = StepKey { thread_id: &session.thread_id, checkpoint_id };
-    queue.queue.finish(key).await
+    patiently(|| queue.queue.finish(key)).await
 }
 
 /// Abandons a dispatched step when dropped armed.
