@@ -164,19 +164,16 @@ impl TaskQueue {
         Ok(true)
     }
 
-    /// How many of `tasks` have an output stored for the step, and whether one failed.
-    pub(crate) async fn progress(
-        &self,
-        key: StepKey<'_>,
-        tasks: &[&str],
-    ) -> Result<Progress, GraphError> {
+    /// How many tasks of the step have an output stored, and whether one failed. Only
+    /// workers store outputs, and only for the tasks of the step's dispatches.
+    pub(crate) async fn progress(&self, key: StepKey<'_>) -> Result<Progress, GraphError> {
         let row = self
             .client()
             .await?
             .query_one(
                 "SELECT count(*), COALESCE(bool_or(failed), false) FROM graph_task_outputs
-                 WHERE thread_id = $1 AND checkpoint_id = $2 AND task_id = ANY($3)",
-                &[&key.thread_id, &key.checkpoint_id, &tasks],
+                 WHERE thread_id = $1 AND checkpoint_id = $2",
+                &[&key.thread_id, &key.checkpoint_id],
             )
             .await
             .map_err(|e| self.error(e))?;
@@ -185,12 +182,10 @@ impl TaskQueue {
         Ok(Progress { stored: stored as usize, failed })
     }
 
-    /// The outputs stored for the step: of `tasks` only, or with `failed_only`, the
-    /// failures among them.
+    /// The outputs stored for the step, or with `failed_only`, its failures.
     pub(crate) async fn outputs(
         &self,
         key: StepKey<'_>,
-        tasks: &[&str],
         failed_only: bool,
     ) -> Result<Vec<StoredOutput>, GraphError> {
         let rows = self
@@ -198,9 +193,8 @@ impl TaskQueue {
             .await?
             .query(
                 "SELECT task_id, worker, body FROM graph_task_outputs
-                 WHERE thread_id = $1 AND checkpoint_id = $2 AND task_id = ANY($3)
-                 AND (failed OR NOT $4)",
-                &[&key.thread_id, &key.checkpoint_id, &tasks, &failed_only],
+                 WHERE thread_id = $1 AND checkpoint_id = $2 AND (failed OR NOT $3)",
+                &[&key.thread_id, &key.checkpoint_id, &failed_only],
             )
             .await
             .map_err(|e| self.error(e))?;

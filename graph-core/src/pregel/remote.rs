@@ -88,7 +88,7 @@ pub(crate) async fn run_queued<S: State>(
     // A step's dispatch is undone if the run stops waiting for it (cancelled, timed out):
     // its queued tasks are dropped, so no worker runs them for nothing.
     let mut abandon = Abandon::new(&queue.queue, &key);
-    let mut progress = patiently(|| queue.queue.progress(key, &ids)).await?;
+    let mut progress = patiently(|| queue.queue.progress(key)).await?;
     if progress.stored < ids.len() && !progress.failed {
         let dispatch = uuid::Uuid::now_v7().to_string();
         let last_step = scope.run.last_step.get().copied().unwrap_or(usize::MAX);
@@ -111,13 +111,13 @@ pub(crate) async fn run_queued<S: State>(
     let mut delay = FIRST_POLL;
     while progress.stored < ids.len() && !progress.failed {
         tokio::time::sleep(delay).await;
-        let now: Progress = patiently(|| queue.queue.progress(key, &ids)).await?;
+        let now: Progress = patiently(|| queue.queue.progress(key)).await?;
         delay = if now.stored > progress.stored { FIRST_POLL } else { (delay * 2).min(LAST_POLL) };
         progress = now;
     }
     let by_id: HashMap<&str, usize> = ids.iter().zip(&unrun).map(|(id, &i)| (*id, i)).collect();
     if progress.failed {
-        let mut failures = patiently(|| queue.queue.outputs(key, &ids, true)).await?;
+        let mut failures = patiently(|| queue.queue.outputs(key, true)).await?;
         failures.sort_by_key(|(task_id, ..)| by_id.get(task_id.as_str()).copied());
         patiently(|| queue.queue.abandon(key)).await?;
         abandon.disarm();
@@ -136,7 +136,7 @@ pub(crate) async fn run_queued<S: State>(
 
     let mut paused = false;
     let saver = session.task_saver();
-    let stored = patiently(|| queue.queue.outputs(key, &ids, false)).await?;
+    let stored = patiently(|| queue.queue.outputs(key, false)).await?;
     for (task_id, _worker, outcome) in stored {
         let Some(&i) = by_id.get(task_id.as_str()) else { continue };
         let task = &tasks[i];
