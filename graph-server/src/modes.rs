@@ -106,9 +106,13 @@ impl Modes {
                 }
             }
             "task_end" if self.tasks || self.debug => {
-                let payload = json!({"id": field("task_id"), "name": field("node"),
+                let mut payload = json!({"id": field("task_id"), "name": field("node"),
                                      "attempt": field("attempt"), "error": field("error"),
                                      "started_at": field("started_at"), "duration": field("duration")});
+                // Only a task that ran on a worker process names one.
+                if let Some(worker) = event.get("worker") {
+                    payload["worker"] = worker.clone();
+                }
                 if self.tasks {
                     emit("tasks", payload.clone());
                 }

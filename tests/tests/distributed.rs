@@ -323,6 +323,41 @@ fn in_process(worker: Worker) -> InProcess {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_s_events_and_timeline_name_the_worker_of_each_task() {
+    use futures::StreamExt;
+    let _one = PROCESSES.lock().await;
+    let name = queue_name();
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let _worker =
+        in_process(Worker::new(queue.clone()).id("here").graph("fanout", fanout::graph()));
+    let graph = fanout::graph().with_checkpointer(queue.saver());
+    let config = RunConfig::default()
+        .thread_id(unique("thread"))
+        .executor(Executor::queue(&queue, "fanout"))
+        .stream_mode(graph_core::StreamMode::Tasks);
+    let events: Vec<_> = graph.stream(fanout::input(5, 20, ""), config).collect().await;
+    let ends: Vec<(String, Option<String>, Duration)> = events
+        .iter()
+        .filter_map(|event| match event {
+            Ok(graph_core::StreamEvent::TaskEnd { task_id, worker, duration, .. }) => {
+                Some((task_id.to_string(), worker.as_deref().map(str::to_owned), *duration))
+            }
+            _ => None,
+        })
+        .collect();
+    let ids: Vec<&str> = ends.iter().map(|(id, ..)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["0:plan", "1:send#0", "1:send#1", "1:send#2", "1:send#3", "1:send#4", "2:reduce"]
+    );
+    assert!(ends.iter().all(|(_, worker, _)| worker.as_deref() == Some("here")));
+    // Each `work` task slept 20 ms on the worker, and its end says so.
+    assert!(ends[1..6].iter().all(|(.., duration)| *duration >= Duration::from_millis(20)));
+    let timeline = graph_core::Timeline::from_events(events.iter().flatten());
+    assert!(timeline.entries().iter().all(|entry| entry.worker.as_deref() == Some("here")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_task_fails_the_run_naming_its_node_task_and_worker() {
     let _one = PROCESSES.lock().await;
     let name = queue_name();

@@ -54,8 +54,23 @@ pub(crate) enum RemoteOutcome {
 }
 
 impl RemoteOutcome {
-    /// Whether the step cannot go on with this outcome.
-    pub(crate) fn failed(&self) -> bool {
-        matches!(self, Self::Failed { .. } | Self::Mismatch { .. })
+    /// How the outcome is filed: `done`, `paused`, or `failed` (the step cannot go on).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Done { .. } => "done",
+            Self::Paused { .. } => "paused",
+            Self::Failed { .. } | Self::Mismatch { .. } => "failed",
+        }
     }
+}
+
+/// A task's outcome with when and how long it ran on its worker, for the run's events.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TaskReport {
+    #[serde(flatten)]
+    pub(crate) outcome: RemoteOutcome,
+    /// When it started, in microseconds since the Unix epoch on the worker's clock.
+    pub(crate) started_us: u64,
+    /// How long it ran, retries included, in microseconds.
+    pub(crate) duration_us: u64,
 }

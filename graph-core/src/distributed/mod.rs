@@ -22,7 +22,7 @@ mod message;
 mod queue;
 mod worker;
 
-pub(crate) use message::{RemoteOutcome, TaskMessage};
+pub(crate) use message::{RemoteOutcome, TaskMessage, TaskReport};
 pub use queue::TaskQueue;
 pub(crate) use queue::{Progress, StepKey};
 pub use worker::Worker;

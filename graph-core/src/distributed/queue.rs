@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
 
-use super::message::{RemoteOutcome, TaskMessage};
+use super::message::{TaskMessage, TaskReport};
 use crate::checkpoint::PostgresSaver;
 use crate::error::GraphError;
 
@@ -23,7 +23,7 @@ const TABLES: &[&str] = &[
         checkpoint_id TEXT NOT NULL,
         task_id       TEXT NOT NULL,
         worker        TEXT NOT NULL,
-        failed        BOOLEAN NOT NULL,
+        kind          TEXT NOT NULL,
         body          TEXT NOT NULL,
         PRIMARY KEY (thread_id, checkpoint_id, task_id)
     )",
@@ -68,8 +68,8 @@ pub(crate) struct Progress {
     pub(crate) failed: bool,
 }
 
-/// A task output as stored: the task, the worker that ran it, and how it ended.
-pub(crate) type StoredOutput = (String, String, RemoteOutcome);
+/// A task output as stored: the task, the worker that ran it, and its report.
+pub(crate) type StoredOutput = (String, String, TaskReport);
 
 impl TaskQueue {
     /// Connects with a libpq-style string or a URL, as
@@ -141,6 +141,10 @@ impl TaskQueue {
             .map_err(|e| self.error(e))?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.error(e))?;
+        // A coordinator stalled here must not hold the step's record from its replacement.
+        tx.batch_execute("SET LOCAL idle_in_transaction_session_timeout = 30000")
+            .await
+            .map_err(|e| self.error(e))?;
         let claimed = tx
             .execute(
                 "INSERT INTO graph_task_dispatches (thread_id, checkpoint_id, queue, msg_ids)
@@ -171,7 +175,7 @@ impl TaskQueue {
             .client()
             .await?
             .query_one(
-                "SELECT count(*), COALESCE(bool_or(failed), false) FROM graph_task_outputs
+                "SELECT count(*), COALESCE(bool_or(kind = 'failed'), false) FROM graph_task_outputs
                  WHERE thread_id = $1 AND checkpoint_id = $2",
                 &[&key.thread_id, &key.checkpoint_id],
             )
@@ -193,7 +197,7 @@ impl TaskQueue {
             .await?
             .query(
                 "SELECT task_id, worker, body FROM graph_task_outputs
-                 WHERE thread_id = $1 AND checkpoint_id = $2 AND (failed OR NOT $3)",
+                 WHERE thread_id = $1 AND checkpoint_id = $2 AND (kind = 'failed' OR NOT $3)",
                 &[&key.thread_id, &key.checkpoint_id, &failed_only],
             )
             .await
@@ -236,7 +240,7 @@ impl TaskQueue {
         }
         tx.execute(
             "DELETE FROM graph_task_outputs WHERE thread_id = $1 AND checkpoint_id = $2
-             AND (failed OR body LIKE '{\"outcome\":\"paused\"%')",
+             AND kind <> 'done'",
             &[&key.thread_id, &key.checkpoint_id],
         )
         .await
@@ -301,13 +305,21 @@ impl TaskQueue {
     /// Deletes finished messages and stores their tasks' outputs in one transaction. Only
     /// the messages still queued count: a worker that lost its lease to another which
     /// already finished stores nothing. Returns how many outputs were stored.
+    ///
+    /// A worker stalled in the middle of this transaction would hold its messages' rows,
+    /// hiding them from every other worker; the server ends such a transaction after
+    /// `lease`, as the message's lease would have lapsed.
     pub(crate) async fn complete(
         &self,
         worker: &str,
-        done: &[(i64, TaskMessage, RemoteOutcome)],
+        lease: Duration,
+        done: &[(i64, TaskMessage, TaskReport)],
     ) -> Result<usize, GraphError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.error(e))?;
+        let timeout =
+            format!("SET LOCAL idle_in_transaction_session_timeout = {}", lease.as_millis());
+        tx.batch_execute(&timeout).await.map_err(|e| self.error(e))?;
         let ids: Vec<i64> = done.iter().map(|(id, ..)| *id).collect();
         let deleted: Vec<i64> = tx
             .query("SELECT pgmq.delete($1, $2::bigint[])", &[&self.inner.name, &ids])
@@ -318,30 +330,30 @@ impl TaskQueue {
             .collect::<Result<_, _>>()
             .map_err(|e| self.error(e))?;
         let mut columns: [Vec<String>; 4] = Default::default();
-        let mut failed = Vec::new();
-        for (id, message, outcome) in done {
+        let mut kinds = Vec::new();
+        for (id, message, report) in done {
             if !deleted.contains(id) {
                 continue;
             }
-            let body = serde_json::to_string(outcome).map_err(|e| self.error(e))?;
+            let body = serde_json::to_string(report).map_err(|e| self.error(e))?;
             let [threads, checkpoints, tasks, bodies] = &mut columns;
             threads.push(message.thread_id.clone());
             checkpoints.push(message.checkpoint_id.clone());
             tasks.push(message.task_id.clone());
             bodies.push(body);
-            failed.push(outcome.failed());
+            kinds.push(report.outcome.kind());
         }
         let [threads, checkpoints, tasks, bodies] = &columns;
         // The key makes a second output of one task a no-op, whoever commits it.
         let stored = tx
             .execute(
                 "INSERT INTO graph_task_outputs
-                     (thread_id, checkpoint_id, task_id, worker, failed, body)
+                     (thread_id, checkpoint_id, task_id, worker, kind, body)
                  SELECT t, c, k, $5, f, b
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::bool[])
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::text[])
                      AS batch (t, c, k, b, f)
                  ON CONFLICT DO NOTHING",
-                &[threads, checkpoints, tasks, bodies, &worker, &failed],
+                &[threads, checkpoints, tasks, bodies, &worker, &kinds],
             )
             .await
             .map_err(|e| self.error(e))?;

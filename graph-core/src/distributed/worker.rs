@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::message::{RemoteOutcome, TaskMessage};
+use super::message::{RemoteOutcome, TaskMessage, TaskReport};
 use super::queue::TaskQueue;
 use crate::error::GraphError;
 use crate::graph::CompiledGraph;
@@ -167,8 +167,8 @@ impl Worker {
                 let permit = Arc::clone(&slots).acquire_owned().await.expect("never closed");
                 let (this, done) = (Arc::clone(&this), done.clone());
                 tokio::spawn(async move {
-                    if let Some(outcome) = this.run_one(id, &message).await {
-                        let _ = done.send((id, message, outcome));
+                    if let Some(report) = this.run_one(id, &message).await {
+                        let _ = done.send((id, message, report));
                     }
                     drop(permit);
                 });
@@ -183,7 +183,17 @@ impl Worker {
 
     /// Runs one task, renewing its lease meanwhile; `None` when the message went away
     /// under it (its step was abandoned, or another worker finished it first).
-    async fn run_one(&self, id: i64, message: &TaskMessage) -> Option<RemoteOutcome> {
+    async fn run_one(&self, id: i64, message: &TaskMessage) -> Option<TaskReport> {
+        let started_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_micros() as u64);
+        let started = std::time::Instant::now();
+        let outcome = self.run_leased(id, message).await?;
+        let duration_us = started.elapsed().as_micros() as u64;
+        Some(TaskReport { outcome, started_us, duration_us })
+    }
+
+    async fn run_leased(&self, id: i64, message: &TaskMessage) -> Option<RemoteOutcome> {
         let span = tracing::info_span!(
             "remote_task",
             worker = %self.id,
@@ -218,7 +228,7 @@ impl Worker {
         let mut batch = Vec::new();
         while finished.recv_many(&mut batch, MAX_COMMIT).await > 0 {
             loop {
-                match self.queue.complete(&self.id, &batch).await {
+                match self.queue.complete(&self.id, self.lease, &batch).await {
                     Ok(_) => break,
                     // The outputs stay here until the database is back; if their leases
                     // lapse first, other workers run the tasks and these commit nothing.
@@ -233,8 +243,8 @@ impl Worker {
     }
 }
 
-/// A finished task: its message id, its message and its outcome.
-type Finished = (i64, TaskMessage, RemoteOutcome);
+/// A finished task: its message id, its message and its report.
+type Finished = (i64, TaskMessage, TaskReport);
 
 /// A registered graph, whatever its state type.
 #[async_trait]

@@ -214,7 +214,8 @@ pub(crate) async fn run<S: State>(
                             _ => None,
                         };
                         let updates = (command.update.as_ref(), command.more());
-                        runner::replay(&scope, node, &task_id, updates, true).await;
+                        runner::replay(&scope, node, &task_id, updates, runner::Replayed::Cached)
+                            .await;
                         if let (Some(saver), Some(write)) = (&saver, write) {
                             saver.put(&write).await?;
                         }

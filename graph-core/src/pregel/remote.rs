@@ -15,7 +15,7 @@ use super::algo::{self, Task};
 use super::runner::{self, StepScope, TaskOutput};
 use crate::checkpoint::PendingWrite;
 use crate::config::QueueExecutor;
-use crate::distributed::{Progress, RemoteOutcome, StepKey, TaskMessage};
+use crate::distributed::{Progress, RemoteOutcome, StepKey, TaskMessage, TaskReport};
 use crate::error::GraphError;
 use crate::graph::{ErasedContext, GraphInner, Inherit, RunShared, Services};
 use crate::state::State;
@@ -121,9 +121,9 @@ pub(crate) async fn run_queued<S: State>(
         failures.sort_by_key(|(task_id, ..)| by_id.get(task_id.as_str()).copied());
         patiently(|| queue.queue.abandon(key)).await?;
         abandon.disarm();
-        let (task_id, worker, outcome) = failures.swap_remove(0);
+        let (task_id, worker, report) = failures.swap_remove(0);
         let node = graph.name(tasks[by_id[task_id.as_str()]].node).to_string();
-        return Err(match outcome {
+        return Err(match report.outcome {
             RemoteOutcome::Mismatch { found } => {
                 GraphError::GraphMismatch { graph: queue.graph.clone(), version, found, worker }
             }
@@ -136,11 +136,14 @@ pub(crate) async fn run_queued<S: State>(
 
     let mut paused = false;
     let saver = session.task_saver();
-    let stored = patiently(|| queue.queue.outputs(key, false)).await?;
-    for (task_id, _worker, outcome) in stored {
+    let mut stored = patiently(|| queue.queue.outputs(key, false)).await?;
+    // Their events go out in task order, whatever order the workers finished in.
+    stored.sort_by_key(|(task_id, ..)| by_id.get(task_id.as_str()).copied());
+    for (task_id, worker, report) in stored {
         let Some(&i) = by_id.get(task_id.as_str()) else { continue };
         let task = &tasks[i];
-        outputs[i] = Some(match outcome {
+        let replayed = ran_remotely(scope, worker, &report);
+        outputs[i] = Some(match report.outcome {
             RemoteOutcome::Done { output } => {
                 let command = session.persistence.command_from_write(
                     graph,
@@ -149,7 +152,7 @@ pub(crate) async fn run_queued<S: State>(
                     output,
                 )?;
                 let updates = (command.update.as_ref(), command.more());
-                runner::replay(scope, task.node, &task.id, updates, false).await;
+                runner::replay(scope, task.node, &task.id, updates, replayed).await;
                 TaskOutput::Done(command)
             }
             RemoteOutcome::Paused { interrupts } => {
@@ -178,6 +181,24 @@ pub(crate) async fn run_queued<S: State>(
     }
     abandon.disarm();
     Ok(())
+}
+
+/// Where in the run a task ran on its worker: its start on the worker's clock, placed on the
+/// run's by the two clocks' current times (hosts' clocks agree to NTP's precision).
+fn ran_remotely<S: State>(
+    scope: &StepScope<'_, S>,
+    worker: String,
+    report: &TaskReport,
+) -> runner::Replayed {
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64);
+    let ago = Duration::from_micros(now_us.saturating_sub(report.started_us));
+    runner::Replayed::Remote {
+        worker: Arc::from(worker),
+        started_at: scope.run_started.elapsed().saturating_sub(ago),
+        duration: Duration::from_micros(report.duration_us),
+    }
 }
 
 /// Forgets a step once the checkpoint after it is saved: the checkpoint holds its results.

@@ -386,7 +386,7 @@ fn start<S: State>(
                     }
                     events.update(command.update.as_ref(), command.more(), false).await;
                     events
-                        .end(attempt, started - run_started, started.elapsed(), None, false)
+                        .end(attempt, started - run_started, started.elapsed(), None, false, None)
                         .await;
                     task_span.record("outcome", "ok");
                     return Ok(TaskOutput::Done(command));
@@ -405,7 +405,9 @@ fn start<S: State>(
                         saver.put(&write).await?;
                     }
                 }
-                events.end(attempt, started - run_started, started.elapsed(), None, false).await;
+                events
+                    .end(attempt, started - run_started, started.elapsed(), None, false, None)
+                    .await;
                 task_span.record("outcome", "paused");
                 return Ok(TaskOutput::Paused(interrupts));
             }
@@ -427,7 +429,14 @@ fn start<S: State>(
             match (retry, &node.on_error) {
                 (Some(delay), _) => {
                     events
-                        .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
+                        .end(
+                            attempt,
+                            started - run_started,
+                            elapsed,
+                            Some(&failure.error),
+                            false,
+                            None,
+                        )
                         .await;
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -443,14 +452,28 @@ fn start<S: State>(
                     }
                     events.update(command.update.as_ref(), command.more(), false).await;
                     events
-                        .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
+                        .end(
+                            attempt,
+                            started - run_started,
+                            elapsed,
+                            Some(&failure.error),
+                            false,
+                            None,
+                        )
                         .await;
                     task_span.record("outcome", "handled error");
                     return Ok(TaskOutput::Done(command));
                 }
                 (None, None) => {
                     events
-                        .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
+                        .end(
+                            attempt,
+                            started - run_started,
+                            elapsed,
+                            Some(&failure.error),
+                            false,
+                            None,
+                        )
                         .await;
                     task_span.record("outcome", "error");
                     return Err(failure.into());
@@ -536,15 +559,24 @@ fn conclude<S: State>(
     Err(error.into_graph_error(node.name.to_string(), step, 1))
 }
 
-/// Streams the events of a task that did not run here: its result came from the node cache
-/// (`cached`) or from a worker of a distributed run. Its updates (and the messages in them)
-/// and its end.
+/// Where the result of a task that did not run here came from.
+pub(crate) enum Replayed {
+    /// The node cache.
+    Cached,
+    /// A worker of a distributed run, which ran the task `started_at` into the run for
+    /// `duration`.
+    #[cfg(feature = "distributed")]
+    Remote { worker: Arc<str>, started_at: Duration, duration: Duration },
+}
+
+/// Streams the events of a task that did not run here: its updates (and the messages in
+/// them) and its end.
 pub(crate) async fn replay<S: State>(
     scope: &StepScope<'_, S>,
     node: NodeId,
     task_id: &TaskId,
     (first, more): (Option<&S::Update>, &[S::Update]),
-    cached: bool,
+    replayed: Replayed,
 ) {
     let node = scope.graph.name(node);
     let sink = scope.emitter.task_sink(node, task_id);
@@ -556,8 +588,18 @@ pub(crate) async fn replay<S: State>(
         sink: sink.as_deref(),
         returned_messages: scope.graph.returned_messages,
     };
+    let cached = matches!(replayed, Replayed::Cached);
     events.update(first, more, cached).await;
-    events.end(u32::from(!cached), scope.run_started.elapsed(), Duration::ZERO, None, cached).await;
+    match replayed {
+        Replayed::Cached => {
+            let started_at = scope.run_started.elapsed();
+            events.end(0, started_at, Duration::ZERO, None, true, None).await;
+        }
+        #[cfg(feature = "distributed")]
+        Replayed::Remote { worker, started_at, duration } => {
+            events.end(1, started_at, duration, None, false, Some(worker)).await;
+        }
+    }
 }
 
 /// The stream events of one task, sent only in the modes the stream asked for.
@@ -604,6 +646,7 @@ impl<S: State> TaskEvents<'_, S> {
         duration: Duration,
         error: Option<&NodeError>,
         cached: bool,
+        worker: Option<Arc<str>>,
     ) {
         if self.emitter.wants(StreamMode::Tasks) {
             let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
@@ -617,6 +660,7 @@ impl<S: State> TaskEvents<'_, S> {
                 duration,
                 error,
                 cached,
+                worker,
             };
             self.emitter.send(event).await;
         }

@@ -181,6 +181,9 @@ pub enum StreamEvent<S: State> {
         /// attempt is 0 and its duration zero.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         cached: bool,
+        /// The worker process that ran it, in a run on a task queue.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        worker: Option<Arc<str>>,
     },
     /// A checkpoint was written.
     Checkpoint {
@@ -315,6 +318,9 @@ pub enum SubgraphEvent {
         /// attempt is 0 and its duration zero.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         cached: bool,
+        /// The worker process that ran it, in a run on a task queue.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        worker: Option<Arc<str>>,
     },
     /// The subgraph saved a checkpoint in its namespace.
     Checkpoint {
@@ -366,6 +372,7 @@ impl SubgraphEvent {
                 duration,
                 error,
                 cached,
+                worker,
             } => SubgraphEvent::TaskEnd {
                 step,
                 node,
@@ -375,6 +382,7 @@ impl SubgraphEvent {
                 duration,
                 error,
                 cached,
+                worker,
             },
             StreamEvent::Checkpoint { checkpoint_id, parent_id, metadata } => {
                 SubgraphEvent::Checkpoint { checkpoint_id, parent_id, metadata }
@@ -435,6 +443,7 @@ where
                 duration,
                 error,
                 cached,
+                worker,
             } => f
                 .debug_struct("TaskEnd")
                 .field("step", step)
@@ -445,6 +454,7 @@ where
                 .field("duration", duration)
                 .field("error", error)
                 .field("cached", cached)
+                .field("worker", worker)
                 .finish(),
             StreamEvent::Checkpoint { checkpoint_id, parent_id, metadata } => f
                 .debug_struct("Checkpoint")

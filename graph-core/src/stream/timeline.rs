@@ -27,6 +27,8 @@ pub struct TimelineEntry {
     pub error: Option<String>,
     /// Whether the result came from the node cache instead (attempt 0, zero duration).
     pub cached: bool,
+    /// The worker process that ran it, in a run on a task queue.
+    pub worker: Option<Arc<str>>,
 }
 
 /// The attempts of a run's tasks in start order, from [`StreamEvent::TaskEnd`] events
@@ -77,6 +79,7 @@ impl Timeline {
                     duration,
                     error,
                     cached,
+                    worker,
                 } => Some(TimelineEntry {
                     step: *step,
                     node: Arc::clone(node),
@@ -86,6 +89,7 @@ impl Timeline {
                     duration: *duration,
                     error: error.clone(),
                     cached: *cached,
+                    worker: worker.clone(),
                 }),
                 _ => None,
             })
