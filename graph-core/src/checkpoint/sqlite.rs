@@ -36,9 +36,9 @@ CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint ON graph_writes (thread_id
 /// New files key each checkpoint row by a number for its thread instead of the thread's
 /// id, which every row repeated (a checkpoint row is mostly its body, a delta of about
 /// the size of the step's writes). `graph_checkpoints` is a view over the rows and the
-/// numbers, with triggers that insert, update and delete through it: the statements of the files
-/// with a `graph_checkpoints` table read and write these files too. A thread's number is
-/// dropped with its last checkpoint.
+/// numbers, with triggers that insert, update and delete through it: the statements of the
+/// files with a `graph_checkpoints` table (and of the versions that made them) read and
+/// write these files too. A thread's number is dropped with its last checkpoint.
 const KEYED_CHECKPOINTS: &str = "
 CREATE TABLE IF NOT EXISTS graph_thread_keys (
     key       INTEGER PRIMARY KEY,
@@ -134,9 +134,17 @@ impl SqliteSaver {
 }
 
 /// Creates the tables a file lacks. A file that has a `graph_checkpoints` table keeps it:
-/// only new files get the keyed layout. One transaction, so two savers opening a new file
-/// at once agree on its layout.
+/// only new files get the keyed layout. One write transaction, so two savers opening a new
+/// file at once agree on its layout; a file that has every table is only read.
 fn create_tables(conn: &mut Connection) -> Result<(), CheckpointError> {
+    const FOUND: &str = "SELECT count(*) FROM sqlite_master WHERE name IN
+        ('graph_threads', 'graph_checkpoints', 'graph_writes', 'graph_writes_by_checkpoint')";
+    let found = |conn: &Connection| -> Result<i64, CheckpointError> {
+        conn.query_row(FOUND, [], |row| row.get(0)).map_err(storage)
+    };
+    if found(conn)? == 4 {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
     let has_checkpoints: bool = tx
         .query_row(
