@@ -6,6 +6,18 @@
 /// The digits, in ascending order so the digits sort as the UUIDs do.
 const DIGITS: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 
+/// Each byte's value as a digit, or 64 for a byte that is none: reading a body's parent
+/// looks each digit up here rather than searching [`DIGITS`].
+const VALUES: [u8; 256] = {
+    let mut values = [64; 256];
+    let mut i = 0;
+    while i < DIGITS.len() {
+        values[DIGITS[i] as usize] = i as u8;
+        i += 1;
+    }
+    values
+};
+
 /// 22 digits of 6 bits hold 132 bits: the first holds the top 2 bits of the 128.
 const LEN: usize = 22;
 
@@ -26,12 +38,12 @@ pub(super) fn decode(digits: &str, id: &str) -> Option<String> {
     let own = if shared == 0 { [0; LEN] } else { to_digits(id)? };
     let mut bits: u128 = 0;
     for (i, digit) in own[..shared].iter().chain(digits.as_bytes()).enumerate() {
-        let value = DIGITS.iter().position(|d| d == digit)? as u128;
+        let value = VALUES[usize::from(*digit)];
         // The first digit holds only the top 2 bits.
-        if i == 0 && value > 3 {
+        if value == 64 || (i == 0 && value > 3) {
             return None;
         }
-        bits = bits << 6 | value;
+        bits = bits << 6 | u128::from(value);
     }
     Some(uuid::Uuid::from_u128(bits).hyphenated().to_string())
 }
