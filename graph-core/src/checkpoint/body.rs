@@ -1,7 +1,10 @@
-//! How the SQL backends store a checkpoint. The thread and the id are columns of the row;
-//! the body is terse JSON: one-letter keys, defaults left out, the writers not repeated
-//! when the delta names them already. Bodies of earlier versions (long keys, the id and
-//! perhaps the thread inside) still decode.
+//! How the backends store a checkpoint. The thread and the id are kept beside the body (the
+//! row's columns, or `MemorySaver`'s keys); the body is terse JSON: one-letter keys,
+//! defaults left out, the writers not repeated when the delta names them already, a UUID
+//! parent in the few base-64 digits it does not share with the id. Bodies of earlier versions (long keys, the id and
+//! perhaps the thread inside, or the parent spelled out) still decode.
+
+mod parent;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,9 +23,13 @@ const TERSE: &[u8] = b"{\"k\":";
 struct TerseOut<'a> {
     /// The id's checksum: catches a body stored under another checkpoint's row.
     k: u32,
-    /// The parent.
+    /// The parent, unless it is a UUID in its usual spelling.
     #[serde(skip_serializing_if = "Option::is_none")]
     p: Option<&'a str>,
+    /// The parent, a UUID in its usual spelling, as the base-64 digits it does not share
+    /// with the id's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    q: Option<String>,
     /// The whole state.
     #[serde(skip_serializing_if = "Option::is_none")]
     f: Option<&'a Value>,
@@ -56,6 +63,7 @@ struct TerseOut<'a> {
 struct TerseIn {
     k: u32,
     p: Option<String>,
+    q: Option<String>,
     f: Option<Value>,
     d: Option<Vec<(String, Value)>>,
     #[serde(default)]
@@ -115,9 +123,12 @@ pub(crate) fn encode_checkpoint(checkpoint: &Checkpoint) -> Result<String, Check
         StateRecord::Delta { writes } => (None, Some(writes.as_slice())),
     };
     let implied = delta_writers(state).eq(metadata.writers.iter().map(String::as_str));
+    let parent = parent_id.as_deref();
+    let q = parent.and_then(|parent| parent::encode(parent, id));
     let body = TerseOut {
         k: checksum(id),
-        p: parent_id.as_deref(),
+        p: parent.filter(|_| q.is_none()),
+        q,
         f,
         d,
         t: &pending.triggered,
@@ -154,10 +165,20 @@ pub(crate) fn decode_checkpoint(
 }
 
 fn decode_terse(thread_id: &str, id: &str, body: TerseIn) -> Result<Checkpoint, CheckpointError> {
-    let TerseIn { k, p, f, d, t, x, j, u, o, s, w, i } = body;
+    let TerseIn { k, p, q, f, d, t, x, j, u, o, s, w, i } = body;
     if k != checksum(id) {
         return Err(corrupt(thread_id, id, "the stored record belongs to another checkpoint"));
     }
+    let p = match (p, q) {
+        (p, None) => p,
+        (None, Some(q)) => Some(
+            parent::decode(&q, id)
+                .ok_or_else(|| corrupt(thread_id, id, "the stored parent is not a UUID"))?,
+        ),
+        (Some(_), Some(_)) => {
+            return Err(corrupt(thread_id, id, "the stored record has two parents"))
+        }
+    };
     let state = match (f, d) {
         (Some(values), None) => StateRecord::Full { values },
         (None, Some(writes)) => StateRecord::Delta { writes },
@@ -200,8 +221,40 @@ mod tests {
         let body = round_trip(&checkpoint(StateRecord::Delta { writes }, &["a", "b"]));
         assert_eq!(
             body,
-            r#"{"k":4109547576,"p":"0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7a","d":[["a",{"n":1}],["b",null]],"t":["next"],"s":7}"#
+            r#"{"k":4109547576,"q":"u","d":[["a",{"n":1}],["b",null]],"t":["next"],"s":7}"#
         );
+    }
+
+    #[test]
+    fn a_terse_body_with_its_parent_spelled_out_still_decodes() {
+        // As the versions before the short parent wrote it.
+        let body = r#"{"k":4109547576,"p":"0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7a","d":[["a",{"n":1}],["b",null]],"t":["next"],"s":7}"#;
+        let writes = vec![("a".to_owned(), json!({ "n": 1 })), ("b".to_owned(), json!(null))];
+        let expected = checkpoint(StateRecord::Delta { writes }, &["a", "b"]);
+        let decoded = decode_checkpoint("thread", &expected.id, body.as_bytes()).unwrap();
+        assert_eq!(decoded, expected);
+        // A parent that is not a UUID in its usual spelling is kept as it is.
+        for parent in ["0001", "0190A5B2-7C3D-7E4F-8A1B-2C3D4E5F6A7A"] {
+            let mut other = expected.clone();
+            other.parent_id = Some(parent.to_owned());
+            assert!(round_trip(&other).contains(&format!(r#""p":"{parent}""#)));
+        }
+    }
+
+    #[test]
+    fn a_body_with_a_bad_parent_is_corrupt() {
+        let id = "0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b";
+        for (body, reason) in [
+            (r#"{"k":4109547576,"q":"!","f":1,"s":0}"#, "the stored parent is not a UUID"),
+            (
+                r#"{"k":4109547576,"p":"a","q":"-0Z9LmU2pyIscQA2pDMqdu","f":1,"s":0}"#,
+                "the stored record has two parents",
+            ),
+        ] {
+            let error = decode_checkpoint("thread", id, body.as_bytes()).unwrap_err();
+            let CheckpointError::Corrupt { reason: found, .. } = error else { panic!("{error:?}") };
+            assert_eq!(found, reason);
+        }
     }
 
     #[test]

@@ -1,4 +1,8 @@
 //! An in-memory checkpointer, for tests and short-lived processes.
+//!
+//! It keeps each checkpoint as the SQL backends store it, the terse body beside its id, and
+//! each pending write as JSON: what a run wrote is held as bytes, counted by
+//! [`MemorySaver::stored_bytes`], and read back as a resumed run would read it from disk.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -6,17 +10,37 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    copied_thread_id, subgraph_range, Checkpoint, CheckpointError, Checkpointer, PendingWrite,
-    StoredCheckpoint, ThreadMark,
+    copied_thread_id, decode, decode_checkpoint, encode_checkpoint, storage, subgraph_range,
+    Checkpoint, CheckpointError, Checkpointer, PendingWrite, StoredCheckpoint, ThreadMark,
 };
+
+/// A checkpoint as kept: its id and its body, which names neither the id nor the thread.
+#[derive(Clone)]
+struct Record {
+    id: String,
+    body: std::sync::Arc<str>,
+}
 
 #[derive(Default, Clone)]
 struct Thread {
     /// Oldest first.
-    checkpoints: Vec<Checkpoint>,
+    checkpoints: Vec<Record>,
     latest: Option<String>,
-    /// By checkpoint, each write with its number in the saver's order of writes.
-    writes: HashMap<String, Vec<(u64, PendingWrite)>>,
+    /// By checkpoint, each write as JSON with its number in the saver's order of writes.
+    writes: HashMap<String, Vec<(u64, Box<str>)>>,
+}
+
+impl Thread {
+    /// The bytes of the ids, bodies and writes it holds.
+    fn stored_bytes(&self) -> usize {
+        let checkpoints = self.checkpoints.iter().map(|c| c.id.len() + c.body.len());
+        let writes = self.writes.iter().map(|(id, writes)| {
+            id.len() + writes.iter().map(|(_, body)| body.len()).sum::<usize>()
+        });
+        checkpoints.sum::<usize>()
+            + writes.sum::<usize>()
+            + self.latest.as_ref().map_or(0, String::len)
+    }
 }
 
 #[derive(Default)]
@@ -39,6 +63,15 @@ impl MemorySaver {
         Self::default()
     }
 
+    /// The bytes that thread `thread_id` and its subgraphs' threads hold: their ids, the
+    /// checkpoints' ids and bodies, the pending writes as JSON and the latest checkpoint's
+    /// id. The allocations' own overhead (string headers, map entries) is not counted.
+    pub fn stored_bytes(&self, thread_id: &str) -> usize {
+        let saved = self.saved();
+        let threads = within(&saved.threads, thread_id).into_iter();
+        threads.map(|id| id.len() + saved.threads[&id].stored_bytes()).sum()
+    }
+
     fn saved(&self) -> std::sync::MutexGuard<'_, Saved> {
         // A panic while holding the lock cannot leave a thread half-written: every
         // operation below mutates only after its checks.
@@ -59,6 +92,9 @@ impl Checkpointer for MemorySaver {
         checkpoint: &Checkpoint,
         expected_latest: Option<&str>,
     ) -> Result<(), CheckpointError> {
+        // Encoded before taking the lock, which other runs are waiting for.
+        let record =
+            Record { id: checkpoint.id.clone(), body: encode_checkpoint(checkpoint)?.into() };
         let mut saved = self.saved();
         let thread = saved.threads.entry(checkpoint.thread_id.clone()).or_default();
         if thread.latest.as_deref() != expected_latest {
@@ -69,7 +105,7 @@ impl Checkpointer for MemorySaver {
             });
         }
         thread.latest = Some(checkpoint.id.clone());
-        thread.checkpoints.push(checkpoint.clone());
+        thread.checkpoints.push(record);
         Ok(())
     }
 
@@ -79,11 +115,12 @@ impl Checkpointer for MemorySaver {
         checkpoint_id: &str,
         write: &PendingWrite,
     ) -> Result<(), CheckpointError> {
+        let body = serde_json::to_string(write).map_err(storage)?.into_boxed_str();
         let mut saved = self.saved();
         saved.writes += 1;
         let number = saved.writes;
         let thread = saved.threads.entry(thread_id.to_owned()).or_default();
-        thread.writes.entry(checkpoint_id.to_owned()).or_default().push((number, write.clone()));
+        thread.writes.entry(checkpoint_id.to_owned()).or_default().push((number, body));
         Ok(())
     }
 
@@ -92,24 +129,32 @@ impl Checkpointer for MemorySaver {
         thread_id: &str,
         checkpoint_id: Option<&str>,
     ) -> Result<Option<StoredCheckpoint>, CheckpointError> {
-        let saved = self.saved();
-        let Some(thread) = saved.threads.get(thread_id) else { return Ok(None) };
-        let Some(id) = checkpoint_id.or(thread.latest.as_deref()) else { return Ok(None) };
-        let Some(checkpoint) = thread.checkpoints.iter().find(|c| c.id == id) else {
-            return Ok(None);
+        let (id, body, writes) = {
+            let saved = self.saved();
+            let Some(thread) = saved.threads.get(thread_id) else { return Ok(None) };
+            let Some(id) = checkpoint_id.or(thread.latest.as_deref()) else { return Ok(None) };
+            let Some(record) = thread.checkpoints.iter().rev().find(|c| c.id == id) else {
+                return Ok(None);
+            };
+            let writes = thread.writes.get(id).into_iter().flatten();
+            let writes: Vec<_> = writes.map(|(_, write)| write.clone()).collect();
+            (record.id.clone(), record.body.clone(), writes)
         };
-        let writes = thread.writes.get(id).into_iter().flatten();
-        let writes = writes.map(|(_, write)| write.clone()).collect();
-        Ok(Some(StoredCheckpoint { checkpoint: checkpoint.clone(), writes }))
+        // Decoded after the lock is released.
+        let checkpoint = decode_checkpoint(thread_id, &id, body.as_bytes())?;
+        let writes = writes
+            .iter()
+            .map(|write| decode(thread_id, &id, write.as_bytes()))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(StoredCheckpoint { checkpoint, writes }))
     }
 
     async fn list(&self, thread_id: &str) -> Result<Vec<Checkpoint>, CheckpointError> {
-        Ok(self
-            .saved()
-            .threads
-            .get(thread_id)
-            .map(|t| t.checkpoints.iter().rev().cloned().collect())
-            .unwrap_or_default())
+        let records: Vec<Record> = match self.saved().threads.get(thread_id) {
+            Some(thread) => thread.checkpoints.iter().rev().cloned().collect(),
+            None => return Ok(Vec::new()),
+        };
+        records.iter().map(|r| decode_checkpoint(thread_id, &r.id, r.body.as_bytes())).collect()
     }
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
@@ -134,12 +179,9 @@ impl Checkpointer for MemorySaver {
             return Err(CheckpointError::ThreadInUse { thread_id: new_thread_id.to_owned() });
         }
         for id in within(threads, thread_id) {
-            let new_id = copied_thread_id(&id, thread_id, new_thread_id);
-            let mut copy = threads[&id].clone();
-            for checkpoint in &mut copy.checkpoints {
-                checkpoint.thread_id.clone_from(&new_id);
-            }
-            threads.insert(new_id, copy);
+            // The bodies do not name their thread: the copy holds the same ones.
+            let copy = threads[&id].clone();
+            threads.insert(copied_thread_id(&id, thread_id, new_thread_id), copy);
         }
         Ok(())
     }

@@ -7,7 +7,6 @@
 //! in proportion to its state, not with the square of its length, and loading any
 //! checkpoint reads at most about twice the state.
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod body;
 mod finite;
 mod memory;
@@ -25,7 +24,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use body::{decode_checkpoint, encode_checkpoint};
 pub(crate) use finite::to_json;
 pub use memory::MemorySaver;
@@ -624,7 +622,6 @@ pub(crate) fn corrupt(
 }
 
 /// A storage failure, boxed.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn storage(error: impl std::error::Error + Send + Sync + 'static) -> CheckpointError {
     CheckpointError::Storage(Box::new(error))
 }
@@ -632,7 +629,6 @@ pub(crate) fn storage(error: impl std::error::Error + Send + Sync + 'static) -> 
 /// Reads a stored JSON body, naming the thread and checkpoint when it does not fit. Bytes
 /// that are not UTF-8 or not JSON are corrupt, never a panic: `serde_json` checks both and
 /// bounds nesting.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     thread_id: &str,
     id: &str,

@@ -24,12 +24,6 @@ CREATE TABLE IF NOT EXISTS graph_threads (
     thread_id TEXT PRIMARY KEY,
     latest    TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS graph_checkpoints (
-    thread_id TEXT NOT NULL,
-    id        TEXT NOT NULL,
-    body      TEXT NOT NULL,
-    PRIMARY KEY (thread_id, id)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS graph_writes (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     thread_id     TEXT NOT NULL,
@@ -37,6 +31,53 @@ CREATE TABLE IF NOT EXISTS graph_writes (
     body          TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS graph_writes_by_checkpoint ON graph_writes (thread_id, checkpoint_id);
+";
+
+/// New files key each checkpoint row by a number for its thread instead of the thread's
+/// id, which every row repeated (a checkpoint row is mostly its body, a delta of about
+/// the size of the step's writes). `graph_checkpoints` is a view over the rows and the
+/// numbers, with triggers that insert, update and delete through it: the statements of the
+/// files with a `graph_checkpoints` table (and of the versions that made them) read and
+/// write these files too. A thread's number is dropped with its last checkpoint.
+const KEYED_CHECKPOINTS: &str = "
+CREATE TABLE IF NOT EXISTS graph_thread_keys (
+    key       INTEGER PRIMARY KEY,
+    thread_id TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS graph_checkpoint_rows (
+    thread INTEGER NOT NULL,
+    id     TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (thread, id)
+) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS graph_checkpoints (thread_id, id, body) AS
+    SELECT k.thread_id, c.id, c.body
+    FROM graph_thread_keys k JOIN graph_checkpoint_rows c ON c.thread = k.key;
+CREATE TRIGGER IF NOT EXISTS graph_checkpoints_insert INSTEAD OF INSERT ON graph_checkpoints
+BEGIN
+    INSERT INTO graph_thread_keys (thread_id) VALUES (NEW.thread_id) ON CONFLICT DO NOTHING;
+    INSERT INTO graph_checkpoint_rows (thread, id, body)
+        SELECT key, NEW.id, NEW.body FROM graph_thread_keys WHERE thread_id = NEW.thread_id;
+END;
+CREATE TRIGGER IF NOT EXISTS graph_checkpoints_delete INSTEAD OF DELETE ON graph_checkpoints
+BEGIN
+    DELETE FROM graph_checkpoint_rows WHERE id = OLD.id
+        AND thread = (SELECT key FROM graph_thread_keys WHERE thread_id = OLD.thread_id);
+    DELETE FROM graph_thread_keys WHERE thread_id = OLD.thread_id
+        AND NOT EXISTS (SELECT 1 FROM graph_checkpoint_rows WHERE thread = graph_thread_keys.key);
+END;
+CREATE TRIGGER IF NOT EXISTS graph_checkpoints_update INSTEAD OF UPDATE ON graph_checkpoints
+BEGIN
+    INSERT INTO graph_thread_keys (thread_id) VALUES (NEW.thread_id) ON CONFLICT DO NOTHING;
+    UPDATE graph_checkpoint_rows
+        SET thread = (SELECT key FROM graph_thread_keys WHERE thread_id = NEW.thread_id),
+            id = NEW.id,
+            body = NEW.body
+        WHERE id = OLD.id
+        AND thread = (SELECT key FROM graph_thread_keys WHERE thread_id = OLD.thread_id);
+    DELETE FROM graph_thread_keys WHERE thread_id = OLD.thread_id
+        AND NOT EXISTS (SELECT 1 FROM graph_checkpoint_rows WHERE thread = graph_thread_keys.key);
+END;
 ";
 
 /// Saves checkpoints in one SQLite file (WAL mode), safe to share between processes.
@@ -74,11 +115,11 @@ impl SqliteSaver {
         Self::setup(Connection::open_in_memory().map_err(storage)?)
     }
 
-    fn setup(conn: Connection) -> Result<Self, CheckpointError> {
+    fn setup(mut conn: Connection) -> Result<Self, CheckpointError> {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(storage)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(storage)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(storage)?;
-        conn.execute_batch(SCHEMA).map_err(storage)?;
+        create_tables(&mut conn)?;
         Ok(Self { conn: Arc::new(ConnectionThread::spawn(conn)?) })
     }
 
@@ -90,6 +131,33 @@ impl SqliteSaver {
     {
         self.conn.run(f).await
     }
+}
+
+/// Creates the tables a file lacks. A file that has a `graph_checkpoints` table keeps it:
+/// only new files get the keyed layout. One write transaction, so two savers opening a new
+/// file at once agree on its layout; a file that has every table is only read.
+fn create_tables(conn: &mut Connection) -> Result<(), CheckpointError> {
+    const FOUND: &str = "SELECT count(*) FROM sqlite_master WHERE name IN
+        ('graph_threads', 'graph_checkpoints', 'graph_writes', 'graph_writes_by_checkpoint')";
+    let found = |conn: &Connection| -> Result<i64, CheckpointError> {
+        conn.query_row(FOUND, [], |row| row.get(0)).map_err(storage)
+    };
+    if found(conn)? == 4 {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
+    let has_checkpoints: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'graph_checkpoints')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(storage)?;
+    tx.execute_batch(SCHEMA).map_err(storage)?;
+    if !has_checkpoints {
+        tx.execute_batch(KEYED_CHECKPOINTS).map_err(storage)?;
+    }
+    tx.commit().map_err(storage)
 }
 
 fn latest(conn: &Connection, thread_id: &str) -> Result<Option<String>, CheckpointError> {
