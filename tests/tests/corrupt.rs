@@ -324,12 +324,13 @@ async fn read_damaged(file: &std::path::Path, template: &[Checkpoint], damages: 
     let mut bodies: Vec<Vec<u8>> = records.iter().map(|c| serde_json::to_vec(c).unwrap()).collect();
     for damage in damages {
         match *damage {
-            Damage::Byte { index, position, byte } => {
+            // A body an earlier damage truncated to nothing has nothing left to damage.
+            Damage::Byte { index, position, byte } if !bodies[index].is_empty() => {
                 let body = &mut bodies[index];
                 let at = position % body.len();
                 body[at] = byte;
             }
-            Damage::Truncate { index, length } => {
+            Damage::Truncate { index, length } if !bodies[index].is_empty() => {
                 let body = &mut bodies[index];
                 body.truncate(length % body.len());
             }

@@ -142,16 +142,51 @@ async fn coordinate(queue: &TaskQueue, thread: &str, tasks: u32, task_ms: u64, l
     graph.invoke(fanout::input(tasks, task_ms, log), config).await.unwrap().finished().unwrap();
 }
 
+/// What each test with worker processes sets up: a queue of its own, its workers, a new
+/// thread and a start log.
+struct Scene {
+    queue: TaskQueue,
+    name: String,
+    workers: Vec<Process>,
+    thread: String,
+    log: PathBuf,
+}
+
+/// A scene of `count` workers with leases of `lease` seconds.
+async fn scene(count: usize, lease: u64) -> Scene {
+    let name = queue_name();
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let workers = workers(&name, count, lease);
+    Scene { queue, name, workers, thread: unique("thread"), log: log_file() }
+}
+
+impl Scene {
+    /// Runs `tasks` tasks of `ms` on the workers, sending each `(after, worker, signal)`'s
+    /// signal to its worker once `after` tasks started.
+    async fn run(&self, tasks: u32, ms: u64, faults: &[(usize, usize, &str)]) {
+        let run = coordinate(&self.queue, &self.thread, tasks, ms, self.log.to_str().unwrap());
+        let inject = async {
+            for &(after, worker, signal) in faults {
+                wait_for_starts(&self.log, after).await;
+                self.workers[worker].signal(signal);
+            }
+        };
+        tokio::join!(run, inject);
+    }
+
+    /// How many times each task started.
+    fn starts(&self) -> BTreeMap<u32, usize> {
+        starts(&self.log)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_worker_processes_give_the_local_result() {
     let _one = PROCESSES.lock().await;
-    let (tasks, name, log) = (1_000, queue_name(), log_file());
-    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
-    let _workers = workers(&name, 3, 30);
-    let thread = unique("thread");
-    coordinate(&queue, &thread, tasks, 1, log.to_str().unwrap()).await;
-    check(tasks, stored(&queue, &thread).await, &local(tasks, 1).await);
-    let starts = starts(&log);
+    let (tasks, scene) = (1_000, scene(3, 30).await);
+    scene.run(tasks, 1, &[]).await;
+    check(tasks, stored(&scene.queue, &scene.thread).await, &local(tasks, 1).await);
+    let starts = scene.starts();
     assert_eq!(starts.len(), tasks as usize);
     assert!(starts.values().all(|&n| n == 1), "without faults every task starts once");
 }
@@ -159,18 +194,10 @@ async fn three_worker_processes_give_the_local_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_s_tasks_run_again_elsewhere_and_apply_once() {
     let _one = PROCESSES.lock().await;
-    let (tasks, name, log) = (600, queue_name(), log_file());
-    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
-    let workers = workers(&name, 3, 2);
-    let thread = unique("thread");
-    let run = coordinate(&queue, &thread, tasks, 40, log.to_str().unwrap());
-    let kill = async {
-        wait_for_starts(&log, 100).await;
-        workers[0].signal("-KILL");
-    };
-    tokio::join!(run, kill);
-    check(tasks, stored(&queue, &thread).await, &local(tasks, 40).await);
-    let starts = starts(&log);
+    let (tasks, scene) = (600, scene(3, 2).await);
+    scene.run(tasks, 40, &[(100, 0, "-KILL")]).await;
+    check(tasks, stored(&scene.queue, &scene.thread).await, &local(tasks, 40).await);
+    let starts = scene.starts();
     assert_eq!(starts.len(), tasks as usize);
     assert!(starts.values().any(|&n| n > 1), "the killed worker's tasks started again");
 }
@@ -178,28 +205,21 @@ async fn a_killed_worker_s_tasks_run_again_elsewhere_and_apply_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_worker_loses_its_tasks_and_its_late_commit_stores_nothing() {
     let _one = PROCESSES.lock().await;
-    let (tasks, name, log) = (600, queue_name(), log_file());
-    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
-    let workers = workers(&name, 3, 2);
-    let thread = unique("thread");
-    let run = coordinate(&queue, &thread, tasks, 40, log.to_str().unwrap());
-    let stall = async {
-        wait_for_starts(&log, 100).await;
-        workers[0].signal("-STOP");
-    };
-    tokio::join!(run, stall);
-    let finished = stored(&queue, &thread).await;
+    let (tasks, scene) = (600, scene(3, 2).await);
+    scene.run(tasks, 40, &[(100, 0, "-STOP")]).await;
+    let (queue, thread) = (&scene.queue, &scene.thread);
+    let finished = stored(queue, thread).await;
     // Woken after its leases lapsed and its tasks ran elsewhere, the worker finishes them
     // and tries to commit: nothing of it may land.
-    workers[0].signal("-CONT");
+    scene.workers[0].signal("-CONT");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(stored(&queue, &thread).await, finished);
+    assert_eq!(stored(queue, thread).await, finished);
     check(tasks, finished, &local(tasks, 40).await);
-    let starts = starts(&log);
+    let starts = scene.starts();
     assert!(starts.values().any(|&n| n > 1), "the stalled worker's tasks ran again");
     let client = support::backends::pg_client().await;
     let left = client
-        .query_one("SELECT count(*) FROM graph_task_outputs WHERE thread_id = $1", &[&thread])
+        .query_one("SELECT count(*) FROM graph_task_outputs WHERE thread_id = $1", &[thread])
         .await
         .unwrap();
     assert_eq!(left.get::<_, i64>(0), 0, "a late commit stored no output");
@@ -208,51 +228,39 @@ async fn a_stalled_worker_loses_its_tasks_and_its_late_commit_stores_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coordinator_killed_mid_step_is_replaced_from_its_checkpoint() {
     let _one = PROCESSES.lock().await;
-    let (tasks, name, log) = (600, queue_name(), log_file());
-    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
-    let _workers = workers(&name, 3, 30);
-    let thread = unique("thread");
+    let (tasks, scene) = (600, scene(3, 30).await);
+    let (queue, thread, log) = (&scene.queue, &scene.thread, &scene.log);
     let coordinator = |stdout| {
         let (tasks, log) = (tasks.to_string(), log.to_str().unwrap().to_owned());
         Command::new(PROCESS)
-            .args(["coordinate", &postgres_url(), &name, &thread, &tasks, "20", &log])
+            .args(["coordinate", &postgres_url(), &scene.name, thread, &tasks, "20", &log])
             .stdout(stdout)
             .spawn()
             .unwrap()
     };
     let first = Process { child: coordinator(Stdio::null()), _stdin: None };
-    wait_for_starts(&log, 100).await;
+    wait_for_starts(log, 100).await;
     first.signal("-KILL");
     drop(first);
     let second = coordinator(Stdio::piped()).wait_with_output().unwrap();
     assert!(second.status.success());
     let printed: Fanout = serde_json::from_slice(&second.stdout).unwrap();
-    let finished = stored(&queue, &thread).await;
+    let finished = stored(queue, thread).await;
     assert_eq!(printed.results, finished.0.results);
     check(tasks, finished, &local(tasks, 20).await);
     // The replacement waited for the tasks already dispatched: none started twice.
-    assert!(starts(&log).values().all(|&n| n == 1));
+    assert!(scene.starts().values().all(|&n| n == 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_tasks_survive_one_worker_killed_and_one_stalled() {
     let _one = PROCESSES.lock().await;
-    let (tasks, name, log) = (10_000, queue_name(), log_file());
-    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
-    let workers = workers(&name, 3, 2);
-    let thread = unique("thread");
-    let run = coordinate(&queue, &thread, tasks, 1, log.to_str().unwrap());
-    let faults = async {
-        wait_for_starts(&log, 1_000).await;
-        workers[0].signal("-KILL");
-        wait_for_starts(&log, 2_000).await;
-        workers[1].signal("-STOP");
-    };
-    tokio::join!(run, faults);
-    let finished = stored(&queue, &thread).await;
-    workers[1].signal("-CONT");
+    let (tasks, scene) = (10_000, scene(3, 2).await);
+    scene.run(tasks, 1, &[(1_000, 0, "-KILL"), (2_000, 1, "-STOP")]).await;
+    let finished = stored(&scene.queue, &scene.thread).await;
+    scene.workers[1].signal("-CONT");
     check(tasks, finished, &local(tasks, 1).await);
-    let starts = starts(&log);
+    let starts = scene.starts();
     assert_eq!(starts.len(), tasks as usize);
     assert!(starts.values().any(|&n| n > 1), "the faulty workers' tasks ran again");
 }
@@ -287,24 +295,21 @@ async fn restart_postgres() {
 async fn a_run_goes_on_through_a_postgres_restart_mid_step() {
     let _one = PROCESSES.lock().await;
     // Three workers of 16 slots take about 2 s: longer than the restart.
-    let (tasks, name, log) = (3_000, queue_name(), log_file());
-    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
-    let _workers = workers(&name, 3, 30);
-    let thread = unique("thread");
+    let (tasks, scene) = (3_000, scene(3, 30).await);
     let run = async {
-        coordinate(&queue, &thread, tasks, 30, log.to_str().unwrap()).await;
+        scene.run(tasks, 30, &[]).await;
         Instant::now()
     };
     let restart = async {
-        wait_for_starts(&log, 300).await;
+        wait_for_starts(&scene.log, 300).await;
         restart_postgres().await;
-        (Instant::now(), starts(&log).len())
+        (Instant::now(), scene.starts().len())
     };
     let (finished, (restarted, started)) = tokio::join!(run, restart);
     assert!(finished > restarted, "the run went on after the restart");
     assert!(started < tasks as usize, "the restart came mid-step");
-    check(tasks, stored(&queue, &thread).await, &local(tasks, 30).await);
-    assert_eq!(starts(&log).len(), tasks as usize);
+    check(tasks, stored(&scene.queue, &scene.thread).await, &local(tasks, 30).await);
+    assert_eq!(scene.starts().len(), tasks as usize);
 }
 
 /// A worker in this process, stopped when dropped.
