@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::algo::{self, Task};
 use super::runner::{self, StepScope, TaskOutput};
-use crate::checkpoint::PendingWrite;
 use crate::config::QueueExecutor;
 use crate::distributed::{Progress, RemoteOutcome, StepKey, TaskMessage, TaskReport};
 use crate::error::GraphError;
@@ -157,15 +156,7 @@ pub(crate) async fn run_queued<S: State>(
             }
             RemoteOutcome::Paused { interrupts } => {
                 if let Some(saver) = &saver {
-                    for interrupt in &interrupts {
-                        let write = PendingWrite::Interrupt {
-                            task_id: task_id.clone(),
-                            interrupt_id: interrupt.id.clone(),
-                            node: interrupt.node.clone(),
-                            value: interrupt.value.clone(),
-                        };
-                        saver.put(&write).await?;
-                    }
+                    saver.put_pauses(&task_id, &interrupts).await?;
                 }
                 paused = true;
                 TaskOutput::Paused(interrupts)

@@ -73,6 +73,24 @@ impl<S: State> TaskSaver<S> {
         let saver = &self.persistence.saver;
         Ok(saver.put_write(&self.thread_id, &self.checkpoint_id, write).await?)
     }
+
+    /// Saves the pauses of task `task_id`, which a resume answers.
+    pub(crate) async fn put_pauses(
+        &self,
+        task_id: &str,
+        interrupts: &[Interrupt],
+    ) -> Result<(), GraphError> {
+        for interrupt in interrupts {
+            let write = PendingWrite::Interrupt {
+                task_id: task_id.to_owned(),
+                interrupt_id: interrupt.id.clone(),
+                node: interrupt.node.clone(),
+                value: interrupt.value.clone(),
+            };
+            self.put(&write).await?;
+        }
+        Ok(())
+    }
 }
 
 /// How a task ended, short of failing.
@@ -345,6 +363,7 @@ fn start<S: State>(
             step,
             sink: sink.as_deref(),
             returned_messages: graph.returned_messages,
+            worker: None,
         };
         let mut attempt = 1;
         loop {
@@ -386,7 +405,7 @@ fn start<S: State>(
                     }
                     events.update(command.update.as_ref(), command.more(), false).await;
                     events
-                        .end(attempt, started - run_started, started.elapsed(), None, false, None)
+                        .end(attempt, started - run_started, started.elapsed(), None, false)
                         .await;
                     task_span.record("outcome", "ok");
                     return Ok(TaskOutput::Done(command));
@@ -395,19 +414,9 @@ fn start<S: State>(
             };
             if let Some(interrupts) = paused(&error) {
                 if let Some(saver) = &saver {
-                    for interrupt in &interrupts {
-                        let write = PendingWrite::Interrupt {
-                            task_id: task_id.to_string(),
-                            interrupt_id: interrupt.id.clone(),
-                            node: interrupt.node.clone(),
-                            value: interrupt.value.clone(),
-                        };
-                        saver.put(&write).await?;
-                    }
+                    saver.put_pauses(&task_id.to_string(), &interrupts).await?;
                 }
-                events
-                    .end(attempt, started - run_started, started.elapsed(), None, false, None)
-                    .await;
+                events.end(attempt, started - run_started, started.elapsed(), None, false).await;
                 task_span.record("outcome", "paused");
                 return Ok(TaskOutput::Paused(interrupts));
             }
@@ -429,14 +438,7 @@ fn start<S: State>(
             match (retry, &node.on_error) {
                 (Some(delay), _) => {
                     events
-                        .end(
-                            attempt,
-                            started - run_started,
-                            elapsed,
-                            Some(&failure.error),
-                            false,
-                            None,
-                        )
+                        .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
                         .await;
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -452,28 +454,14 @@ fn start<S: State>(
                     }
                     events.update(command.update.as_ref(), command.more(), false).await;
                     events
-                        .end(
-                            attempt,
-                            started - run_started,
-                            elapsed,
-                            Some(&failure.error),
-                            false,
-                            None,
-                        )
+                        .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
                         .await;
                     task_span.record("outcome", "handled error");
                     return Ok(TaskOutput::Done(command));
                 }
                 (None, None) => {
                     events
-                        .end(
-                            attempt,
-                            started - run_started,
-                            elapsed,
-                            Some(&failure.error),
-                            false,
-                            None,
-                        )
+                        .end(attempt, started - run_started, elapsed, Some(&failure.error), false)
                         .await;
                     task_span.record("outcome", "error");
                     return Err(failure.into());
@@ -580,6 +568,13 @@ pub(crate) async fn replay<S: State>(
 ) {
     let node = scope.graph.name(node);
     let sink = scope.emitter.task_sink(node, task_id);
+    let (attempt, started_at, duration, cached, worker) = match replayed {
+        Replayed::Cached => (0, scope.run_started.elapsed(), Duration::ZERO, true, None),
+        #[cfg(feature = "distributed")]
+        Replayed::Remote { worker, started_at, duration } => {
+            (1, started_at, duration, false, Some(worker))
+        }
+    };
     let events = TaskEvents {
         emitter: scope.emitter,
         node,
@@ -587,19 +582,10 @@ pub(crate) async fn replay<S: State>(
         step: scope.step,
         sink: sink.as_deref(),
         returned_messages: scope.graph.returned_messages,
+        worker,
     };
-    let cached = matches!(replayed, Replayed::Cached);
     events.update(first, more, cached).await;
-    match replayed {
-        Replayed::Cached => {
-            let started_at = scope.run_started.elapsed();
-            events.end(0, started_at, Duration::ZERO, None, true, None).await;
-        }
-        #[cfg(feature = "distributed")]
-        Replayed::Remote { worker, started_at, duration } => {
-            events.end(1, started_at, duration, None, false, Some(worker)).await;
-        }
-    }
+    events.end(attempt, started_at, duration, None, cached).await;
 }
 
 /// The stream events of one task, sent only in the modes the stream asked for.
@@ -610,6 +596,8 @@ struct TaskEvents<'a, S: State> {
     step: usize,
     sink: Option<&'a TaskSink<S>>,
     returned_messages: Option<ReturnedMessages<S>>,
+    /// The worker process that ran the task, for a task of a distributed run.
+    worker: Option<Arc<str>>,
 }
 
 impl<S: State> TaskEvents<'_, S> {
@@ -646,7 +634,6 @@ impl<S: State> TaskEvents<'_, S> {
         duration: Duration,
         error: Option<&NodeError>,
         cached: bool,
-        worker: Option<Arc<str>>,
     ) {
         if self.emitter.wants(StreamMode::Tasks) {
             let (step, node, task_id) = (self.step, Arc::clone(self.node), self.task_id.clone());
@@ -660,7 +647,7 @@ impl<S: State> TaskEvents<'_, S> {
                 duration,
                 error,
                 cached,
-                worker,
+                worker: self.worker.clone(),
             };
             self.emitter.send(event).await;
         }
