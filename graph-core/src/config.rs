@@ -64,7 +64,8 @@ pub(crate) struct ParentLink {
 }
 
 /// When checkpoints are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Durability {
     /// After every superstep, before the next one starts: nothing finished is ever lost.
@@ -113,7 +114,8 @@ impl RunConfig {
         self
     }
 
-    /// At most `limit` tasks of this run execute at once, whatever their step or node.
+    /// At most `limit` tasks of this run execute at once, whatever their step or node, and
+    /// on a task queue whatever worker runs them.
     pub fn max_concurrency(mut self, limit: usize) -> Self {
         self.max_concurrency = Some(limit.max(1));
         self

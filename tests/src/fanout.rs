@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graph_core::prelude::*;
-use graph_core::StateSnapshot;
+use graph_core::{NodeOptions, StateSnapshot};
 use serde::{Deserialize, Serialize};
 
 /// The map-reduce's settings (set by its input) and results.
@@ -16,7 +16,8 @@ pub struct Fanout {
     pub tasks: u32,
     /// How long each task takes, in milliseconds.
     pub task_ms: u64,
-    /// Where each task logs its start (a line with its item), if anywhere.
+    /// Where each task logs its start (a line with its item) and its end (`-` and its
+    /// item), if anywhere.
     pub log: String,
     /// The item whose task fails, if any.
     pub fail_at: Option<u32>,
@@ -34,7 +35,7 @@ pub struct Item {
     pub index: u32,
     /// How long it takes, in milliseconds.
     pub task_ms: u64,
-    /// Where it logs its start.
+    /// Where it logs its start and end.
     pub log: String,
     /// Whether it fails.
     pub fail: bool,
@@ -52,23 +53,42 @@ pub fn input(tasks: u32, task_ms: u64, log: &str) -> <Fanout as State>::Update {
 
 /// The map-reduce graph.
 pub fn graph() -> CompiledGraph<Fanout> {
+    build(NodeOptions::new())
+}
+
+/// The map-reduce graph with at most `tasks` tasks of `work` running at once, across every
+/// run and, on a queue, every worker.
+pub fn capped_graph(tasks: usize) -> CompiledGraph<Fanout> {
+    build(NodeOptions::new().concurrency(tasks))
+}
+
+/// Appends `line` to the log at `path`, if any. One write per line: appends from many
+/// processes never interleave.
+fn log_line(path: &str, line: String) -> std::io::Result<()> {
+    if !path.is_empty() {
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        log.write_all(format!("{line}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+fn build(work: NodeOptions<Fanout>) -> CompiledGraph<Fanout> {
     StateGraph::<Fanout>::new()
         .add_node("plan", |_: Arc<Fanout>| async {})
-        .add_node("work", |Input(item): Input<Item>| async move {
-            if !item.log.is_empty() {
-                // One write per line: appends from many processes never interleave.
-                let line = format!("{}\n", item.index);
-                let mut log =
-                    std::fs::OpenOptions::new().create(true).append(true).open(&item.log)?;
-                log.write_all(line.as_bytes())?;
-            }
-            tokio::time::sleep(Duration::from_millis(item.task_ms)).await;
-            if item.fail {
-                let error = format!("item {} cannot be done", item.index);
-                return Err(std::io::Error::other(error));
-            }
-            Ok(Fanout::update().results(vec![result(item.index)]))
-        })
+        .add_node_with(
+            "work",
+            |Input(item): Input<Item>| async move {
+                log_line(&item.log, item.index.to_string())?;
+                tokio::time::sleep(Duration::from_millis(item.task_ms)).await;
+                log_line(&item.log, format!("-{}", item.index))?;
+                if item.fail {
+                    let error = format!("item {} cannot be done", item.index);
+                    return Err(std::io::Error::other(error));
+                }
+                Ok(Fanout::update().results(vec![result(item.index)]))
+            },
+            work,
+        )
         .add_node("reduce", |s: Arc<Fanout>| async move {
             Fanout::update().total(s.results.iter().sum::<u64>())
         })

@@ -1,4 +1,5 @@
 #![doc = include_str!("../../README.md")]
 
 pub mod fanout;
+pub mod generated;
 pub mod journey;

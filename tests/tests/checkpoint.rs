@@ -726,3 +726,38 @@ async fn non_finite_send_payloads_and_interrupt_values_fail_too() {
         other => panic!("expected a non-finite interrupt value, got {other:?}"),
     }
 }
+
+/// A `Send` its node does not take fails the run when the step is applied, after the task's
+/// output was saved. A run resumed from that checkpoint fails the same way, naming the same
+/// types, rather than finding the saved output unreadable.
+#[tokio::test]
+async fn a_refused_send_fails_the_resumed_run_as_it_failed_the_first() {
+    let graph = StateGraph::<Log>::new()
+        .add_node_with(
+            "plan",
+            |_: Arc<Log>| async {
+                Command::<Log>::new().goto(graph_core::Send::new("w", "text".to_owned()))
+            },
+            graph_core::NodeOptions::new().destinations(["w"]),
+        )
+        .add_node(
+            "w",
+            |Input(n): Input<u32>| async move { Log::update().visited(vec![n.to_string()]) },
+        )
+        // A second task in the step, so that each task's output is saved as it finishes.
+        .add_node("other", |_: Arc<Log>| async { Log::update().n(1) })
+        .add_edge(START, "plan")
+        .add_edge(START, "other")
+        .compile()
+        .unwrap()
+        .with_checkpointer(MemorySaver::new());
+    let config = thread();
+    let refused = |error: GraphError| match error {
+        GraphError::PayloadType { node, expected, found } => {
+            assert_eq!((node.as_str(), expected, found), ("w", "u32", "alloc::string::String"));
+        }
+        other => panic!("expected a refused payload, got {other:?}"),
+    };
+    refused(graph.invoke(Log::update(), config.clone()).await.unwrap_err());
+    refused(graph.invoke(Command::<Log>::new(), config).await.unwrap_err());
+}

@@ -37,15 +37,36 @@ fn log_file() -> PathBuf {
     dir.join(format!("{}.log", unique("starts")))
 }
 
-/// How many times each item's task started, from the log's complete lines.
-fn starts(log: &PathBuf) -> BTreeMap<u32, usize> {
-    let mut counts = BTreeMap::new();
+/// The log's complete lines: an item's number when its task starts, `-` and the number
+/// when it ends.
+fn log_lines(log: &PathBuf) -> Vec<String> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let complete = text.rsplit_once('\n').map_or("", |(lines, _)| lines);
-    for line in complete.lines() {
+    complete.lines().map(str::to_owned).collect()
+}
+
+/// How many times each item's task started.
+fn starts(log: &PathBuf) -> BTreeMap<u32, usize> {
+    let mut counts = BTreeMap::new();
+    for line in log_lines(log).iter().filter(|line| !line.starts_with('-')) {
         *counts.entry(line.parse().unwrap()).or_default() += 1;
     }
     counts
+}
+
+/// The most tasks that ran at once, by the order in which the processes logged starts and
+/// ends.
+fn most_at_once(log: &PathBuf) -> usize {
+    let (mut running, mut most) = (0usize, 0);
+    for line in log_lines(log) {
+        if line.starts_with('-') {
+            running -= 1;
+        } else {
+            running += 1;
+            most = most.max(running);
+        }
+    }
+    most
 }
 
 /// Waits until `n` task starts are logged.
@@ -426,4 +447,81 @@ async fn a_run_on_the_queue_needs_saved_checkpoints() {
     let config = config.thread_id(unique("thread")).durability(graph_core::Durability::Exit);
     let error = graph.invoke(fanout::input(1, 0, ""), config).await.unwrap_err();
     assert!(matches!(error, GraphError::Queue { .. }), "{error:?}");
+}
+
+/// Runs `tasks` tasks of `ms` on `graph` (registered as `name` by the scene's workers) with
+/// `config`, checking the final state against a local run's: the most tasks that ran at once.
+async fn most_at_once_on(scene: &Scene, name: &str, config: RunConfig, tasks: u32) -> usize {
+    let graph = match name {
+        "fanout" => fanout::graph(),
+        _ => fanout::capped_graph(2),
+    };
+    let graph = graph.with_checkpointer(scene.queue.saver());
+    let thread = unique("thread");
+    let config = config.thread_id(&thread).executor(Executor::queue(&scene.queue, name));
+    let log = log_file();
+    let input = fanout::input(tasks, 40, log.to_str().unwrap());
+    graph.invoke(input, config).await.unwrap().finished().unwrap();
+    check(tasks, stored(&scene.queue, &thread).await, &local(tasks, 40).await);
+    most_at_once(&log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_caps_hold_across_worker_processes() {
+    let _one = PROCESSES.lock().await;
+    let scene = scene(3, 30).await;
+    // Three processes running up to 16 tasks each: without a cap, all 24 run at once.
+    let uncapped = most_at_once_on(&scene, "fanout", RunConfig::default(), 24).await;
+    assert!(uncapped > 3, "without a cap {uncapped} tasks ran at once");
+    // The run's cap counts every worker's tasks.
+    let config = RunConfig::default().max_concurrency(3);
+    assert_eq!(most_at_once_on(&scene, "fanout", config, 24).await, 3);
+    // So does a node's: `work` runs at most two at a time in `fanout_capped`.
+    assert_eq!(most_at_once_on(&scene, "fanout_capped", RunConfig::default(), 24).await, 2);
+}
+
+/// Starts a run of 20 tasks of 100 ms on one worker taking one task at a time, stops it with
+/// `stop` after a moment, and checks that its queued tasks were withdrawn: nothing starts
+/// after the run stopped and the queue is empty. Returns the run's error.
+async fn stopped_run_leaves_nothing_queued(
+    config: RunConfig,
+    stop: CancellationToken,
+) -> GraphError {
+    let name = queue_name();
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let worker = Worker::new(queue.clone()).id("one").concurrency(1);
+    let _worker = in_process(worker.graph("fanout", fanout::graph()));
+    let graph = fanout::graph().with_checkpointer(queue.saver());
+    let config = config.thread_id(unique("thread")).executor(Executor::queue(&queue, "fanout"));
+    let log = log_file();
+    let run = graph.invoke(fanout::input(20, 100, log.to_str().unwrap()), config);
+    let stopping = async {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        stop.cancel();
+    };
+    let (outcome, ()) = tokio::join!(run, stopping);
+    let error = outcome.unwrap_err();
+    // The task running when the run stopped may finish; none starts after it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = starts(&log).values().sum::<usize>();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(starts(&log).values().sum::<usize>(), started, "tasks started after the stop");
+    assert!(started < 6, "{started} of 20 tasks started");
+    let client = support::backends::postgres_client().await;
+    let queued: i64 =
+        client.query_one(&format!("SELECT count(*) FROM pgmq.q_{name}"), &[]).await.unwrap().get(0);
+    assert_eq!(queued, 0, "the stopped step's tasks are withdrawn");
+    error
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_timed_out_or_cancelled_withdraws_its_queued_tasks() {
+    let _one = PROCESSES.lock().await;
+    let timeout = RunConfig::default().step_timeout(Duration::from_millis(250));
+    let error = stopped_run_leaves_nothing_queued(timeout, CancellationToken::new()).await;
+    assert!(matches!(error, GraphError::StepTimedOut { step: 1, .. }), "{error:?}");
+    let stop = CancellationToken::new();
+    let cancellable = RunConfig::default().cancellation_token(stop.clone());
+    let error = stopped_run_leaves_nothing_queued(cancellable, stop).await;
+    assert!(matches!(error, GraphError::Cancelled), "{error:?}");
 }

@@ -17,37 +17,29 @@
 //! conflicts, edges, joins, gotos, Sends, routing checks, the recursion limit) is reimplemented
 //! by hand in the reference.
 
+mod support;
+
 use std::any::type_name;
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::process::{Child, Command as Process, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use graph_core::distributed::TaskQueue;
 use graph_core::prelude::*;
-use graph_core::{Goto, InvalidUpdate, NodeOptions, RouteOrigin, RouteRefusal};
+use graph_core::{Executor, InvalidUpdate, RouteOrigin, RouteRefusal};
+use graph_tests::generated::{
+    build, node_behaviour, node_name, route, sent_state, worker_write, Branch, Dest, NodeSpec,
+    Payload, Seen, Spec, Trace, Write, GHOST, WORKER,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::subsequence;
+use support::backends::{postgres_url, unique};
 
-/// The state every generated graph runs over: one field per kind of reducer the test covers.
-/// Serializable, as a subgraph over the parent's state requires.
-#[derive(State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-struct Trace {
-    /// Every task appends `node@step` (or `w@step:payload`), so the order of updates shows.
-    #[reducer(append)]
-    log: Vec<String>,
-    #[reducer(add)]
-    count: u64,
-    /// No reducer: two writers in one step are a conflict.
-    last: Option<String>,
-    /// Last writer in task order wins.
-    #[reducer(overwrite)]
-    stamp: u64,
-}
-
-/// What one task saw: its step (within its own run), its node (with the payload for `w`,
-/// after the scope of its graph) and its state snapshot.
-type Seen = (usize, String, Option<Trace>);
 /// A run's final state and the nodes of each step, or its error.
 type Outcome = Result<(Trace, Vec<Vec<String>>), Failure>;
 
@@ -57,223 +49,6 @@ const LIMIT: usize = 12;
 /// step after step can ask for millions of tasks within the recursion limit, each copying a
 /// growing state: such a graph is set aside, not run.
 const TASK_BUDGET: usize = 1_000;
-/// The worker node, started only by Sends with a `u32` payload.
-const WORKER: &str = "w";
-/// A name that is not a node of any generated graph.
-const GHOST: &str = "ghost";
-
-// ---------------------------------------------------------------------------------------------
-// Graph descriptions
-// ---------------------------------------------------------------------------------------------
-
-/// A Send's payload: `w` takes a `u32`; a state node (a subgraph too) takes a whole state,
-/// [`sent_state`] of the seed, and runs from it instead of the snapshot; a `String` is the
-/// wrong type for every node.
-#[derive(Debug, Clone, PartialEq)]
-enum Payload {
-    Num(u32),
-    State(u64),
-    Text,
-}
-
-/// The whole state a Send with [`Payload::State`] carries.
-fn sent_state(seed: u64) -> Trace {
-    Trace { log: vec![format!("sent:{seed}")], count: seed, last: None, stamp: seed }
-}
-
-/// A destination returned by a router or a `Command`.
-#[derive(Debug, Clone, PartialEq)]
-enum Dest {
-    /// `Goto::Node(name)`: a node, `END`, `w` (which needs a payload) or [`GHOST`].
-    Goto(String),
-    /// `Send::new(node, payload)`.
-    Send(String, Payload),
-}
-
-impl Dest {
-    fn target(&self) -> &str {
-        match self {
-            Dest::Goto(node) | Dest::Send(node, _) => node,
-        }
-    }
-
-    fn to_goto(&self) -> Goto {
-        match self {
-            Dest::Goto(node) => Goto::from(node.clone()),
-            Dest::Send(node, Payload::Num(n)) => graph_core::Send::new(node.clone(), *n).into(),
-            Dest::Send(node, Payload::State(seed)) => {
-                graph_core::Send::new(node.clone(), sent_state(*seed)).into()
-            }
-            Dest::Send(node, Payload::Text) => {
-                graph_core::Send::new(node.clone(), "text".to_owned()).into()
-            }
-        }
-    }
-}
-
-/// One state node `n{i}`: user code, or a whole graph run as a subgraph.
-#[derive(Debug, Clone)]
-struct NodeSpec {
-    /// Runs this graph as a subgraph (over the same state) instead of the behaviour the other
-    /// fields describe; only `defer` still applies.
-    subgraph: Option<Spec>,
-    writes_last: bool,
-    writes_stamp: bool,
-    /// Returns no update at all (a bare `Command`), so its routers see the plain snapshot.
-    silent: bool,
-    defer: bool,
-    /// Milliseconds of simulated work; 0 only yields.
-    delay_ms: u64,
-    /// Returns a `Command` whose gotos are picked from these by the state it sees.
-    gotos: Option<Vec<Dest>>,
-    salt: u64,
-}
-
-/// A conditional edge.
-#[derive(Debug, Clone)]
-struct Branch {
-    /// `START`, a state node or `w`.
-    source: String,
-    /// Declared targets: state nodes, `END`, `w` (reached by Send); duplicates allowed.
-    targets: Vec<String>,
-    salt: u64,
-    /// Sometimes also returned: a destination that may break the routing rules.
-    rogue: Option<Dest>,
-}
-
-/// A whole generated graph: state nodes `n0..`, the worker `w`, edges, joins and routers.
-#[derive(Debug, Clone)]
-struct Spec {
-    /// Where the graph sits: empty for the parent, `n2/` for the subgraph node `n2`, `n2/n0/`
-    /// below it. It prefixes what the graph's tasks write and record, so they show where they
-    /// ran.
-    scope: String,
-    nodes: Vec<NodeSpec>,
-    /// `(from, to)`: from `START`, a state node or `w`; to a state node or `END`.
-    edges: Vec<(String, String)>,
-    /// `(distinct sources, target)`: sources are state nodes or `w`; target a node or `END`.
-    joins: Vec<(Vec<String>, String)>,
-    branches: Vec<Branch>,
-    worker_writes_last: bool,
-    worker_delays: bool,
-}
-
-fn node_name(i: usize) -> String {
-    format!("n{i}")
-}
-
-impl Spec {
-    fn node(&self, name: &str) -> &NodeSpec {
-        let index = name.strip_prefix('n').and_then(|i| i.parse::<usize>().ok());
-        &self.nodes[index.expect("a state node")]
-    }
-
-    fn has_node(&self, name: &str) -> bool {
-        name == WORKER || (0..self.nodes.len()).any(|i| node_name(i) == name)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// User code, shared by both sides
-// ---------------------------------------------------------------------------------------------
-
-/// A task's update as plain data, so the reference can apply it with its own reducers.
-#[derive(Debug, Clone)]
-struct Write {
-    log: String,
-    count: u64,
-    last: Option<String>,
-    stamp: Option<u64>,
-}
-
-impl Write {
-    fn to_update(&self) -> TraceUpdate {
-        let mut update = Trace::update().log(vec![self.log.clone()]).count(self.count);
-        if let Some(last) = &self.last {
-            update = update.last(Some(last.clone()));
-        }
-        if let Some(stamp) = self.stamp {
-            update = update.stamp(stamp);
-        }
-        update
-    }
-}
-
-/// A number that depends on every field, so routing and gotos notice which updates a task saw.
-fn mix(state: &Trace, salt: u64) -> u64 {
-    let last = state.last.as_ref().map_or(0, |l| l.len() as u64 + 1);
-    salt + 7 * state.count + 3 * state.log.len() as u64 + state.stamp + last
-}
-
-/// One option, all of them, or none, depending on `key`.
-fn pick<T: Clone>(options: &[T], key: u64) -> Vec<T> {
-    let n = options.len() as u64;
-    match key % (n + 2) {
-        k if k < n => vec![options[k as usize].clone()],
-        k if k == n => options.to_vec(),
-        _ => Vec::new(),
-    }
-}
-
-/// What state node `name` returns when it runs in `step` and sees `state`.
-fn node_behaviour(
-    spec: &Spec,
-    name: &str,
-    state: &Trace,
-    step: usize,
-) -> (Option<Write>, Vec<Dest>) {
-    let node = spec.node(name);
-    let tag = format!("{}{name}@{step}", spec.scope);
-    let write = (!node.silent).then(|| Write {
-        log: tag.clone(),
-        count: 1,
-        last: node.writes_last.then_some(tag),
-        // Depends on the snapshot, so a node seeing a sibling's update would show.
-        stamp: node.writes_stamp.then(|| 100 * step as u64 + state.count),
-    });
-    let gotos = match &node.gotos {
-        Some(options) => pick(options, mix(state, node.salt + step as u64)),
-        None => Vec::new(),
-    };
-    (write, gotos)
-}
-
-/// What the worker returns for `payload` in `step`.
-fn worker_write(spec: &Spec, payload: u32, step: usize) -> Write {
-    let scope = &spec.scope;
-    Write {
-        log: format!("{scope}{WORKER}@{step}:{payload}"),
-        count: u64::from(payload),
-        last: spec.worker_writes_last.then(|| format!("{scope}{WORKER}@{step}")),
-        // Several Sends in one step: the last in emission order must win.
-        stamp: Some(1000 * step as u64 + u64::from(payload)),
-    }
-}
-
-/// What a router chooses when it sees `view`: some of its declared targets, `w` as one to three
-/// Sends.
-fn route(branch: &Branch, view: &Trace) -> Vec<Dest> {
-    let key = mix(view, branch.salt);
-    let mut dests = Vec::new();
-    for target in pick(&branch.targets, key) {
-        if target == WORKER {
-            for j in 0..=key % 3 {
-                let payload = Payload::Num(((branch.salt + j) % 5) as u32);
-                dests.push(Dest::Send(WORKER.to_owned(), payload));
-            }
-        } else if target != END && key % 4 == 1 {
-            dests.push(Dest::Send(target, Payload::State(key % 5)));
-        } else {
-            dests.push(Dest::Goto(target));
-        }
-    }
-    if let Some(rogue) = &branch.rogue {
-        if key.is_multiple_of(3) {
-            dests.push(rogue.clone());
-        }
-    }
-    dests
-}
 
 // ---------------------------------------------------------------------------------------------
 // The reference interpreter: the superstep rules, one at a time, no concurrency
@@ -598,92 +373,6 @@ fn keep_last_writes(mut writes: Vec<Write>) -> Vec<Write> {
 // The real runtime
 // ---------------------------------------------------------------------------------------------
 
-async fn pause(ms: u64) {
-    if ms == 0 {
-        tokio::task::yield_now().await;
-    } else {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
-}
-
-/// Builds `spec` (and its subgraphs) as a real graph whose tasks record what they saw in
-/// `seen`.
-fn build(spec: &Arc<Spec>, seen: &Arc<Mutex<Vec<Seen>>>) -> CompiledGraph<Trace> {
-    let mut graph = StateGraph::<Trace>::new();
-    for (i, node) in spec.nodes.iter().enumerate() {
-        let mut options = NodeOptions::new();
-        if node.defer {
-            options = options.defer();
-        }
-        if i == 0 {
-            // Declares `w` somewhere, so compile() accepts it even if no router targets it.
-            options = options.destinations([WORKER]);
-        }
-        if let Some(child) = &node.subgraph {
-            let child = build(&Arc::new(child.clone()), seen);
-            graph = graph.add_subgraph_with(node_name(i), child, options);
-            continue;
-        }
-        let (s, seen) = (Arc::clone(spec), Arc::clone(seen));
-        if node.gotos.is_none() && !node.silent {
-            // A node returning its update type.
-            let f = move |state: Arc<Trace>, ctx: NodeContext| {
-                record(&seen, &ctx, format!("{}{}", s.scope, ctx.node()), Some(&state));
-                let s = Arc::clone(&s);
-                async move {
-                    pause(s.node(ctx.node()).delay_ms).await;
-                    let (write, _) = node_behaviour(&s, ctx.node(), &state, ctx.step());
-                    write.expect("not silent").to_update()
-                }
-            };
-            graph = graph.add_node_with(node_name(i), f, options);
-        } else {
-            // A node returning a `Command`, with or without an update.
-            let f = move |state: Arc<Trace>, ctx: NodeContext| {
-                record(&seen, &ctx, format!("{}{}", s.scope, ctx.node()), Some(&state));
-                let s = Arc::clone(&s);
-                async move {
-                    pause(s.node(ctx.node()).delay_ms).await;
-                    let (write, gotos) = node_behaviour(&s, ctx.node(), &state, ctx.step());
-                    let gotos: Vec<Goto> = gotos.iter().map(Dest::to_goto).collect();
-                    let command = Command::new().goto(gotos);
-                    match write {
-                        Some(write) => command.update(write.to_update()),
-                        None => command,
-                    }
-                }
-            };
-            graph = graph.add_node_with(node_name(i), f, options);
-        }
-    }
-
-    let (s, seen) = (Arc::clone(spec), Arc::clone(seen));
-    let worker = move |graph_core::Input(payload): graph_core::Input<u32>, ctx: NodeContext| {
-        record(&seen, &ctx, format!("{}{WORKER}:{payload}", s.scope), None);
-        let s = Arc::clone(&s);
-        async move {
-            pause(if s.worker_delays { u64::from(payload % 4) } else { 0 }).await;
-            worker_write(&s, payload, ctx.step()).to_update()
-        }
-    };
-    graph = graph.add_node(WORKER, worker);
-
-    for (from, to) in &spec.edges {
-        graph = graph.add_edge(from, to);
-    }
-    for (sources, target) in &spec.joins {
-        graph = graph.add_join(sources.clone(), target);
-    }
-    for (b, branch) in spec.branches.iter().enumerate() {
-        let s = Arc::clone(spec);
-        let router = move |view: &Trace| -> Vec<Goto> {
-            route(&s.branches[b], view).iter().map(Dest::to_goto).collect()
-        };
-        graph = graph.add_conditional_edges(&branch.source, router, branch.targets.clone());
-    }
-    graph.compile().expect("generated graphs are valid")
-}
-
 /// One runtime for every case: multi-threaded, so a step's tasks really run in parallel.
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -694,11 +383,6 @@ fn runtime() -> &'static tokio::runtime::Runtime {
             .build()
             .expect("a tokio runtime")
     })
-}
-
-fn record(seen: &Mutex<Vec<Seen>>, ctx: &NodeContext, task: String, state: Option<&Arc<Trace>>) {
-    let state = state.map(|s| Trace::clone(s));
-    seen.lock().expect("no panics while held").push((ctx.step(), task, state));
 }
 
 /// Runs `spec` on the real runtime, like [`reference`].
@@ -713,6 +397,111 @@ fn run_runtime(spec: &Arc<Spec>, seen: &Arc<Mutex<Vec<Seen>>>) -> Outcome {
     let steps =
         report.nodes_per_step().iter().map(|s| s.iter().map(|n| n.to_string()).collect()).collect();
     Ok((report.outcome.into_state(), steps))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same graphs, their tasks run by worker processes
+// ---------------------------------------------------------------------------------------------
+
+const GENERATED_WORKER: &str = env!("CARGO_BIN_EXE_generated_worker");
+/// How many worker processes run each case's tasks.
+const WORKERS: usize = 3;
+
+/// The task queue the queued runs use, in the checkpoints' PostgreSQL: this process's own,
+/// so that no other process's workers take its tasks.
+fn queue() -> &'static TaskQueue {
+    static QUEUE: OnceLock<TaskQueue> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (url, name) = (postgres_url(), format!("generated_{}", std::process::id()));
+        runtime().block_on(TaskQueue::connect(&url, &name)).expect("the task queue")
+    })
+}
+
+/// Worker processes serving one generated graph.
+struct Workers {
+    processes: Vec<Child>,
+    spec_file: PathBuf,
+    seen_files: Vec<PathBuf>,
+}
+
+impl Workers {
+    /// Starts [`WORKERS`] processes building `spec`, once each is ready to claim.
+    fn start(spec: &Spec) -> Self {
+        let dir = std::env::temp_dir().join("graph-generated");
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = unique("spec");
+        let spec_file = dir.join(format!("{name}.json"));
+        std::fs::write(&spec_file, serde_json::to_string(spec).unwrap()).unwrap();
+        let mut workers = Workers { processes: Vec::new(), spec_file, seen_files: Vec::new() };
+        for i in 0..WORKERS {
+            let seen_file = dir.join(format!("{name}.w{i}.json"));
+            let mut child = Process::new(GENERATED_WORKER)
+                .arg(postgres_url())
+                .arg(queue().name())
+                .arg(format!("w{i}"))
+                .arg(&workers.spec_file)
+                .arg(&seen_file)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut ready = String::new();
+            BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+            assert_eq!(ready.trim(), "ready", "worker w{i} did not start");
+            workers.processes.push(child);
+            workers.seen_files.push(seen_file);
+        }
+        workers
+    }
+
+    /// Stops the workers (their input closes) and gathers what their tasks saw.
+    fn finish(mut self) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        for (child, file) in self.processes.iter_mut().zip(&self.seen_files) {
+            drop(child.stdin.take());
+            assert!(child.wait().unwrap().success(), "a worker failed");
+            let text = std::fs::read_to_string(file).unwrap();
+            seen.extend(serde_json::from_str::<Vec<Seen>>(&text).unwrap());
+        }
+        seen
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.processes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for file in self.seen_files.iter().chain([&self.spec_file]) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+/// Runs `spec` with its tasks on [`WORKERS`] worker processes, checkpointing on PostgreSQL:
+/// its outcome, like [`run_runtime`]'s, and what the workers' tasks saw.
+fn run_queued(spec: &Arc<Spec>) -> (Outcome, Vec<Seen>) {
+    let workers = Workers::start(spec);
+    // Every task runs on a worker: the coordinating graph's must record nothing.
+    let here = Arc::new(Mutex::new(Vec::new()));
+    let graph = build(spec, &here).with_checkpointer(queue().saver());
+    let config = RunConfig::default()
+        .recursion_limit(LIMIT)
+        .thread_id(unique("generated"))
+        .executor(Executor::queue(queue(), "generated"));
+    let run = graph.invoke_with_report(Trace::default(), config);
+    let outcome = runtime()
+        .block_on(async { tokio::time::timeout(Duration::from_secs(60), run).await })
+        .expect("the run finishes")
+        .map_err(Failure::from)
+        .map(|report| {
+            let steps = report.nodes_per_step();
+            let steps = steps.iter().map(|s| s.iter().map(|n| n.to_string()).collect()).collect();
+            (report.outcome.into_state(), steps)
+        });
+    assert!(here.lock().unwrap().is_empty(), "a task ran in the coordinating process");
+    (outcome, workers.finish())
 }
 
 /// The errors generated graphs can produce, comparable field by field (`GraphError` is not
@@ -747,6 +536,11 @@ enum Failure {
         error: Box<Failure>,
     },
     OneOf(Vec<Failure>),
+    /// A task failed on a worker: its node, and its error as the worker displayed it.
+    Remote {
+        node: String,
+        message: String,
+    },
     Other(String),
     /// The reference's run went past [`TASK_BUDGET`].
     TooBig,
@@ -761,8 +555,42 @@ impl Failure {
                 Failure::NodeFailed { node, step, attempt, error },
                 Failure::NodeFailed { node: n, step: s, attempt: a, error: e },
             ) => (node, step, attempt) == (n, s, a) && error.allows(e),
+            // A task's error crosses from its worker as its message.
+            (Failure::NodeFailed { node, .. }, Failure::Remote { node: n, message }) => {
+                node == n && self.to_error().is_some_and(|error| error.to_string() == *message)
+            }
             _ => self == actual,
         }
+    }
+
+    /// The runtime's error this failure stands for.
+    fn to_error(&self) -> Option<GraphError> {
+        Some(match self {
+            Failure::RecursionLimit { limit, pending } => {
+                GraphError::RecursionLimit { limit: *limit, pending: pending.clone() }
+            }
+            Failure::Conflict { step, field, writers } => GraphError::InvalidUpdate {
+                step: *step,
+                source: InvalidUpdate::ConflictingWrites { field, writers: writers.clone() },
+            },
+            Failure::InvalidRoute { origin, target, refusal } => GraphError::InvalidRoute {
+                origin: origin.clone(),
+                target: target.clone(),
+                refusal: refusal.clone(),
+            },
+            Failure::PayloadType { node, expected, found } => {
+                GraphError::PayloadType { node: node.clone(), expected, found }
+            }
+            Failure::NodeFailed { node, step, attempt, error } => GraphError::NodeFailed {
+                node: node.clone(),
+                step: *step,
+                attempt: *attempt,
+                source: Box::new(error.to_error()?),
+            },
+            Failure::OneOf(_) | Failure::Remote { .. } | Failure::Other(_) | Failure::TooBig => {
+                return None
+            }
+        })
     }
 
     /// Whether a run, or a child run below it, reached the recursion limit.
@@ -823,6 +651,7 @@ impl From<GraphError> for Failure {
                     }
                 }
             }
+            GraphError::RemoteTask { node, message, .. } => Failure::Remote { node, message },
             other => Failure::Other(format!("{other:?}")),
         }
     }
@@ -1030,5 +859,28 @@ proptest! {
         let failed_step = expected.as_ref().err().and_then(Failure::failed_step);
         let actual_seen = comparable(std::mem::take(&mut *seen.lock().unwrap()), failed_step);
         prop_assert_eq!(actual_seen, comparable(expected_seen, failed_step));
+    }
+}
+
+proptest! {
+    // Each case starts three processes and runs its steps through PostgreSQL.
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The same graphs with every task run by three worker processes: the same final state,
+    /// steps, error and snapshots as the reference (so as a local run).
+    #[test]
+    fn queued_runs_match_the_reference(spec in arb_spec()) {
+        let mut expected_seen = Vec::new();
+        let expected = reference(&spec, &mut expected_seen);
+        prop_assume!(expected.as_ref().err().is_none_or(|failure| !failure.is_too_big()));
+        let (actual, seen) = run_queued(&Arc::new(spec));
+        match (&actual, &expected) {
+            (Err(failure), Err(allowed)) => {
+                prop_assert!(allowed.allows(failure), "expected {:?}, got {:?}", allowed, failure);
+            }
+            _ => prop_assert_eq!(&actual, &expected),
+        }
+        let failed_step = expected.as_ref().err().and_then(Failure::failed_step);
+        prop_assert_eq!(comparable(seen, failed_step), comparable(expected_seen, failed_step));
     }
 }

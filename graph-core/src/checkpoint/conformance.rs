@@ -114,7 +114,7 @@ async fn pending_writes<C: Checkpointer>(saver: &C, thread: &str) {
             task_id: "0:a".into(),
             update: Some(json!({ "items": [3] })),
             more: vec![json!({ "items": [4] })],
-            goto: vec![GotoRecord { node: "w".into(), payload: Some(json!(7)) }],
+            goto: vec![GotoRecord::new("w", Some(json!(7)))],
         },
         PendingWrite::Interrupt {
             task_id: "0:b".into(),
@@ -253,7 +253,7 @@ async fn copies<C: Checkpointer>(saver: &C, original: &str, copy: &str) {
         task_id: "0:a".into(),
         update: Some(json!({ "items": [3] })),
         more: Vec::new(),
-        goto: vec![GotoRecord { node: "w".into(), payload: None }],
+        goto: vec![GotoRecord::new("w", None)],
     }];
     let second_writes = [
         PendingWrite::Interrupt {

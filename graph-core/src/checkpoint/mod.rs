@@ -237,12 +237,16 @@ pub struct GotoRecord {
     pub node: String,
     /// The Send payload, or `None` for a plain trigger.
     pub payload: Option<Value>,
+    /// The Send payload's type when the node does not take it (or there is no such node),
+    /// so that a restored run refuses the Send as the run that saved it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_type: Option<String>,
 }
 
 impl GotoRecord {
     /// A destination: `node`, with a Send payload or `None` for a plain trigger.
     pub fn new(node: impl Into<String>, payload: Option<Value>) -> Self {
-        Self { node: node.into(), payload }
+        Self { node: node.into(), payload, payload_type: None }
     }
 }
 

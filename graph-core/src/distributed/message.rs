@@ -1,6 +1,10 @@
 //! What travels through the queue: a task to run, and how it ended.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+use crate::config::{Durability, RunConfig};
 
 use crate::graph::Interrupt;
 use crate::thread::SavedOutput;
@@ -25,6 +29,65 @@ pub(crate) struct TaskMessage {
     pub(crate) node: String,
     /// The last superstep the run may take, which nodes can ask about.
     pub(crate) last_step: usize,
+    /// The concurrency caps the task counts towards, shared by every worker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) limits: Vec<Limit>,
+    /// The run's settings, which the subgraphs a task runs inherit.
+    #[serde(default)]
+    pub(crate) settings: RunSettings,
+}
+
+/// What a task's subgraph runs inherit from the coordinating run's [`RunConfig`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RunSettings {
+    recursion_limit: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    step_timeout_ms: Option<u64>,
+    #[serde(default)]
+    strict: bool,
+    #[serde(default)]
+    durability: Durability,
+}
+
+impl RunSettings {
+    /// The settings of the run `config` configures.
+    pub(crate) fn of(config: &RunConfig) -> Self {
+        Self {
+            recursion_limit: config.recursion_limit,
+            step_timeout_ms: config.step_timeout.map(|timeout| timeout.as_millis() as u64),
+            strict: config.strict,
+            durability: config.durability,
+        }
+    }
+
+    /// A run's configuration with these settings, on `thread_id`.
+    pub(crate) fn config(&self, thread_id: String) -> RunConfig {
+        let mut config = RunConfig::default()
+            .recursion_limit(self.recursion_limit)
+            .strict(self.strict)
+            .durability(self.durability)
+            .thread_id(thread_id);
+        if let Some(ms) = self.step_timeout_ms {
+            config = config.step_timeout(Duration::from_millis(ms));
+        }
+        config
+    }
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self::of(&RunConfig::default())
+    }
+}
+
+/// A concurrency cap across workers: at most `size` tasks holding a slot of `key` run at
+/// once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Limit {
+    /// What the cap is on: a node of a graph (across its runs), or one step of a run.
+    pub(crate) key: String,
+    /// How many tasks may hold its slots at once.
+    pub(crate) size: usize,
 }
 
 /// How a task ended on its worker, stored with the task's output row.

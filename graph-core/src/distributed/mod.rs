@@ -22,7 +22,7 @@ mod message;
 mod queue;
 mod worker;
 
-pub(crate) use message::{RemoteOutcome, TaskMessage, TaskReport};
+pub(crate) use message::{Limit, RemoteOutcome, RunSettings, TaskMessage, TaskReport};
 pub use queue::TaskQueue;
 pub(crate) use queue::{Progress, StepKey};
 pub use worker::Worker;

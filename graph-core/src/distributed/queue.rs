@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
 
-use super::message::{TaskMessage, TaskReport};
+use super::message::{Limit, TaskMessage, TaskReport};
 use crate::checkpoint::PostgresSaver;
 use crate::error::GraphError;
 
@@ -26,6 +26,15 @@ const TABLES: &[&str] = &[
         kind          TEXT NOT NULL,
         body          TEXT NOT NULL,
         PRIMARY KEY (thread_id, checkpoint_id, task_id)
+    )",
+    // One row per slot of a concurrency cap shared by workers; a holder keeps its slot by
+    // renewing it, as it renews its task's lease.
+    "CREATE TABLE IF NOT EXISTS graph_task_slots (
+        key     TEXT NOT NULL,
+        slot    INT NOT NULL,
+        holder  TEXT,
+        expires TIMESTAMPTZ,
+        PRIMARY KEY (key, slot)
     )",
 ];
 
@@ -259,6 +268,91 @@ impl TaskQueue {
                 .await
                 .map_err(|e| self.error(e))?;
         }
+        client
+            .execute("DELETE FROM graph_task_slots WHERE key = $1", &[&self.step_limit_key(key)])
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// The key of the run-wide cap on a step's tasks.
+    pub(crate) fn step_limit_key(&self, key: StepKey<'_>) -> String {
+        format!("{}/step/{}/{}", self.inner.name, key.thread_id, key.checkpoint_id)
+    }
+
+    /// The key of a node's cap, across every run of its graph.
+    pub(crate) fn node_limit_key(&self, graph: &str, node: &str) -> String {
+        format!("{}/node/{graph}/{node}", self.inner.name)
+    }
+
+    /// Takes a free slot of every cap in `limits` for `holder`, for `lease`, or none of them
+    /// (some cap is full). A slot whose holder stopped renewing it is free again.
+    pub(crate) async fn take_slots(
+        &self,
+        limits: &[Limit],
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, GraphError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.error(e))?;
+        let lease_ms = lease.as_millis() as f64;
+        for limit in limits {
+            let size = limit.size as i32;
+            tx.execute(
+                "INSERT INTO graph_task_slots (key, slot)
+                 SELECT $1, generate_series(0, $2 - 1) ON CONFLICT DO NOTHING",
+                &[&limit.key, &size],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+            let taken = tx
+                .execute(
+                    "UPDATE graph_task_slots SET holder = $3,
+                         expires = now() + $4 * interval '1 millisecond'
+                     WHERE (key, slot) = (
+                         SELECT key, slot FROM graph_task_slots
+                         WHERE key = $1 AND slot < $2 AND (holder IS NULL OR expires < now())
+                         ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED)",
+                    &[&limit.key, &size, &holder, &lease_ms],
+                )
+                .await
+                .map_err(|e| self.error(e))?;
+            if taken == 0 {
+                return Ok(false);
+            }
+        }
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(true)
+    }
+
+    /// Keeps `holder`'s slots for another `lease`.
+    pub(crate) async fn renew_slots(
+        &self,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<(), GraphError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE graph_task_slots SET expires = now() + $2 * interval '1 millisecond'
+                 WHERE holder = $1",
+                &[&holder, &(lease.as_millis() as f64)],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Frees `holder`'s slots.
+    pub(crate) async fn release_slots(&self, holder: &str) -> Result<(), GraphError> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE graph_task_slots SET holder = NULL, expires = NULL WHERE holder = $1",
+                &[&holder],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(())
     }
 

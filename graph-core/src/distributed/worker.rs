@@ -207,18 +207,77 @@ impl Worker {
         if graph.version() != message.version {
             return Some(RemoteOutcome::Mismatch { found: Some(graph.version().to_owned()) });
         }
-        let running = graph.run(message).instrument(span);
-        tokio::pin!(running);
         let mut renew = tokio::time::interval(self.lease / 3);
         renew.tick().await;
-        loop {
+        // The task's slots of the caps it counts towards, named by worker and message.
+        let holder = (!message.limits.is_empty()).then(|| format!("{}:{id}", self.id));
+        if let Some(holder) = &holder {
+            self.take_slots(id, message, holder, &mut renew).await?;
+        }
+        let running = graph.run(message).instrument(span);
+        tokio::pin!(running);
+        let outcome = loop {
             tokio::select! {
-                outcome = &mut running => return Some(outcome),
-                _ = renew.tick() => match self.queue.extend(id, self.lease).await {
-                    Ok(true) => {}
-                    Ok(false) => return None,
-                    Err(error) => tracing::warn!(%error, worker = %self.id, "cannot renew a lease"),
-                },
+                outcome = &mut running => break Some(outcome),
+                _ = renew.tick() => {
+                    if !self.renew(id, holder.as_deref()).await {
+                        break None;
+                    }
+                }
+            }
+        };
+        if let Some(holder) = &holder {
+            if let Err(error) = self.queue.release_slots(holder).await {
+                // Unreleased slots free themselves when their lease lapses.
+                tracing::warn!(%error, worker = %self.id, "cannot release concurrency slots");
+            }
+        }
+        outcome
+    }
+
+    /// Waits until the task holds a slot of each of its caps, keeping its lease meanwhile;
+    /// `None` when the message went away.
+    async fn take_slots(
+        &self,
+        id: i64,
+        message: &TaskMessage,
+        holder: &str,
+        renew: &mut tokio::time::Interval,
+    ) -> Option<()> {
+        let mut wait = Duration::from_millis(2);
+        loop {
+            match self.queue.take_slots(&message.limits, holder, self.lease).await {
+                Ok(true) => return Some(()),
+                Ok(false) => wait = (wait * 2).min(MAX_IDLE),
+                Err(error) => {
+                    tracing::warn!(%error, worker = %self.id, "cannot take concurrency slots");
+                    wait = Duration::from_secs(1);
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = renew.tick() => {
+                    if !self.renew(id, None).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renews a running task's lease, and its slots if it holds any; `false` once the
+    /// message is gone (its step was abandoned, or another worker finished the task).
+    async fn renew(&self, id: i64, holder: Option<&str>) -> bool {
+        if let Some(holder) = holder {
+            if let Err(error) = self.queue.renew_slots(holder, self.lease).await {
+                tracing::warn!(%error, worker = %self.id, "cannot renew concurrency slots");
+            }
+        }
+        match self.queue.extend(id, self.lease).await {
+            Ok(kept) => kept,
+            Err(error) => {
+                tracing::warn!(%error, worker = %self.id, "cannot renew a lease");
+                true
             }
         }
     }

@@ -30,6 +30,9 @@ pub(crate) struct Node<S: State> {
     pub(crate) out: Outgoing<S>,
     /// Shared by every run of the graph: the node's own concurrency cap.
     pub(crate) limit: Option<Arc<Semaphore>>,
+    /// The cap's size, which distributed runs share across worker processes.
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub(crate) concurrency: Option<usize>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) on_error: Option<ErrorHandler<S>>,
@@ -85,6 +88,16 @@ impl<S: State> GraphInner<S> {
 
     pub(crate) fn id(&self, name: &str) -> Option<NodeId> {
         self.by_name.get(name).copied()
+    }
+
+    /// What node `id` takes: the type of its `Send` payloads, or the state.
+    pub(crate) fn input_type(&self, id: NodeId) -> (std::any::TypeId, &'static str) {
+        match self.nodes[id].func.input {
+            super::node::InputKind::State => {
+                (std::any::TypeId::of::<S>(), std::any::type_name::<S>())
+            }
+            super::node::InputKind::Payload { type_id, type_name } => (type_id, type_name),
+        }
     }
 
     pub(crate) fn name(&self, id: NodeId) -> &Arc<str> {
@@ -185,6 +198,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 defer: spec.options.defer,
                 out,
                 limit: spec.options.concurrency.map(|n| Arc::new(Semaphore::new(n))),
+                concurrency: spec.options.concurrency,
                 timeout: spec.options.timeout,
                 retry: spec.options.retry,
                 on_error: spec.options.on_error,

@@ -107,7 +107,8 @@ impl<S: State, C: Send + Sync + 'static> NodeOptions<S, C> {
     }
 
     /// At most `limit` tasks of this node run at once, across every run of the compiled graph
-    /// (a rate-limited API called by many `Send`s). Others wait their turn.
+    /// (a rate-limited API called by many `Send`s), and in distributed runs across every
+    /// worker. Others wait their turn.
     pub fn concurrency(mut self, limit: usize) -> Self {
         self.concurrency = Some(limit.max(1));
         self

@@ -41,6 +41,20 @@ impl Send {
         Self { node: Cow::Owned(node), payload, type_id, type_name }
     }
 
+    /// A restored `Send` its node does not take, as its run saved it: applying it fails as
+    /// the live `Send` did, naming the payload's type `found`.
+    pub(crate) fn refused(node: String, payload: serde_json::Value, found: &str) -> Self {
+        /// Stands for a payload type that no node takes.
+        struct Refused;
+        let type_name = intern(found);
+        Self {
+            node: Cow::Owned(node),
+            payload: Box::new(payload),
+            type_id: TypeId::of::<Refused>(),
+            type_name,
+        }
+    }
+
     /// A `Send` of `payload` to `node`.
     pub fn new<T>(node: impl Into<Cow<'static, str>>, payload: T) -> Self
     where
@@ -188,4 +202,17 @@ impl<T: Into<Goto>> IntoRoute for Option<T> {
     fn append_to(self, route: &mut Vec<Goto>) {
         route.extend(self.map(Into::into));
     }
+}
+
+/// `name` for as long as the process runs. Only type names go through here, so what is kept
+/// is bounded by the types a program sends.
+fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut names = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = names.iter().find(|known| **known == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
 }

@@ -1,7 +1,6 @@
 //! The pure core of the runtime: plan a superstep's tasks, apply their updates in task order,
 //! and evaluate edges, joins, routers and `Command`s. No async, no tokio.
 
-use std::any::TypeId;
 use std::sync::Arc;
 
 use fixedbitset::FixedBitSet;
@@ -398,10 +397,7 @@ fn route_to<S: State>(
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let node = &graph.nodes[id];
-    let expected = match node.func.input {
-        InputKind::State => (TypeId::of::<S>(), std::any::type_name::<S>()),
-        InputKind::Payload { type_id, type_name } => (type_id, type_name),
-    };
+    let expected = graph.input_type(id);
     match destination {
         Goto::Node(name) => match node.func.input {
             InputKind::State => {

@@ -137,7 +137,7 @@ pub(crate) fn entries<S: State>(
         let spec = graph.nodes[task.node].cache.as_ref().expect("a keyed task is cacheable");
         let encoded = spec
             .codec
-            .encode_output(command)
+            .encode_output(graph, command)
             .and_then(|saved| Ok(crate::checkpoint::to_json(&saved)?));
         match encoded {
             Ok(value) => entries.push(CacheEntry { key, value, ttl: spec.policy.ttl_value() }),

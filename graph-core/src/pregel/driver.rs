@@ -208,9 +208,11 @@ pub(crate) async fn run<S: State>(
                         // Saved like a finished task's output, so a pause in this step does not
                         // depend on the cache still holding it.
                         let write = match (&saver, tasks.len()) {
-                            (Some(saver), 2..) => Some(
-                                saver.persistence.output_write(&task_id.to_string(), command)?,
-                            ),
+                            (Some(saver), 2..) => Some(saver.persistence.output_write(
+                                graph,
+                                &task_id.to_string(),
+                                command,
+                            )?),
                             _ => None,
                         };
                         let updates = (command.update.as_ref(), command.more());

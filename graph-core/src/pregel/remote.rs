@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::algo::{self, Task};
 use super::runner::{self, StepScope, TaskOutput};
 use crate::config::QueueExecutor;
-use crate::distributed::{Progress, RemoteOutcome, StepKey, TaskMessage, TaskReport};
+use crate::distributed::{
+    Limit, Progress, RemoteOutcome, RunSettings, StepKey, TaskMessage, TaskReport,
+};
 use crate::error::GraphError;
 use crate::graph::{ErasedContext, GraphInner, Inherit, RunShared, Services};
 use crate::state::State;
@@ -91,18 +93,35 @@ pub(crate) async fn run_queued<S: State>(
     if progress.stored < ids.len() && !progress.failed {
         let dispatch = uuid::Uuid::now_v7().to_string();
         let last_step = scope.run.last_step.get().copied().unwrap_or(usize::MAX);
+        let settings = RunSettings::of(&scope.run.inherit.config);
+        // The run's cap and the nodes' caps hold across every worker.
+        let run_limit = scope
+            .run
+            .inherit
+            .config
+            .max_concurrency
+            .map(|size| Limit { key: queue.queue.step_limit_key(key), size });
         let messages: Vec<TaskMessage> = unrun
             .iter()
             .zip(&ids)
-            .map(|(&i, task_id)| TaskMessage {
-                graph: queue.graph.clone(),
-                version: version.clone(),
-                thread_id: thread_id.clone(),
-                checkpoint_id: checkpoint_id.clone(),
-                dispatch: dispatch.clone(),
-                task_id: (*task_id).to_owned(),
-                node: graph.name(tasks[i].node).to_string(),
-                last_step,
+            .map(|(&i, task_id)| {
+                let node = &graph.nodes[tasks[i].node];
+                let node_limit = node.concurrency.map(|size| Limit {
+                    key: queue.queue.node_limit_key(&queue.graph, &node.name),
+                    size,
+                });
+                TaskMessage {
+                    graph: queue.graph.clone(),
+                    version: version.clone(),
+                    thread_id: thread_id.clone(),
+                    checkpoint_id: checkpoint_id.clone(),
+                    dispatch: dispatch.clone(),
+                    task_id: (*task_id).to_owned(),
+                    node: node.name.to_string(),
+                    last_step,
+                    limits: run_limit.iter().chain(&node_limit).cloned().collect(),
+                    settings: settings.clone(),
+                }
             })
             .collect();
         patiently(|| queue.queue.dispatch(key, &messages)).await?;
@@ -316,7 +335,7 @@ impl<S: State> TaskRunner<'_, S> {
             context: Arc::clone(&self.context),
             last_step: std::sync::OnceLock::from(message.last_step),
             inherit: Inherit {
-                config: crate::RunConfig::default().thread_id(message.thread_id.clone()),
+                config: message.settings.config(message.thread_id.clone()),
                 limit: None,
                 saver: Some(Arc::clone(&self.persistence.saver)),
                 stream: None,
@@ -341,9 +360,9 @@ impl<S: State> TaskRunner<'_, S> {
         let _cancel_on_exit = shared.cancellation.clone().drop_guard();
         runner::run_tasks(&scope, &mut task, &mut output).await?;
         Ok(match output[0].take() {
-            Some(TaskOutput::Done(command)) => {
-                RemoteOutcome::Done { output: self.persistence.encode_output(&command)? }
-            }
+            Some(TaskOutput::Done(command)) => RemoteOutcome::Done {
+                output: self.persistence.encode_output(self.graph, &command)?,
+            },
             Some(TaskOutput::Paused(interrupts)) => RemoteOutcome::Paused { interrupts },
             None => unreachable!("a task that did not fail has an output"),
         })

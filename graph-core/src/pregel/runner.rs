@@ -400,7 +400,11 @@ fn start<S: State>(
                 Ok(command) => {
                     if let Some(saver) = saver.as_ref().filter(|_| !alone) {
                         saver
-                            .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
+                            .put(&saver.persistence.output_write(
+                                &graph,
+                                &task_id.to_string(),
+                                &command,
+                            )?)
                             .await?;
                     }
                     events.update(command.update.as_ref(), command.more(), false).await;
@@ -449,7 +453,11 @@ fn start<S: State>(
                     let command = Command::new().update(update);
                     if let Some(saver) = &saver {
                         saver
-                            .put(&saver.persistence.output_write(&task_id.to_string(), &command)?)
+                            .put(&saver.persistence.output_write(
+                                &graph,
+                                &task_id.to_string(),
+                                &command,
+                            )?)
                             .await?;
                     }
                     events.update(command.update.as_ref(), command.more(), false).await;

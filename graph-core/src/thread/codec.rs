@@ -1,7 +1,6 @@
 //! Between the runtime and a checkpointer: states, updates, pending work and task outputs
 //! as JSON records, and back.
 
-use std::any::TypeId;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -15,7 +14,7 @@ use crate::checkpoint::{
     PendingWrite, SendRecord, StateRecord,
 };
 use crate::error::GraphError;
-use crate::graph::{decode_payload, Command, Goto, GraphInner, InputKind, Payload};
+use crate::graph::{decode_payload, Command, Goto, GraphInner, Payload};
 use crate::pregel::{JoinProgress, Pending, PendingSend};
 use crate::state::State;
 
@@ -226,25 +225,37 @@ impl<S: State> Codec<S> {
     /// A finished task's output as a pending write.
     pub(crate) fn output_write(
         &self,
+        graph: &GraphInner<S>,
         task_id: &str,
         command: &Command<S>,
     ) -> Result<PendingWrite, GraphError> {
-        let SavedOutput { update, more, goto } = self.encode_output(command)?;
+        let SavedOutput { update, more, goto } = self.encode_output(graph, command)?;
         Ok(PendingWrite::Output { task_id: task_id.to_owned(), update, more, goto })
     }
 
     /// A finished task's output as saved: its updates and destinations as JSON.
-    pub(crate) fn encode_output(&self, command: &Command<S>) -> Result<SavedOutput, GraphError> {
+    pub(crate) fn encode_output(
+        &self,
+        graph: &GraphInner<S>,
+        command: &Command<S>,
+    ) -> Result<SavedOutput, GraphError> {
         let update = command.update.as_ref().map(|u| self.encode_update(u)).transpose()?;
         let more =
             command.more().iter().map(|u| self.encode_update(u)).collect::<Result<_, _>>()?;
         let mut goto = Vec::with_capacity(command.goto.len());
         for destination in &command.goto {
-            let payload = match destination {
-                Goto::Node(_) => None,
-                Goto::Send(send) => Some(send.payload.to_json()?),
+            let (payload, payload_type) = match destination {
+                Goto::Node(_) => (None, None),
+                Goto::Send(send) => {
+                    // A Send its node does not take fails the run when applied; its type is
+                    // kept so that a run restored from here fails the same way.
+                    let taken = graph.id(&send.node).map(|id| graph.input_type(id).0);
+                    let refused = taken != Some(send.type_id);
+                    (Some(send.payload.to_json()?), refused.then(|| send.type_name.to_owned()))
+                }
             };
-            goto.push(GotoRecord { node: destination.target().to_owned(), payload });
+            let node = destination.target().to_owned();
+            goto.push(GotoRecord { node, payload, payload_type });
         }
         Ok(SavedOutput { update, more, goto })
     }
@@ -277,17 +288,17 @@ impl<S: State> Codec<S> {
         if !more.is_empty() {
             command.extra_mut().more = more;
         }
-        for GotoRecord { node, payload } in goto {
-            let destination = match payload {
-                None => Goto::from(node),
-                Some(payload) => {
+        for GotoRecord { node, payload, payload_type } in goto {
+            let destination = match (payload, payload_type) {
+                (None, _) => Goto::from(node),
+                (Some(payload), Some(found)) => {
+                    Goto::Send(crate::graph::Send::refused(node, payload, &found))
+                }
+                (Some(payload), None) => {
                     let id = graph.id(&node).ok_or_else(|| format!("unknown node `{node}`"))?;
                     let payload =
                         self.decode_payload(graph, id, payload).map_err(|e| e.to_string())?;
-                    let (type_id, type_name) = match graph.nodes[id].func.input {
-                        InputKind::State => (TypeId::of::<S>(), std::any::type_name::<S>()),
-                        InputKind::Payload { type_id, type_name } => (type_id, type_name),
-                    };
+                    let (type_id, type_name) = graph.input_type(id);
                     Goto::Send(crate::graph::Send::restored(node, payload, type_id, type_name))
                 }
             };

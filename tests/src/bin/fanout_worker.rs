@@ -36,7 +36,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .id(arg(3)?)
                 .lease(Duration::from_secs(arg(4)?.parse()?))
                 .concurrency(16)
-                .graph("fanout", fanout::graph());
+                .graph("fanout", fanout::graph())
+                .graph("fanout_capped", fanout::capped_graph(2));
             println!("ready");
             std::io::stdout().flush()?;
             worker.run(stop).await?;

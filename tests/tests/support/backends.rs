@@ -101,14 +101,20 @@ pub fn with_application_name(url: &str, name: &str) -> String {
     }
 }
 
+/// A plain client of the test database, for what a test checks directly.
+pub async fn postgres_client() -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 /// Ends every connection named `name` from another connection, as a server restart or
 /// `pg_terminate_backend` by an operator would, and waits until they are gone. Returns
 /// how many there were. On a one-thread runtime, each ended connection's task has read
 /// the server's goodbye by then, so a pool knows the connection is closed.
 pub async fn terminate_connections(name: &str) -> i64 {
-    let (admin, connection) =
-        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let admin = postgres_client().await;
     let ended = admin
         .query_one(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
