@@ -1,5 +1,6 @@
 //! Errors of the HTTP API: each a status code and a JSON body `{"detail": ...}`, the shape the
-//! LangGraph Platform API and its clients use.
+//! LangGraph Platform API and its clients use; and the mistakes of a server's configuration,
+//! found when its router is built.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -55,6 +56,28 @@ pub enum ApiError {
     /// The store refused the request or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A server configured so that it cannot serve, found by
+/// [`Server::try_router`](crate::Server::try_router).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A graph runs its steps on a task queue, whose workers read each step's checkpoint with
+    /// the queue's own checkpointer, and the server keeps its checkpoints with another one.
+    #[error(
+        "graph `{graph}` runs its steps on task queue `{queue}`, whose workers read each step's \
+         checkpoint from the queue's database, but the server keeps its checkpoints with \
+         another checkpointer: give the server the queue's, `.checkpointer(queue.saver())` \
+         (after `sqlite` or `postgres`, which set their own), and serve every graph on a queue \
+         with that one `TaskQueue` or its clones"
+    )]
+    CheckpointerNotOnQueue {
+        /// The graph on the queue.
+        graph: String,
+        /// The queue's name.
+        queue: String,
+    },
 }
 
 impl ApiError {

@@ -37,7 +37,8 @@
 //! With no other configuration the server keeps threads, runs, checkpoints and the store in
 //! memory. [`Server::sqlite`] keeps them all in one SQLite file, so a restarted server carries
 //! on where it stopped; [`Server::postgres`] keeps them in PostgreSQL, shared by every server
-//! process connected to it.
+//! process connected to it. [`Server::graph_on_queue`] serves a graph whose steps' tasks run
+//! on the workers of a task queue (feature `postgres`).
 
 mod api;
 mod error;
@@ -51,5 +52,5 @@ mod served;
 mod server;
 mod web;
 
-pub use error::ApiError;
+pub use error::{ApiError, ConfigError};
 pub use server::Server;

@@ -116,6 +116,47 @@ where
     }
 }
 
+/// A served graph whose runs send their steps' tasks to the workers of a task queue: each
+/// run's configuration gets the queue as its executor, and the rest is the graph's.
+#[cfg(feature = "postgres")]
+pub(crate) struct OnQueue<G> {
+    pub graph: G,
+    pub executor: graph_core::Executor,
+}
+
+#[cfg(feature = "postgres")]
+#[async_trait]
+impl<G: ServedGraph> ServedGraph for OnQueue<G> {
+    fn mermaid(&self) -> String {
+        self.graph.mermaid()
+    }
+
+    fn drawing(&self) -> Value {
+        self.graph.drawing()
+    }
+
+    fn run(&self, input: RunInput, config: RunConfig) -> Result<Events, ApiError> {
+        self.graph.run(input, config.executor(self.executor.clone()))
+    }
+
+    async fn state(&self, config: &RunConfig, subgraphs: bool) -> Result<Option<Value>, ApiError> {
+        self.graph.state(config, subgraphs).await
+    }
+
+    async fn history(&self, config: &RunConfig) -> Result<Vec<Value>, ApiError> {
+        self.graph.history(config).await
+    }
+
+    async fn update_state(
+        &self,
+        config: &RunConfig,
+        values: Value,
+        as_node: Option<&str>,
+    ) -> Result<String, ApiError> {
+        self.graph.update_state(config, values, as_node).await
+    }
+}
+
 /// A `Command` from its JSON form: `resume` answers the pending interrupts, `update` applies
 /// first. A run's input cannot `goto` (nothing routes from outside the graph).
 fn command_of<S>(command: Value) -> Result<Command<S>, ApiError>

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ConfigError};
 use crate::records::{now, MemoryRecords, Records, Thread};
 use crate::runner::{Handle, Launch, Runner, Saved};
 use crate::served::ServedGraph;
@@ -29,6 +29,9 @@ struct Registered {
     attach: Attach,
     /// The JSON Schema of the graph's state, when it was served with one.
     state_schema: Option<Value>,
+    /// The task queue whose workers run the graph's steps, when it was served on one.
+    #[cfg(feature = "postgres")]
+    task_queue: Option<graph_core::distributed::TaskQueue>,
 }
 
 /// An HTTP server for compiled graphs: configure it, then take its [`router`](Self::router).
@@ -148,12 +151,103 @@ impl Server {
         let attach: Attach = Box::new(move |checkpointer, store| {
             Arc::new(graph.with_checkpointer(checkpointer).with_store(store))
         });
-        self.graphs.push(Registered { name, attach, state_schema });
+        self.graphs.push(Registered {
+            name,
+            attach,
+            state_schema,
+            #[cfg(feature = "postgres")]
+            task_queue: None,
+        });
         self
     }
 
-    /// Keeps checkpoints in `saver` (a [`MemorySaver`] when not set).
+    /// Serves `graph` as [`graph`](Self::graph) does, its runs sending the tasks of every
+    /// step to the [`Worker`](graph_core::distributed::Worker)s of `queue` that register the
+    /// graph as `name`: each run's configuration gets
+    /// [`Executor::queue(queue, name)`](graph_core::Executor::queue). The graph is the same,
+    /// and so are the run's events, its result and its checkpoints; each task's end in the
+    /// `tasks` stream mode (and the web view's timeline) names the worker that ran it.
+    ///
+    /// The workers read each step's checkpoint from the queue's database, so the server keeps
+    /// its checkpoints with the queue's checkpointer, [`TaskQueue::saver`]: that is the
+    /// server's checkpointer when none is set, and any other (such as the one
+    /// [`sqlite`](Self::sqlite) or [`postgres`](Self::postgres) sets) makes
+    /// [`try_router`](Self::try_router) fail with [`ConfigError::CheckpointerNotOnQueue`]:
+    /// set `.checkpointer(queue.saver())` after them. Serve every graph on a queue with one
+    /// `TaskQueue` (or its clones).
+    ///
+    /// ```no_run
+    /// use graph_core::distributed::{TaskQueue, Worker};
+    /// use graph_core::prelude::*;
+    /// use graph_core::CancellationToken;
+    /// use graph_server::Server;
+    ///
+    /// #[derive(State, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Count {
+    ///     n: u64,
+    /// }
+    ///
+    /// fn graph() -> CompiledGraph<Count> {
+    ///     StateGraph::<Count>::new()
+    ///         .add_node("one", |_: std::sync::Arc<Count>| async { Count::update().n(1) })
+    ///         .add_edge(START, "one")
+    ///         .compile()
+    ///         .expect("a valid graph")
+    /// }
+    ///
+    /// # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    /// let database = "postgres://postgres@127.0.0.1/test";
+    /// let queue = TaskQueue::connect(database, "counts").await?;
+    /// // A worker, here or in any process on any machine, runs the steps' tasks.
+    /// let worker = Worker::new(queue.clone()).id("worker-a").graph("count", graph());
+    /// tokio::spawn(worker.run(CancellationToken::new()));
+    /// let router = Server::new()
+    ///     .graph_on_queue("count", graph(), &queue)
+    ///     .postgres(database)
+    ///     .await?
+    ///     .checkpointer(queue.saver())
+    ///     .try_router()?;
+    /// # drop(router);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`TaskQueue::saver`]: graph_core::distributed::TaskQueue::saver
+    #[cfg(feature = "postgres")]
+    pub fn graph_on_queue<S, C>(
+        mut self,
+        name: impl Into<String>,
+        graph: CompiledGraph<S, C>,
+        queue: &graph_core::distributed::TaskQueue,
+    ) -> Self
+    where
+        S: State + Serialize + DeserializeOwned,
+        S::Update: Serialize + DeserializeOwned + GraphInput<S>,
+        C: Send + Sync + 'static,
+    {
+        let name = name.into();
+        let executor = graph_core::Executor::queue(queue, name.clone());
+        let attach: Attach = Box::new(move |checkpointer, store| {
+            let graph = graph.with_checkpointer(checkpointer).with_store(store);
+            Arc::new(crate::served::OnQueue { graph, executor })
+        });
+        let task_queue = Some(queue.clone());
+        self.graphs.push(Registered { name, attach, state_schema: None, task_queue });
+        self
+    }
+
+    /// Keeps checkpoints in `saver` (a [`MemorySaver`] when not set, or the task queue's
+    /// when a graph is served [on one](Self::graph_on_queue)).
     pub fn checkpointer(mut self, saver: impl Checkpointer) -> Self {
+        // A queue's checkpointer (`queue.saver()`) is kept as it is, so that it is known as
+        // the queue's.
+        #[cfg(feature = "postgres")]
+        if let Some(saver) = (&saver as &dyn std::any::Any)
+            .downcast_ref::<Arc<graph_core::checkpoint::PostgresSaver>>()
+        {
+            self.checkpointer = Some(saver.clone());
+            return self;
+        }
         self.checkpointer = Some(Arc::new(saver));
         self
     }
@@ -253,13 +347,39 @@ impl Server {
     }
 
     /// The HTTP API as an axum router, with the web view at `/ui`.
+    ///
+    /// # Panics
+    ///
+    /// When the server is configured so that it cannot serve, which
+    /// [`try_router`](Self::try_router) reports instead: a graph
+    /// [on a task queue](Self::graph_on_queue) with a checkpointer that is not the queue's.
     pub fn router(self) -> Router {
-        let checkpointer = self.checkpointer.unwrap_or_else(|| Arc::new(MemorySaver::new()));
+        self.try_router().unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// The HTTP API as an axum router, with the web view at `/ui`, or the mistake in the
+    /// server's configuration that keeps it from serving:
+    /// [`ConfigError::CheckpointerNotOnQueue`] when a graph served
+    /// [on a task queue](Self::graph_on_queue) would not find its checkpoints where the
+    /// queue's workers read them.
+    pub fn try_router(self) -> Result<Router, ConfigError> {
+        let checkpointer = self.checkpointer.clone().unwrap_or_else(|| self.default_checkpointer());
+        #[cfg(feature = "postgres")]
+        for registered in &self.graphs {
+            let Some(queue) = &registered.task_queue else { continue };
+            let saver: Arc<dyn Checkpointer> = queue.saver();
+            if !Arc::ptr_eq(&saver, &checkpointer) {
+                return Err(ConfigError::CheckpointerNotOnQueue {
+                    graph: registered.name.clone(),
+                    queue: queue.name().to_owned(),
+                });
+            }
+        }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let mut assistants: Vec<Assistant> = self
             .graphs
             .into_iter()
-            .map(|Registered { name, attach, state_schema }| Assistant {
+            .map(|Registered { name, attach, state_schema, .. }| Assistant {
                 assistant_id: assistant_uuid(&name),
                 graph: attach(checkpointer.clone(), store.clone()),
                 graph_id: name,
@@ -290,11 +410,21 @@ impl Server {
                 ),
             }
         }
-        crate::api::routes()
+        Ok(crate::api::routes()
             .layer(middleware::from_fn_with_state(shared.clone(), authorize))
             .layer(DefaultBodyLimit::max(self.body_limit))
             .with_state(shared)
-            .merge(crate::web::routes(self.mermaid))
+            .merge(crate::web::routes(self.mermaid)))
+    }
+
+    /// The checkpointer of a server that was given none: the task queue's of the first graph
+    /// served on one, else one in memory.
+    fn default_checkpointer(&self) -> Arc<dyn Checkpointer> {
+        #[cfg(feature = "postgres")]
+        if let Some(queue) = self.graphs.iter().find_map(|graph| graph.task_queue.as_ref()) {
+            return queue.saver();
+        }
+        Arc::new(MemorySaver::new())
     }
 }
 

@@ -644,6 +644,7 @@ async fn a_graph_served_with_its_schema_describes_its_state_and_input() {
     );
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn a_server_restarted_on_its_sqlite_file_carries_on_where_it_stopped() {
     let path = std::env::temp_dir().join(format!("graph-server-{}.sqlite", uuid::Uuid::new_v4()));
@@ -684,6 +685,7 @@ async fn a_server_restarted_on_its_sqlite_file_carries_on_where_it_stopped() {
     }
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn two_servers_on_one_postgres_database_share_threads_and_states() {
     let url = fresh_database("graph_server_api_two").await;
@@ -706,6 +708,7 @@ async fn two_servers_on_one_postgres_database_share_threads_and_states() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn runs_asked_of_one_postgres_server_run_on_another_and_stream_from_either() {
     let url = fresh_database("graph_server_api_queue").await;
@@ -749,6 +752,7 @@ async fn runs_asked_of_one_postgres_server_run_on_another_and_stream_from_either
     rolling_back(&front).await;
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_run_that_cannot_be_read_for_a_while_keeps_its_place_in_its_thread() {
     let url = fresh_database("graph_server_api_unreadable").await;
@@ -774,6 +778,7 @@ async fn a_run_that_cannot_be_read_for_a_while_keeps_its_place_in_its_thread() {
     assert_eq!(joined["items"], json!(["x", "slow", "y", "slow"]), "the first run ran first");
 }
 
+#[cfg(feature = "postgres")]
 /// A new, empty database named `name` on the test server (`DATABASE_URL`), and its URL. Each
 /// test has its own, so that one test's workers never take another's runs: a test's
 /// workers stop with its runtime, and runs they had taken would wait for another worker to
@@ -796,6 +801,7 @@ async fn fresh_database(name: &str) -> String {
     }
 }
 
+#[cfg(feature = "postgres")]
 /// Ends every PostgreSQL connection named `name`, as a server restart would, and waits until
 /// they are gone (the queue's listeners open new ones at once). Returns how many there were.
 /// On the test's one thread, each ended connection's task has read the server's goodbye by
@@ -831,6 +837,7 @@ async fn terminate_connections(url: &str, name: &str) -> usize {
     }
 }
 
+#[cfg(feature = "postgres")]
 /// `url` with the connections it opens named `name`.
 fn named_url(url: &str, name: &str) -> String {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -841,6 +848,7 @@ fn named_url(url: &str, name: &str) -> String {
     }
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_run_goes_on_when_postgres_ends_its_connections_in_the_middle_of_it() {
     let url = fresh_database("graph_server_api_mid_run").await;
@@ -873,6 +881,7 @@ async fn a_run_goes_on_when_postgres_ends_its_connections_in_the_middle_of_it() 
     assert_eq!(state["values"], json!({"items": ["slow"], "answer": null}));
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_postgres_server_keeps_answering_after_its_connections_are_ended() {
     let url = fresh_database("graph_server_api_reconnect").await;
@@ -993,6 +1002,7 @@ async fn a_copied_thread_has_the_originals_history_and_goes_its_own_way() {
     copy_and_diverge(server().router()).await;
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_thread_copied_on_postgres_goes_its_own_way_too() {
     let url = fresh_database("graph_server_api_copy").await;

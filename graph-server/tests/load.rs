@@ -1,6 +1,5 @@
 //! The server on a real socket under load, and a client that drops its stream and rejoins.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,8 +58,11 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_runs_from_fifty_clients_lose_and_repeat_nothing() {
+    use std::collections::BTreeSet;
+
     let path =
         std::env::temp_dir().join(format!("graph-server-load-{}.sqlite", uuid::Uuid::new_v4()));
     let url = serve(server().sqlite(&path).unwrap()).await;

@@ -1,6 +1,8 @@
 // A run's timeline: one bar per task, grouped by step, one row per task so parallel tasks sit
 // on separate rows. Finished tasks are placed by the `started_at` and `duration` their `tasks`
-// events carry; running ones by when their start arrived, and they grow until they end.
+// events carry; running ones by when their start arrived, and they grow until they end. A task
+// that ran on a worker process (its end names the `worker`) has the worker's name beside its
+// bar, inside it when it fits, and in its tooltip.
 
 import { el, fill } from './dom.js';
 
@@ -73,6 +75,7 @@ export class Timeline {
       task.start = millis(payload.started_at);
       task.end = task.start + millis(payload.duration);
       task.error = payload.error ?? null;
+      task.worker = payload.worker ?? null;
       task.state = task.error ? 'failed' : 'done';
       this.origin = Math.min(this.origin, performance.now() - task.end);
     } else {
@@ -164,12 +167,36 @@ export class Timeline {
     bar.dataset.state = task.state;
     bar.style.left = `${(100 * task.start) / total}%`;
     bar.style.width = `${(100 * Math.max(0, end - task.start)) / total}%`;
-    bar.title = task.error ? `${task.name}: ${task.error}` : task.name;
+    const where = task.worker ? ` on ${task.worker}` : '';
+    bar.title = `${task.name}${where}${task.error ? `: ${task.error}` : ''}`;
+    if (task.worker) this.label(row, task, end, total);
     row.dataset.state = task.state;
     const ms = row.querySelector('.timeline-ms');
     // A running task's time so far, marked as not final.
     ms.textContent = `${format(end - task.start)}${task.state === 'running' ? '…' : ''}`;
     if (task.error) ms.title = task.error;
+  }
+
+  /** Names the worker that ran `task` on its row's track: inside the bar when the name fits,
+   * else beside it, on the side with more room. */
+  label(row, task, end, total) {
+    const track = row.querySelector('.timeline-track');
+    let label = track.querySelector('.bar-worker');
+    if (!label) {
+      label = el('span', { class: 'bar-worker' });
+      track.append(label);
+    }
+    label.textContent = task.worker;
+    row.querySelector('.bar').dataset.worker = task.worker;
+    const [from, to] = [(100 * task.start) / total, (100 * end) / total];
+    const width = track.clientWidth;
+    const needed = label.offsetWidth + 8;
+    const [before, inside, after] = [from, to - from, 100 - to].map((pct) => (pct * width) / 100);
+    const place =
+      inside >= needed ? 'inside' : after >= needed || after >= before ? 'after' : 'before';
+    label.dataset.place = place;
+    label.style.left = place === 'before' ? '' : `calc(${place === 'inside' ? from : to}% + 4px)`;
+    label.style.right = place === 'before' ? `calc(${100 - from}% + 4px)` : '';
   }
 
   /** The rows of step `step`, made in step order. */

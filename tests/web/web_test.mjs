@@ -1,7 +1,9 @@
 // The web view in a real browser (headless Chromium through playwright-core): the graphs are
-// drawn, a run's timeline fills live, and an interrupt is answered from the page. Run by
-// scripts/web-test, which starts the server and sets GRAPH_SERVER_URL, WEB_TEST_MODULES (where
-// playwright-core is installed) and SCREENSHOTS (where the screenshots go).
+// drawn, a run's timeline fills live, an interrupt is answered from the page, and the tasks of a
+// graph served on a task queue name their worker. Run by scripts/web-test, which starts the
+// server (with `briefing_on_workers` on a task queue) and sets GRAPH_SERVER_URL,
+// WEB_TEST_MODULES (where playwright-core is installed) and SCREENSHOTS (where the screenshots
+// go).
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -135,6 +137,7 @@ await check('the graphs are drawn, with their node names', async () => {
   assert.deepEqual(await page.$$eval('.graph h3', (titles) => titles.map((t) => t.textContent)), [
     'approval',
     'briefing',
+    'briefing_on_workers',
   ]);
   await page.screenshot({ path: join(screenshots, 'graphs.png'), fullPage: true });
 });
@@ -185,6 +188,8 @@ await check(
     assert.ok(byNode.news.width > byNode.calendar.width, 'news (200 ms) outlasts calendar (80 ms)');
     const values = JSON.parse(await page.textContent('#values'));
     assert.equal(values.summary.split('\n')[0], 'Briefing for Paris:');
+    // Its tasks ran in the server: no worker is named.
+    assert.equal(await page.locator('#timeline .bar-worker').count(), 0);
     await page.screenshot({ path: join(screenshots, 'timeline.png'), fullPage: true });
   },
 );
@@ -312,6 +317,51 @@ await check("a checkpoint from the thread's history shows its state", async () =
   await oldest.click();
   const state = JSON.parse(await page.textContent('.thread-detail .checkpoint-state'));
   assert.deepEqual(state, { to: 'Ann', draft: '', decision: '', sent: [] });
+});
+
+await check("a run on a task queue's worker names it on each task's bar", async () => {
+  await startRun('briefing_on_workers', { city: 'Lima' });
+  await page
+    .locator('.timeline-header strong', { hasText: 'briefing_on_workers with {"city":"Lima"}' })
+    .waitFor();
+  await page.locator('#timeline[data-state="success"]').waitFor();
+  const tracks = await page.$$eval('#timeline .timeline-track', (all) =>
+    all.map((track) => {
+      const bar = track.querySelector('.bar');
+      const label = track.querySelector('.bar-worker');
+      const box = track.getBoundingClientRect();
+      const inner = label.getBoundingClientRect();
+      return {
+        node: bar.dataset.node,
+        worker: bar.dataset.worker,
+        title: bar.title,
+        label: label.textContent,
+        shown: inner.width > 0 && inner.left >= box.left && inner.right <= box.right,
+      };
+    }),
+  );
+  assert.deepEqual(
+    tracks.map((track) => track.node),
+    ['calendar', 'news', 'weather', 'summarize'],
+  );
+  for (const track of tracks) {
+    assert.deepEqual(
+      track,
+      {
+        node: track.node,
+        worker: 'worker-a',
+        title: `${track.node} on worker-a`,
+        label: 'worker-a',
+        shown: true,
+      },
+      JSON.stringify(tracks),
+    );
+  }
+  const values = JSON.parse(await page.textContent('#values'));
+  assert.equal(values.summary.split('\n')[0], 'Briefing for Lima:');
+  assert.equal(values.sequential_ms, 400);
+  await page.screenshot({ path: join(screenshots, 'workers.png'), fullPage: true });
+  await page.locator('#timeline').screenshot({ path: join(screenshots, 'workers-timeline.png') });
 });
 
 await check(

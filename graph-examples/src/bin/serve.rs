@@ -11,8 +11,16 @@
 //! which a silent server's runs go to another (30). The web view at `/ui`
 //! draws the graphs with mermaid's script: the one `scripts/fetch-mermaid` puts in
 //! `docs/mermaid`, or the file `GRAPH_SERVER_MERMAID` names.
+//!
+//! With `GRAPH_SERVER_TASK_QUEUE` naming a PostgreSQL database (with `pgmq`, which
+//! `tools/pgmq-install` installs), the server also serves `briefing_on_workers`: `briefing`
+//! with its steps' tasks sent to the workers of the task queue `graph_server_examples` in that
+//! database, one of which (`worker-a`) runs in this process. The server then keeps its
+//! checkpoints there, where the workers read them.
 
 // ANCHOR: uses
+use graph_core::distributed::{TaskQueue, Worker};
+use graph_core::CancellationToken;
 use graph_examples::{approval, briefing};
 use graph_server::Server;
 // ANCHOR_END: uses
@@ -39,6 +47,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             server.sqlite(file.as_deref().unwrap_or("graph-server.sqlite"))?
         }
     };
+    let mut graphs = "approval and briefing";
+    if let Ok(database) = std::env::var("GRAPH_SERVER_TASK_QUEUE") {
+        server = on_task_queue(server, &database).await?;
+        graphs = "approval, briefing and briefing_on_workers";
+    }
     if let Some(mermaid) = mermaid_script() {
         server = server.mermaid_script(mermaid);
     }
@@ -49,8 +62,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let addr = listener.local_addr()?;
-    println!("serving approval and briefing on http://{addr} (the web view: http://{addr}/ui)");
-    axum::serve(listener, server.router()).await?;
+    println!("serving {graphs} on http://{addr} (the web view: http://{addr}/ui)");
+    axum::serve(listener, server.try_router()?).await?;
     Ok(())
 }
 
@@ -74,3 +87,23 @@ fn mermaid_script() -> Option<std::path::PathBuf> {
     fetched.is_file().then_some(fetched)
 }
 // ANCHOR_END: main
+
+// ANCHOR: task_queue
+/// Serves `briefing` again as `briefing_on_workers`, its steps' tasks running on the workers
+/// of the task queue `graph_server_examples` in PostgreSQL `database`, one of them in this
+/// process. The server keeps its checkpoints with the queue's saver, where the workers read
+/// them.
+async fn on_task_queue(server: Server, database: &str) -> Result<Server, graph_core::GraphError> {
+    let queue = TaskQueue::connect(database, "graph_server_examples").await?;
+    // Any process that registers the graph under the same name works for the queue too.
+    let worker =
+        Worker::new(queue.clone()).id("worker-a").graph("briefing_on_workers", briefing::graph());
+    tokio::spawn(async move {
+        if let Err(error) = worker.run(CancellationToken::new()).await {
+            eprintln!("worker-a stopped: {error}");
+        }
+    });
+    let server = server.graph_on_queue("briefing_on_workers", briefing::graph(), &queue);
+    Ok(server.checkpointer(queue.saver()))
+}
+// ANCHOR_END: task_queue
