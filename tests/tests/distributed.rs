@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +16,7 @@ use graph_core::distributed::{TaskQueue, Worker};
 use graph_core::{CancellationToken, Executor, GraphError, RunConfig};
 use graph_tests::fanout::{self, Fanout};
 use support::backends::{postgres_url, unique};
+use support::process::start_ready;
 
 const PROCESS: &str = env!("CARGO_BIN_EXE_fanout_worker");
 
@@ -103,15 +103,9 @@ impl Drop for Process {
 fn workers(queue: &str, count: usize, lease: u64) -> Vec<Process> {
     (0..count)
         .map(|i| {
-            let mut child = Command::new(PROCESS)
-                .args(["work", &postgres_url(), queue, &format!("w{i}"), &lease.to_string()])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut ready = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-            assert_eq!(ready.trim(), "ready", "worker w{i} did not start");
+            let mut command = Command::new(PROCESS);
+            command.args(["work", &postgres_url(), queue, &format!("w{i}"), &lease.to_string()]);
+            let mut child = start_ready(&mut command, &format!("worker w{i}"));
             let stdin = child.stdin.take();
             Process { child, _stdin: stdin }
         })
@@ -524,4 +518,86 @@ async fn a_run_timed_out_or_cancelled_withdraws_its_queued_tasks() {
     let cancellable = RunConfig::default().cancellation_token(stop.clone());
     let error = stopped_run_leaves_nothing_queued(cancellable, stop).await;
     assert!(matches!(error, GraphError::Cancelled), "{error:?}");
+}
+
+/// What each item of [`resilient`] came to.
+#[derive(
+    graph_core::State, Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize,
+)]
+struct Outcomes {
+    #[reducer(append)]
+    items: Vec<String>,
+    #[reducer(append)]
+    results: Vec<String>,
+}
+
+/// A fan-out whose `work` node retries once, times out after 100 ms and, when it still
+/// fails, records the failure instead of failing the run (best effort). Item `flaky` fails
+/// its first attempt, `slow` outlasts every timeout and `bad` always fails.
+fn resilient() -> graph_core::CompiledGraph<Outcomes> {
+    use graph_core::{NodeContext, NodeOptions, RetryPolicy, StateGraph, START};
+    let work = |graph_core::Input(item): graph_core::Input<String>, ctx: NodeContext| async move {
+        match item.as_str() {
+            "flaky" if ctx.attempt() == 1 => Err(std::io::Error::other("flaked")),
+            "slow" => {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(Outcomes::update())
+            }
+            "bad" => Err(std::io::Error::other("cannot be done")),
+            _ => {
+                Ok(Outcomes::update().results(vec![format!("{item} on attempt {}", ctx.attempt())]))
+            }
+        }
+    };
+    let options = NodeOptions::new()
+        .retry(RetryPolicy::new(2).initial_interval(Duration::from_millis(10)))
+        .timeout(Duration::from_millis(100))
+        .on_error(|failure| {
+            let item = failure.payload::<String>().cloned().unwrap_or_default();
+            let attempts = failure.attempt;
+            Outcomes::update()
+                .results(vec![format!("{item} failed after {attempts}: {}", failure.error)])
+        });
+    StateGraph::<Outcomes>::new()
+        .add_node("plan", |_: std::sync::Arc<Outcomes>| async {})
+        .add_node_with("work", work, options)
+        .add_edge(START, "plan")
+        .add_conditional_edges(
+            "plan",
+            |s: &Outcomes| {
+                s.items
+                    .iter()
+                    .map(|item| graph_core::Send::new("work", item.clone()))
+                    .collect::<Vec<_>>()
+            },
+            ["work"],
+        )
+        .compile()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_timeouts_and_error_handlers_behave_on_workers_as_locally() {
+    let _one = PROCESSES.lock().await;
+    let name = queue_name();
+    let queue = TaskQueue::connect(&postgres_url(), &name).await.unwrap();
+    let _worker = in_process(Worker::new(queue.clone()).id("here").graph("resilient", resilient()));
+    let items: Vec<String> = ["ok", "flaky", "slow", "bad"].map(str::to_owned).into();
+    let input = || Outcomes::update().items(items.clone());
+    let local = resilient().with_checkpointer(support::backends::postgres().await);
+    let expected = local.invoke(input(), support::backends::thread()).await.unwrap().into_state();
+    assert_eq!(
+        expected.results,
+        [
+            "ok on attempt 1",
+            "flaky on attempt 2",
+            "slow failed after 2: timed out after 100ms",
+            "bad failed after 2: cannot be done",
+        ]
+    );
+    let graph = resilient().with_checkpointer(queue.saver());
+    let config = RunConfig::default()
+        .thread_id(unique("thread"))
+        .executor(Executor::queue(&queue, "resilient"));
+    assert_eq!(graph.invoke(input(), config).await.unwrap().into_state(), expected);
 }

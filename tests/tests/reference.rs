@@ -21,10 +21,9 @@ mod support;
 
 use std::any::type_name;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
-use std::process::{Child, Command as Process, Stdio};
+use std::process::{Child, Command as Process};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -39,6 +38,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::subsequence;
 use support::backends::{postgres_url, unique};
+use support::process::start_ready;
 
 /// A run's final state and the nodes of each step, or its error.
 type Outcome = Result<(Trace, Vec<Vec<String>>), Failure>;
@@ -435,20 +435,10 @@ impl Workers {
         let mut workers = Workers { processes: Vec::new(), spec_file, seen_files: Vec::new() };
         for i in 0..WORKERS {
             let seen_file = dir.join(format!("{name}.w{i}.json"));
-            let mut child = Process::new(GENERATED_WORKER)
-                .arg(postgres_url())
-                .arg(queue().name())
-                .arg(format!("w{i}"))
-                .arg(&workers.spec_file)
-                .arg(&seen_file)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut ready = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-            assert_eq!(ready.trim(), "ready", "worker w{i} did not start");
-            workers.processes.push(child);
+            let mut command = Process::new(GENERATED_WORKER);
+            command.arg(postgres_url()).arg(queue().name()).arg(format!("w{i}"));
+            command.arg(&workers.spec_file).arg(&seen_file);
+            workers.processes.push(start_ready(&mut command, &format!("worker w{i}")));
             workers.seen_files.push(seen_file);
         }
         workers

@@ -2,6 +2,7 @@
 #![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod backends;
+pub mod process;
 
 use std::sync::Arc;
 use std::time::Duration;
