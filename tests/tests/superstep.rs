@@ -1,5 +1,6 @@
 //! The behaviour contract of the superstep runtime, one behaviour per test: which nodes run in
-//! each step, and the exact final state.
+//! each step, and the exact final state. Each run also runs with its tasks on three workers
+//! of a task queue ([`queued`]), which must end alike.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use graph_core::prelude::*;
 use graph_core::{Input, InvalidUpdate, NodeOptions};
-use support::{visit, visit_after, visited, Log, LogUpdate};
+use support::{queued, visit, visit_after, visited, Log, LogUpdate};
 
 #[tokio::test]
 async fn a_chain_runs_one_node_per_step() {
@@ -20,7 +21,8 @@ async fn a_chain_runs_one_node_per_step() {
         .add_edge("b", END)
         .compile()
         .unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), [["a"], ["b"]]);
     assert_eq!(*report.state(), Log { visited: visited(&["a", "b"]), n: 2, last: None });
 }
@@ -37,7 +39,8 @@ async fn a_fan_out_runs_in_one_step_and_applies_in_name_order_not_completion_ord
         .add_edge(START, "b")
         .compile()
         .unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), [["a", "b", "c"]]);
     assert_eq!(report.state().visited, visited(&["a", "b", "c"]));
     assert_eq!(report.state().n, 3);
@@ -55,7 +58,8 @@ async fn sources_in_one_step_trigger_a_shared_target_once() {
         .add_edge("b", "c")
         .compile()
         .unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["c"]]);
     assert_eq!(report.state().visited, visited(&["a", "b", "c"]));
 }
@@ -75,7 +79,8 @@ fn uneven_branches() -> StateGraph<Log> {
 #[tokio::test]
 async fn separate_edges_from_different_steps_run_the_target_after_each() {
     let graph = uneven_branches().add_edge("a", "c").add_edge("b2", "c").compile().unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["b2", "c"], vec!["c"]]);
     assert_eq!(report.state().visited, visited(&["a", "b", "b2", "c", "c"]));
 }
@@ -83,7 +88,8 @@ async fn separate_edges_from_different_steps_run_the_target_after_each() {
 #[tokio::test]
 async fn a_join_waits_for_every_source_across_steps() {
     let graph = uneven_branches().add_join(["a", "b2"], "c").compile().unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["b2"], vec!["c"]]);
     assert_eq!(report.state().visited, visited(&["a", "b", "b2", "c"]));
 }
@@ -107,7 +113,8 @@ async fn a_join_re_arms_inside_a_loop() {
         )
         .compile()
         .unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     let round = [vec!["a", "b"], vec!["c"]];
     let expected: Vec<Vec<&str>> =
         std::iter::once(vec!["start"]).chain(round.iter().cloned().cycle().take(6)).collect();
@@ -136,7 +143,8 @@ async fn a_join_source_running_twice_before_the_others_fires_the_join_once() {
         .add_join(["a", "b"], "c")
         .compile()
         .unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(
         report.nodes_per_step(),
         vec![vec!["a", "b0"], vec!["a", "b1"], vec!["b"], vec!["c"]]
@@ -160,7 +168,8 @@ async fn a_router_sees_the_snapshot_plus_only_its_own_update() {
         )
         .compile()
         .unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["saw_own"]]);
     assert_eq!(report.state().n, 12);
 }
@@ -174,7 +183,8 @@ async fn a_router_of_a_lone_task_sees_its_update() {
         .add_conditional_edges("a", |s: &Log| (s.n == 5).then_some("five"), ["five"])
         .compile()
         .unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a"], vec!["five"]]);
 }
 
@@ -206,7 +216,8 @@ fn map_reduce(topics: &'static [&'static str]) -> StateGraph<Log> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_run_one_task_each_and_apply_in_emission_order() {
     let graph = map_reduce(&["a", "bb", "a", "dddd"]).compile().unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(
         report.nodes_per_step(),
         vec![vec!["plan"], vec!["write", "write", "write", "write"], vec!["collect"]]
@@ -222,12 +233,9 @@ async fn sends_run_one_task_each_and_apply_in_emission_order() {
 #[tokio::test]
 async fn pull_tasks_come_before_sends_in_one_step() {
     let graph = map_reduce(&["x"]).add_node("side", visit("side")).add_edge("plan", "side");
-    let report = graph
-        .compile()
-        .unwrap()
-        .invoke_with_report(Log::default(), RunConfig::default())
-        .await
-        .unwrap();
+    let graph = graph.compile().unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["plan"], vec!["side", "write"], vec!["collect"]]);
     assert_eq!(report.state().visited, visited(&["plan", "side", "write:x", "collect"]));
 }
@@ -241,7 +249,7 @@ async fn a_send_with_the_wrong_payload_type_names_node_and_types() {
         .add_conditional_edges("plan", |_: &Log| graph_core::Send::new("write", 7_u32), ["write"])
         .compile()
         .unwrap();
-    let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
+    let err = queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap_err();
     assert!(
         matches!(&err, GraphError::PayloadType { node, expected, found }
             if node == "write" && *expected == "alloc::string::String" && *found == "u32"),
@@ -268,7 +276,8 @@ async fn a_send_to_a_state_node_carries_a_whole_state() {
         )
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
+    let out =
+        queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["plan", "sent"]));
 }
 
@@ -288,7 +297,8 @@ async fn a_command_updates_and_goes_to_its_target_while_static_edges_still_fire(
         .add_edge("a", "b")
         .compile()
         .unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a"], vec!["b", "c"]]);
     assert_eq!(report.state().visited, visited(&["a", "b", "c"]));
 }
@@ -308,7 +318,8 @@ async fn a_command_can_send() {
         .add_edge(START, "a")
         .compile()
         .unwrap();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a"], vec!["w", "w"]]);
     assert_eq!(report.state().n, 3);
 }
@@ -320,7 +331,7 @@ async fn a_command_to_an_unknown_node_is_an_error() {
         .add_edge(START, "a")
         .compile()
         .unwrap();
-    let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
+    let err = queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap_err();
     assert_eq!(err.to_string(), "a Command from `a` routed to `nowhere`: no node has that name");
 }
 
@@ -334,7 +345,7 @@ async fn a_router_returning_an_undeclared_target_is_an_error() {
         .add_conditional_edges("a", |_: &Log| "c", ["b"])
         .compile()
         .unwrap();
-    let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
+    let err = queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap_err();
     assert!(matches!(&err, GraphError::InvalidRoute { target, .. } if target == "c"));
     assert_eq!(
         err.to_string(),
@@ -348,7 +359,7 @@ async fn a_router_returning_an_undeclared_target_is_an_error() {
         .add_conditional_edges("a", |_: &Log| END, ["b"])
         .compile()
         .unwrap();
-    let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
+    let err = queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "the router of `a` routed to `__end__`: it is not among the declared targets [b]; declare it in add_conditional_edges"
@@ -364,7 +375,7 @@ async fn routing_by_name_to_a_node_that_needs_a_payload_is_an_error() {
         .add_conditional_edges("a", |_: &Log| "w", ["w"])
         .compile()
         .unwrap();
-    let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
+    let err = queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "the router of `a` routed to `w`: the node takes `Input<u8>`, so only a Send with a payload can start it"
@@ -390,14 +401,16 @@ async fn a_deferred_node_waits_until_nothing_else_is_left() {
             .unwrap()
     };
     let eager = build(NodeOptions::new());
-    let report = eager.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&eager, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(
         report.nodes_per_step(),
         vec![vec!["a", "b"], vec!["a2", "sum"], vec!["a3"], vec!["sum"]]
     );
 
     let deferred = build(NodeOptions::new().defer());
-    let report = deferred.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&deferred, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a", "b"], vec!["a2"], vec!["a3"], vec!["sum"]]);
     assert_eq!(report.state().visited, visited(&["a", "b", "a2", "a3", "sum"]));
 }
@@ -418,8 +431,9 @@ fn endless_loop(runs: Arc<AtomicUsize>) -> CompiledGraph<Log> {
 async fn an_endless_loop_fails_after_exactly_the_recursion_limit() {
     let runs = Arc::new(AtomicUsize::new(0));
     let graph = endless_loop(Arc::clone(&runs));
-    let err =
-        graph.invoke(Log::default(), RunConfig::default().recursion_limit(25)).await.unwrap_err();
+    let err = queued::invoke(&graph, Log::default(), RunConfig::default().recursion_limit(25))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, GraphError::RecursionLimit { limit: 25, pending } if pending == &["spin"]),
         "{err:?}"
@@ -428,7 +442,8 @@ async fn an_endless_loop_fails_after_exactly_the_recursion_limit() {
         err.to_string(),
         "recursion limit of 25 supersteps reached; nodes still pending: spin"
     );
-    assert_eq!(runs.load(Ordering::Relaxed), 25);
+    // 25 in each run: the local one and the queued one.
+    assert_eq!(runs.load(Ordering::Relaxed), 2 * 25);
 }
 
 #[tokio::test]
@@ -448,8 +463,7 @@ async fn a_run_that_fits_the_limit_exactly_succeeds() {
         .add_conditional_edges("spin", |s: &Log| if s.n < 3 { "spin" } else { END }, ["spin", END])
         .compile()
         .unwrap();
-    let out = graph
-        .invoke(Log::default(), RunConfig::default().recursion_limit(3))
+    let out = queued::invoke(&graph, Log::default(), RunConfig::default().recursion_limit(3))
         .await
         .unwrap()
         .into_state();
@@ -467,7 +481,7 @@ async fn two_writes_to_a_last_value_field_in_one_step_name_the_field_and_writers
         .add_edge(START, "c")
         .compile()
         .unwrap();
-    let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
+    let err = queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap_err();
     match &err {
         GraphError::InvalidUpdate {
             step: 0,
@@ -493,7 +507,8 @@ async fn last_value_writes_in_different_steps_replace_each_other() {
         .add_edge("a", "b")
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
+    let out =
+        queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.last.as_deref(), Some("b"));
 }
 
@@ -502,10 +517,13 @@ async fn invoke_takes_a_whole_state_or_an_update_of_the_default() {
     let graph =
         StateGraph::<Log>::new().add_node("a", visit("a")).add_edge(START, "a").compile().unwrap();
     let whole = Log { visited: visited(&["x"]), n: 40, last: Some("kept".into()) };
-    let out = graph.invoke(whole, RunConfig::default()).await.unwrap().into_state();
+    let out = queued::invoke(&graph, whole, RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out, Log { visited: visited(&["x", "a"]), n: 41, last: Some("kept".into()) });
 
-    let out = graph.invoke(Log::update().n(7), RunConfig::default()).await.unwrap().into_state();
+    let out = queued::invoke(&graph, Log::update().n(7), RunConfig::default())
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out, Log { visited: visited(&["a"]), n: 8, last: None });
 }
 
@@ -521,9 +539,15 @@ async fn a_conditional_edge_from_start_routes_on_the_input() {
         )
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::update().n(11), RunConfig::default()).await.unwrap().into_state();
+    let out = queued::invoke(&graph, Log::update().n(11), RunConfig::default())
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out.visited, visited(&["big"]));
-    let out = graph.invoke(Log::update().n(1), RunConfig::default()).await.unwrap().into_state();
+    let out = queued::invoke(&graph, Log::update().n(1), RunConfig::default())
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out.visited, visited(&["small"]));
 }
 
@@ -539,7 +563,8 @@ async fn the_node_context_names_the_task() {
         .add_edge("a", "who")
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
+    let out =
+        queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["a", "who@1 #1 1:who"]));
 }
 
@@ -569,10 +594,11 @@ async fn nodes_may_return_nothing_or_results() {
         .add_edge("quiet", "fallible")
         .compile()
         .unwrap();
-    let out = graph.invoke(Log::default(), RunConfig::default()).await.unwrap().into_state();
+    let out =
+        queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap().into_state();
     assert_eq!(out.visited, visited(&["ok"]));
 
-    let err = graph.invoke(Log::update().n(1), RunConfig::default()).await.unwrap_err();
+    let err = queued::invoke(&graph, Log::update().n(1), RunConfig::default()).await.unwrap_err();
     match &err {
         GraphError::NodeFailed { node, step: 1, attempt: 1, source } => {
             assert_eq!(node, "fallible");
@@ -598,13 +624,16 @@ async fn a_panicking_node_fails_its_task_and_the_graph_keeps_working() {
         .add_edge(START, "bad")
         .compile()
         .unwrap();
-    let err = graph.invoke(Log::default(), RunConfig::default()).await.unwrap_err();
+    let err = queued::invoke(&graph, Log::default(), RunConfig::default()).await.unwrap_err();
     assert!(
         matches!(&err, GraphError::NodePanicked { node, step: 0, attempt: 1, message }
             if node == "bad" && message == "bad input"),
         "{err:?}"
     );
-    let out = graph.invoke(Log::update().n(1), RunConfig::default()).await.unwrap().into_state();
+    let out = queued::invoke(&graph, Log::update().n(1), RunConfig::default())
+        .await
+        .unwrap()
+        .into_state();
     assert_eq!(out.visited, visited(&["ok"]));
 }
 
@@ -612,7 +641,8 @@ async fn a_panicking_node_fails_its_task_and_the_graph_keeps_working() {
 async fn an_unfinished_join_does_not_run_its_target() {
     // `b` never runs, so the join into `c` never fires and the run simply ends.
     let graph = support::half_joined();
-    let report = graph.invoke_with_report(Log::default(), RunConfig::default()).await.unwrap();
+    let report =
+        queued::invoke_with_report(&graph, Log::default(), RunConfig::default()).await.unwrap();
     assert_eq!(report.nodes_per_step(), vec![vec!["a"]]);
 }
 

@@ -3,6 +3,7 @@
 
 pub mod backends;
 pub mod process;
+pub mod queued;
 
 use std::sync::Arc;
 use std::time::Duration;
