@@ -164,6 +164,11 @@ async fn a_run_whose_worker_was_killed_is_finished_by_another_while_its_client_s
             .filter(|(_, name, _)| name == "metadata")
             .map(|(_, _, data)| &data["attempt"])
             .collect();
+        if attempts == [1] {
+            // The run ended in the moment between its status read and the kill.
+            assert!(attempt < 3, "the run ended before its worker was killed, three times");
+            continue;
+        }
         assert_eq!(attempts, [1, 2], "{events:?}");
         let updated: Vec<&str> = events
             .iter()
