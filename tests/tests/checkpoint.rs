@@ -31,6 +31,7 @@ on_every_backend!(
     concurrent_resumes_conflict,
     durability_modes_reach_the_same_state,
     pending_sends_survive_a_resume,
+    a_refused_send_fails_the_resumed_run_as_it_failed_the_first,
 );
 
 async fn conformance_suite(saver: Arc<dyn Checkpointer>) {
@@ -730,8 +731,7 @@ async fn non_finite_send_payloads_and_interrupt_values_fail_too() {
 /// A `Send` its node does not take fails the run when the step is applied, after the task's
 /// output was saved. A run resumed from that checkpoint fails the same way, naming the same
 /// types, rather than finding the saved output unreadable.
-#[tokio::test]
-async fn a_refused_send_fails_the_resumed_run_as_it_failed_the_first() {
+async fn a_refused_send_fails_the_resumed_run_as_it_failed_the_first(saver: Arc<dyn Checkpointer>) {
     let graph = StateGraph::<Log>::new()
         .add_node_with(
             "plan",
@@ -750,7 +750,7 @@ async fn a_refused_send_fails_the_resumed_run_as_it_failed_the_first() {
         .add_edge(START, "other")
         .compile()
         .unwrap()
-        .with_checkpointer(MemorySaver::new());
+        .with_checkpointer(saver);
     let config = thread();
     let refused = |error: GraphError| match error {
         GraphError::PayloadType { node, expected, found } => {
