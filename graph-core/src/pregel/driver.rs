@@ -228,13 +228,15 @@ pub(crate) async fn run<S: State>(
                 let running = async {
                     #[cfg(feature = "distributed")]
                     if let (Some(queue), Some(session)) = (queue, &mut session) {
-                        return super::remote::run_queued(
+                        // Boxed: a queued step's future is large, and every local step would
+                        // otherwise make room for it and copy it.
+                        return Box::pin(super::remote::run_queued(
                             &scope,
                             queue,
                             session,
                             &mut tasks,
                             &mut outputs,
-                        )
+                        ))
                         .await;
                     }
                     runner::run_tasks(&scope, &mut tasks, &mut outputs).await
