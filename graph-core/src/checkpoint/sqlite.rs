@@ -83,7 +83,11 @@ END;
 /// Saves checkpoints in one SQLite file (WAL mode), safe to share between processes.
 ///
 /// The connection lives on a thread of its own, which runs the saver's operations in
-/// order; clones share it, and it closes when the last clone is dropped.
+/// order; clones share it, and it closes when the last clone is dropped. After each
+/// operation the thread, and the task waiting for its reply, look for the next message for
+/// up to 60 µs (yielding between looks) before they sleep: a run saving every step never
+/// waits for a sleeping thread to wake, which costs more than the write on a virtual
+/// machine. An idle saver spends at most those 60 µs of one core after its last operation.
 ///
 /// ```
 /// use graph_core::checkpoint::SqliteSaver;

@@ -143,6 +143,18 @@ pub(crate) fn plan<S: State>(
     tasks: &mut Vec<Task>,
 ) {
     tasks.clear();
+    // One triggered node and no Send, the step of a chain or a loop: it runs, deferred or
+    // not, and the set need not be walked.
+    let only = pending
+        .triggered
+        .minimum()
+        .filter(|&node| pending.sends.is_empty() && pending.triggered.maximum() == Some(node));
+    if let Some(node) = only {
+        pending.triggered.set(node, false);
+        let id = TaskId::new(step, TaskPath::Pull(Arc::clone(graph.name(node))));
+        tasks.push(Task { node, id, payload: None });
+        return;
+    }
     let ready_now =
         !pending.sends.is_empty() || pending.triggered.ones().any(|id| !graph.nodes[id].defer);
     for node in pending.triggered.ones() {

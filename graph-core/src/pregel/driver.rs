@@ -225,28 +225,41 @@ pub(crate) async fn run<S: State>(
                     cache_keys = found.keys;
                 }
                 let queue = remote_queue(config, session.is_some());
-                let running = async {
-                    #[cfg(feature = "distributed")]
-                    if let (Some(queue), Some(session)) = (queue, &mut session) {
-                        // Boxed: a queued step's future is large, and every local step would
-                        // otherwise make room for it and copy it.
-                        return Box::pin(super::remote::run_queued(
-                            &scope,
-                            queue,
-                            session,
-                            &mut tasks,
-                            &mut outputs,
-                        ))
-                        .await;
-                    }
-                    runner::run_tasks(&scope, &mut tasks, &mut outputs).await
-                }
-                .instrument(step_span.clone());
-                let outcome = match config.step_timeout {
-                    Some(timeout) => tokio::time::timeout(timeout, running)
+                let lone = runner::lone_lean_task(&scope, &tasks, &outputs);
+                let outcome = match (queue, config.step_timeout, lone) {
+                    // The step of a chain or a loop: its one task runs here, with no future
+                    // for the other kinds of step built around it.
+                    (None, None, Some(index)) => runner::run_inline(&scope, &mut tasks[index])
+                        .instrument(step_span.clone())
                         .await
-                        .unwrap_or(Err(GraphError::StepTimedOut { step: step as usize, timeout })),
-                    None => running.await,
+                        .map(|output| outputs[index] = Some(output)),
+                    _ => {
+                        let running = async {
+                            #[cfg(feature = "distributed")]
+                            if let (Some(queue), Some(session)) = (queue, &mut session) {
+                                // Boxed: a queued step's future is large, and every local step would
+                                // otherwise make room for it and copy it.
+                                return Box::pin(super::remote::run_queued(
+                                    &scope,
+                                    queue,
+                                    session,
+                                    &mut tasks,
+                                    &mut outputs,
+                                ))
+                                .await;
+                            }
+                            runner::run_tasks(&scope, &mut tasks, &mut outputs).await
+                        }
+                        .instrument(step_span.clone());
+                        match config.step_timeout {
+                            Some(timeout) => {
+                                tokio::time::timeout(timeout, running).await.unwrap_or(Err(
+                                    GraphError::StepTimedOut { step: step as usize, timeout },
+                                ))
+                            }
+                            None => running.await,
+                        }
+                    }
                 };
                 if let Err(error) = outcome {
                     return stop(&mut session, &state, before, step, error).await;

@@ -164,6 +164,17 @@ pub(crate) async fn run_tasks<S: State>(
     Ok(())
 }
 
+/// The index of the step's one task still to run, if it is lean: it can run inline.
+pub(crate) fn lone_lean_task<S: State>(
+    scope: &StepScope<'_, S>,
+    tasks: &[Task],
+    outputs: &[Option<TaskOutput<S>>],
+) -> Option<usize> {
+    let mut unrun = unrun(outputs, 0);
+    let (Some(index), None) = (unrun.next(), unrun.next()) else { return None };
+    lean(scope, &scope.graph.nodes[tasks[index].node]).then_some(index)
+}
+
 /// A task's index and how it ended, panics caught.
 type Joined<S> = (usize, std::thread::Result<Result<TaskOutput<S>, GraphError>>);
 
@@ -504,7 +515,7 @@ fn task_span(node: &str, task_id: &TaskId) -> tracing::Span {
 
 /// Runs a lean task alone in its step, in place: it borrows the step's scope, so nothing is
 /// cloned or moved for it.
-async fn run_inline<S: State>(
+pub(crate) async fn run_inline<S: State>(
     scope: &StepScope<'_, S>,
     task: &mut Task,
 ) -> Result<TaskOutput<S>, GraphError> {
