@@ -237,8 +237,8 @@ pub(crate) async fn run<S: State>(
                         let running = async {
                             #[cfg(feature = "distributed")]
                             if let (Some(queue), Some(session)) = (queue, &mut session) {
-                                // Boxed: a queued step's future is large, and every local step would
-                                // otherwise make room for it and copy it.
+                                // Boxed: a queued step's future is large, and every local
+                                // step would otherwise make room for it and copy it.
                                 return Box::pin(super::remote::run_queued(
                                     &scope,
                                     queue,
