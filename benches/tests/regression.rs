@@ -1,7 +1,7 @@
 //! A guard against gross performance regressions, run with the test suite. It bounds ratios
 //! measured in one process, never absolute times: the framework's time over bare tokio's
-//! (or bare SQLite's) for the same work, and the cost per Send task at 10,000 tasks over that at 1,000. Each
-//! figure is the median of a few runs. The tests run in debug builds on shared machines, so
+//! (or bare SQLite's) for the same work, and the cost per Send task at 10,000 tasks over that
+//! at 1,000. Each figure is the median of a few runs. The tests run in debug builds on shared machines, so
 //! the bounds sit far above the worst ratio measured (given beside each); a quadratic step or
 //! a tenfold slowdown still trips them.
 
