@@ -135,6 +135,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn jobs_and_replies_arrive_whether_or_not_the_other_side_still_looks() {
+        let thread = ConnectionThread::spawn(Connection::open_in_memory().unwrap()).unwrap();
+        // Sent at once, while the thread looks; then after it has gone to sleep.
+        assert_eq!(thread.run(|_| Ok(1)).await.unwrap(), 1);
+        assert_eq!(thread.run(|_| Ok(2)).await.unwrap(), 2);
+        tokio::time::sleep(SPIN * 20).await;
+        assert_eq!(thread.run(|_| Ok(3)).await.unwrap(), 3);
+        // A job longer than the look: the reply finds the task asleep.
+        let slow = thread.run(|_| {
+            std::thread::sleep(SPIN * 20);
+            Ok(4)
+        });
+        assert_eq!(slow.await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_never_comes_is_a_disconnected_error_early_or_late() {
+        for delay in [Duration::ZERO, SPIN * 20] {
+            let (reply, replied) = oneshot::channel::<Result<(), CheckpointError>>();
+            let dropped = std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                drop(reply);
+            });
+            let result = wait_for(replied).await;
+            assert!(matches!(result, Err(CheckpointError::Disconnected)), "{delay:?}: {result:?}");
+            dropped.join().unwrap();
+        }
+    }
+
+    #[tokio::test]
     async fn a_stopped_thread_is_a_disconnected_error() {
         let mut thread = ConnectionThread::spawn(Connection::open_in_memory().unwrap()).unwrap();
         drop(thread.jobs.take());
