@@ -469,6 +469,18 @@ impl Drop for Workers {
     }
 }
 
+/// Runs `spec` as a plain `invoke`, which records no steps: its final state or failure.
+fn run_plain(spec: &Arc<Spec>, seen: &Arc<Mutex<Vec<Seen>>>) -> Result<Trace, Failure> {
+    let graph = build(spec, seen);
+    let config = RunConfig::default().recursion_limit(LIMIT);
+    let run = graph.invoke(Trace::default(), config);
+    let outcome = runtime()
+        .block_on(async { tokio::time::timeout(Duration::from_secs(20), run).await })
+        .expect("the run finishes")
+        .map_err(Failure::from)?;
+    Ok(outcome.into_state())
+}
+
 /// Runs `spec` with its tasks on [`WORKERS`] worker processes, checkpointing on PostgreSQL:
 /// its outcome, like [`run_runtime`]'s, and what the workers' tasks saw.
 fn run_queued(spec: &Arc<Spec>) -> (Outcome, Vec<Seen>) {
@@ -547,15 +559,15 @@ impl Failure {
             ) => (node, step, attempt) == (n, s, a) && error.allows(e),
             // A task's error crosses from its worker as its message.
             (Failure::NodeFailed { node, .. }, Failure::Remote { node: n, message }) => {
-                node == n && self.to_error().is_some_and(|error| error.to_string() == *message)
+                node == n && self.to_errors().iter().any(|error| error.to_string() == *message)
             }
             _ => self == actual,
         }
     }
 
-    /// The runtime's error this failure stands for.
-    fn to_error(&self) -> Option<GraphError> {
-        Some(match self {
+    /// The runtime's errors this failure stands for: one for each way its `OneOf`s resolve.
+    fn to_errors(&self) -> Vec<GraphError> {
+        let error = match self {
             Failure::RecursionLimit { limit, pending } => {
                 GraphError::RecursionLimit { limit: *limit, pending: pending.clone() }
             }
@@ -571,16 +583,21 @@ impl Failure {
             Failure::PayloadType { node, expected, found } => {
                 GraphError::PayloadType { node: node.clone(), expected, found }
             }
-            Failure::NodeFailed { node, step, attempt, error } => GraphError::NodeFailed {
-                node: node.clone(),
-                step: *step,
-                attempt: *attempt,
-                source: Box::new(error.to_error()?),
-            },
-            Failure::OneOf(_) | Failure::Remote { .. } | Failure::Other(_) | Failure::TooBig => {
-                return None
+            Failure::NodeFailed { node, step, attempt, error } => {
+                let failed = |source| GraphError::NodeFailed {
+                    node: node.clone(),
+                    step: *step,
+                    attempt: *attempt,
+                    source: Box::new(source),
+                };
+                return error.to_errors().into_iter().map(failed).collect();
             }
-        })
+            Failure::OneOf(options) => {
+                return options.iter().flat_map(Failure::to_errors).collect()
+            }
+            Failure::Remote { .. } | Failure::Other(_) | Failure::TooBig => return Vec::new(),
+        };
+        vec![error]
     }
 
     /// Whether a run, or a child run below it, reached the recursion limit.
@@ -836,8 +853,8 @@ proptest! {
         let mut expected_seen = Vec::new();
         let expected = reference(&spec, &mut expected_seen);
         prop_assume!(expected.as_ref().err().is_none_or(|failure| !failure.is_too_big()));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let actual = run_runtime(&Arc::new(spec), &seen);
+        let (spec, seen) = (Arc::new(spec), Arc::new(Mutex::new(Vec::new())));
+        let actual = run_runtime(&spec, &seen);
         match (&actual, &expected) {
             (Err(failure), Err(allowed)) => {
                 prop_assert!(allowed.allows(failure), "expected {:?}, got {:?}", allowed, failure);
@@ -848,7 +865,19 @@ proptest! {
         // Tasks finish in any order: compared as sorted lists, by step, task and snapshot.
         let failed_step = expected.as_ref().err().and_then(Failure::failed_step);
         let actual_seen = comparable(std::mem::take(&mut *seen.lock().unwrap()), failed_step);
-        prop_assert_eq!(actual_seen, comparable(expected_seen, failed_step));
+        let expected_seen = comparable(expected_seen, failed_step);
+        prop_assert_eq!(&actual_seen, &expected_seen);
+
+        // A plain run records nothing, and takes its steps of one task on a path of its own.
+        let plain = run_plain(&spec, &seen);
+        match (&plain, &expected) {
+            (Err(failure), Err(allowed)) => {
+                prop_assert!(allowed.allows(failure), "expected {:?}, got {:?}", allowed, failure);
+            }
+            _ => prop_assert_eq!(plain.as_ref().ok(), expected.as_ref().ok().map(|(trace, _)| trace)),
+        }
+        let plain_seen = comparable(std::mem::take(&mut *seen.lock().unwrap()), failed_step);
+        prop_assert_eq!(plain_seen, expected_seen);
     }
 }
 

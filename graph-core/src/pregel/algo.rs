@@ -134,6 +134,15 @@ pub(crate) fn upcoming_tasks<S: State>(
     pulls.chain(pushes).collect()
 }
 
+/// The node of the next step's one task, if it has just one: a single triggered node and
+/// no `Send`, the step of a chain or a loop. That node runs, deferred or not, and the set
+/// need not be walked.
+pub(crate) fn lone(pending: &Pending) -> Option<NodeId> {
+    let mut triggered = pending.triggered.ones();
+    let node = triggered.next()?;
+    (pending.sends.is_empty() && triggered.next().is_none()).then_some(node)
+}
+
 /// Plans the tasks of `step` into `tasks`: triggered nodes by name, then Sends in emission
 /// order. Deferred nodes wait while anything else is ready.
 pub(crate) fn plan<S: State>(
@@ -143,13 +152,7 @@ pub(crate) fn plan<S: State>(
     tasks: &mut Vec<Task>,
 ) {
     tasks.clear();
-    // One triggered node and no Send, the step of a chain or a loop: it runs, deferred or
-    // not, and the set need not be walked.
-    let only = pending
-        .triggered
-        .minimum()
-        .filter(|&node| pending.sends.is_empty() && pending.triggered.maximum() == Some(node));
-    if let Some(node) = only {
+    if let Some(node) = lone(pending) {
         pending.triggered.set(node, false);
         let id = TaskId::new(step, TaskPath::Pull(Arc::clone(graph.name(node))));
         tasks.push(Task { node, id, payload: None });
@@ -190,35 +193,34 @@ pub(crate) fn apply_step<S: State>(
     context: &AnyContext,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
+    if let ([task], [command]) = (tasks, &mut commands[..]) {
+        return apply_lone(graph, state, step, task.node, command, context, pending);
+    }
     let invalid = |source| GraphError::InvalidUpdate { step, source };
     // Taken out while the routers add to it and `fire` changes the rest of `pending`; a
     // step that fails drops it, and the run ends anyway.
     let mut routes = std::mem::take(&mut pending.routes);
     let routes = &mut routes;
 
-    // A router sees the snapshot plus its own task's update. With one task that is exactly
-    // the next state, so routing waits for the apply.
-    let single = tasks.len() == 1;
-    if !single {
-        for (task, command) in tasks.iter().zip(commands.iter()) {
-            let out = &graph.nodes[task.node].out;
-            let name = &**graph.name(task.node);
-            match (&command.update, command.more()) {
-                _ if out.branches.is_empty() => {}
-                (None, []) => route(out, name, step, context, state, routes)?,
-                // The update is applied in place and undone after routing, at the cost of the
-                // update. `make_mut` copies the state only if a node kept the snapshot, and
-                // then just once: the apply below reuses the copy.
-                (first, more) => {
-                    let view = Arc::make_mut(state);
-                    let routed = catch_panic(|| {
-                        with_updates(view, name, first.iter().chain(more), |view| {
-                            route(out, name, step, context, view, routes)
-                        })
+    // A router sees the snapshot plus its own task's update.
+    for (task, command) in tasks.iter().zip(commands.iter()) {
+        let out = &graph.nodes[task.node].out;
+        let name = &**graph.name(task.node);
+        match (&command.update, command.more()) {
+            _ if out.branches.is_empty() => {}
+            (None, []) => route(out, name, step, context, state, routes)?,
+            // The update is applied in place and undone after routing, at the cost of the
+            // update. `make_mut` copies the state only if a node kept the snapshot, and
+            // then just once: the apply below reuses the copy.
+            (first, more) => {
+                let view = Arc::make_mut(state);
+                let routed = catch_panic(|| {
+                    with_updates(view, name, first.iter().chain(more), |view| {
+                        route(out, name, step, context, view, routes)
                     })
-                    .map_err(|message| panicked(name, step, Callback::Reducer, message))?;
-                    routed.map_err(invalid)??
-                }
+                })
+                .map_err(|message| panicked(name, step, Callback::Reducer, message))?;
+                routed.map_err(invalid)??
             }
         }
     }
@@ -230,19 +232,40 @@ pub(crate) fn apply_step<S: State>(
     });
     apply_guarded(Arc::make_mut(state), writes, step, invalid)?;
 
-    if single {
-        let (node, command) = (&graph.nodes[tasks[0].node], &mut commands[0]);
-        route(&node.out, &node.name, step, context, state, routes)?;
-        let goto = std::mem::take(&mut command.goto);
-        fire(graph, &node.out, &node.name, goto, &mut routes.drain(), pending)?;
-    } else {
-        let mut routed = routes.drain();
-        for (task, command) in tasks.iter().zip(commands.drain(..)) {
-            let node = &graph.nodes[task.node];
-            fire(graph, &node.out, &node.name, command.goto, &mut routed, pending)?;
-        }
+    let mut routed = routes.drain();
+    for (task, command) in tasks.iter().zip(commands.iter_mut()) {
+        let node = &graph.nodes[task.node];
+        fire(graph, &node.out, &node.name, &mut command.goto, &mut routed, pending)?;
     }
+    drop(routed);
     pending.routes = std::mem::take(routes);
+    commands.clear();
+    Ok(())
+}
+
+/// Applies the step of one task, of `node`: its updates, then what leaves it. Its routers
+/// see the state after its updates, which is exactly the next state, so they run after the
+/// apply rather than on a view of the snapshot.
+pub(crate) fn apply_lone<S: State>(
+    graph: &GraphInner<S>,
+    state: &mut Arc<S>,
+    step: usize,
+    node: NodeId,
+    command: &mut Command<S>,
+    context: &AnyContext,
+    pending: &mut Pending,
+) -> Result<(), GraphError> {
+    let node = &graph.nodes[node];
+    let name = &*node.name;
+    let invalid = |source| GraphError::InvalidUpdate { step, source };
+    let (first, more) = (command.update.take(), command.take_more());
+    let writes = first.into_iter().chain(more).map(|update| (name, update));
+    apply_guarded(Arc::make_mut(state), writes, step, invalid)?;
+    // Taken out while the routers add to it and `fire` changes the rest of `pending`.
+    let mut routes = std::mem::take(&mut pending.routes);
+    route(&node.out, name, step, context, state, &mut routes)?;
+    fire(graph, &node.out, name, &mut command.goto, &mut routes.drain(), pending)?;
+    pending.routes = routes;
     Ok(())
 }
 
@@ -302,7 +325,7 @@ pub(crate) fn after_node<S: State>(
     let node = &graph.nodes[node];
     let mut routes = Routes::default();
     route(&node.out, &node.name, step, context, state, &mut routes)?;
-    let fired = fire(graph, &node.out, &node.name, Vec::new(), &mut routes.drain(), pending);
+    let fired = fire(graph, &node.out, &node.name, &mut Vec::new(), &mut routes.drain(), pending);
     fired
 }
 
@@ -316,7 +339,7 @@ pub(crate) fn enter<S: State>(
 ) -> Result<(), GraphError> {
     let mut routes = Routes::default();
     route(&graph.entry, START, step, context, state, &mut routes)?;
-    let fired = fire(graph, &graph.entry, START, Vec::new(), &mut routes.drain(), pending);
+    let fired = fire(graph, &graph.entry, START, &mut Vec::new(), &mut routes.drain(), pending);
     fired
 }
 
@@ -326,7 +349,7 @@ fn fire<S: State>(
     graph: &GraphInner<S>,
     out: &Outgoing<S>,
     origin: &str,
-    goto: Vec<Goto>,
+    goto: &mut Vec<Goto>,
     routed: &mut Routed<'_>,
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
@@ -344,22 +367,25 @@ fn fire<S: State>(
         }
     }
 
-    let command = || RouteOrigin::Command { node: origin.to_owned() };
-    for destination in goto {
-        let target = destination.target();
-        if target == END {
-            continue;
+    // Most tasks return no destinations, and an empty list is not worth draining.
+    if !goto.is_empty() {
+        let command = || RouteOrigin::Command { node: origin.to_owned() };
+        for destination in goto.drain(..) {
+            let target = destination.target();
+            if target == END {
+                continue;
+            }
+            let Some(id) = graph.id(target) else {
+                return Err(invalid_route(command(), target, RouteRefusal::UnknownNode));
+            };
+            route_to(graph, id, destination, command, pending)?;
         }
-        let Some(id) = graph.id(target) else {
-            return Err(invalid_route(command(), target, RouteRefusal::UnknownNode));
-        };
-        route_to(graph, id, destination, command, pending)?;
     }
 
     for branch in &out.branches {
         let router = || RouteOrigin::Router { node: origin.to_owned() };
-        let mut destinations = routed.next_router().peekable();
-        if destinations.peek().is_none() {
+        let destinations = routed.next_router();
+        if destinations.len() == 0 {
             pending.warnings.push(RunWarning::NoDestination { node: origin.to_owned() });
         }
         for destination in destinations {
@@ -409,7 +435,6 @@ fn route_to<S: State>(
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     let node = &graph.nodes[id];
-    let expected = graph.input_type(id);
     match destination {
         Goto::Node(name) => match node.func.input {
             InputKind::State => {
@@ -421,6 +446,7 @@ fn route_to<S: State>(
             }
         },
         Goto::Send(send) => {
+            let expected = graph.input_type(id);
             if send.type_id != expected.0 {
                 return Err(GraphError::PayloadType {
                     node: node.name.to_string(),

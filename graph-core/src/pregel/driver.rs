@@ -11,12 +11,13 @@ use tracing::Instrument;
 use super::algo::{self, Task};
 use super::cached;
 use super::runner::{self, StepScope, TaskOutput};
-use super::{StepRecord, TaskRecord};
+use super::{StepRecord, TaskId, TaskPath, TaskRecord};
 use crate::checkpoint::PendingRecord;
 use crate::config::{Durability, RunConfig};
 use crate::error::{GraphError, RouteOrigin, RouteRefusal};
 use crate::graph::{
-    Command, ErasedContext, GraphInner, Inherit, Interrupt, RunOutcome, RunShared, Services,
+    Command, ErasedContext, GraphInner, Inherit, Interrupt, NodeId, RunOutcome, RunShared,
+    Services, TaskInput,
 };
 use crate::state::{RunInput, State};
 use crate::stream::{Emitter, RunWarning, StreamEvent, StreamMode};
@@ -79,7 +80,7 @@ pub(crate) async fn run<S: State>(
         last_step: std::sync::OnceLock::new(),
         inherit: Inherit {
             config: config.clone(),
-            limit: limit.clone(),
+            limit,
             saver: persistence.map(|p| Arc::clone(&p.saver)),
             stream: emitter.link(),
             services,
@@ -118,6 +119,14 @@ pub(crate) async fn run<S: State>(
             // Reused from step to step, so a step of one task allocates little.
             let (mut outputs, mut commands) = (Vec::new(), Vec::new());
             let mut tasks = Vec::new();
+            // A run that saves, caches, streams and records nothing takes a step of one
+            // plain task, the step of a chain or a loop, on a path of its own.
+            let plain = persistence.is_none()
+                && cache.is_none()
+                && config.step_timeout.is_none()
+                && !emitter.is_streaming()
+                && record.is_none()
+                && applied.is_none();
             loop {
                 let first = steps_run == 0;
                 for warning in std::mem::take(&mut pending.warnings) {
@@ -132,6 +141,52 @@ pub(crate) async fn run<S: State>(
                         limit: config.recursion_limit,
                         pending: upcoming.iter().map(|&id| graph.name(id).to_string()).collect(),
                     });
+                }
+                let lone = match plain {
+                    true => algo::lone(&pending).filter(|&n| runner::runs_once(&graph.nodes[n])),
+                    false => None,
+                };
+                if let Some(node) = lone {
+                    pending.triggered.set(node, false);
+                    let step_span = tracing::info_span!("superstep", step, tasks = 1);
+                    let task_id =
+                        TaskId::new(step as usize, TaskPath::Pull(Arc::clone(graph.name(node))));
+                    let input = TaskInput::State(Arc::clone(&state));
+                    // Each branch builds its own future, so that neither is moved into place.
+                    let output = if step_span.is_disabled() {
+                        runner::run_lone(graph, &shared, input, node, task_id, None).await?
+                    } else {
+                        runner::run_lone(graph, &shared, input, node, task_id, None)
+                            .instrument(step_span.clone())
+                            .await?
+                    };
+                    let mut command = match output {
+                        TaskOutput::Done(command) => command,
+                        TaskOutput::Paused(interrupts) => return Err(cannot_pause(&interrupts)),
+                    };
+                    let to_parent = match command.parent() {
+                        [] => Vec::new(),
+                        _ => parent_routes(graph, config, [(node, &command)])?,
+                    };
+                    step_span.in_scope(|| {
+                        let (step, context) = (step as usize, &**context);
+                        algo::apply_lone(
+                            graph,
+                            &mut state,
+                            step,
+                            node,
+                            &mut command,
+                            context,
+                            &mut pending,
+                        )
+                    })?;
+                    if !to_parent.is_empty() {
+                        pending = algo::Pending::new(graph);
+                        pending.parent = to_parent;
+                    }
+                    steps_run += 1;
+                    step += 1;
+                    continue;
                 }
                 // Exit durability keeps the step's pending work to save if the run stops here.
                 let before = match &session {
@@ -188,7 +243,6 @@ pub(crate) async fn run<S: State>(
                     graph,
                     state: &state,
                     step: step as usize,
-                    limit: limit.as_ref(),
                     emitter: &emitter,
                     run: &shared,
                     run_started,
@@ -266,10 +320,9 @@ pub(crate) async fn run<S: State>(
                 }
 
                 let interrupts = split(&mut outputs, &mut commands);
-                if let Some(first) = interrupts.first() {
+                if !interrupts.is_empty() {
                     if session.is_none() {
-                        let needed_for = format!("pausing in node `{}`", first.node);
-                        return Err(GraphError::NoCheckpointer { needed_for });
+                        return Err(cannot_pause(&interrupts));
                     }
                     return pause(&mut session, state, before, step, interrupts).await;
                 }
@@ -280,7 +333,8 @@ pub(crate) async fn run<S: State>(
                 if let Some(applied) = applied.as_deref_mut() {
                     applied.extend(commands.iter().flat_map(Command::updates).cloned());
                 }
-                let to_parent = parent_routes(graph, config, &tasks, &commands)?;
+                let to_parent =
+                    parent_routes(graph, config, tasks.iter().map(|t| t.node).zip(&commands))?;
                 let (entries, warnings) = if cache_keys.iter().any(Option::is_some) {
                     cached::entries(graph, &tasks, cache_keys, &commands)
                 } else {
@@ -434,6 +488,12 @@ fn unshare<S: State>(state: Arc<S>) -> S {
     Arc::try_unwrap(state).unwrap_or_else(|shared| S::clone(&shared))
 }
 
+/// The error of a run without a checkpointer whose task paused on `interrupts`.
+fn cannot_pause(interrupts: &[Interrupt]) -> GraphError {
+    let node = interrupts.first().map_or("", |interrupt| &interrupt.node);
+    GraphError::NoCheckpointer { needed_for: format!("pausing in node `{node}`") }
+}
+
 fn static_interrupt(when: &str, node: &str) -> Interrupt {
     Interrupt {
         id: format!("{when}:{node}"),
@@ -465,17 +525,16 @@ fn split<S: State>(
 
 /// The parent graph's nodes the step's commands route to, in task order; a run that is not a
 /// subgraph's may route in no parent.
-fn parent_routes<S: State>(
+fn parent_routes<'c, S: State>(
     graph: &GraphInner<S>,
     config: &RunConfig,
-    tasks: &[Task],
-    commands: &[Command<S>],
+    commands: impl IntoIterator<Item = (NodeId, &'c Command<S>)>,
 ) -> Result<Vec<String>, GraphError> {
     let mut routes = Vec::new();
-    for (task, command) in tasks.iter().zip(commands) {
+    for (node, command) in commands {
         if let (Some(target), None) = (command.parent().first(), &config.parent) {
             return Err(GraphError::InvalidRoute {
-                origin: RouteOrigin::Command { node: graph.name(task.node).to_string() },
+                origin: RouteOrigin::Command { node: graph.name(node).to_string() },
                 target: target.clone(),
                 refusal: RouteRefusal::NoParentGraph,
             });

@@ -347,7 +347,6 @@ impl<S: State> TaskRunner<'_, S> {
             graph: self.graph,
             state: &planned.state,
             step: planned.step,
-            limit: None,
             emitter: &emitter,
             run: &shared,
             run_started: Instant::now(),

@@ -34,8 +34,6 @@ pub(crate) struct StepScope<'a, S: State> {
     pub(crate) graph: &'a Arc<GraphInner<S>>,
     pub(crate) state: &'a Arc<S>,
     pub(crate) step: usize,
-    /// The run-wide concurrency cap, if any.
-    pub(crate) limit: Option<&'a Arc<Semaphore>>,
     pub(crate) emitter: &'a Emitter<S>,
     /// The run's cancellation and context, handed to every task.
     pub(crate) run: &'a Arc<RunShared>,
@@ -339,7 +337,6 @@ fn start<S: State>(
 ) -> Pin<Box<dyn Future<Output = Result<TaskOutput<S>, GraphError>> + Send + 'static>> {
     let graph = Arc::clone(scope.graph);
     let state = Arc::clone(scope.state);
-    let limit = scope.limit.cloned();
     let emitter = scope.emitter.clone();
     let run = Arc::clone(scope.run);
     let run_started = scope.run_started;
@@ -407,7 +404,7 @@ fn start<S: State>(
             let started = Instant::now();
             task_span.record("attempt", attempt);
             events.start(attempt).await;
-            let error = match run_attempt(node, input, ctx, limit.as_deref()).await {
+            let error = match run_attempt(node, input, ctx, run.inherit.limit.as_deref()).await {
                 Ok(command) => {
                     if let Some(saver) = saver.as_ref().filter(|_| !alone) {
                         saver
@@ -494,12 +491,16 @@ fn start<S: State>(
 /// Whether a task of `node` runs once, unobserved and unsaved, so it needs none of the full
 /// future's machinery.
 fn lean<S: State>(scope: &StepScope<'_, S>, node: &Node<S>) -> bool {
-    node.retry.is_none()
-        && node.on_error.is_none()
+    runs_once(node)
         && scope.saver.is_none()
         && scope.answers.is_empty()
         && scope.child_answers.is_empty()
         && !scope.emitter.is_streaming()
+}
+
+/// Whether a task of `node` has one attempt and no error handler.
+pub(crate) fn runs_once<S: State>(node: &Node<S>) -> bool {
+    node.retry.is_none() && node.on_error.is_none()
 }
 
 /// A task's span: its node and id now, its attempt and outcome once known.
@@ -519,28 +520,42 @@ pub(crate) async fn run_inline<S: State>(
     scope: &StepScope<'_, S>,
     task: &mut Task,
 ) -> Result<TaskOutput<S>, GraphError> {
-    let node = &scope.graph.nodes[task.node];
+    let input = TaskInput::new(task.payload.take(), Arc::clone(scope.state));
+    let head = scope.head.clone();
+    run_lone(scope.graph, scope.run, input, task.node, task.id.clone(), head).await
+}
+
+/// Runs the one attempt of a lean task of `node` in place, in the task's span when a
+/// subscriber wants it.
+pub(crate) async fn run_lone<S: State>(
+    graph: &GraphInner<S>,
+    run: &Arc<RunShared>,
+    input: TaskInput<S>,
+    node: NodeId,
+    task_id: TaskId,
+    head: Option<Arc<str>>,
+) -> Result<TaskOutput<S>, GraphError> {
+    let node = &graph.nodes[node];
+    let step = task_id.step();
+    let span = task_span(&node.name, &task_id);
     let ctx = NodeContext {
         node: Arc::clone(&node.name),
-        task_id: task.id.clone(),
+        task_id,
         attempt: 1,
-        run: Arc::clone(scope.run),
+        run: Arc::clone(run),
         sink: None,
         answers: None,
-        head: scope.head.clone(),
+        head,
     };
-    let input = TaskInput::new(task.payload.take(), Arc::clone(scope.state));
-    let span = task_span(&node.name, &task.id);
+    let limit = run.inherit.limit.as_deref();
+    // Most runs have no subscriber: their task neither enters a span nor records in one.
+    // Each branch builds its own future, so that neither is moved into place.
+    if span.is_disabled() {
+        return conclude(node, step, run_attempt(node, input, ctx, limit).await, &span);
+    }
     span.record("attempt", 1);
-    let once = async {
-        let _permits = permits(node, scope.limit.map(|limit| &**limit)).await;
-        let outcome = match call(node, input, ctx) {
-            Ok(future) => settle(finish(future, node.timeout).await, node.timeout),
-            Err(error) => Err(error),
-        };
-        conclude(node, scope.step, outcome, &span)
-    };
-    once.instrument(span.clone()).await
+    let outcome = run_attempt(node, input, ctx, limit).instrument(span.clone()).await;
+    conclude(node, step, outcome, &span)
 }
 
 /// The output of a lean task's one attempt, recorded in its `span`.
@@ -681,6 +696,11 @@ async fn run_attempt<S: State>(
     ctx: NodeContext,
     run_limit: Option<&Semaphore>,
 ) -> Result<Command<S>, NodeError> {
+    if node.limit.is_none() && run_limit.is_none() && node.timeout.is_none() {
+        // Most nodes wait for no permit and have no timer: their future is awaited as is.
+        let caught = AssertUnwindSafe(call(node, input, ctx)?).catch_unwind().await;
+        return settle(Ok(caught), None);
+    }
     let _permits = permits(node, run_limit).await;
     settle(finish(call(node, input, ctx)?, node.timeout).await, node.timeout)
 }
