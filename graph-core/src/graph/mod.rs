@@ -29,7 +29,7 @@ pub use history::{StateSnapshot, SubgraphState};
 pub use interrupt::Answers;
 pub use interrupt::{Interrupt, InterruptError};
 pub(crate) use node::{decode_payload, Inherit, RunShared, TaskAnswers};
-pub(crate) use node::{ErasedNode, InputKind, NodeFuture, TaskInput};
+pub(crate) use node::{ErasedNode, InputKind, LazyContext, NodeFuture, TaskInput};
 pub use node::{Input, IntoNode, NodeContext, NodeOutput};
 pub(crate) use options::ErrorHandler;
 pub use options::NodeOptions;

@@ -323,7 +323,23 @@ pub(crate) enum InputKind {
     Payload { type_id: TypeId, type_name: &'static str },
 }
 
-pub(crate) type CallFn<S> = dyn Fn(TaskInput<S>, NodeContext) -> NodeFuture<S> + Send + Sync;
+pub(crate) type CallFn<S> = dyn Fn(TaskInput<S>, LazyContext<'_>) -> NodeFuture<S> + Send + Sync;
+
+/// A task's [`NodeContext`], made only for a node that takes one. Most nodes take their
+/// state alone, and a context costs an atomic count on each of its shared parts to make
+/// and as many to drop.
+pub(crate) struct LazyContext<'a> {
+    /// The run's context, which a node taking only a [`Context`] argument needs.
+    pub(crate) run_context: &'a ErasedContext,
+    pub(crate) make: &'a mut (dyn FnMut() -> NodeContext + Send),
+}
+
+impl LazyContext<'_> {
+    /// The task's context.
+    pub(crate) fn get(self) -> NodeContext {
+        (self.make)()
+    }
+}
 
 /// A node with its signature erased.
 pub struct ErasedNode<S: State> {
@@ -350,7 +366,7 @@ pub(crate) fn decode_payload<T: DeserializeOwned + Serialize + Clone + Send + 's
 }
 
 impl<S: State> ErasedNode<S> {
-    pub(crate) fn call(&self, input: TaskInput<S>, ctx: NodeContext) -> NodeFuture<S> {
+    pub(crate) fn call(&self, input: TaskInput<S>, ctx: LazyContext<'_>) -> NodeFuture<S> {
         (self.call)(input, ctx)
     }
 
@@ -371,11 +387,11 @@ impl<S: State> ErasedNode<S> {
 
     fn from_state_fn<F, Fut, R>(f: F) -> Self
     where
-        F: Fn(Arc<S>, NodeContext) -> Fut + Send + Sync + 'static,
+        F: Fn(Arc<S>, LazyContext<'_>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
         R: NodeOutput<S>,
     {
-        let call = move |input: TaskInput<S>, ctx: NodeContext| -> NodeFuture<S> {
+        let call = move |input: TaskInput<S>, ctx: LazyContext<'_>| -> NodeFuture<S> {
             let state = match input {
                 TaskInput::State(state) => state,
                 // A Send to a state node carries a whole state; the planner checked its type.
@@ -393,11 +409,11 @@ impl<S: State> ErasedNode<S> {
     fn from_input_fn<T, F, Fut, R>(f: F) -> Self
     where
         T: DeserializeOwned + Serialize + Clone + Send + 'static,
-        F: Fn(Input<T>, NodeContext) -> Fut + Send + Sync + 'static,
+        F: Fn(Input<T>, LazyContext<'_>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R> + Send + 'static,
         R: NodeOutput<S>,
     {
-        let call = move |input: TaskInput<S>, ctx: NodeContext| -> NodeFuture<S> {
+        let call = move |input: TaskInput<S>, ctx: LazyContext<'_>| -> NodeFuture<S> {
             let payload = match input {
                 TaskInput::Payload(payload) => payload.downcast::<T>(),
                 TaskInput::State(_) => return Box::pin(async { Err(payload_mismatch()) }),
@@ -451,7 +467,7 @@ macro_rules! into_node {
         {
             fn into_node(self) -> ErasedNode<S> {
                 let $f = self;
-                ErasedNode::$erase(move |$a, $ctx: NodeContext| $call)
+                ErasedNode::$erase(move |$a, $ctx: LazyContext<'_>| $call)
             }
         }
     )*};
@@ -459,21 +475,21 @@ macro_rules! into_node {
 
 into_node! {
     [] fn(Arc<S>) => from_state_fn |f, state, _ctx| f(state);
-    [] fn(Arc<S>, NodeContext) => from_state_fn |f, state, ctx| f(state, ctx);
+    [] fn(Arc<S>, NodeContext) => from_state_fn |f, state, ctx| f(state, ctx.get());
     [] fn(Arc<S>, Context<C>) => from_state_fn |f, state, ctx| {
-        f(state, Context::from_erased(&ctx.run.context))
+        f(state, Context::from_erased(ctx.run_context))
     };
     [] fn(Arc<S>, NodeContext, Context<C>) => from_state_fn |f, state, ctx| {
-        let context = Context::from_erased(&ctx.run.context);
-        f(state, ctx, context)
+        let context = Context::from_erased(ctx.run_context);
+        f(state, ctx.get(), context)
     };
     [T] fn(Input<T>) => from_input_fn |f, input, _ctx| f(input);
-    [T] fn(Input<T>, NodeContext) => from_input_fn |f, input, ctx| f(input, ctx);
+    [T] fn(Input<T>, NodeContext) => from_input_fn |f, input, ctx| f(input, ctx.get());
     [T] fn(Input<T>, Context<C>) => from_input_fn |f, input, ctx| {
-        f(input, Context::from_erased(&ctx.run.context))
+        f(input, Context::from_erased(ctx.run_context))
     };
     [T] fn(Input<T>, NodeContext, Context<C>) => from_input_fn |f, input, ctx| {
-        let context = Context::from_erased(&ctx.run.context);
-        f(input, ctx, context)
+        let context = Context::from_erased(ctx.run_context);
+        f(input, ctx.get(), context)
     };
 }

@@ -149,14 +149,14 @@ pub(crate) async fn run<S: State>(
                 if let Some(node) = lone {
                     pending.triggered.set(node, false);
                     let step_span = tracing::info_span!("superstep", step, tasks = 1);
-                    let task_id =
-                        TaskId::new(step as usize, TaskPath::Pull(Arc::clone(graph.name(node))));
+                    let at = step as usize;
+                    let task_id = || TaskId::new(at, TaskPath::Pull(Arc::clone(graph.name(node))));
                     let input = TaskInput::State(Arc::clone(&state));
                     // Each branch builds its own future, so that neither is moved into place.
                     let output = if step_span.is_disabled() {
-                        runner::run_lone(graph, &shared, input, node, task_id, None).await?
+                        runner::run_lone(graph, &shared, input, node, at, task_id, None).await?
                     } else {
-                        runner::run_lone(graph, &shared, input, node, task_id, None)
+                        runner::run_lone(graph, &shared, input, node, at, task_id, None)
                             .instrument(step_span.clone())
                             .await?
                     };

@@ -22,8 +22,8 @@ use super::{TaskId, TaskPath};
 use crate::checkpoint::PendingWrite;
 use crate::error::{catch_panic, panic_message, Callback, GraphError, NodeError, NodeFailure};
 use crate::graph::{
-    Command, GraphInner, Interrupt, InterruptError, Node, NodeContext, NodeFuture, NodeId,
-    ReturnedMessages, RunShared, SubgraphPaused, TaskAnswers, TaskInput,
+    Command, GraphInner, Interrupt, InterruptError, LazyContext, Node, NodeContext, NodeFuture,
+    NodeId, ReturnedMessages, RunShared, SubgraphPaused, TaskAnswers, TaskInput,
 };
 use crate::state::State;
 use crate::stream::{Emitter, StreamEvent, StreamMode, TaskSink, TaskStream};
@@ -137,7 +137,7 @@ pub(crate) async fn run_tasks<S: State>(
         }
         // Each kind of future is batched on its own, so that a task no subscriber traces
         // does not carry a span.
-        let span = task_span(scope.graph.name(task.node), &task.id);
+        let span = task_span(scope.graph.name(task.node), || task.id.clone());
         let shared = Arc::clone(shared.get_or_insert_with(|| LeanShared::new(scope)));
         if span.is_disabled() {
             untraced.push(&mut set, guarded(index, spawned_lean(shared, task, false)));
@@ -297,19 +297,22 @@ fn spawned_lean<S: State>(
             tracing::Span::current().record("attempt", 1);
         }
         let _permits = permits(node, shared.run.inherit.limit.as_deref()).await;
-        let path = match send {
-            Some(index) => TaskPath::Push(index as usize),
-            None => TaskPath::Pull(Arc::clone(&node.name)),
+        let mut make = || {
+            let path = match send {
+                Some(index) => TaskPath::Push(index as usize),
+                None => TaskPath::Pull(Arc::clone(&node.name)),
+            };
+            NodeContext {
+                node: Arc::clone(&node.name),
+                task_id: TaskId::new(shared.step, path),
+                attempt: 1,
+                run: Arc::clone(&shared.run),
+                sink: None,
+                answers: None,
+                head: shared.head.clone(),
+            }
         };
-        let ctx = NodeContext {
-            node: Arc::clone(&node.name),
-            task_id: TaskId::new(shared.step, path),
-            attempt: 1,
-            run: Arc::clone(&shared.run),
-            sink: None,
-            answers: None,
-            head: shared.head.clone(),
-        };
+        let ctx = LazyContext { run_context: &shared.run.context, make: &mut make };
         let input = TaskInput::new(payload, Arc::clone(&shared.state));
         let outcome = match call(node, input, ctx) {
             Ok(future) => {
@@ -352,7 +355,7 @@ fn start<S: State>(
     let head = scope.head.clone();
     let (step, node_id, task_id, mut payload) =
         (scope.step, task.node, task.id.clone(), task.payload.take());
-    let span = task_span(graph.name(node_id), &task_id);
+    let span = task_span(graph.name(node_id), || task_id.clone());
     let task_span = span.clone();
     let full = async move {
         let node = &graph.nodes[node_id];
@@ -386,7 +389,7 @@ fn start<S: State>(
                     TaskInput::Payload(sent.into_any())
                 }
             };
-            let ctx = NodeContext {
+            let mut make = || NodeContext {
                 node: Arc::clone(&node.name),
                 task_id: task_id.clone(),
                 attempt,
@@ -401,6 +404,7 @@ fn start<S: State>(
                 }),
                 head: head.clone(),
             };
+            let ctx = LazyContext { run_context: &run.context, make: &mut make };
             let started = Instant::now();
             task_span.record("attempt", attempt);
             events.start(attempt).await;
@@ -503,12 +507,13 @@ pub(crate) fn runs_once<S: State>(node: &Node<S>) -> bool {
     node.retry.is_none() && node.on_error.is_none()
 }
 
-/// A task's span: its node and id now, its attempt and outcome once known.
-fn task_span(node: &str, task_id: &TaskId) -> tracing::Span {
+/// A task's span: its node and id now, its attempt and outcome once known. The id is made
+/// by `task_id`, only if a subscriber wants the span.
+fn task_span(node: &str, task_id: impl FnOnce() -> TaskId) -> tracing::Span {
     tracing::info_span!(
         "task",
         node = %node,
-        task_id = %task_id,
+        task_id = %task_id(),
         attempt = tracing::field::Empty,
         outcome = tracing::field::Empty,
     )
@@ -521,32 +526,36 @@ pub(crate) async fn run_inline<S: State>(
     task: &mut Task,
 ) -> Result<TaskOutput<S>, GraphError> {
     let input = TaskInput::new(task.payload.take(), Arc::clone(scope.state));
-    let head = scope.head.clone();
-    run_lone(scope.graph, scope.run, input, task.node, task.id.clone(), head).await
+    let (id, head) = (&task.id, scope.head.as_ref());
+    run_lone(scope.graph, scope.run, input, task.node, id.step(), || id.clone(), head).await
 }
 
 /// Runs the one attempt of a lean task of `node` in place, in the task's span when a
 /// subscriber wants it.
+///
+/// Its id is made by `task_id`, only if its node takes a context or a subscriber wants its
+/// span.
 pub(crate) async fn run_lone<S: State>(
     graph: &GraphInner<S>,
     run: &Arc<RunShared>,
     input: TaskInput<S>,
     node: NodeId,
-    task_id: TaskId,
-    head: Option<Arc<str>>,
+    step: usize,
+    task_id: impl Fn() -> TaskId + Send + Sync,
+    head: Option<&Arc<str>>,
 ) -> Result<TaskOutput<S>, GraphError> {
     let node = &graph.nodes[node];
-    let step = task_id.step();
     let span = task_span(&node.name, &task_id);
-    let ctx = NodeContext {
+    let mut make = || NodeContext {
         node: Arc::clone(&node.name),
-        task_id,
+        task_id: task_id(),
         attempt: 1,
         run: Arc::clone(run),
         sink: None,
         answers: None,
-        head,
+        head: head.cloned(),
     };
+    let ctx = LazyContext { run_context: &run.context, make: &mut make };
     let limit = run.inherit.limit.as_deref();
     // Most runs have no subscriber: their task neither enters a span nor records in one.
     // Each branch builds its own future, so that neither is moved into place.
@@ -693,7 +702,7 @@ impl<S: State> TaskEvents<'_, S> {
 async fn run_attempt<S: State>(
     node: &Node<S>,
     input: TaskInput<S>,
-    ctx: NodeContext,
+    ctx: LazyContext<'_>,
     run_limit: Option<&Semaphore>,
 ) -> Result<Command<S>, NodeError> {
     if node.limit.is_none() && run_limit.is_none() && node.timeout.is_none() {
@@ -740,7 +749,7 @@ fn permits<'a, S: State>(
 fn call<S: State>(
     node: &Node<S>,
     input: TaskInput<S>,
-    ctx: NodeContext,
+    ctx: LazyContext<'_>,
 ) -> Result<NodeFuture<S>, NodeError> {
     std::panic::catch_unwind(AssertUnwindSafe(|| node.func.call(input, ctx)))
         .map_err(|panic| NodeError::Panicked(panic_message(&*panic)))

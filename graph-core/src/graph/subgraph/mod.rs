@@ -22,8 +22,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::draw::Topology;
-use super::node::{decode_payload, CallFn};
-use super::{Command, CompiledGraph, ErasedNode, InputKind, NodeContext, NodeOutput, TaskInput};
+use super::node::{decode_payload, CallFn, LazyContext};
+use super::{Command, CompiledGraph, ErasedNode, InputKind, NodeOutput, TaskInput};
 use crate::checkpoint::to_json;
 use crate::error::BoxError;
 use crate::state::{GraphInput, RunInput, State};
@@ -307,8 +307,8 @@ impl<S: State> Subgraph<S> {
     pub(crate) fn into_node(self) -> ErasedNode<S> {
         let (child, settings) = (self.call, self.settings);
         let inspect = Arc::clone(&child).inspector(settings);
-        let call: Box<CallFn<S>> = Box::new(move |input: TaskInput<S>, ctx: NodeContext| {
-            Arc::clone(&child).call(input, ctx, settings)
+        let call: Box<CallFn<S>> = Box::new(move |input: TaskInput<S>, ctx: LazyContext<'_>| {
+            Arc::clone(&child).call(input, ctx.get(), settings)
         });
         let mut node = ErasedNode::new(call, self.input, self.decode, Some(self.topology));
         node.inspect = Some(inspect);
