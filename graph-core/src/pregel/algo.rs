@@ -95,6 +95,15 @@ impl Pending {
         Self { triggered, sends, joins, warnings, parent, routes: Routes::default() }
     }
 
+    /// Ends a subgraph's run after this step when the step routed to `parent`'s nodes, which
+    /// run next in the parent graph; routing nowhere in the parent changes nothing.
+    pub(crate) fn end_in_parent<S: State>(&mut self, graph: &GraphInner<S>, parent: Vec<String>) {
+        if !parent.is_empty() {
+            *self = Self::new(graph);
+            self.parent = parent;
+        }
+    }
+
     /// Whether nothing is left to run.
     pub(crate) fn is_empty(&self) -> bool {
         self.triggered.is_clear() && self.sends.is_empty()

@@ -180,10 +180,7 @@ pub(crate) async fn run<S: State>(
                             &mut pending,
                         )
                     })?;
-                    if !to_parent.is_empty() {
-                        pending = algo::Pending::new(graph);
-                        pending.parent = to_parent;
-                    }
+                    pending.end_in_parent(graph, to_parent);
                     steps_run += 1;
                     step += 1;
                     continue;
@@ -352,11 +349,7 @@ pub(crate) async fn run<S: State>(
                         &mut pending,
                     )
                 })?;
-                if !to_parent.is_empty() {
-                    // Routing in the parent ends this subgraph's run after the step.
-                    pending = algo::Pending::new(graph);
-                    pending.parent = to_parent;
-                }
+                pending.end_in_parent(graph, to_parent);
                 steps_run += 1;
                 if emitter.wants(StreamMode::Values) {
                     emitter

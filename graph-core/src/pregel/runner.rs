@@ -297,24 +297,27 @@ fn spawned_lean<S: State>(
             tracing::Span::current().record("attempt", 1);
         }
         let _permits = permits(node, shared.run.inherit.limit.as_deref()).await;
-        let mut make = || {
-            let path = match send {
-                Some(index) => TaskPath::Push(index as usize),
-                None => TaskPath::Pull(Arc::clone(&node.name)),
+        // Made and called in a block of its own, so that the waiting future keeps neither.
+        let called = {
+            let mut make = || {
+                let path = match send {
+                    Some(index) => TaskPath::Push(index as usize),
+                    None => TaskPath::Pull(Arc::clone(&node.name)),
+                };
+                NodeContext {
+                    node: Arc::clone(&node.name),
+                    task_id: TaskId::new(shared.step, path),
+                    attempt: 1,
+                    run: Arc::clone(&shared.run),
+                    sink: None,
+                    answers: None,
+                    head: shared.head.clone(),
+                }
             };
-            NodeContext {
-                node: Arc::clone(&node.name),
-                task_id: TaskId::new(shared.step, path),
-                attempt: 1,
-                run: Arc::clone(&shared.run),
-                sink: None,
-                answers: None,
-                head: shared.head.clone(),
-            }
+            let ctx = LazyContext { run_context: &shared.run.context, make: &mut make };
+            call(node, TaskInput::new(payload, Arc::clone(&shared.state)), ctx)
         };
-        let ctx = LazyContext { run_context: &shared.run.context, make: &mut make };
-        let input = TaskInput::new(payload, Arc::clone(&shared.state));
-        let outcome = match call(node, input, ctx) {
+        let outcome = match called {
             Ok(future) => {
                 let finished = finish(future, node.timeout).await;
                 settle(finished, shared.graph.nodes[node_id as usize].timeout)
