@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 pub use command::Command;
 pub use compiled::CompiledGraph;
-pub(crate) use compiled::{GraphInner, Node, NodeId, Outgoing};
+pub(crate) use compiled::{Branch, GraphInner, Node, NodeId, Outgoing};
 pub use context::Context;
 pub(crate) use context::{AnyContext, ErasedContext};
 pub use draw::MermaidOptions;

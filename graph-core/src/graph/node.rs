@@ -2,11 +2,11 @@
 
 use std::any::{Any, TypeId};
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use stackfuture::StackFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::command::Command;
@@ -295,8 +295,22 @@ where
     }
 }
 
+/// A node's future with its type erased. A future of at most [`INLINE_FUTURE`] bytes, that of
+/// a node doing little before it returns, is kept in place and costs no allocation; a larger
+/// one is boxed.
 pub(crate) type NodeFuture<S> =
-    Pin<Box<dyn Future<Output = Result<Command<S>, BoxError>> + Send + 'static>>;
+    StackFuture<'static, Result<Command<S>, BoxError>, { INLINE_FUTURE }>;
+
+/// The room a [`NodeFuture`] keeps for its future: it grows every task by as much, so it is
+/// small.
+const INLINE_FUTURE: usize = 64;
+
+/// Erases a node's future.
+pub(crate) fn node_future<S: State>(
+    future: impl Future<Output = Result<Command<S>, BoxError>> + Send + 'static,
+) -> NodeFuture<S> {
+    StackFuture::from_or_box(future)
+}
 
 /// What a task hands its node: the shared state snapshot, or a `Send` payload.
 pub(crate) enum TaskInput<S> {
@@ -397,11 +411,11 @@ impl<S: State> ErasedNode<S> {
                 // A Send to a state node carries a whole state; the planner checked its type.
                 TaskInput::Payload(payload) => match payload.downcast::<S>() {
                     Ok(state) => Arc::new(*state),
-                    Err(_) => return Box::pin(async { Err(payload_mismatch()) }),
+                    Err(_) => return node_future(async { Err(payload_mismatch()) }),
                 },
             };
             let fut = f(state, ctx);
-            Box::pin(async move { fut.await.into_command() })
+            node_future(async move { fut.await.into_command() })
         };
         Self::new(Box::new(call), InputKind::State, None, None)
     }
@@ -416,13 +430,13 @@ impl<S: State> ErasedNode<S> {
         let call = move |input: TaskInput<S>, ctx: LazyContext<'_>| -> NodeFuture<S> {
             let payload = match input {
                 TaskInput::Payload(payload) => payload.downcast::<T>(),
-                TaskInput::State(_) => return Box::pin(async { Err(payload_mismatch()) }),
+                TaskInput::State(_) => return node_future(async { Err(payload_mismatch()) }),
             };
             let Ok(payload) = payload else {
-                return Box::pin(async { Err(payload_mismatch()) });
+                return node_future(async { Err(payload_mismatch()) });
             };
             let fut = f(Input(*payload), ctx);
-            Box::pin(async move { fut.await.into_command() })
+            node_future(async move { fut.await.into_command() })
         };
         let input = InputKind::Payload {
             type_id: TypeId::of::<T>(),

@@ -8,7 +8,7 @@ use fixedbitset::FixedBitSet;
 use super::{TaskId, TaskPath};
 use crate::error::{catch_panic, Callback, GraphError, InvalidUpdate, RouteOrigin, RouteRefusal};
 use crate::graph::{
-    AnyContext, Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START,
+    AnyContext, Branch, Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START,
 };
 use crate::state::{with_updates, State};
 use crate::stream::RunWarning;
@@ -35,35 +35,44 @@ pub(crate) struct JoinProgress {
 }
 
 /// The destinations routers chose, reused from step to step so routing allocates nothing:
-/// every router's destinations in one list, in task then branch order, and where each
-/// router's end.
+/// every router's destinations in one list, in task then branch order, and how many each
+/// router chose.
 #[derive(Default)]
-struct Routes {
+pub(crate) struct Routes {
     gotos: Vec<Goto>,
-    ends: Vec<usize>,
+    counts: Vec<usize>,
 }
 
 impl Routes {
     /// Hands out the routed destinations router by router, emptying the list.
     fn drain(&mut self) -> Routed<'_> {
-        Routed { gotos: self.gotos.drain(..), ends: self.ends.drain(..), taken: 0 }
+        // Reversed, so that handing out a destination is popping it off the end.
+        self.gotos.reverse();
+        Routed { routes: self, next: 0 }
     }
 }
 
-/// The destinations of a [`Routes`], handed out router by router.
+/// The destinations of a [`Routes`], handed out router by router; what is left when it is
+/// dropped (after a routing error) is forgotten.
 struct Routed<'a> {
-    gotos: std::vec::Drain<'a, Goto>,
-    ends: std::vec::Drain<'a, usize>,
-    taken: usize,
+    routes: &'a mut Routes,
+    next: usize,
 }
 
-impl<'a> Routed<'a> {
-    /// The next router's destinations.
-    fn next_router(&mut self) -> std::iter::Take<&mut std::vec::Drain<'a, Goto>> {
-        let end = self.ends.next().unwrap_or(self.taken);
-        let count = end - self.taken;
-        self.taken = end;
-        self.gotos.by_ref().take(count)
+impl Routed<'_> {
+    /// The next router's destinations, in the order it chose them.
+    fn next_router(&mut self) -> impl Iterator<Item = Goto> + '_ {
+        let count = self.routes.counts.get(self.next).copied().unwrap_or(0);
+        self.next += 1;
+        let gotos = &mut self.routes.gotos;
+        (0..count).map_while(move |_| gotos.pop())
+    }
+}
+
+impl Drop for Routed<'_> {
+    fn drop(&mut self) {
+        self.routes.gotos.clear();
+        self.routes.counts.clear();
     }
 }
 
@@ -79,8 +88,6 @@ pub(crate) struct Pending {
     /// Nodes of the parent graph to run next: a subgraph's run that routed in its parent
     /// ends with these.
     pub(crate) parent: Vec<String>,
-    /// Room for the routers' destinations, reused from step to step (not saved either).
-    routes: Routes,
 }
 
 impl Pending {
@@ -92,7 +99,7 @@ impl Pending {
             .collect();
         let (sends, warnings, parent) = (Vec::new(), Vec::new(), Vec::new());
         let triggered = FixedBitSet::with_capacity(graph.nodes.len());
-        Self { triggered, sends, joins, warnings, parent, routes: Routes::default() }
+        Self { triggered, sends, joins, warnings, parent }
     }
 
     /// Ends a subgraph's run after this step when the step routed to `parent`'s nodes, which
@@ -147,9 +154,15 @@ pub(crate) fn upcoming_tasks<S: State>(
 /// no `Send`, the step of a chain or a loop. That node runs, deferred or not, and the set
 /// need not be walked.
 pub(crate) fn lone(pending: &Pending) -> Option<NodeId> {
-    let mut triggered = pending.triggered.ones();
-    let node = triggered.next()?;
-    (pending.sends.is_empty() && triggered.next().is_none()).then_some(node)
+    if !pending.sends.is_empty() {
+        return None;
+    }
+    // One word holds the bits of 64 nodes: a single set bit in the only non-zero word.
+    let words = pending.triggered.as_slice();
+    let at = words.iter().position(|&word| word != 0)?;
+    let word = words[at];
+    let alone = word.is_power_of_two() && words[at + 1..].iter().all(|&word| word == 0);
+    alone.then(|| at * usize::BITS as usize + word.trailing_zeros() as usize)
 }
 
 /// Plans the tasks of `step` into `tasks`: triggered nodes by name, then Sends in emission
@@ -193,6 +206,7 @@ pub(crate) fn plan<S: State>(
 
 /// Applies one finished superstep: updates in task order, then each task's edges, joins,
 /// `Command` destinations and routers, in task order.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn apply_step<S: State>(
     graph: &GraphInner<S>,
     state: &mut Arc<S>,
@@ -201,15 +215,12 @@ pub(crate) fn apply_step<S: State>(
     commands: &mut Vec<Command<S>>,
     context: &AnyContext,
     pending: &mut Pending,
+    routes: &mut Routes,
 ) -> Result<(), GraphError> {
     if let ([task], [command]) = (tasks, &mut commands[..]) {
-        return apply_lone(graph, state, step, task.node, command, context, pending);
+        return apply_lone(graph, state, step, task.node, command, context, pending, routes);
     }
     let invalid = |source| GraphError::InvalidUpdate { step, source };
-    // Taken out while the routers add to it and `fire` changes the rest of `pending`; a
-    // step that fails drops it, and the run ends anyway.
-    let mut routes = std::mem::take(&mut pending.routes);
-    let routes = &mut routes;
 
     // A router sees the snapshot plus its own task's update.
     for (task, command) in tasks.iter().zip(commands.iter()) {
@@ -247,7 +258,6 @@ pub(crate) fn apply_step<S: State>(
         fire(graph, &node.out, &node.name, &mut command.goto, &mut routed, pending)?;
     }
     drop(routed);
-    pending.routes = std::mem::take(routes);
     commands.clear();
     Ok(())
 }
@@ -255,6 +265,7 @@ pub(crate) fn apply_step<S: State>(
 /// Applies the step of one task, of `node`: its updates, then what leaves it. Its routers
 /// see the state after its updates, which is exactly the next state, so they run after the
 /// apply rather than on a view of the snapshot.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn apply_lone<S: State>(
     graph: &GraphInner<S>,
     state: &mut Arc<S>,
@@ -263,19 +274,31 @@ pub(crate) fn apply_lone<S: State>(
     command: &mut Command<S>,
     context: &AnyContext,
     pending: &mut Pending,
+    routes: &mut Routes,
 ) -> Result<(), GraphError> {
     let node = &graph.nodes[node];
     let name = &*node.name;
-    let invalid = |source| GraphError::InvalidUpdate { step, source };
     let (first, more) = (command.update.take(), command.take_more());
-    let writes = first.into_iter().chain(more).map(|update| (name, update));
-    apply_guarded(Arc::make_mut(state), writes, step, invalid)?;
-    // Taken out while the routers add to it and `fire` changes the rest of `pending`.
-    let mut routes = std::mem::take(&mut pending.routes);
-    route(&node.out, name, step, context, state, &mut routes)?;
-    fire(graph, &node.out, name, &mut command.goto, &mut routes.drain(), pending)?;
-    pending.routes = routes;
-    Ok(())
+    // One guard for the reducers and the routers: every write is this node's, and every
+    // router leaves it, so a panic names the node and which callback it was in.
+    let mut callback = Callback::Reducer;
+    let ran = catch_panic(|| {
+        let writes = first.into_iter().chain(more).map(|update| (name, update));
+        Arc::make_mut(state).apply(writes)?;
+        callback = Callback::Router;
+        for branch in &node.out.branches {
+            let before = routes.gotos.len();
+            (branch.router)(state, context, &mut routes.gotos);
+            routes.counts.push(routes.gotos.len() - before);
+        }
+        Ok(())
+    });
+    match ran {
+        Ok(Ok(())) => {}
+        Ok(Err(source)) => return Err(GraphError::InvalidUpdate { step, source }),
+        Err(message) => return Err(panicked(name, step, callback, message)),
+    }
+    fire(graph, &node.out, name, &mut command.goto, &mut routes.drain(), pending)
 }
 
 /// Applies `writes` to `state` in order, as `State::apply` does, but a reducer that panics (a
@@ -310,9 +333,10 @@ fn route<S: State>(
     routes: &mut Routes,
 ) -> Result<(), GraphError> {
     for branch in &out.branches {
+        let before = routes.gotos.len();
         catch_panic(|| (branch.router)(view, context, &mut routes.gotos))
             .map_err(|message| panicked(origin, step, Callback::Router, message))?;
-        routes.ends.push(routes.gotos.len());
+        routes.counts.push(routes.gotos.len() - before);
     }
     Ok(())
 }
@@ -363,7 +387,26 @@ fn fire<S: State>(
     pending: &mut Pending,
 ) -> Result<(), GraphError> {
     pending.triggered.extend(out.edges.iter().copied());
-    for &(join, slot) in &out.joins {
+    if !out.joins.is_empty() {
+        fire_joins(graph, &out.joins, pending);
+    }
+    // Most tasks return no destinations, and an empty list is not worth draining.
+    if !goto.is_empty() {
+        fire_commands(graph, origin, goto, pending)?;
+    }
+    for branch in &out.branches {
+        fire_router(graph, branch, origin, routed.next_router(), pending)?;
+    }
+    Ok(())
+}
+
+/// Counts a task's arrival at each of its `joins` (`(join, slot)`), triggering the joins
+/// that all their sources have now reached.
+// Kept out of `fire`, like `fire_commands`: most tasks reach no join, and inlined it would
+// cost every step the registers it spills.
+#[inline(never)]
+fn fire_joins<S: State>(graph: &GraphInner<S>, joins: &[(usize, usize)], pending: &mut Pending) {
+    for &(join, slot) in joins {
         let progress = &mut pending.joins[join];
         if !progress.seen[slot] {
             progress.seen[slot] = true;
@@ -375,49 +418,65 @@ fn fire<S: State>(
             pending.triggered.extend(graph.joins[join].target);
         }
     }
+}
 
-    // Most tasks return no destinations, and an empty list is not worth draining.
-    if !goto.is_empty() {
-        let command = || RouteOrigin::Command { node: origin.to_owned() };
-        for destination in goto.drain(..) {
-            let target = destination.target();
-            if target == END {
-                continue;
-            }
-            let Some(id) = graph.id(target) else {
-                return Err(invalid_route(command(), target, RouteRefusal::UnknownNode));
-            };
-            route_to(graph, id, destination, command, pending)?;
+/// Fires the destinations a task's `Command` named, emptying the list.
+#[inline(never)]
+fn fire_commands<S: State>(
+    graph: &GraphInner<S>,
+    origin: &str,
+    goto: &mut Vec<Goto>,
+    pending: &mut Pending,
+) -> Result<(), GraphError> {
+    let command = || RouteOrigin::Command { node: origin.to_owned() };
+    for destination in goto.drain(..) {
+        let target = destination.target();
+        if target == END {
+            continue;
         }
+        let Some(id) = graph.id(target) else {
+            return Err(invalid_route(command(), target, RouteRefusal::UnknownNode));
+        };
+        route_to(graph, id, destination, command, pending)?;
     }
+    Ok(())
+}
 
-    for branch in &out.branches {
-        let router = || RouteOrigin::Router { node: origin.to_owned() };
-        let destinations = routed.next_router();
-        if destinations.len() == 0 {
-            pending.warnings.push(RunWarning::NoDestination { node: origin.to_owned() });
+/// Fires the `destinations` one router of `branch` chose, each of which it must have
+/// declared; a router that chose none is warned about.
+fn fire_router<S: State>(
+    graph: &GraphInner<S>,
+    branch: &Branch<S>,
+    origin: &str,
+    destinations: impl Iterator<Item = Goto>,
+    pending: &mut Pending,
+) -> Result<(), GraphError> {
+    let router = || RouteOrigin::Router { node: origin.to_owned() };
+    let undeclared = || {
+        let mut declared: Vec<String> =
+            branch.targets.iter().map(|&id| graph.name(id).to_string()).collect();
+        if branch.allows_end {
+            declared.push(END.to_owned());
         }
-        for destination in destinations {
-            let target = destination.target();
-            let undeclared = || {
-                let mut declared: Vec<String> =
-                    branch.targets.iter().map(|&id| graph.name(id).to_string()).collect();
-                if branch.allows_end {
-                    declared.push(END.to_owned());
-                }
-                RouteRefusal::Undeclared { declared }
-            };
-            if target == END && matches!(destination, Goto::Node(_)) {
-                if !branch.allows_end {
-                    return Err(invalid_route(router(), target, undeclared()));
-                }
-                continue;
-            }
-            let Some(id) = branch_target(graph, &branch.targets, target) else {
+        RouteRefusal::Undeclared { declared }
+    };
+    let mut routed_none = true;
+    for destination in destinations {
+        routed_none = false;
+        let target = destination.target();
+        if target == END && matches!(destination, Goto::Node(_)) {
+            if !branch.allows_end {
                 return Err(invalid_route(router(), target, undeclared()));
-            };
-            route_to(graph, id, destination, router, pending)?;
+            }
+            continue;
         }
+        let Some(id) = branch_target(graph, &branch.targets, target) else {
+            return Err(invalid_route(router(), target, undeclared()));
+        };
+        route_to(graph, id, destination, router, pending)?;
+    }
+    if routed_none {
+        pending.warnings.push(RunWarning::NoDestination { node: origin.to_owned() });
     }
     Ok(())
 }
@@ -494,4 +553,35 @@ pub(crate) fn unfired_joins<S: State>(graph: &GraphInner<S>, pending: &Pending) 
         warnings.push(RunWarning::JoinNeverFired { target, ran, waiting_for });
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(nodes: usize, triggered: &[usize]) -> Pending {
+        let mut set = FixedBitSet::with_capacity(nodes);
+        set.extend(triggered.iter().copied());
+        let (sends, joins, warnings, parent) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        Pending { triggered: set, sends, joins, warnings, parent }
+    }
+
+    #[test]
+    fn a_lone_node_is_the_one_triggered_node_in_every_word_of_the_set() {
+        assert_eq!(lone(&pending(200, &[])), None);
+        assert_eq!(lone(&pending(200, &[0])), Some(0));
+        assert_eq!(lone(&pending(200, &[63])), Some(63));
+        assert_eq!(lone(&pending(200, &[64])), Some(64));
+        assert_eq!(lone(&pending(200, &[199])), Some(199));
+        assert_eq!(lone(&pending(200, &[3, 5])), None);
+        assert_eq!(lone(&pending(200, &[3, 130])), None);
+        assert_eq!(lone(&pending(200, &[70, 199])), None);
+    }
+
+    #[test]
+    fn a_step_with_a_send_has_no_lone_node() {
+        let mut with_send = pending(4, &[1]);
+        with_send.sends.push(PendingSend { node: 2, payload: Box::new(7_u32) });
+        assert_eq!(lone(&with_send), None);
+    }
 }

@@ -118,7 +118,8 @@ pub(crate) async fn run<S: State>(
             let mut steps_run = 0;
             // Reused from step to step, so a step of one task allocates little.
             let (mut outputs, mut commands) = (Vec::new(), Vec::new());
-            let mut tasks = Vec::new();
+            // A step that fails ends the run, so what it left in `routes` is never read.
+            let (mut tasks, mut routes) = (Vec::new(), algo::Routes::default());
             // A run that saves, caches, streams and records nothing takes a step of one
             // plain task, the step of a chain or a loop, on a path of its own.
             let plain = persistence.is_none()
@@ -129,10 +130,17 @@ pub(crate) async fn run<S: State>(
                 && applied.is_none();
             loop {
                 let first = steps_run == 0;
-                for warning in std::mem::take(&mut pending.warnings) {
-                    warn(&emitter, config, warning).await?;
+                if !pending.warnings.is_empty() {
+                    for warning in std::mem::take(&mut pending.warnings) {
+                        warn(&emitter, config, warning).await?;
+                    }
                 }
-                if pending.is_empty() {
+                let lone = match plain {
+                    true => algo::lone(&pending).filter(|&n| runner::runs_once(&graph.nodes[n])),
+                    false => None,
+                };
+                // A lone task is something left to run.
+                if lone.is_none() && pending.is_empty() {
                     break;
                 }
                 if steps_run >= config.recursion_limit {
@@ -142,10 +150,6 @@ pub(crate) async fn run<S: State>(
                         pending: upcoming.iter().map(|&id| graph.name(id).to_string()).collect(),
                     });
                 }
-                let lone = match plain {
-                    true => algo::lone(&pending).filter(|&n| runner::runs_once(&graph.nodes[n])),
-                    false => None,
-                };
                 if let Some(node) = lone {
                     pending.triggered.set(node, false);
                     let step_span = tracing::info_span!("superstep", step, tasks = 1);
@@ -165,22 +169,28 @@ pub(crate) async fn run<S: State>(
                         TaskOutput::Paused(interrupts) => return Err(cannot_pause(&interrupts)),
                     };
                     let to_parent = match command.parent() {
-                        [] => Vec::new(),
-                        _ => parent_routes(graph, config, [(node, &command)])?,
+                        [] => None,
+                        _ => Some(parent_routes(graph, config, [(node, &command)])?),
                     };
-                    step_span.in_scope(|| {
-                        let (step, context) = (step as usize, &**context);
+                    let applied = {
+                        // Sync code: the guard is gone before the next await.
+                        let _in_step = step_span.enter();
+                        let (pending, routes) = (&mut pending, &mut routes);
                         algo::apply_lone(
                             graph,
                             &mut state,
-                            step,
+                            at,
                             node,
                             &mut command,
-                            context,
-                            &mut pending,
+                            &**context,
+                            pending,
+                            routes,
                         )
-                    })?;
-                    pending.end_in_parent(graph, to_parent);
+                    };
+                    applied?;
+                    if let Some(to_parent) = to_parent {
+                        pending.end_in_parent(graph, to_parent);
+                    }
                     steps_run += 1;
                     step += 1;
                     continue;
@@ -347,6 +357,7 @@ pub(crate) async fn run<S: State>(
                         &mut commands,
                         &**context,
                         &mut pending,
+                        &mut routes,
                     )
                 })?;
                 pending.end_in_parent(graph, to_parent);

@@ -12,7 +12,7 @@ use crate::checkpoint::Checkpointer;
 use crate::config::{Durability, ParentLink, RunConfig};
 use crate::error::{BoxError, GraphError};
 use crate::graph::interrupt::Answers;
-use crate::graph::node::NodeFuture;
+use crate::graph::node::{node_future, NodeFuture};
 use crate::graph::{Command, CompiledGraph, Goto, Interrupt, NodeContext, RunOutcome, TaskInput};
 use crate::pregel::{self, Namespace, Records, TaskPath};
 use crate::state::{RunInput, State};
@@ -80,7 +80,7 @@ impl<S: State, T: State, C: Send + Sync + 'static> ChildCall<S> for Child<S, T, 
         ctx: NodeContext,
         settings: Settings,
     ) -> NodeFuture<S> {
-        Box::pin(async move { self.run(input, ctx, settings).await })
+        node_future(async move { self.run(input, ctx, settings).await })
     }
 
     fn inspector(self: Arc<Self>, settings: Settings) -> Arc<dyn InspectCall> {
