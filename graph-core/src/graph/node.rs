@@ -4,6 +4,7 @@ use std::any::{Any, TypeId};
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use stackfuture::StackFuture;
@@ -302,8 +303,10 @@ pub(crate) type NodeFuture<S> =
     StackFuture<'static, Result<Command<S>, BoxError>, { INLINE_FUTURE }>;
 
 /// The room a [`NodeFuture`] keeps for its future: it grows every task by as much, so it is
-/// small.
-const INLINE_FUTURE: usize = 64;
+/// small. It holds the future of an async fn that takes its state and returns at once (with
+/// its conversion into a command mapped on, not awaited in an async block, which would take
+/// more room).
+const INLINE_FUTURE: usize = 32;
 
 /// Erases a node's future.
 pub(crate) fn node_future<S: State>(
@@ -414,8 +417,7 @@ impl<S: State> ErasedNode<S> {
                     Err(_) => return node_future(async { Err(payload_mismatch()) }),
                 },
             };
-            let fut = f(state, ctx);
-            node_future(async move { fut.await.into_command() })
+            node_future(f(state, ctx).map(|output| output.into_command()))
         };
         Self::new(Box::new(call), InputKind::State, None, None)
     }
@@ -435,8 +437,7 @@ impl<S: State> ErasedNode<S> {
             let Ok(payload) = payload else {
                 return node_future(async { Err(payload_mismatch()) });
             };
-            let fut = f(Input(*payload), ctx);
-            node_future(async move { fut.await.into_command() })
+            node_future(f(Input(*payload), ctx).map(|output| output.into_command()))
         };
         let input = InputKind::Payload {
             type_id: TypeId::of::<T>(),
