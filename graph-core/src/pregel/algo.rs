@@ -8,7 +8,7 @@ use fixedbitset::FixedBitSet;
 use super::{TaskId, TaskPath};
 use crate::error::{catch_panic, Callback, GraphError, InvalidUpdate, RouteOrigin, RouteRefusal};
 use crate::graph::{
-    AnyContext, Branch, Command, Goto, GraphInner, InputKind, Outgoing, Payload, END, START,
+    AnyContext, Branch, Command, Goto, GraphInner, InputKind, Outgoing, Payload, Router, END, START,
 };
 use crate::state::{with_updates, State};
 use crate::stream::RunWarning;
@@ -44,6 +44,13 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
+    /// Calls `router` on `view`, keeping the destinations it chose and how many.
+    fn route<S>(&mut self, router: &Router<S>, view: &S, context: &AnyContext) {
+        let before = self.gotos.len();
+        router(view, context, &mut self.gotos);
+        self.counts.push(self.gotos.len() - before);
+    }
+
     /// Hands out the routed destinations router by router, emptying the list.
     fn drain(&mut self) -> Routed<'_> {
         // Reversed, so that handing out a destination is popping it off the end.
@@ -287,9 +294,7 @@ pub(crate) fn apply_lone<S: State>(
         Arc::make_mut(state).apply(writes)?;
         callback = Callback::Router;
         for branch in &node.out.branches {
-            let before = routes.gotos.len();
-            (branch.router)(state, context, &mut routes.gotos);
-            routes.counts.push(routes.gotos.len() - before);
+            routes.route(&branch.router, state, context);
         }
         Ok(())
     });
@@ -333,10 +338,8 @@ fn route<S: State>(
     routes: &mut Routes,
 ) -> Result<(), GraphError> {
     for branch in &out.branches {
-        let before = routes.gotos.len();
-        catch_panic(|| (branch.router)(view, context, &mut routes.gotos))
+        catch_panic(|| routes.route(&branch.router, view, context))
             .map_err(|message| panicked(origin, step, Callback::Router, message))?;
-        routes.counts.push(routes.gotos.len() - before);
     }
     Ok(())
 }
