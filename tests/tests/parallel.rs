@@ -108,6 +108,35 @@ async fn a_node_concurrency_cap_holds_across_concurrent_runs() {
     assert_eq!(started.elapsed(), 20 * 50 * MS); // 100 tasks, 5 at a time
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_task_alone_in_its_step_still_waits_for_its_nodes_permit() {
+    // Each run's step is one task of `io`, run in place; the cap is shared by the runs.
+    let gauge = Arc::new(Gauge::default());
+    let held = Arc::clone(&gauge);
+    let graph = StateGraph::<Work>::new()
+        .add_node_with(
+            "io",
+            move |_: Arc<Work>| {
+                let gauge = Arc::clone(&held);
+                async move {
+                    gauge.hold(50 * MS).await;
+                    Work::update().done(vec![1])
+                }
+            },
+            NodeOptions::new().concurrency(1),
+        )
+        .add_edge(START, "io")
+        .compile()
+        .unwrap();
+    let started = Instant::now();
+    let runs = (0..3).map(|_| graph.invoke(Work::default(), RunConfig::default()));
+    for out in futures::future::join_all(runs).await {
+        assert_eq!(out.unwrap().into_state().done, [1]);
+    }
+    assert_eq!(gauge.peak(), 1);
+    assert_eq!(started.elapsed(), 3 * 50 * MS); // one at a time
+}
+
 /// A node failing its first `failures` attempts, recording when each attempt started.
 fn flaky(
     failures: u32,

@@ -300,6 +300,35 @@ async fn the_run_wide_concurrency_limit_covers_the_child_without_deadlock() {
     assert_eq!(peak.load(Ordering::SeqCst), 2);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_childs_task_alone_in_its_step_takes_a_run_wide_permit() {
+    // The child's one node runs in place in its step, as a state of its own takes no record
+    // of the child's writes; it still waits for the parent's other task to give the run's
+    // one permit back.
+    let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let child = StateGraph::<Doc>::new()
+        .add_node("c1", gauged(&running, &peak, "c1"))
+        .add_edge(START, "c1")
+        .compile()
+        .unwrap();
+    let child = Subgraph::mapped(
+        child,
+        |_: &Doc| Doc::default(),
+        |out: Doc| Doc::update().lines(out.lines),
+    );
+    let graph = StateGraph::<Doc>::new()
+        .add_subgraph("child", child)
+        .add_node("p1", gauged(&running, &peak, "p1"))
+        .add_edge(START, "child")
+        .add_edge(START, "p1")
+        .compile()
+        .unwrap();
+    let config = RunConfig::default().max_concurrency(1);
+    let out = graph.invoke(Doc::default(), config).await.unwrap().finished().unwrap();
+    assert_eq!(out.lines, ["c1", "p1"]);
+    assert_eq!(peak.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn the_recursion_limit_bounds_a_looping_child() {
     let child = StateGraph::<Doc>::new()

@@ -182,6 +182,11 @@ impl<T: Into<Goto>> IntoRoute for Vec<T> {
     fn into_route(self) -> Vec<Goto> {
         self.into_iter().map(Into::into).collect()
     }
+
+    // Straight into `route`: collected first, a fan-out's destinations would be copied twice.
+    fn append_to(self, route: &mut Vec<Goto>) {
+        route.extend(self.into_iter().map(Into::into));
+    }
 }
 
 impl<T: Into<Goto>, const N: usize> IntoRoute for [T; N] {

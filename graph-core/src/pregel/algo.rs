@@ -463,6 +463,10 @@ fn fire_router<S: State>(
         }
         RouteRefusal::Undeclared { declared }
     };
+    // A router may send to thousands of tasks: room for them all at once.
+    if let (_, Some(many @ 2..)) = destinations.size_hint() {
+        pending.sends.reserve(many);
+    }
     let mut routed_none = true;
     for destination in destinations {
         routed_none = false;
@@ -494,6 +498,18 @@ fn branch_target<S: State>(
     if targets.len() <= 8 {
         return targets.iter().copied().find(|&id| &**graph.name(id) == target);
     }
+    declared_target(graph, targets, target)
+}
+
+/// The id of `target` if it is one of many declared `targets`, found by its name's hash.
+// Out of line: inlined, the hash table's fields would be loaded ahead of every router's
+// destinations, into registers that the common case of a few targets needs.
+#[inline(never)]
+fn declared_target<S: State>(
+    graph: &GraphInner<S>,
+    targets: &[NodeId],
+    target: &str,
+) -> Option<NodeId> {
     graph.id(target).filter(|id| targets.binary_search(id).is_ok())
 }
 
@@ -531,6 +547,7 @@ fn route_to<S: State>(
     Ok(())
 }
 
+#[cold]
 fn invalid_route(origin: RouteOrigin, target: &str, refusal: RouteRefusal) -> GraphError {
     GraphError::InvalidRoute { origin, target: target.to_owned(), refusal }
 }

@@ -156,13 +156,25 @@ pub(crate) async fn run<S: State>(
                     let at = step as usize;
                     let task_id = || TaskId::new(at, TaskPath::Pull(Arc::clone(graph.name(node))));
                     let input = TaskInput::State(Arc::clone(&state));
-                    // Each branch builds its own future, so that neither is moved into place.
-                    let output = if step_span.is_disabled() {
-                        runner::run_lone(graph, &shared, input, node, at, task_id, None).await?
-                    } else {
-                        runner::run_lone(graph, &shared, input, node, at, task_id, None)
-                            .instrument(step_span.clone())
-                            .await?
+                    let called = match step_span.is_disabled() {
+                        true => runner::call_plain(graph, &shared, input, node, task_id),
+                        false => Err(input),
+                    };
+                    // Each branch builds its own future, so that none is moved into place.
+                    let output = match called {
+                        Ok(called) => {
+                            let outcome = runner::settled(called).await;
+                            let none = tracing::Span::none();
+                            runner::conclude(&graph.nodes[node], at, outcome, &none)?
+                        }
+                        Err(input) if step_span.is_disabled() => {
+                            runner::run_lone(graph, &shared, input, node, at, task_id, None).await?
+                        }
+                        Err(input) => {
+                            runner::run_lone(graph, &shared, input, node, at, task_id, None)
+                                .instrument(step_span.clone())
+                                .await?
+                        }
                     };
                     let mut command = match output {
                         TaskOutput::Done(command) => command,
@@ -517,6 +529,7 @@ fn split<S: State>(
     commands: &mut Vec<Command<S>>,
 ) -> Vec<Interrupt> {
     commands.clear();
+    commands.reserve(outputs.len());
     let mut paused = Vec::new();
     for output in outputs.drain(..).flatten() {
         match output {

@@ -549,15 +549,7 @@ pub(crate) async fn run_lone<S: State>(
 ) -> Result<TaskOutput<S>, GraphError> {
     let node = &graph.nodes[node];
     let span = task_span(&node.name, &task_id);
-    let mut make = || NodeContext {
-        node: Arc::clone(&node.name),
-        task_id: task_id(),
-        attempt: 1,
-        run: Arc::clone(run),
-        sink: None,
-        answers: None,
-        head: head.cloned(),
-    };
+    let mut make = lone_context(node, run, &task_id, head);
     let ctx = LazyContext { run_context: &run.context, make: &mut make };
     let limit = run.inherit.limit.as_deref();
     // Most runs have no subscriber: their task neither enters a span nor records in one.
@@ -570,11 +562,62 @@ pub(crate) async fn run_lone<S: State>(
     conclude(node, step, outcome, &span)
 }
 
+/// Calls the node of a lean task alone in a step with no subscriber's span, when its attempt
+/// is no more than awaiting the node's future: no permit to wait for and no timer. Awaited
+/// with [`settled`], that future is the whole task, and it is kept in the caller's future
+/// rather than in futures of the task's own. A task that needs more gets its input back, for
+/// [`run_lone`].
+pub(crate) fn call_plain<S: State>(
+    graph: &GraphInner<S>,
+    run: &Arc<RunShared>,
+    input: TaskInput<S>,
+    node: NodeId,
+    task_id: impl Fn() -> TaskId + Send + Sync,
+) -> Result<Result<NodeFuture<S>, NodeError>, TaskInput<S>> {
+    let node = &graph.nodes[node];
+    let plain = node.limit.is_none() && run.inherit.limit.is_none() && node.timeout.is_none();
+    if !plain || !task_span(&node.name, &task_id).is_disabled() {
+        return Err(input);
+    }
+    let mut make = lone_context(node, run, &task_id, None);
+    Ok(call(node, input, LazyContext { run_context: &run.context, make: &mut make }))
+}
+
+/// Makes the context of a lone task's one attempt, for a node that asks for one.
+fn lone_context<'a, S: State>(
+    node: &'a Node<S>,
+    run: &'a Arc<RunShared>,
+    task_id: &'a (impl Fn() -> TaskId + Send + Sync),
+    head: Option<&'a Arc<str>>,
+) -> impl FnMut() -> NodeContext + Send + 'a {
+    move || NodeContext {
+        node: Arc::clone(&node.name),
+        task_id: task_id(),
+        attempt: 1,
+        run: Arc::clone(run),
+        sink: None,
+        answers: None,
+        head: head.cloned(),
+    }
+}
+
+/// What a node called by [`call_plain`] ends with, its panic caught.
+pub(crate) fn settled<S: State>(
+    called: Result<NodeFuture<S>, NodeError>,
+) -> impl Future<Output = Result<Command<S>, NodeError>> + Send {
+    match called {
+        Ok(future) => Either::Left(
+            AssertUnwindSafe(future).catch_unwind().map(|caught| settle(Ok(caught), None)),
+        ),
+        Err(error) => Either::Right(std::future::ready(Err(error))),
+    }
+}
+
 /// The output of a lean task's one attempt, recorded in its `span`.
 // Always inlined: called, it copies the task's whole output in and out, a sixteenth of a
 // loop step.
 #[inline(always)]
-fn conclude<S: State>(
+pub(crate) fn conclude<S: State>(
     node: &Node<S>,
     step: usize,
     outcome: Result<Command<S>, NodeError>,
