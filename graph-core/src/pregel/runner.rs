@@ -575,7 +575,7 @@ pub(crate) fn call_plain<S: State>(
     task_id: impl Fn() -> TaskId + Send + Sync,
 ) -> Result<Result<NodeFuture<S>, NodeError>, TaskInput<S>> {
     let node = &graph.nodes[node];
-    let plain = node.limit.is_none() && run.inherit.limit.is_none() && node.timeout.is_none();
+    let plain = waits_for_nothing(node, run.inherit.limit.as_deref());
     if !plain || !task_span(&node.name, &task_id).is_disabled() {
         return Err(input);
     }
@@ -601,7 +601,7 @@ fn lone_context<'a, S: State>(
     }
 }
 
-/// What a node called by [`call_plain`] ends with, its panic caught.
+/// What a called node ends with: its future awaited, its panic caught.
 pub(crate) fn settled<S: State>(
     called: Result<NodeFuture<S>, NodeError>,
 ) -> impl Future<Output = Result<Command<S>, NodeError>> + Send {
@@ -754,13 +754,18 @@ async fn run_attempt<S: State>(
     ctx: LazyContext<'_>,
     run_limit: Option<&Semaphore>,
 ) -> Result<Command<S>, NodeError> {
-    if node.limit.is_none() && run_limit.is_none() && node.timeout.is_none() {
+    if waits_for_nothing(node, run_limit) {
         // Most nodes wait for no permit and have no timer: their future is awaited as is.
-        let caught = AssertUnwindSafe(call(node, input, ctx)?).catch_unwind().await;
-        return settle(Ok(caught), None);
+        return settled(call(node, input, ctx)).await;
     }
     let _permits = permits(node, run_limit).await;
     settle(finish(call(node, input, ctx)?, node.timeout).await, node.timeout)
+}
+
+/// Whether a task of `node` waits for no permit, its node's or its run's (`run_limit`), and
+/// has no timer: its attempt is no more than awaiting its node's future.
+fn waits_for_nothing<S: State>(node: &Node<S>, run_limit: Option<&Semaphore>) -> bool {
+    node.limit.is_none() && run_limit.is_none() && node.timeout.is_none()
 }
 
 /// The permits a task holds while it runs: its node's, then its run's. Boxed, and only for
